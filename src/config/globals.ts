@@ -1,0 +1,95 @@
+/**
+ * The `[maxscale]` section: Weir's process-wide settings.
+ */
+import { parseConfigValue, type ParamDef } from '../core/params.ts';
+
+export interface LogThrottling {
+  limit: number;
+  /** seconds */
+  window: number;
+  /** seconds */
+  suppression: number;
+}
+
+export interface LogLevels {
+  error: true;
+  warning: boolean;
+  notice: boolean;
+  info: boolean;
+  debug: boolean;
+}
+
+export interface Globals {
+  admin_host: string;
+  admin_port: number;
+  logdir: string | null;
+  log_levels: LogLevels;
+  log_throttling: LogThrottling;
+  /** Delay applied per failed admin login beyond the first few, doubling each time (ms). */
+  admin_auth_failure_delay: number;
+}
+
+export const defaultGlobals = (): Globals => ({
+  admin_host: '127.0.0.1',
+  admin_port: 8989,
+  logdir: null,
+  log_levels: { error: true, warning: true, notice: true, info: false, debug: false },
+  log_throttling: { limit: 10, window: 1, suppression: 10 },
+  admin_auth_failure_delay: 250,
+});
+
+const DEFS: ParamDef[] = [
+  { name: 'admin_host', type: 'address', default: '127.0.0.1', description: 'Address of the admin API.' },
+  { name: 'admin_port', type: 'port', default: 8989, description: 'Port of the admin API.' },
+  { name: 'logdir', type: 'path', default: null, description: 'Directory of the log file.' },
+  { name: 'log_warning', type: 'bool', default: true, description: 'Log warnings.' },
+  { name: 'log_notice', type: 'bool', default: true, description: 'Log notices.' },
+  { name: 'log_info', type: 'bool', default: false, description: 'Log informational messages.' },
+  { name: 'log_debug', type: 'bool', default: false, description: 'Log debug messages.' },
+  { name: 'admin_auth_failure_delay', type: 'duration', unit: 'ms', default: 250, description: 'Delay per failed admin login.' },
+];
+
+/** MaxScale settings Weir accepts so that existing files load, but has no use for. */
+const ACCEPTED_UNUSED = new Set([
+  'threads', 'maxlog', 'syslog', 'log_augmentation', 'admin_enabled', 'admin_auth', 'admin_gui',
+  'admin_secure_gui', 'persist_runtime_changes', 'load_persisted_configs', 'skip_name_resolve',
+  'ms_timestamp', 'query_retries', 'query_retry_timeout', 'passive', 'local_address',
+]);
+
+/** Applies one `[maxscale]` key; throws a message naming what is wrong. Returns false for an accepted but unused key. */
+export function applyGlobal(globals: Globals, key: string, raw: string): boolean {
+  if (key === 'log_throttling') {
+    globals.log_throttling = parseThrottling(raw);
+    return true;
+  }
+  const def = DEFS.find((d) => d.name === key);
+  if (!def) {
+    if (ACCEPTED_UNUSED.has(key)) return false;
+    throw new Error(`is not a [maxscale] setting Weir knows`);
+  }
+  const value = parseConfigValue(def, raw);
+  switch (key) {
+    case 'admin_host': globals.admin_host = value as string; break;
+    case 'admin_port': globals.admin_port = value as number; break;
+    case 'logdir': globals.logdir = value as string; break;
+    case 'admin_auth_failure_delay': globals.admin_auth_failure_delay = value as number; break;
+    default: globals.log_levels[key.slice(4) as 'warning' | 'notice' | 'info' | 'debug'] = value as boolean;
+  }
+  return true;
+}
+
+/** MaxScale's form: `limit, window, suppression`, e.g. `10, 1000ms, 10000ms`. */
+export function parseThrottling(raw: string): LogThrottling {
+  const parts = raw.split(',').map((s) => s.trim());
+  if (parts.length !== 3) throw new Error(`must be 'limit, window, suppression', e.g. '10, 1000ms, 10000ms'`);
+  const count: ParamDef = { name: 'limit', type: 'count', default: 0, description: '' };
+  const ms: ParamDef = { name: 'window', type: 'duration', unit: 'ms', default: 0, description: '' };
+  return {
+    limit: parseConfigValue(count, parts[0]!) as number,
+    window: (parseConfigValue(ms, parts[1]!) as number) / 1000,
+    suppression: (parseConfigValue(ms, parts[2]!) as number) / 1000,
+  };
+}
+
+export const formatThrottling = (t: LogThrottling) =>
+  `${t.limit}, ${Math.round(t.window * 1000)}ms, ${Math.round(t.suppression * 1000)}ms`;

@@ -1,0 +1,286 @@
+/**
+ * Weir's core: the registry of configuration objects and the operations on them.
+ * The REST handlers and the command API call these operations — never a second
+ * implementation. Every change is checked in full first, persisted, and only then
+ * applied in memory, so a failed write changes nothing.
+ */
+import { EventEmitter } from 'node:events';
+import { conflict, notFound, unprocessable, WeirError } from './errors.ts';
+import { KINDS, type ObjectKind } from './modules.ts';
+import {
+  buildParams, DefinitionError, newObject, sameName, stringList,
+  type ConfigObject, type CustomValue,
+} from './objects.ts';
+import { paramDefs } from './objects.ts';
+import { SessionRegistry } from './sessions.ts';
+import type { Value } from './params.ts';
+
+/** Where runtime changes are persisted (src/config/store.ts). Writes are atomic. */
+export interface ObjectStore {
+  saveObject(obj: ConfigObject): void;
+  saveDeleted(kind: ObjectKind, name: string): void;
+}
+
+export interface CoreEvents {
+  created: [ConfigObject];
+  changed: [ConfigObject];
+  destroyed: [ConfigObject];
+}
+
+const KIND_PLURAL: Record<ObjectKind, string> = {
+  server: 'servers', service: 'services', listener: 'listeners', monitor: 'monitors', filter: 'filters',
+};
+
+export class Core extends EventEmitter<CoreEvents> {
+  private readonly objects = new Map<string, ConfigObject>();
+  /** When each collection last gained or lost a member. */
+  private readonly collectionModified = new Map<ObjectKind, Date>();
+  readonly sessions = new SessionRegistry();
+
+  constructor(private readonly store: ObjectStore) {
+    super();
+  }
+
+  // ---- reading ----
+
+  list(kind: ObjectKind): ConfigObject[] {
+    return [...this.objects.values()].filter((o) => o.kind === kind);
+  }
+
+  find(kind: ObjectKind, name: string): ConfigObject | undefined {
+    const obj = this.objects.get(name.toLowerCase());
+    return obj?.kind === kind ? obj : undefined;
+  }
+
+  get(kind: ObjectKind, name: string): ConfigObject {
+    const obj = this.find(kind, name);
+    if (!obj) throw notFound(`There is no ${kind} named '${name}'.`);
+    return obj;
+  }
+
+  /** Latest change of the collection or any of its members. */
+  collectionLastModified(kind: ObjectKind): Date {
+    let latest = this.collectionModified.get(kind) ?? new Date(0);
+    for (const o of this.list(kind)) if (o.lastModified > latest) latest = o.lastModified;
+    return latest;
+  }
+
+  /** Services whose `servers` list this server. */
+  servicesOfServer(server: string): ConfigObject[] {
+    return this.list('service').filter((s) => stringList(s.params.servers!).some((n) => sameName(n, server)));
+  }
+  monitorsOfServer(server: string): ConfigObject[] {
+    return this.list('monitor').filter((m) => stringList(m.params.servers!).some((n) => sameName(n, server)));
+  }
+  servicesOfFilter(filter: string): ConfigObject[] {
+    return this.list('service').filter((s) => stringList(s.params.filters!).some((n) => sameName(n, filter)));
+  }
+  listenersOfService(service: string): ConfigObject[] {
+    return this.list('listener').filter((l) => sameName(String(l.params.service), service));
+  }
+
+  // ---- loading (configuration files; no persistence) ----
+
+  /** Adds an object read from configuration. Links are checked by checkAllLinks() once all are loaded. */
+  load(obj: ConfigObject): void {
+    this.objects.set(obj.name.toLowerCase(), obj);
+    if (obj.kind === 'service' && obj.params.state === 'started') obj.runtime.started = new Date();
+  }
+
+  /** Every link problem of every object, for the configuration loader to report. */
+  linkProblems(): Array<{ obj: ConfigObject; key: string; message: string }> {
+    const out: Array<{ obj: ConfigObject; key: string; message: string }> = [];
+    for (const obj of this.objects.values()) {
+      for (const p of this.checkLinks(obj)) out.push({ obj, ...p });
+    }
+    return out;
+  }
+
+  // ---- operations ----
+
+  create(kind: ObjectKind, name: string, values: Record<string, unknown>): ConfigObject {
+    if (!/^[A-Za-z0-9_.~-]+$/.test(name)) {
+      throw unprocessable(`'${name}' is not a valid name: use letters, digits and _ . ~ -`);
+    }
+    if (name.toLowerCase() === 'maxscale') throw unprocessable(`'${name}' is reserved for the global [maxscale] section.`);
+    const existing = this.objects.get(name.toLowerCase());
+    if (existing) throw conflict(`The name '${name}' is already used by the ${existing.kind} '${existing.name}'.`);
+    const obj = newObject(kind, name, this.build(kind, values), { type: 'runtime' });
+    this.assertLinks(obj);
+    this.store.saveObject(obj);
+    this.load(obj);
+    this.collectionModified.set(kind, new Date());
+    this.emit('created', obj);
+    return obj;
+  }
+
+  /**
+   * Changes parameters of an object. `changes` are JSON values by parameter name;
+   * `custom` replaces a server's custom parameters when given.
+   */
+  alter(
+    kind: ObjectKind,
+    name: string,
+    changes: Record<string, unknown>,
+    extra: { custom?: Record<string, CustomValue>; adminState?: string[] } = {},
+  ): ConfigObject {
+    const obj = this.get(kind, name);
+    const custom = extra.custom;
+    const defs = paramDefs(kind, moduleKeyValue(obj));
+    const problems = [];
+    for (const key of Object.keys(changes)) {
+      const def = defs.find((d) => d.name === key);
+      if (!def) problems.push({ key, message: `is not a parameter of this ${kind}` });
+      else if (!def.modifiable) throw new WeirError(403, `Parameter '${key}' of ${kind} '${obj.name}' cannot be modified at runtime.`);
+    }
+    if (problems.length) throw toUnprocessable(problems);
+    const next = { ...obj.params };
+    for (const [key, value] of Object.entries(changes)) next[key] = value as Value;
+    if (extra.adminState) next.state = this.adminFlags(extra.adminState);
+    const candidate: ConfigObject = { ...obj, params: this.rebuild(kind, next, custom ?? obj.custom).params, custom: custom ?? obj.custom };
+    this.assertLinks(candidate);
+    return this.commit(obj, candidate);
+  }
+
+  destroy(kind: ObjectKind, name: string, force = false): void {
+    const obj = this.get(kind, name);
+    const users = this.usersOf(obj);
+    if (users.length && !(force && kind === 'service')) {
+      throw conflict(`The ${kind} '${obj.name}' is in use: ${users.join(', ')}.`);
+    }
+    if (kind === 'service') {
+      for (const session of this.sessions.ofService(obj.name)) session.close('service deleted');
+      for (const listener of this.listenersOfService(obj.name)) this.destroy('listener', listener.name);
+    }
+    this.store.saveDeleted(kind, obj.name);
+    this.objects.delete(obj.name.toLowerCase());
+    this.collectionModified.set(kind, new Date());
+    this.emit('destroyed', obj);
+  }
+
+  /** Starts or stops a service (its listeners) or a monitor; persisted. */
+  setRunState(kind: 'service' | 'monitor', name: string, run: boolean): ConfigObject {
+    const obj = this.get(kind, name);
+    const state = kind === 'service' ? (run ? 'started' : 'stopped') : (run ? 'running' : 'stopped');
+    if (obj.params.state === state) return obj;
+    const updated = this.commit(obj, { ...obj, params: { ...obj.params, state } });
+    if (kind === 'service') updated.runtime.started = run ? new Date() : null;
+    return updated;
+  }
+
+  /** Adds and removes a server's administrative flags (maintenance, draining); persisted. */
+  setServerAdminState(name: string, flags: string[]): ConfigObject {
+    const obj = this.get('server', name);
+    const next = this.adminFlags(flags);
+    if (sameList(stringList(obj.params.state!), next)) return obj;
+    return this.commit(obj, { ...obj, params: { ...obj.params, state: next } });
+  }
+
+  /** Records runtime facts (counters, monitor facts) and bumps Last-Modified; not persisted. */
+  touch(obj: ConfigObject): void {
+    obj.lastModified = new Date();
+    this.emit('changed', obj);
+  }
+
+  // ---- internals ----
+
+  /** Only maintenance and draining are administrative; the other flags belong to the monitor. */
+  private adminFlags(flags: string[]): string[] {
+    const bad = flags.filter((f) => f !== 'maintenance' && f !== 'draining');
+    if (bad.length) throw new WeirError(403, `State '${bad[0]}' is set by the monitor, not by clients; only maintenance and draining can be changed.`);
+    return ['maintenance', 'draining'].filter((f) => flags.includes(f));
+  }
+
+  private commit(current: ConfigObject, candidate: ConfigObject): ConfigObject {
+    this.store.saveObject(candidate);
+    current.params = candidate.params;
+    current.custom = candidate.custom;
+    current.lastModified = new Date();
+    this.emit('changed', current);
+    return current;
+  }
+
+  private build(kind: ObjectKind, values: Record<string, unknown>) {
+    try {
+      return buildParams(kind, values, false);
+    } catch (err) {
+      if (err instanceof DefinitionError) throw toUnprocessable(err.problems);
+      throw err;
+    }
+  }
+
+  /** Re-checks a full parameter set (after a change) exactly as a create would. */
+  private rebuild(kind: ObjectKind, params: Record<string, Value>, custom: Record<string, CustomValue>) {
+    const given: Record<string, unknown> = { ...custom };
+    for (const [k, v] of Object.entries(params)) if (v !== null) given[k] = v;
+    return this.build(kind, given);
+  }
+
+  private assertLinks(obj: ConfigObject): void {
+    const problems = this.checkLinks(obj);
+    const inUse = problems.find((p) => p.conflict);
+    if (inUse) throw conflict(inUse.message);
+    if (problems.length) throw toUnprocessable(problems);
+  }
+
+  private checkLinks(obj: ConfigObject): Array<{ key: string; message: string; conflict?: boolean }> {
+    const problems: Array<{ key: string; message: string; conflict?: boolean }> = [];
+    const mustExist = (key: string, kind: ObjectKind, names: string[]) => {
+      for (const n of names) if (!this.find(kind, n)) problems.push({ key, message: `there is no ${kind} named '${n}'` });
+    };
+    switch (obj.kind) {
+      case 'service':
+        mustExist('servers', 'server', stringList(obj.params.servers!));
+        mustExist('filters', 'filter', stringList(obj.params.filters!));
+        break;
+      case 'monitor':
+        mustExist('servers', 'server', stringList(obj.params.servers!));
+        for (const server of stringList(obj.params.servers!)) {
+          const other = this.monitorsOfServer(server).find((m) => !sameName(m.name, obj.name));
+          if (other) problems.push({ key: 'servers', message: `server '${server}' is already monitored by '${other.name}'`, conflict: true });
+        }
+        break;
+      case 'listener': {
+        mustExist('service', 'service', [String(obj.params.service)]);
+        const clash = this.list('listener').find((l) => !sameName(l.name, obj.name)
+          && l.params.port === obj.params.port && l.params.address === obj.params.address);
+        if (clash) problems.push({ key: 'port', message: `listener '${clash.name}' already uses ${obj.params.address} port ${obj.params.port}`, conflict: true });
+        break;
+      }
+    }
+    return problems;
+  }
+
+  private usersOf(obj: ConfigObject): string[] {
+    switch (obj.kind) {
+      case 'server':
+        return [...this.servicesOfServer(obj.name).map((s) => `service '${s.name}'`),
+          ...this.monitorsOfServer(obj.name).map((m) => `monitor '${m.name}'`)];
+      case 'filter':
+        return this.servicesOfFilter(obj.name).map((s) => `service '${s.name}'`);
+      case 'monitor':
+        return stringList(obj.params.servers!).length ? [`it monitors ${stringList(obj.params.servers!).join(', ')}`] : [];
+      case 'service':
+        return [...this.listenersOfService(obj.name).map((l) => `listener '${l.name}'`),
+          ...(this.sessions.ofService(obj.name).length ? [`${this.sessions.ofService(obj.name).length} session(s)`] : [])];
+      default:
+        return [];
+    }
+  }
+}
+
+function moduleKeyValue(obj: ConfigObject): string | null {
+  const v = obj.kind === 'service' ? obj.params.router : obj.params.module;
+  return typeof v === 'string' ? v : null;
+}
+
+function toUnprocessable(problems: Array<{ key: string; message: string }>): WeirError {
+  const description = problems.map((p) => `Parameter '${p.key}' ${p.message}.`).join(' ');
+  return unprocessable(description, problems.map((p) => ({ path: `/${p.key}`, message: p.message })));
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export { KINDS, KIND_PLURAL };

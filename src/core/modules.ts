@@ -1,0 +1,186 @@
+/**
+ * Every module Weir has, with its parameters (what `GET /maxscale/modules` shows),
+ * and the core parameters of each object kind. Configuration files, the REST API and
+ * the command API all check values against these definitions.
+ */
+import type { ParamDef } from './params.ts';
+
+export type ModuleType = 'Protocol' | 'Router' | 'Monitor' | 'Filter' | 'Authenticator';
+export type Maturity = 'GA' | 'Beta' | 'Alpha' | 'In development';
+
+export interface ModuleInfo {
+  name: string;
+  type: ModuleType;
+  version: string;
+  api_version: string;
+  /** `In development`: configurable, but it does not act on traffic yet. */
+  maturity: Maturity;
+  description: string;
+  parameters: ParamDef[];
+}
+
+const VERSION = '0.1.0';
+const API = '1.0.0';
+
+const str = (name: string, description: string, extra: Partial<ParamDef> = {}): ParamDef =>
+  ({ name, type: 'string', default: null, modifiable: true, description, ...extra });
+const bool = (name: string, dflt: boolean, description: string, extra: Partial<ParamDef> = {}): ParamDef =>
+  ({ name, type: 'bool', default: dflt, modifiable: true, description, ...extra });
+
+const matchParams: ParamDef[] = [
+  { name: 'match', type: 'regex', default: null, modifiable: true, description: 'Only statements matching this regular expression.' },
+  { name: 'exclude', type: 'regex', default: null, modifiable: true, description: 'Skip statements matching this regular expression.' },
+  { name: 'options', type: 'enum_mask', default: [], modifiable: true, enum_values: ['ignorecase', 'case', 'extended'], description: 'Regular expression options.' },
+  str('user', 'Only sessions of this user.'),
+  str('source', 'Only sessions from this client address.'),
+];
+
+export const MODULES: ModuleInfo[] = [
+  {
+    name: 'readconnroute', type: 'Router', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'Connection-level load balancing: each session is sent to one server picked at connect time.',
+    parameters: [
+      { name: 'router_options', type: 'enum_mask', default: ['running'], modifiable: true, enum_values: ['master', 'slave', 'synced', 'running'], description: 'Which servers may be picked; slave falls back to the primary when no replica is up.' },
+      bool('master_accept_reads', true, 'With router_options other than master, whether the primary may be picked too.'),
+      { name: 'max_replication_lag', type: 'duration', unit: 's', default: 0, modifiable: true, description: 'Replicas lagging more than this are not picked (0 = ignore lag).' },
+    ],
+  },
+  {
+    name: 'mariadbmon', type: 'Monitor', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'Monitors MariaDB primary/replica clusters: server states, replication topology, switchover and failover.',
+    parameters: [
+      bool('auto_failover', false, 'Promote a replica on its own when the primary is down for failcount rounds.'),
+      bool('auto_rejoin', false, 'Point a returning old primary at the current primary.'),
+      { name: 'failcount', type: 'count', default: 5, min: 1, modifiable: true, description: 'Rounds the primary must be down before failover.' },
+      str('replication_user', 'Account for CHANGE MASTER during cluster operations (default: the monitor user).'),
+      { name: 'replication_password', type: 'password', default: null, modifiable: true, description: 'Password of replication_user.' },
+      { name: 'switchover_timeout', type: 'duration', unit: 's', default: 90, positive: true, modifiable: true, description: 'How long a switchover may take.' },
+      { name: 'failover_timeout', type: 'duration', unit: 's', default: 90, positive: true, modifiable: true, description: 'How long a failover may take.' },
+    ],
+  },
+  {
+    name: 'qlafilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'Query log: writes the statements of sessions to files.',
+    parameters: [
+      { name: 'filebase', type: 'path', default: null, mandatory: true, modifiable: false, description: 'Base path of the log files.' },
+      { name: 'log_type', type: 'enum_mask', default: ['session'], modifiable: true, enum_values: ['session', 'unified', 'stdout'], description: 'One file per session, one for all sessions, or standard output.' },
+      { name: 'log_data', type: 'enum_mask', default: ['date', 'user', 'query'], modifiable: true, enum_values: ['service', 'session', 'date', 'user', 'reply_time', 'total_reply_time', 'query', 'default_db', 'num_rows', 'reply_size', 'transaction', 'transaction_time', 'num_warnings', 'error_msg'], description: 'The columns of each line.' },
+      ...matchParams,
+      bool('flush', false, 'Flush after every line.'),
+      bool('append', true, 'Append to existing files instead of truncating them.'),
+      str('separator', 'Column separator.', { default: ',' }),
+      str('newline_replacement', 'What newlines in statements are replaced with.', { default: ' ' }),
+    ],
+  },
+  {
+    name: 'regexfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'Rewrites statements that match a regular expression.',
+    parameters: [
+      { name: 'match', type: 'regex', default: null, mandatory: true, modifiable: true, description: 'The regular expression to look for.' },
+      { name: 'replace', type: 'string', default: null, mandatory: true, modifiable: true, description: 'Replacement text; $1 refers to a group.' },
+      { name: 'options', type: 'enum_mask', default: ['ignorecase'], modifiable: true, enum_values: ['ignorecase', 'case', 'extended'], description: 'Regular expression options.' },
+      str('user', 'Only sessions of this user.'),
+      str('source', 'Only sessions from this client address.'),
+      { name: 'log_file', type: 'path', default: null, modifiable: false, description: 'Log every replacement to this file.' },
+    ],
+  },
+  {
+    name: 'topfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'Keeps the slowest statements of each session and writes them out when it closes.',
+    parameters: [
+      { name: 'filebase', type: 'path', default: null, mandatory: true, modifiable: false, description: 'Base path; each session writes filebase.<session id>.' },
+      { name: 'count', type: 'count', default: 10, min: 1, modifiable: true, description: 'How many statements to keep.' },
+      ...matchParams,
+    ],
+  },
+  {
+    name: 'throttlefilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'Limits the statements per second of each session.',
+    parameters: [
+      { name: 'max_qps', type: 'count', default: null, mandatory: true, min: 1, modifiable: true, description: 'Most statements per second.' },
+      { name: 'throttling_duration', type: 'duration', unit: 'ms', default: null, mandatory: true, positive: true, modifiable: true, description: 'Disconnect a session throttled continuously for this long.' },
+      { name: 'sampling_duration', type: 'duration', unit: 'ms', default: 250, positive: true, modifiable: true, description: 'Window over which the rate is measured.' },
+      { name: 'continuous_duration', type: 'duration', unit: 'ms', default: 2000, positive: true, modifiable: true, description: 'Time under the limit after which throttling is forgotten.' },
+    ],
+  },
+  {
+    name: 'MariaDBClient', type: 'Protocol', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'The MariaDB client protocol spoken on listeners.', parameters: [],
+  },
+  {
+    name: 'MariaDBBackend', type: 'Protocol', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'The MariaDB protocol spoken to backend servers.', parameters: [],
+  },
+  {
+    name: 'mysql_native_password', type: 'Authenticator', version: VERSION, api_version: API, maturity: 'In development',
+    description: 'Authenticates clients against the accounts loaded from the backends.', parameters: [],
+  },
+];
+
+export function findModule(name: string): ModuleInfo | undefined {
+  const lower = name.toLowerCase();
+  return MODULES.find((m) => m.name.toLowerCase() === lower);
+}
+
+export type ObjectKind = 'server' | 'service' | 'listener' | 'monitor' | 'filter';
+export const KINDS: ObjectKind[] = ['server', 'monitor', 'service', 'filter', 'listener'];
+
+/** Which module type each kind's `router`/`module` key names. */
+export const MODULE_KEY: Partial<Record<ObjectKind, { key: string; type: ModuleType }>> = {
+  service: { key: 'router', type: 'Router' },
+  monitor: { key: 'module', type: 'Monitor' },
+  filter: { key: 'module', type: 'Filter' },
+};
+
+/** Core parameters of each kind (module parameters come on top). */
+export const CORE_PARAMS: Record<ObjectKind, ParamDef[]> = {
+  server: [
+    { name: 'address', type: 'address', default: null, mandatory: true, modifiable: true, description: 'Host name or IP address.' },
+    { name: 'port', type: 'port', default: 3306, modifiable: true, description: 'TCP port.' },
+    { name: 'protocol', type: 'enum', default: 'MariaDBBackend', enum_values: ['MariaDBBackend', 'mariadbbackend'], modifiable: false, description: 'Backend protocol.' },
+    { name: 'rank', type: 'enum', default: 'primary', enum_values: ['primary', 'secondary'], modifiable: true, description: 'Routers prefer primary servers over secondary ones.' },
+    { name: 'priority', type: 'int', default: 0, modifiable: true, description: 'Preference when the monitor picks a new primary.' },
+    { name: 'state', type: 'enum_mask', default: [], enum_values: ['maintenance', 'draining'], modifiable: false, description: 'Administrative state flags (set through the API).' },
+  ],
+  service: [
+    { name: 'router', type: 'string', default: null, mandatory: true, modifiable: false, description: 'The router module.' },
+    { name: 'servers', type: 'serverlist', default: [], modifiable: true, description: 'Servers to route to, in order.' },
+    { name: 'filters', type: 'filterlist', default: [], modifiable: true, description: 'The filter chain, in order.' },
+    { name: 'user', type: 'string', default: null, mandatory: true, modifiable: true, description: 'Account used to load the backends\' user accounts.' },
+    { name: 'password', type: 'password', default: null, mandatory: true, modifiable: true, description: 'Password of user.' },
+    { name: 'root_user', type: 'bool', default: false, modifiable: true, description: 'Whether root may connect through this service.' },
+    { name: 'version_string', type: 'string', default: null, modifiable: true, description: 'Server version announced to clients.' },
+    { name: 'weightby', type: 'string', default: null, modifiable: true, description: 'Server parameter that weighs connections.' },
+    { name: 'connection_timeout', type: 'duration', unit: 's', default: 0, modifiable: true, description: 'Idle time after which a session is closed (0 = never).' },
+    { name: 'max_connections', type: 'count', default: 0, modifiable: true, description: 'Most concurrent clients (0 = unlimited).' },
+    { name: 'strip_db_esc', type: 'bool', default: true, modifiable: true, description: 'Strip escape characters from database names in grants.' },
+    { name: 'state', type: 'enum', default: 'started', enum_values: ['started', 'stopped'], modifiable: false, description: 'Started or stopped (set through the API).' },
+  ],
+  listener: [
+    { name: 'service', type: 'service', default: null, mandatory: true, modifiable: false, description: 'The service it feeds.' },
+    { name: 'protocol', type: 'enum', default: 'MariaDBClient', enum_values: ['MariaDBClient', 'mariadbclient', 'MariaDBProtocol', 'mariadbprotocol'], modifiable: false, description: 'Client protocol.' },
+    { name: 'address', type: 'address', default: '::', modifiable: false, description: 'Address to bind.' },
+    { name: 'port', type: 'port', default: null, mandatory: true, modifiable: false, description: 'Port to bind.' },
+    { name: 'ssl', type: 'bool', default: false, modifiable: false, description: 'Whether clients must use TLS.' },
+    { name: 'ssl_cert', type: 'path', default: null, modifiable: false, description: 'TLS certificate.' },
+    { name: 'ssl_key', type: 'path', default: null, modifiable: false, description: 'TLS private key.' },
+    { name: 'ssl_ca_cert', type: 'path', default: null, modifiable: false, description: 'TLS CA certificate.' },
+  ],
+  monitor: [
+    { name: 'module', type: 'string', default: null, mandatory: true, modifiable: false, description: 'The monitor module.' },
+    { name: 'servers', type: 'serverlist', default: [], modifiable: true, description: 'Servers to watch.' },
+    { name: 'user', type: 'string', default: null, mandatory: true, modifiable: true, description: 'Account to monitor with.' },
+    { name: 'password', type: 'password', default: null, mandatory: true, modifiable: true, description: 'Password of user.' },
+    { name: 'monitor_interval', type: 'duration', unit: 'ms', default: 2000, min: 100, modifiable: true, description: 'Time between monitoring rounds.' },
+    { name: 'connect_timeout', type: 'duration', unit: 's', default: 3, positive: true, modifiable: true, description: 'Connection timeout.' },
+    { name: 'read_timeout', type: 'duration', unit: 's', default: 3, positive: true, modifiable: true, description: 'Read timeout.' },
+    { name: 'write_timeout', type: 'duration', unit: 's', default: 3, positive: true, modifiable: true, description: 'Write timeout.' },
+    { name: 'state', type: 'enum', default: 'running', enum_values: ['running', 'stopped'], modifiable: false, description: 'Running or stopped (set through the API).' },
+  ],
+  filter: [
+    { name: 'module', type: 'string', default: null, mandatory: true, modifiable: false, description: 'The filter module.' },
+  ],
+};
+
+/** Parameters MaxScale's `ssl=required` style also accepts for a listener's ssl flag. */
+export const SSL_ALIASES: Record<string, string> = { required: 'true', disabled: 'false', enabled: 'true' };

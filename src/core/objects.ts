@@ -1,0 +1,153 @@
+/**
+ * The configuration objects: servers, services, listeners, monitors and filters.
+ * One shape for all kinds: their parameters (checked against CORE_PARAMS and the
+ * module's parameters) plus what only runtime knows (counters, monitor facts).
+ */
+import { CORE_PARAMS, MODULES, MODULE_KEY, findModule, type ObjectKind } from './modules.ts';
+import { checkJsonValue, parseConfigValue, type ParamDef, type Value } from './params.ts';
+
+export type CustomValue = string | number | boolean;
+
+/** Where an object's definition came from: a configuration file's section, or the API. */
+export type ObjectSource = { type: 'static'; file: string; line: number } | { type: 'runtime' };
+
+/** What a monitor has learnt about a server; all null until a monitor has read it. */
+export interface ServerFacts {
+  flags: string[];
+  server_id: number | null;
+  read_only: boolean | null;
+  version_string: string | null;
+  gtid_current_pos: string | null;
+  gtid_binlog_pos: string | null;
+  replication_lag: number | null;
+  replicates_from: string | null;
+  last_event: string | null;
+  triggered_at: Date | null;
+}
+
+export const noFacts = (): ServerFacts => ({
+  flags: [], server_id: null, read_only: null, version_string: null, gtid_current_pos: null,
+  gtid_binlog_pos: null, replication_lag: null, replicates_from: null, last_event: null, triggered_at: null,
+});
+
+export interface ConfigObject {
+  readonly kind: ObjectKind;
+  readonly name: string;
+  /** Every parameter of the kind and its module, defaults filled in. */
+  params: Record<string, Value>;
+  /** A server's custom parameters (what a service's `weightby` names). */
+  custom: Record<string, CustomValue>;
+  source: ObjectSource;
+  lastModified: Date;
+  /** Runtime counters and facts, not configuration. */
+  runtime: {
+    started: Date | null;
+    totalConnections: number;
+    currentConnections: number;
+    ticks: number;
+    facts: ServerFacts;
+    /** A listener's socket state, set by the data plane once it binds (`running`, `failed`). */
+    listenerState: 'running' | 'failed' | null;
+  };
+}
+
+/** One problem with one key of an object's definition. */
+export interface ParamProblem {
+  key: string;
+  message: string;
+}
+
+export class DefinitionError extends Error {
+  constructor(readonly problems: ParamProblem[]) {
+    super(problems.map((p) => `${p.key}: ${p.message}`).join('; '));
+  }
+}
+
+/** The parameter definitions of an object of this kind using this module (or router). */
+export function paramDefs(kind: ObjectKind, moduleName: string | null): ParamDef[] {
+  const core = CORE_PARAMS[kind];
+  const mod = moduleName ? findModule(moduleName) : undefined;
+  return mod ? [...core, ...mod.parameters] : core;
+}
+
+export function moduleOf(kind: ObjectKind, values: Record<string, unknown>): string | null {
+  const key = MODULE_KEY[kind]?.key;
+  const v = key ? values[key] : undefined;
+  return typeof v === 'string' ? v : null;
+}
+
+/**
+ * Builds an object's parameters from given values: strings from a configuration file
+ * (`fromConfig`) or JSON from the API. Missing values take their defaults; unknown keys
+ * are errors except on servers, where they are custom parameters.
+ */
+export function buildParams(
+  kind: ObjectKind,
+  given: Record<string, unknown>,
+  fromConfig: boolean,
+): { params: Record<string, Value>; custom: Record<string, CustomValue> } {
+  const problems: ParamProblem[] = [];
+  const moduleName = moduleOf(kind, given);
+  const moduleKey = MODULE_KEY[kind];
+  if (moduleKey && moduleName !== null) {
+    const mod = findModule(moduleName);
+    if (!mod || mod.type !== moduleKey.type) {
+      const known = MODULES.filter((m) => m.type === moduleKey.type).map((m) => m.name).join(', ');
+      problems.push({ key: moduleKey.key, message: `'${moduleName}' is not a ${moduleKey.type.toLowerCase()} module (known: ${known})` });
+      throw new DefinitionError(problems);
+    }
+  }
+  const defs = paramDefs(kind, moduleName);
+  const params: Record<string, Value> = {};
+  const custom: Record<string, CustomValue> = {};
+  for (const def of defs) {
+    const raw = given[def.name];
+    if (raw === undefined) {
+      if (def.mandatory) problems.push({ key: def.name, message: 'is mandatory' });
+      params[def.name] = def.default;
+      continue;
+    }
+    try {
+      params[def.name] = fromConfig ? parseConfigValue(def, String(raw)) : checkJsonValue(def, raw);
+    } catch (err) {
+      problems.push({ key: def.name, message: (err as Error).message });
+    }
+  }
+  for (const [key, raw] of Object.entries(given)) {
+    if (defs.some((d) => d.name === key)) continue;
+    if (kind === 'server' && /^[A-Za-z0-9_]+$/.test(key)) {
+      if (typeof raw === 'string' && fromConfig) custom[key] = customFromConfig(raw);
+      else if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') custom[key] = raw;
+      else problems.push({ key, message: 'a custom parameter must be a string, number or boolean' });
+    } else {
+      problems.push({ key, message: `is not a parameter of ${moduleName ? `module ${moduleName}` : `a ${kind}`}` });
+    }
+  }
+  if (problems.length) throw new DefinitionError(problems);
+  // MaxScale names modules case-insensitively; keep the canonical spelling.
+  if (moduleKey && moduleName) params[moduleKey.key] = findModule(moduleName)!.name;
+  return { params, custom };
+}
+
+/** A configuration file has no types: a custom value that reads as a number or boolean is one. */
+function customFromConfig(raw: string): CustomValue {
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  return raw;
+}
+
+export function newObject(
+  kind: ObjectKind,
+  name: string,
+  built: { params: Record<string, Value>; custom: Record<string, CustomValue> },
+  source: ObjectSource,
+): ConfigObject {
+  return {
+    kind, name, params: built.params, custom: built.custom, source, lastModified: new Date(),
+    runtime: { started: null, totalConnections: 0, currentConnections: 0, ticks: 0, facts: noFacts(), listenerState: null },
+  };
+}
+
+/** Names are case-insensitive everywhere. */
+export const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+export const stringList = (v: Value): string[] => (Array.isArray(v) ? v : []);

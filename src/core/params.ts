@@ -1,0 +1,152 @@
+/**
+ * Typed parameters, as MaxScale's modules declare them. A configuration file gives
+ * every value as a string; the REST API gives JSON. Both are checked against the same
+ * definition, and the canonical value (what the REST API shows) is a JSON value:
+ * durations are numbers in the definition's unit, lists are arrays.
+ */
+export type ParamType =
+  | 'bool' | 'int' | 'count' | 'duration' | 'size' | 'enum' | 'enum_mask' | 'string'
+  | 'password' | 'path' | 'regex' | 'serverlist' | 'filterlist' | 'service' | 'address' | 'port';
+
+export type Value = string | number | boolean | string[] | null;
+
+export interface ParamDef {
+  name: string;
+  type: ParamType;
+  default: Value;
+  mandatory?: boolean;
+  modifiable?: boolean;
+  description: string;
+  enum_values?: string[];
+  /** Unit of a duration's canonical (REST) value. */
+  unit?: 'ms' | 's';
+  /** Smallest allowed number (int, count, duration). */
+  min?: number;
+  /** Exclusive lower bound (durations that must be positive). */
+  positive?: boolean;
+}
+
+const TRUE = new Set(['true', 'yes', 'on', '1']);
+const FALSE = new Set(['false', 'no', 'off', '0']);
+
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a value written in a configuration file. Throws a message (no key prefix) when invalid. */
+export function parseConfigValue(def: ParamDef, raw: string): Value {
+  const text = raw.trim();
+  switch (def.type) {
+    case 'bool': {
+      const lower = text.toLowerCase();
+      if (TRUE.has(lower)) return true;
+      if (FALSE.has(lower)) return false;
+      throw new Error(`'${raw}' is not a boolean (true/false, yes/no, on/off, 1/0)`);
+    }
+    case 'int': case 'count': case 'port':
+      if (!/^-?\d+$/.test(text)) throw new Error(`'${raw}' is not an integer`);
+      return checkNumber(def, Number(text));
+    case 'size': {
+      const m = /^(\d+)([kmgt]i?)?$/i.exec(text);
+      if (!m) throw new Error(`'${raw}' is not a size (a number with an optional K, M, G or T suffix)`);
+      const power = m[2] ? 'kmgt'.indexOf(m[2][0]!.toLowerCase()) + 1 : 0;
+      const base = m[2]?.toLowerCase().endsWith('i') ? 1024 : 1000;
+      return checkNumber(def, Number(m[1]) * base ** power);
+    }
+    case 'duration': {
+      const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
+      if (!m) throw new Error(`'${raw}' is not a duration (a number with an optional ms, s, m or h suffix)`);
+      const unit = def.unit ?? 's';
+      // Without a suffix the number is in the parameter's own unit, as MaxScale reads it.
+      const ms = m[2] ? Number(m[1]) * DURATION_MS[m[2]]! : Number(m[1]) * DURATION_MS[unit]!;
+      return checkNumber(def, ms / DURATION_MS[unit]!);
+    }
+    case 'enum_mask': case 'serverlist': case 'filterlist': {
+      const items = text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      return checkJsonValue(def, items);
+    }
+    case 'string':
+      // MaxScale lets a string be quoted, which is the only way to keep edge whitespace.
+      return checkJsonValue(def, /^".*"$/s.test(text) && text.length >= 2 ? text.slice(1, -1) : text);
+    default:
+      return checkJsonValue(def, text);
+  }
+}
+
+function checkNumber(def: ParamDef, n: number): number {
+  if (!Number.isFinite(n)) throw new Error(`must be a finite number`);
+  if ((def.type === 'int' || def.type === 'count' || def.type === 'port') && !Number.isInteger(n)) {
+    throw new Error(`must be an integer`);
+  }
+  const min = def.min ?? (def.type === 'count' || def.type === 'size' || def.type === 'duration' ? 0 : undefined);
+  if (def.type === 'port' && (n < 1 || n > 65535)) throw new Error(`must be a port number from 1 to 65535`);
+  if (min !== undefined && n < min) throw new Error(`must be at least ${min}`);
+  if (def.positive && n <= 0) throw new Error(`must be greater than 0`);
+  return n;
+}
+
+/** Checks a JSON value given through the API (or produced by parseConfigValue). Throws a message when invalid. */
+export function checkJsonValue(def: ParamDef, value: unknown): Value {
+  if (value === null) {
+    if (def.mandatory) throw new Error(`is mandatory and cannot be null`);
+    return null;
+  }
+  switch (def.type) {
+    case 'bool':
+      if (typeof value !== 'boolean') throw new Error(`must be a boolean`);
+      return value;
+    case 'int': case 'count': case 'duration': case 'size': case 'port':
+      if (typeof value !== 'number') throw new Error(`must be a number`);
+      return checkNumber(def, value);
+    case 'enum':
+      if (typeof value !== 'string' || !def.enum_values!.includes(value)) {
+        throw new Error(`must be one of ${def.enum_values!.join(', ')}`);
+      }
+      return value;
+    case 'enum_mask': {
+      const items = stringList(value);
+      const bad = items.find((v) => !def.enum_values!.includes(v));
+      if (bad !== undefined) throw new Error(`'${bad}' is not one of ${def.enum_values!.join(', ')}`);
+      if (new Set(items).size !== items.length) throw new Error(`lists a value twice`);
+      return items;
+    }
+    case 'serverlist': case 'filterlist': {
+      const items = stringList(value);
+      if (new Set(items.map((s) => s.toLowerCase())).size !== items.length) throw new Error(`lists a name twice`);
+      return items;
+    }
+    case 'regex': {
+      if (typeof value !== 'string') throw new Error(`must be a string`);
+      compileRegex(value, []);
+      return value;
+    }
+    default:
+      if (typeof value !== 'string') throw new Error(`must be a string`);
+      if (def.mandatory && value === '' && def.type !== 'password') throw new Error(`must not be empty`);
+      return value;
+  }
+}
+
+function stringList(value: unknown): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error(`must be an array of strings`);
+  return value as string[];
+}
+
+/** A regex parameter may be written `/.../` (MaxScale's style) or bare. Throws when it does not compile. */
+export function compileRegex(source: string, options: string[]): RegExp {
+  const body = /^\/.*\/$/s.test(source) && source.length >= 2 ? source.slice(1, -1) : source;
+  const flags = options.includes('ignorecase') ? 'i' : '';
+  try {
+    return new RegExp(body, flags);
+  } catch (err) {
+    throw new Error(`is not a valid regular expression: ${(err as Error).message}`);
+  }
+}
+
+/** Writes a canonical value back in configuration-file form. */
+export function formatConfigValue(def: ParamDef, value: Value): string {
+  if (value === null) return '';
+  if (Array.isArray(value)) return value.join(',');
+  if (def.type === 'duration') return `${value}${def.unit ?? 's'}`;
+  const text = String(value);
+  if (def.type === 'string' && (text !== text.trim() || /^".*"$/s.test(text))) return `"${text}"`;
+  return text;
+}

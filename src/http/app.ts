@@ -1,0 +1,174 @@
+/**
+ * The admin HTTP app. Middleware order, as express-openapi-validator's examples have it:
+ * prefix and method rewriting -> public docs -> authentication -> body parsing -> path and
+ * method checks (404/405/Allow) -> the validator -> handlers by operationId -> one error
+ * handler.
+ */
+import express, { type Request as ExpressRequest, type Response } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import swaggerUi from 'swagger-ui-express';
+import { readFileSync } from 'node:fs';
+import { notFound, WeirError } from '../core/errors.ts';
+import type { WeirContext } from '../context.ts';
+import { authenticate, LoginThrottle } from './auth.ts';
+import { checkWritePreconditions, etagOf, hasWritePreconditions, notModified } from './conditional.ts';
+import { errorHandler, sendError } from './errors.ts';
+import { handlers } from './handlers/index.ts';
+import { parseProjection, project, type Projection } from './projection.ts';
+import { buildRoutes, loadSpec, matchRoute, METHODS, SPEC_PATH, SPEC_YAML_PATH, type Route } from './spec.ts';
+import type { Handler, OperationId } from './types.ts';
+
+export interface AppOptions {
+  /** Validate every response against the spec (on in tests: a mismatch is a 500). */
+  validateResponses: boolean;
+}
+
+const JSON_TYPES = ['application/json', 'application/json-patch+json', 'application/json-patch', 'application/*+json'];
+
+export function createApp(weir: WeirContext, options: AppOptions): express.Express {
+  const spec = loadSpec();
+  const routes = buildRoutes(spec);
+  const byOperation = new Map<string, Route>();
+  for (const r of routes) for (const id of Object.values(r.operations)) byOperation.set(id!, r);
+  const throttle = new LoginThrottle(() => weir.globals.admin_auth_failure_delay);
+  weir.scheduler.repeat('admin_login_throttle_purge', 60_000, () => throttle.purge());
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    res.setHeader('Cache-Control', 'no-cache');
+    // `/v1/...` is an alias of every path.
+    // The validator routes by originalUrl, so both are rewritten.
+    if (req.url === '/v1' || req.url.startsWith('/v1/') || req.url.startsWith('/v1?')) {
+      req.url = req.url.slice(3) || '/';
+      req.originalUrl = req.url;
+    }
+    // A PUT or POST may carry another method, for clients that cannot send it.
+    const override = req.get('X-HTTP-Method-Override')?.toUpperCase();
+    if (override && (req.method === 'POST' || req.method === 'PUT')) {
+      if (!['PATCH', 'POST', 'DELETE'].includes(override)) {
+        return sendError(res, new WeirError(400, `X-HTTP-Method-Override may be PATCH, POST or DELETE, not '${override}'.`));
+      }
+      req.method = override;
+    }
+    next();
+  });
+
+  // Public: the spec and Swagger UI.
+  app.get('/openapi.json', (_req, res) => res.type('application/json').send(readFileSync(SPEC_PATH)));
+  app.get('/openapi.yaml', (_req, res) => res.type('application/yaml').send(readFileSync(SPEC_YAML_PATH)));
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, {
+    customSiteTitle: 'Weir admin API',
+    swaggerOptions: { persistAuthorization: true, tryItOutEnabled: false, displayOperationId: true },
+  }));
+  app.get('/', (_req, res) => res.redirect(302, '/docs/'));
+
+  app.use(authenticate(weir, throttle));
+  app.use(express.json({ type: JSON_TYPES, limit: '1mb' }));
+
+  // Paths and methods come from the spec: 404 for an unknown path, 405 with Allow for an
+  // unsupported method, Allow and Accept-Patch on every answer of a known path.
+  app.use((req, res, next) => {
+    const match = matchRoute(routes, req.path);
+    if (!match) return sendError(res, notFound(`There is no resource at ${req.path}; see /openapi.json for the paths Weir serves.`));
+    const methods = METHODS.filter((m) => match.route.operations[m]).map((m) => m.toUpperCase());
+    const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
+    res.setHeader('Allow', allow);
+    if (match.route.operations.patch) res.setHeader('Accept-Patch', 'application/json-patch+json');
+    if (req.method === 'OPTIONS') return res.status(204).end();
+    // HEAD is a GET whose body Node drops (it knows the request was HEAD).
+    if (req.method === 'HEAD') req.method = 'GET';
+    if (!methods.includes(req.method)) {
+      return sendError(res, new WeirError(405, `The ${match.route.template} resource does not support ${req.method}; it supports ${methods.join(', ')}.`));
+    }
+    res.locals.route = match.route;
+    next();
+  });
+
+  // `fields` and `range` are applied after response validation: the validator sees the
+  // full representation, the client gets the projection it asked for.
+  app.use((req, res, next) => {
+    if (req.method === 'GET') {
+      const projection = parseProjection(req.query as Record<string, unknown>, res.locals.route as Route);
+      const json = res.json.bind(res);
+      res.json = (body: unknown) => json(res.statusCode === 200 ? project(body, projection) : body);
+      res.locals.projection = projection satisfies Projection;
+    }
+    next();
+  });
+
+  app.use(OpenApiValidator.middleware({
+    apiSpec: SPEC_PATH,
+    validateRequests: { allowUnknownQueryParameters: false },
+    validateResponses: options.validateResponses,
+    validateSecurity: false,
+    operationHandlers: {
+      basePath: '/',
+      resolver: (_base: string, route: { openApiRoute: string; method: string }) => {
+        const operationId = spec.paths[route.openApiRoute]?.[route.method.toLowerCase()]?.operationId as OperationId;
+        return runner(operationId);
+      },
+    },
+  }));
+  app.use(errorHandler(weir.log.logger));
+
+  /** Runs one handler: preconditions, the handler, then headers and body. */
+  function runner(operationId: OperationId): express.RequestHandler {
+    const handler = handlers[operationId] as Handler<OperationId>;
+    const route = byOperation.get(operationId)!;
+    return async (req, res, next) => {
+      try {
+        const params = coerceParams(route, req.params as Record<string, string>);
+        if (req.method !== 'GET' && hasWritePreconditions(req)) await checkPreconditions(req, route, params);
+        const reply = await handler({ weir, user: res.locals.user, params, query: req.query, body: req.body } as never);
+        send(req, res, reply as AnyReply);
+      } catch (err) {
+        next(err);
+      }
+    };
+  }
+
+  /** The write's target resource is the GET of the same path, or of its parent for actions. */
+  async function checkPreconditions(req: ExpressRequest, route: Route, params: Record<string, unknown>): Promise<void> {
+    let template = route.template;
+    let target = route;
+    while (!target.operations.get) {
+      template = template.slice(0, template.lastIndexOf('/'));
+      target = routes.find((r) => r.template === template)!;
+      if (!target) return;
+    }
+    const reply = (await (handlers[target.operations.get as OperationId] as Handler<OperationId>)(
+      { weir, user: undefined as never, params, query: {}, body: undefined } as never)) as { body: unknown; lastModified?: Date };
+    checkWritePreconditions(req, etagOf(reply.body), reply.lastModified);
+  }
+
+  return app;
+}
+
+/** Any operation's reply, as the sender sees it (each handler's own type is checked at its definition). */
+type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string };
+
+function send(req: ExpressRequest, res: Response, reply: AnyReply): void {
+  if (!('body' in reply)) {
+    res.status(reply.status).end();
+    return;
+  }
+  const etag = etagOf(reply.body);
+  res.setHeader('ETag', etag);
+  if (reply.lastModified) res.setHeader('Last-Modified', reply.lastModified.toUTCString());
+  if (reply.location) res.setHeader('Location', reply.location);
+  if (req.method === 'GET' && notModified(req, etag, reply.lastModified)) {
+    res.status(304).end();
+    return;
+  }
+  res.status(reply.status).json(reply.body);
+}
+
+/** Path parameters arrive as strings; the spec says which are integers. */
+function coerceParams(route: Route, raw: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) out[k] = route.integerParams.has(k) ? Number(v) : v;
+  return out;
+}

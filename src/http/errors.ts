@@ -1,0 +1,50 @@
+/**
+ * The one place where errors become HTTP responses: `{error, description, errors?}` with
+ * `Content-Type: application/json`, whether the error came from the core (WeirError),
+ * the request validator, the body parser or a bug.
+ */
+import type { ErrorRequestHandler, Response } from 'express';
+import { statusTitle, WeirError, type ErrorDetail } from '../core/errors.ts';
+import type { WeirLogger } from '../log/logger.ts';
+
+export function sendError(res: Response, err: WeirError): void {
+  const body: { error: string; description: string; errors?: ErrorDetail[] } = { error: err.error, description: err.description };
+  if (err.errors?.length) body.errors = err.errors;
+  if (err.status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="weir"');
+  res.status(err.status).type('application/json').json(body);
+}
+
+/** Turns anything thrown into a WeirError. */
+export function toWeirError(err: unknown, logger: WeirLogger): WeirError {
+  if (err instanceof WeirError) return err;
+  const e = err as { status?: number; type?: string; message?: string; errors?: Array<{ path?: string; message?: string }> };
+  if (e?.type === 'entity.parse.failed') return new WeirError(400, `The request body is not valid JSON: ${e.message}.`);
+  if (e?.type === 'entity.too.large') return new WeirError(413, 'The request body is larger than 1 MiB.');
+  if (e?.type === 'charset.unsupported' || e?.type === 'encoding.unsupported') return new WeirError(415, e.message ?? 'Unsupported body encoding.');
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && Array.isArray(e.errors)) {
+    // express-openapi-validator: list each problem with a JSON-Pointer-like path.
+    const errors = e.errors.map((x) => ({ path: pointer(x.path ?? ''), message: (x.message ?? 'is invalid').replace(/\.$/, '') }));
+    const description = e.status === 415
+      ? `${capitalise(e.message ?? 'unsupported media type')}; see the operation's requestBody in /openapi.json.`
+      : `The request does not match the API: ${errors.map((x) => `${x.path} ${x.message}`).join('; ')}.`;
+    return new WeirError(e.status, description, errors);
+  }
+  logger.error({ err }, 'internal error while serving a request');
+  return new WeirError(500, `Weir failed to serve the request: ${e?.message ?? String(err)}`);
+}
+
+export function errorHandler(logger: WeirLogger): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    const weirError = toWeirError(err, logger);
+    if (res.headersSent) return;
+    sendError(res, weirError);
+  };
+}
+
+/** The validator writes `/body/port` or `.body.port`; the client sent `/port`. */
+function pointer(path: string): string {
+  const p = path.replace(/^\./, '/').replace(/\./g, '/');
+  return p.replace(/^\/(body|request\/body)/, '') || '/';
+}
+
+const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

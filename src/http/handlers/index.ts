@@ -1,0 +1,22 @@
+/**
+ * Every operation of the spec, keyed by operationId. `satisfies Handlers` makes a missing
+ * or misspelt operation a compile error.
+ */
+import type { Handlers } from '../types.ts';
+import { filterHandlers } from './filters.ts';
+import { maxscaleHandlers } from './maxscale.ts';
+import { monitorHandlers } from './monitors.ts';
+import { serverHandlers } from './servers.ts';
+import { serviceHandlers } from './services.ts';
+import { sessionHandlers } from './sessions.ts';
+import { userHandlers } from './users.ts';
+
+export const handlers = {
+  ...maxscaleHandlers,
+  ...serviceHandlers,
+  ...serverHandlers,
+  ...monitorHandlers,
+  ...filterHandlers,
+  ...sessionHandlers,
+  ...userHandlers,
+} satisfies Handlers;

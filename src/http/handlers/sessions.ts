@@ -1,0 +1,50 @@
+import type { components } from '../../../generated/api.d.ts';
+import { notFound } from '../../core/errors.ts';
+import type { Session } from '../../core/sessions.ts';
+import type { WeirContext } from '../../context.ts';
+import { iso, link, sessionLink } from '../links.ts';
+import type { HandlerGroup } from '../types.ts';
+
+type SessionView = components['schemas']['Session'];
+type Connection = components['schemas']['Connection'];
+
+export function sessionView(s: Session): SessionView {
+  return {
+    id: s.id, state: s.state, user: s.user, address: s.address, port: s.port,
+    service: link('service', s.service), connected: iso(s.connected),
+    idle: Math.max(0, (Date.now() - s.lastActivity.getTime()) / 1000),
+    default_db: s.defaultDb, statements_routed: s.statementsRouted, bytes_in: s.bytesIn, bytes_out: s.bytesOut,
+  };
+}
+
+export function connectionViews(s: Session): Connection[] {
+  return s.backends.map((b) => ({
+    state: b.state, role: b.role, server: link('server', b.server), service: link('service', s.service),
+    session: sessionLink(s.id), statistics: { ...b.stats },
+  }));
+}
+
+function sessionOf(weir: WeirContext, id: number): Session {
+  const s = weir.core.sessions.get(id);
+  if (!s) throw notFound(`There is no session with id ${id}.`);
+  return s;
+}
+
+export const sessionHandlers: HandlerGroup<'listSessions' | 'getSession' | 'closeSession' | 'listSessionConnections'> = {
+  listSessions: ({ weir }) => ({ status: 200, body: weir.core.sessions.list().map(sessionView), lastModified: weir.core.sessions.lastModified }),
+
+  getSession: ({ weir, params }) => {
+    const s = sessionOf(weir, params.id);
+    return { status: 200, body: sessionView(s), lastModified: s.lastModified };
+  },
+
+  closeSession: ({ weir, params }) => {
+    sessionOf(weir, params.id).close('closed by an administrator');
+    return { status: 204 };
+  },
+
+  listSessionConnections: ({ weir, params }) => {
+    const s = sessionOf(weir, params.id);
+    return { status: 200, body: connectionViews(s), lastModified: s.lastModified };
+  },
+};

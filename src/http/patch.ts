@@ -1,0 +1,106 @@
+/**
+ * RFC 6902 JSON Patch over a resource's JSON representation (fast-json-patch), with the
+ * contract's rules: all-or-nothing, only modifiable fields may change (403 naming the
+ * first other one), a failed `test` is a 409, and the result must still match the
+ * resource's schema (422 listing every problem). Write-only fields (passwords) read as
+ * null, so `replace` works on them and `test` can never reveal them.
+ */
+import fastJsonPatch from 'fast-json-patch';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { badRequest, conflict, forbidden, unprocessable } from '../core/errors.ts';
+import { loadSpec } from './spec.ts';
+
+const { applyPatch, JsonPatchError } = fastJsonPatch;
+
+export interface PatchOperation {
+  op: string;
+  path: string;
+  value?: unknown;
+}
+
+export interface PatchRules {
+  /** Component schema the result must match, e.g. 'Server'. */
+  schema: string;
+  /** Whether a changed JSON Pointer may change. */
+  modifiable: (pointer: string) => boolean;
+  /** Fields present in the patchable view as null (never returned by GET). */
+  writeOnly?: string[];
+}
+
+export function applyResourcePatch<T extends object>(resource: T, ops: PatchOperation[], rules: PatchRules): T & Record<string, unknown> {
+  const view: Record<string, unknown> = structuredClone(resource) as Record<string, unknown>;
+  for (const pointer of rules.writeOnly ?? []) setPointer(view, pointer, null);
+  let result: Record<string, unknown>;
+  try {
+    result = applyPatch(view, ops as fastJsonPatch.Operation[], true, false).newDocument;
+  } catch (err) {
+    if (!(err instanceof JsonPatchError)) throw err;
+    const at = `operation ${Number(err.index ?? 0) + 1} (${err.operation?.op ?? '?'} ${err.operation?.path ?? ''})`;
+    if (err.name === 'TEST_OPERATION_FAILED') throw conflict(`The test of ${at} failed; nothing was changed.`);
+    if (err.name === 'OPERATION_PATH_UNRESOLVABLE' || err.name === 'OPERATION_PATH_CANNOT_ADD' || err.name === 'OPERATION_PATH_ILLEGAL_ARRAY_INDEX') {
+      throw unprocessable(`${at} cannot be applied: ${firstLine(err.message)}; nothing was changed.`, [{ path: err.operation?.path ?? '', message: firstLine(err.message) }]);
+    }
+    throw badRequest(`${at} is not a valid JSON Patch operation: ${firstLine(err.message)}.`);
+  }
+  for (const pointer of changedPointers(view, result)) {
+    if (!rules.modifiable(pointer)) throw forbidden(`Field ${pointer} is not modifiable; nothing was changed.`);
+  }
+  const validate = validator(rules.schema);
+  const checked = structuredClone(result);
+  for (const pointer of rules.writeOnly ?? []) if (getPointer(checked, pointer) === null) deletePointer(checked, pointer);
+  if (!validate(checked)) {
+    const errors = (validate.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'is invalid' }));
+    throw unprocessable(`The patched resource is not valid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}. Nothing was changed.`, errors);
+  }
+  return result as T & Record<string, unknown>;
+}
+
+/** JSON Pointers of every leaf (or whole array) that differs between a and b. */
+export function changedPointers(a: unknown, b: unknown, prefix = ''): string[] {
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => changedPointers(a[k], b[k], `${prefix}/${escape(k)}`));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '/'];
+}
+
+let ajv: Ajv2020 | null = null;
+const validators = new Map<string, ValidateFunction>();
+
+function validator(schemaName: string): ValidateFunction {
+  let v = validators.get(schemaName);
+  if (!v) {
+    if (!ajv) {
+      ajv = new Ajv2020({ allErrors: true, strict: false });
+      addFormats.default(ajv);
+      const spec = loadSpec();
+      // Register the components so that their $refs resolve.
+      ajv.addSchema({ $id: 'weir', components: spec.components });
+    }
+    v = ajv.compile({ $ref: `weir#/components/schemas/${schemaName}` });
+    validators.set(schemaName, v);
+  }
+  return v;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const escape = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
+const firstLine = (s: string) => s.split('\n')[0]!.trim();
+
+function segments(pointer: string): string[] {
+  return pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+function getPointer(doc: Record<string, any>, pointer: string): unknown {
+  return segments(pointer).reduce<any>((o, k) => (o == null ? undefined : o[k]), doc);
+}
+function setPointer(doc: Record<string, any>, pointer: string, value: unknown): void {
+  const keys = segments(pointer);
+  const parent = keys.slice(0, -1).reduce<any>((o, k) => o?.[k], doc);
+  if (parent && typeof parent === 'object') parent[keys[keys.length - 1]!] = value;
+}
+function deletePointer(doc: Record<string, any>, pointer: string): void {
+  const keys = segments(pointer);
+  const parent = keys.slice(0, -1).reduce<any>((o, k) => o?.[k], doc);
+  if (parent && typeof parent === 'object') delete parent[keys[keys.length - 1]!];
+}

@@ -1,0 +1,48 @@
+/**
+ * The typed handler map. Every operation of the spec has exactly one handler, keyed by
+ * its operationId; a missing operation, a wrong parameter name or a response body that
+ * does not match the spec is a compile error. Handlers return data; src/http/app.ts
+ * turns it into the HTTP response (status, headers, fields/range, conditional requests).
+ */
+import type { operations } from '../../generated/api.d.ts';
+import type { AdminUser } from '../core/users.ts';
+import type { WeirContext } from '../context.ts';
+
+export type OperationId = keyof operations;
+type Op<K extends OperationId> = operations[K];
+
+type PathParams<K extends OperationId> = Op<K>['parameters'] extends { path: infer P } ? NonNullable<P> : Record<string, never>;
+type QueryParams<K extends OperationId> = Op<K>['parameters'] extends { query?: infer Q } ? NonNullable<Q> : Record<string, never>;
+type RequestBody<K extends OperationId> = Op<K> extends { requestBody: { content: infer C } } ? C[keyof C] : undefined;
+
+type Responses<K extends OperationId> = Op<K>['responses'];
+type SuccessStatus<K extends OperationId> = Extract<keyof Responses<K>, 200 | 201 | 202 | 204>;
+type JsonBody<R> = R extends { content: { 'application/json': infer B } } ? B : never;
+
+export interface Request<K extends OperationId> {
+  weir: WeirContext;
+  user: AdminUser;
+  params: PathParams<K>;
+  query: QueryParams<K>;
+  body: RequestBody<K>;
+}
+
+/** A success response: its status, and for statuses with a body, the body. */
+export type Reply<K extends OperationId> = {
+  [S in SuccessStatus<K>]: [JsonBody<Responses<K>[S]>] extends [never]
+    ? { status: S }
+    : {
+        status: S;
+        body: JsonBody<Responses<K>[S]>;
+        /** When the resource last changed (Last-Modified, If-Modified-Since). */
+        lastModified?: Date;
+        /** Path of a created resource. */
+        location?: string;
+      };
+}[SuccessStatus<K>];
+
+export type Handler<K extends OperationId> = (req: Request<K>) => Reply<K> | Promise<Reply<K>>;
+export type Handlers = { [K in OperationId]: Handler<K> };
+
+/** A file's share of the map: only operations of the spec, each with the right type. */
+export type HandlerGroup<K extends OperationId> = { [P in K]: Handler<P> };

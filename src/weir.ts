@@ -1,0 +1,127 @@
+/**
+ * Starts and stops one Weir: reads the configuration (file or built-in default) and the
+ * runtime changes in the data directory, opens the log, loads admin users, and serves the
+ * admin API. `main.ts` is the command line around it; tests call it in-process.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
+import { ConfigError, parseIni } from './config/ini.ts';
+import { defaultConfigText, DEFAULT_CONFIG_NAME } from './config/defaults.ts';
+import { loadConfig } from './config/load.ts';
+import { RuntimeStore } from './config/store.ts';
+import type { WeirContext } from './context.ts';
+import { LoadSampler } from './core/load.ts';
+import { Scheduler } from './core/scheduler.ts';
+import { AdminUsers, DEFAULT_ADMIN } from './core/users.ts';
+import { createApp } from './http/app.ts';
+import { Log } from './log/logger.ts';
+
+export interface StartOptions {
+  /** Configuration file; the built-in default when absent. */
+  configFile?: string;
+  datadir: string;
+  adminHost?: string;
+  adminPort?: number;
+  /** Service and monitor user of the built-in default configuration. */
+  defaultUser?: string;
+  defaultPassword?: string;
+  /** Log to standard output as well as the file (off in tests). */
+  stdout?: boolean;
+  validateResponses?: boolean;
+}
+
+export interface RunningWeir {
+  context: WeirContext;
+  /** Where the admin API listens (the real port when 0 was asked for). */
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Reads and checks a configuration without starting anything; throws ConfigError. */
+export function readConfiguration(options: Pick<StartOptions, 'configFile' | 'datadir' | 'defaultUser' | 'defaultPassword'>) {
+  const text = options.configFile
+    ? readFileSync(options.configFile, 'utf8')
+    : defaultConfigText(options.defaultUser ?? 'root', options.defaultPassword ?? '');
+  const main = parseIni(text, options.configFile ?? DEFAULT_CONFIG_NAME);
+  const store = new RuntimeStore(options.datadir);
+  return { store, ...loadConfig({ main, runtime: store.readAll() }, store) };
+}
+
+export async function startWeir(options: StartOptions): Promise<RunningWeir> {
+  const datadir = resolve(options.datadir);
+  const { store, core, globals, unused } = readConfiguration({ ...options, datadir });
+  if (options.adminHost !== undefined) globals.admin_host = options.adminHost;
+  if (options.adminPort !== undefined) globals.admin_port = options.adminPort;
+  const logdir = resolve(globals.logdir ?? join(datadir, 'log'));
+  const log = new Log({ logdir, stdout: options.stdout ?? true, levels: globals.log_levels, throttling: globals.log_throttling });
+  const logger = log.logger;
+
+  const users = new AdminUsers(datadir);
+  if (users.ensureDefault()) logger.warning(`created the admin user '${DEFAULT_ADMIN.name}' with the default password; change it`);
+  if (!isLoopback(globals.admin_host) && users.defaultPasswordInUse()) {
+    log.close();
+    throw new ConfigError(options.configFile ?? DEFAULT_CONFIG_NAME, 0,
+      `refusing to serve the admin API on ${globals.admin_host} while the user '${DEFAULT_ADMIN.name}' has the default password; change it first (PATCH /users/${DEFAULT_ADMIN.name} on a loopback address) or use a loopback admin_host`, 'maxscale', 'admin_host');
+  }
+
+  const scheduler = new Scheduler();
+  const load = new LoadSampler();
+  scheduler.repeat('load_sampler', 1000, () => load.sample());
+  const context: WeirContext = {
+    core, users, log, scheduler, load, globals, store,
+    info: {
+      version: VERSION, commit: gitCommit(), started: new Date(), config: options.configFile ? resolve(options.configFile) : null,
+      datadir, logdir, adminHost: globals.admin_host, adminPort: globals.admin_port,
+    },
+  };
+
+  const app = createApp(context, { validateResponses: options.validateResponses ?? false });
+  const server = createServer(app);
+  await listen(server, globals.admin_port, globals.admin_host);
+  const port = (server.address() as AddressInfo).port;
+  context.info.adminPort = port;
+  const adminUrl = `http://${isIP(globals.admin_host) === 6 ? `[${globals.admin_host}]` : globals.admin_host}:${port}`;
+  logger.notice({ config: context.info.config ?? DEFAULT_CONFIG_NAME, datadir, version: VERSION }, `Weir started; admin API on ${adminUrl}`);
+  if (unused.length) logger.notice({ settings: unused }, 'MaxScale settings accepted but not used by Weir');
+
+  return {
+    context,
+    adminUrl,
+    async stop() {
+      scheduler.stopAll();
+      await new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      });
+      logger.notice('Weir stopped');
+      log.close();
+    },
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((done, fail) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      fail(new ConfigError('[maxscale]', 0, `cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is already in use' : err.message}`, 'maxscale', 'admin_port'));
+    });
+    server.listen(port, host, () => done());
+  });
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || null;
+  } catch {
+    return null;
+  }
+}

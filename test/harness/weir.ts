@@ -1,0 +1,138 @@
+/**
+ * Starts Weir for a test: in-process (fast, with response validation on, so every API
+ * test also checks the spec) or as a child process (for restarts and crashes).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import request from 'supertest';
+import { startWeir, type RunningWeir } from '../../src/weir.ts';
+
+export const ADMIN = { user: 'admin', password: 'mariadb' } as const;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A small topology that needs no database: servers on ports nothing listens on. */
+export const TEST_CONFIG = `
+[maxscale]
+admin_host=127.0.0.1
+
+[server1]
+type=server
+address=127.0.0.1
+port=1
+
+[server2]
+type=server
+address=127.0.0.1
+port=2
+
+[Cluster-Monitor]
+type=monitor
+module=mariadbmon
+servers=server1,server2
+user=maxmon
+password=monpw
+monitor_interval=1000ms
+
+[RW-Service]
+type=service
+router=readconnroute
+router_options=master
+servers=server1,server2
+user=maxuser
+password=maxpw
+
+[RW-Listener]
+type=listener
+service=RW-Service
+address=127.0.0.1
+port=4406
+
+[QLA]
+type=filter
+module=qlafilter
+filebase=/tmp/weir-qla
+`;
+
+export function tempDir(prefix = 'weir-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface TestWeir {
+  weir: RunningWeir;
+  datadir: string;
+  configFile: string;
+  /** supertest against the running admin API. */
+  http: ReturnType<typeof request>;
+  stop(): Promise<void>;
+  /** Stops and starts again on the same data directory and configuration. */
+  restart(): Promise<TestWeir>;
+}
+
+export async function startTestWeir(options: { config?: string; datadir?: string; configFile?: string } = {}): Promise<TestWeir> {
+  const datadir = options.datadir ?? tempDir();
+  let configFile = options.configFile;
+  if (!configFile) {
+    configFile = join(datadir, 'weir.cnf');
+    writeFileSync(configFile, options.config ?? TEST_CONFIG);
+  }
+  const weir = await startWeir({ configFile, datadir, adminHost: '127.0.0.1', adminPort: 0, stdout: false, validateResponses: true });
+  const self: TestWeir = {
+    weir, datadir, configFile, http: request(weir.adminUrl),
+    async stop() {
+      await weir.stop();
+    },
+    async restart() {
+      await weir.stop();
+      return startTestWeir({ datadir, configFile: configFile! });
+    },
+  };
+  return self;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Runs `weir` as a child process; resolves once its admin API answers. */
+export async function spawnWeir(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
+    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = () => {
+      const m = /admin API on (http:\/\/[^\s"]+)/.exec(output);
+      if (m) {
+        child.stdout!.off('data', onData);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`weir exited (${code}) before serving:\n${output}`)));
+  });
+  return { child, url, output: () => output };
+}
+
+/** Waits for a child to exit; resolves with its exit code or signal. */
+export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Runs `weir` to completion (for --validate and failing starts). */
+export function runWeir(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
+      cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}
