@@ -1,19 +1,14 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADMIN, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { ADMIN, asAdmin, useTestWeir } from '../harness/weir.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 
 describe('/servers', () => {
-  let t: TestWeir;
-  before(async () => (t = await startTestWeir()));
-  after(async () => {
-    await t.stop();
-    removeDir(t.datadir);
-  });
-  const http = () => t.http;
+  const box = useTestWeir();
+  const http = () => box.t.http;
 
   test('lists the configured servers with their links and honest, unknown monitor facts', async () => {
     const res = await http().get('/servers').auth(ADMIN.user, ADMIN.password).expect(200);
@@ -42,7 +37,7 @@ describe('/servers', () => {
     assert.equal(res.headers.location, '/servers/db3');
     assert.equal(res.body.parameters.weight, 5);
     assert.equal(res.body.parameters.rank, 'primary');
-    const file = readFileSync(join(t.datadir, 'runtime', 'db3.cnf'), 'utf8');
+    const file = readFileSync(join(box.t.datadir, 'runtime', 'db3.cnf'), 'utf8');
     assert.match(file, /^\[db3\]$/m);
     assert.match(file, /^port=3310$/m);
     const dup = await http().post('/servers').auth(ADMIN.user, ADMIN.password).send({ name: 'DB3', address: 'x' }).expect(409);
@@ -63,7 +58,7 @@ describe('/servers', () => {
       .send([{ op: 'replace', path: '/port', value: 3307 }, { op: 'add', path: '/parameters/weight', value: 3 }]).expect(200);
     assert.equal(res.body.port, 3307);
     assert.equal(res.body.parameters.weight, 3);
-    const file = readFileSync(join(t.datadir, 'runtime', 'server2.cnf'), 'utf8');
+    const file = readFileSync(join(box.t.datadir, 'runtime', 'server2.cnf'), 'utf8');
     assert.match(file, /^port=3307$/m);
     assert.match(file, /^weight=3$/m);
   });
@@ -122,8 +117,8 @@ describe('/servers', () => {
   });
 
   test('changes survive a restart', async () => {
-    t = await t.restart();
-    const res = await t.http.get('/servers').auth(ADMIN.user, ADMIN.password).expect(200);
+    box.t = await box.t.restart();
+    const res = await box.t.http.get('/servers').auth(ADMIN.user, ADMIN.password).expect(200);
     const names = res.body.map((s: { name: string }) => s.name);
     assert.ok(names.includes('db3'));
     assert.ok(!names.includes('gone'));

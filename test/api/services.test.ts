@@ -1,20 +1,14 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { ADMIN, asAdmin, useTestWeir } from '../harness/weir.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 
 describe('/services, listeners and sessions', () => {
-  let t: TestWeir;
-  before(async () => (t = await startTestWeir()));
-  after(async () => {
-    await t.stop();
-    removeDir(t.datadir);
-  });
-  const as = <T extends { auth: (u: string, p: string) => T }>(r: T) => r.auth(ADMIN.user, ADMIN.password);
+  const box = useTestWeir();
 
   test('lists the configured service with router, links, counters and no password', async () => {
-    const res = await as(t.http.get('/services')).expect(200);
+    const res = await asAdmin(box.t.http.get('/services')).expect(200);
     assert.equal(res.body.length, 1);
     const svc = res.body[0];
     assert.equal(svc.name, 'RW-Service');
@@ -29,23 +23,23 @@ describe('/services, listeners and sessions', () => {
   });
 
   test('creates a service; links to missing servers or filters are a 422 and create nothing', async () => {
-    const missing = await as(t.http.post('/services')).send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/servers/nope'] }).expect(422);
+    const missing = await asAdmin(box.t.http.post('/services')).send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/servers/nope'] }).expect(422);
     assert.match(missing.body.description, /no server named 'nope'/);
-    const wrongKind = await as(t.http.post('/services')).send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/filters/QLA'] }).expect(422);
+    const wrongKind = await asAdmin(box.t.http.post('/services')).send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/filters/QLA'] }).expect(422);
     assert.match(wrongKind.body.description, /must be a link like \/servers\/NAME/);
-    await as(t.http.get('/services/Bad')).expect(404);
-    const res = await as(t.http.post('/services')).send({
+    await asAdmin(box.t.http.get('/services/Bad')).expect(404);
+    const res = await asAdmin(box.t.http.post('/services')).send({
       name: 'Replica-Service', router: 'readconnroute', user: 'u', password: 'p', router_options: ['slave'],
       servers: ['/servers/server2'], filters: ['/filters/QLA'],
     }).expect(201);
     assert.equal(res.headers.location, '/services/Replica-Service');
     assert.deepEqual(res.body.filters, ['/filters/QLA']);
-    const qla = await as(t.http.get('/filters/QLA')).expect(200);
+    const qla = await asAdmin(box.t.http.get('/filters/QLA')).expect(200);
     assert.deepEqual(qla.body.services, ['/services/Replica-Service']);
   });
 
   test('PATCH changes links, options and the write-only password', async () => {
-    const res = await as(t.http.patch('/services/Replica-Service')).type(JSON_PATCH).send([
+    const res = await asAdmin(box.t.http.patch('/services/Replica-Service')).type(JSON_PATCH).send([
       { op: 'add', path: '/servers/-', value: '/servers/server1' },
       { op: 'replace', path: '/router_options', value: ['slave', 'running'] },
       { op: 'replace', path: '/password', value: 'n3w' },
@@ -54,64 +48,64 @@ describe('/services, listeners and sessions', () => {
     assert.deepEqual(res.body.servers, ['/servers/server2', '/servers/server1']);
     assert.deepEqual(res.body.router_options, ['slave', 'running']);
     assert.equal(res.body.parameters.master_accept_reads, false);
-    assert.equal(t.weir.context.core.get('service', 'Replica-Service').params.password, 'n3w');
-    const bad = await as(t.http.patch('/services/Replica-Service')).type(JSON_PATCH)
+    assert.equal(box.t.weir.context.core.get('service', 'Replica-Service').params.password, 'n3w');
+    const bad = await asAdmin(box.t.http.patch('/services/Replica-Service')).type(JSON_PATCH)
       .send([{ op: 'replace', path: '/router_options', value: ['fastest'] }]).expect(422);
     assert.equal(bad.body.error, 'Unprocessable Entity');
-    const ro = await as(t.http.patch('/services/Replica-Service')).type(JSON_PATCH)
+    const ro = await asAdmin(box.t.http.patch('/services/Replica-Service')).type(JSON_PATCH)
       .send([{ op: 'replace', path: '/router', value: 'readwritesplit' }]).expect(403);
     assert.match(ro.body.description, /Field \/router is not modifiable/);
   });
 
   test('stop and start a service: state, listener state, persisted', async () => {
-    await as(t.http.put('/services/RW-Service/stop')).expect(204);
-    let svc = await as(t.http.get('/services/RW-Service')).expect(200);
+    await asAdmin(box.t.http.put('/services/RW-Service/stop')).expect(204);
+    let svc = await asAdmin(box.t.http.get('/services/RW-Service')).expect(200);
     assert.equal(svc.body.state, 'stopped');
     assert.equal(svc.body.started, null);
-    const listener = await as(t.http.get('/services/RW-Service/listeners/RW-Listener')).expect(200);
+    const listener = await asAdmin(box.t.http.get('/services/RW-Service/listeners/RW-Listener')).expect(200);
     assert.equal(listener.body.state, 'stopped');
-    t = await t.restart();
-    svc = await as(t.http.get('/services/RW-Service')).expect(200);
+    box.t = await box.t.restart();
+    svc = await asAdmin(box.t.http.get('/services/RW-Service')).expect(200);
     assert.equal(svc.body.state, 'stopped');
-    await as(t.http.put('/services/RW-Service/start')).expect(204);
-    svc = await as(t.http.get('/services/RW-Service')).expect(200);
+    await asAdmin(box.t.http.put('/services/RW-Service/start')).expect(204);
+    svc = await asAdmin(box.t.http.get('/services/RW-Service')).expect(200);
     assert.equal(svc.body.state, 'started');
     assert.ok(svc.body.started);
-    await as(t.http.put('/services/nope/start')).expect(404);
-    await as(t.http.put('/services/nope/stop')).expect(404);
+    await asAdmin(box.t.http.put('/services/nope/start')).expect(404);
+    await asAdmin(box.t.http.put('/services/nope/stop')).expect(404);
   });
 
   test('listeners: create, conflicting port 409, get, delete; a listener of another service is a 404', async () => {
-    const res = await as(t.http.post('/services/Replica-Service/listeners')).send({ name: 'Replica-Listener', address: '127.0.0.1', port: 4408 }).expect(201);
+    const res = await asAdmin(box.t.http.post('/services/Replica-Service/listeners')).send({ name: 'Replica-Listener', address: '127.0.0.1', port: 4408 }).expect(201);
     assert.equal(res.headers.location, '/services/Replica-Service/listeners/Replica-Listener');
     assert.equal(res.body.service, '/services/Replica-Service');
     assert.equal(res.body.protocol, 'MariaDBClient');
-    const clash = await as(t.http.post('/services/Replica-Service/listeners')).send({ name: 'Other', address: '127.0.0.1', port: 4406 }).expect(409);
+    const clash = await asAdmin(box.t.http.post('/services/Replica-Service/listeners')).send({ name: 'Other', address: '127.0.0.1', port: 4406 }).expect(409);
     assert.match(clash.body.description, /RW-Listener/);
-    await as(t.http.get('/services/RW-Service/listeners/Replica-Listener')).expect(404);
-    const list = await as(t.http.get('/services/Replica-Service/listeners')).expect(200);
+    await asAdmin(box.t.http.get('/services/RW-Service/listeners/Replica-Listener')).expect(404);
+    const list = await asAdmin(box.t.http.get('/services/Replica-Service/listeners')).expect(200);
     assert.deepEqual(list.body.map((l: { name: string }) => l.name), ['Replica-Listener']);
-    await as(t.http.delete('/services/RW-Service/listeners/Replica-Listener')).expect(404);
-    await as(t.http.delete('/services/Replica-Service/listeners/Replica-Listener')).expect(204);
-    await as(t.http.get('/services/Replica-Service/listeners/Replica-Listener')).expect(404);
-    await as(t.http.post('/services/nope/listeners')).send({ name: 'x', port: 5000 }).expect(404);
+    await asAdmin(box.t.http.delete('/services/RW-Service/listeners/Replica-Listener')).expect(404);
+    await asAdmin(box.t.http.delete('/services/Replica-Service/listeners/Replica-Listener')).expect(204);
+    await asAdmin(box.t.http.get('/services/Replica-Service/listeners/Replica-Listener')).expect(404);
+    await asAdmin(box.t.http.post('/services/nope/listeners')).send({ name: 'x', port: 5000 }).expect(404);
   });
 
   test('sessions of a service: empty until clients connect; closing them is a no-op', async () => {
-    assert.deepEqual((await as(t.http.get('/services/RW-Service/sessions')).expect(200)).body, []);
-    await as(t.http.delete('/services/RW-Service/sessions')).expect(204);
-    await as(t.http.get('/services/nope/sessions')).expect(404);
+    assert.deepEqual((await asAdmin(box.t.http.get('/services/RW-Service/sessions')).expect(200)).body, []);
+    await asAdmin(box.t.http.delete('/services/RW-Service/sessions')).expect(204);
+    await asAdmin(box.t.http.get('/services/nope/sessions')).expect(404);
   });
 
   test('a service with listeners is deleted only with force=yes, listeners included', async () => {
-    const inUse = await as(t.http.delete('/services/RW-Service')).expect(409);
+    const inUse = await asAdmin(box.t.http.delete('/services/RW-Service')).expect(409);
     assert.match(inUse.body.description, /listener 'RW-Listener'/);
-    await as(t.http.delete('/services/RW-Service?force=yes')).expect(204);
-    await as(t.http.get('/services/RW-Service')).expect(404);
-    await as(t.http.get('/services/RW-Service/listeners')).expect(404);
+    await asAdmin(box.t.http.delete('/services/RW-Service?force=yes')).expect(204);
+    await asAdmin(box.t.http.get('/services/RW-Service')).expect(404);
+    await asAdmin(box.t.http.get('/services/RW-Service/listeners')).expect(404);
     // The servers are free to go now that no service lists them... except Replica-Service's.
-    await as(t.http.delete('/services/Replica-Service')).expect(204);
-    t = await t.restart();
-    assert.deepEqual((await as(t.http.get('/services')).expect(200)).body, []);
+    await asAdmin(box.t.http.delete('/services/Replica-Service')).expect(204);
+    box.t = await box.t.restart();
+    assert.deepEqual((await asAdmin(box.t.http.get('/services')).expect(200)).body, []);
   });
 });

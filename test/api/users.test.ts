@@ -1,108 +1,103 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADMIN, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { ADMIN, asAdmin, useTestWeir } from '../harness/weir.ts';
 import { FREE_FAILURES } from '../../src/http/auth.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 
 describe('/users and authentication', () => {
-  let t: TestWeir;
-  before(async () => (t = await startTestWeir()));
-  after(async () => {
-    await t.stop();
-    removeDir(t.datadir);
-  });
+  const box = useTestWeir();
 
   test('no credentials or wrong ones are a 401 with WWW-Authenticate', async () => {
-    const none = await t.http.get('/servers').expect(401);
+    const none = await box.t.http.get('/servers').expect(401);
     assert.equal(none.headers['www-authenticate'], 'Basic realm="weir"');
     assert.equal(none.body.error, 'Unauthorized');
-    const wrong = await t.http.get('/servers').auth(ADMIN.user, 'nope').expect(401);
+    const wrong = await box.t.http.get('/servers').auth(ADMIN.user, 'nope').expect(401);
     assert.equal(wrong.headers['www-authenticate'], 'Basic realm="weir"');
   });
 
   test('the spec and Swagger UI are public', async () => {
-    const spec = await t.http.get('/openapi.json').expect(200);
+    const spec = await box.t.http.get('/openapi.json').expect(200);
     assert.equal(spec.body.openapi, '3.1.0');
-    const yaml = await t.http.get('/openapi.yaml').expect(200);
+    const yaml = await box.t.http.get('/openapi.yaml').expect(200);
     assert.match(yaml.text, /^openapi: 3\.1\.0/m);
-    const docs = await t.http.get('/docs/').expect(200);
+    const docs = await box.t.http.get('/docs/').expect(200);
     assert.match(docs.text, /swagger-ui/i);
   });
 
   test('the default admin exists on first start, and passwords are stored as salted scrypt hashes', async () => {
-    const res = await t.http.get('/users').auth(ADMIN.user, ADMIN.password).expect(200);
+    const res = await box.t.http.get('/users').auth(ADMIN.user, ADMIN.password).expect(200);
     assert.deepEqual(res.body.map((u: { name: string; role: string }) => [u.name, u.role]), [['admin', 'admin']]);
     assert.ok(!JSON.stringify(res.body).includes('mariadb'));
-    const stored = JSON.parse(readFileSync(join(t.datadir, 'users.json'), 'utf8'));
+    const stored = JSON.parse(readFileSync(join(box.t.datadir, 'users.json'), 'utf8'));
     assert.equal(stored[0].name, 'admin');
     assert.ok(stored[0].salt && stored[0].hash);
-    assert.ok(!readFileSync(join(t.datadir, 'users.json'), 'utf8').includes('mariadb'));
+    assert.ok(!readFileSync(join(box.t.datadir, 'users.json'), 'utf8').includes('mariadb'));
   });
 
   test('POST creates a user (201, Location), PUT creates one (204); duplicates are 409; bad names 400', async () => {
-    const res = await t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'reader', password: 'r3ad' }).expect(201);
+    const res = await box.t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'reader', password: 'r3ad' }).expect(201);
     assert.equal(res.headers.location, '/users/reader');
     assert.equal(res.body.role, 'basic');
-    await t.http.put('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'ops', password: 'o9s', role: 'admin' }).expect(204);
-    assert.equal((await t.http.get('/users/ops').auth(ADMIN.user, ADMIN.password).expect(200)).body.role, 'admin');
-    await t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'reader', password: 'x' }).expect(409);
-    const bad = await t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'bad name!', password: 'x' }).expect(400);
+    await box.t.http.put('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'ops', password: 'o9s', role: 'admin' }).expect(204);
+    assert.equal((await box.t.http.get('/users/ops').auth(ADMIN.user, ADMIN.password).expect(200)).body.role, 'admin');
+    await box.t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'reader', password: 'x' }).expect(409);
+    const bad = await box.t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'bad name!', password: 'x' }).expect(400);
     assert.ok(bad.body.errors.some((e: { path: string }) => e.path === '/name'));
-    await t.http.get('/users/badname').auth(ADMIN.user, ADMIN.password).expect(404);
+    await box.t.http.get('/users/badname').auth(ADMIN.user, ADMIN.password).expect(404);
   });
 
   test('a basic user may read but every write is a 403, changing nothing', async () => {
-    await t.http.get('/servers').auth('reader', 'r3ad').expect(200);
-    const res = await t.http.patch('/servers/server1').auth('reader', 'r3ad').type(JSON_PATCH)
+    await box.t.http.get('/servers').auth('reader', 'r3ad').expect(200);
+    const res = await box.t.http.patch('/servers/server1').auth('reader', 'r3ad').type(JSON_PATCH)
       .send([{ op: 'replace', path: '/port', value: 9 }]).expect(403);
     assert.match(res.body.description, /basic role/);
-    await t.http.post('/users').auth('reader', 'r3ad').send({ name: 'evil', password: 'x', role: 'admin' }).expect(403);
-    await t.http.delete('/users/admin').auth('reader', 'r3ad').expect(403);
-    assert.equal((await t.http.get('/servers/server1').auth('reader', 'r3ad').expect(200)).body.port, 1);
+    await box.t.http.post('/users').auth('reader', 'r3ad').send({ name: 'evil', password: 'x', role: 'admin' }).expect(403);
+    await box.t.http.delete('/users/admin').auth('reader', 'r3ad').expect(403);
+    assert.equal((await box.t.http.get('/servers/server1').auth('reader', 'r3ad').expect(200)).body.port, 1);
   });
 
   test('PATCH changes a password (old one stops working) and a role; the password never shows', async () => {
-    const res = await t.http.patch('/users/reader').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
+    const res = await box.t.http.patch('/users/reader').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
       .send([{ op: 'replace', path: '/password', value: 'n3w' }, { op: 'replace', path: '/role', value: 'admin' }]).expect(200);
     assert.equal(res.body.role, 'admin');
     assert.equal(res.body.password, undefined);
-    await t.http.get('/servers').auth('reader', 'r3ad').expect(401);
-    await t.http.get('/servers').auth('reader', 'n3w').expect(200);
+    await box.t.http.get('/servers').auth('reader', 'r3ad').expect(401);
+    await box.t.http.get('/servers').auth('reader', 'n3w').expect(200);
     // A test against the password cannot reveal it.
-    await t.http.patch('/users/reader').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
+    await box.t.http.patch('/users/reader').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
       .send([{ op: 'test', path: '/password', value: 'n3w' }]).expect(409);
-    await t.http.patch('/users/reader').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
+    await box.t.http.patch('/users/reader').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
       .send([{ op: 'replace', path: '/name', value: 'other' }]).expect(403);
   });
 
   test('the last admin can be neither deleted nor demoted (409)', async () => {
-    await t.http.delete('/users/reader').auth(ADMIN.user, ADMIN.password).expect(204);
-    await t.http.delete('/users/ops').auth(ADMIN.user, ADMIN.password).expect(204);
-    const del = await t.http.delete('/users/admin').auth(ADMIN.user, ADMIN.password).expect(409);
+    await box.t.http.delete('/users/reader').auth(ADMIN.user, ADMIN.password).expect(204);
+    await box.t.http.delete('/users/ops').auth(ADMIN.user, ADMIN.password).expect(204);
+    const del = await box.t.http.delete('/users/admin').auth(ADMIN.user, ADMIN.password).expect(409);
     assert.match(del.body.description, /last admin/);
-    await t.http.patch('/users/admin').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
+    await box.t.http.patch('/users/admin').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
       .send([{ op: 'replace', path: '/role', value: 'basic' }]).expect(409);
-    await t.http.get('/users/admin').auth(ADMIN.user, ADMIN.password).expect(200);
-    await t.http.delete('/users/nobody').auth(ADMIN.user, ADMIN.password).expect(404);
+    await box.t.http.get('/users/admin').auth(ADMIN.user, ADMIN.password).expect(200);
+    await box.t.http.delete('/users/nobody').auth(ADMIN.user, ADMIN.password).expect(404);
   });
 
   test('users survive a restart', async () => {
-    await t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'keeper', password: 'k33p' }).expect(201);
-    t = await t.restart();
-    await t.http.get('/servers').auth('keeper', 'k33p').expect(200);
+    await box.t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'keeper', password: 'k33p' }).expect(201);
+    box.t = await box.t.restart();
+    await box.t.http.get('/servers').auth('keeper', 'k33p').expect(200);
   });
 
   test('repeated failed logins from one address are slowed down, and a success resets it', async () => {
-    const delay = t.weir.context.globals.admin_auth_failure_delay;
-    for (let i = 0; i < FREE_FAILURES; i++) await t.http.get('/servers').auth('admin', 'wrong').expect(401);
+    const delay = box.t.weir.context.globals.admin_auth_failure_delay;
+    for (let i = 0; i < FREE_FAILURES; i++) await box.t.http.get('/servers').auth('admin', 'wrong').expect(401);
     const started = Date.now();
-    await t.http.get('/servers').auth('admin', 'wrong').expect(401);
+    await box.t.http.get('/servers').auth('admin', 'wrong').expect(401);
     assert.ok(Date.now() - started >= delay, `the attempt after ${FREE_FAILURES} failures waited at least ${delay} ms`);
     const second = Date.now();
-    await t.http.get('/servers').auth(ADMIN.user, ADMIN.password).expect(200);
+    await box.t.http.get('/servers').auth(ADMIN.user, ADMIN.password).expect(200);
     assert.ok(Date.now() - second >= 2 * delay, 'the delay doubles with each further failure, also for a correct login');
   });
 });

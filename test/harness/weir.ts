@@ -3,6 +3,7 @@
  * test also checks the spec) or as a child process (for restarts and crashes).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { after, before } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,4 +136,23 @@ export function runWeir(args: string[], env: Record<string, string> = {}): Promi
     child.stderr.on('data', (d) => (output += d));
     child.on('exit', (code) => resolve({ code, output }));
   });
+}
+
+/** Sends a supertest request as the default admin user. */
+export const asAdmin = <T extends { auth(user: string, password: string): T }>(req: T): T => req.auth(ADMIN.user, ADMIN.password);
+
+/**
+ * Starts one Weir for a test file (a `describe` block) and stops and removes it after.
+ * `box.t` is replaced when a test restarts it.
+ */
+export function useTestWeir(options: { config?: string } = {}): { t: TestWeir } {
+  const box = {} as { t: TestWeir };
+  before(async () => {
+    box.t = await startTestWeir(options);
+  });
+  after(async () => {
+    await box.t.stop();
+    removeDir(box.t.datadir);
+  });
+  return box;
 }
