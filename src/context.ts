@@ -9,6 +9,7 @@ import type { LoadSampler } from './core/load.ts';
 import type { Log } from './log/logger.ts';
 import type { Globals } from './config/globals.ts';
 import type { RuntimeStore } from './config/store.ts';
+import type { Monitors } from './monitor/mariadbmon.ts';
 
 export interface WeirInfo {
   version: string;
@@ -30,5 +31,6 @@ export interface WeirContext {
   load: LoadSampler;
   globals: Globals;
   store: RuntimeStore;
+  monitors: Monitors;
   info: WeirInfo;
 }

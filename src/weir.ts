@@ -19,6 +19,7 @@ import { Scheduler } from './core/scheduler.ts';
 import { AdminUsers, DEFAULT_ADMIN } from './core/users.ts';
 import { createApp } from './http/app.ts';
 import { Log } from './log/logger.ts';
+import { Monitors } from './monitor/mariadbmon.ts';
 
 export interface StartOptions {
   /** Configuration file; the built-in default when absent. */
@@ -73,8 +74,9 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const scheduler = new Scheduler();
   const load = new LoadSampler();
   scheduler.repeat('load_sampler', 1000, () => load.sample());
+  const monitors = new Monitors(core, logger);
   const context: WeirContext = {
-    core, users, log, scheduler, load, globals, store,
+    core, users, log, scheduler, load, globals, store, monitors,
     info: {
       version: VERSION, commit: gitCommit(), started: new Date(), config: options.configFile ? resolve(options.configFile) : null,
       datadir, logdir, adminHost: globals.admin_host, adminPort: globals.admin_port,
@@ -83,7 +85,14 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
 
   const app = createApp(context, { validateResponses: options.validateResponses ?? false });
   const server = createServer(app);
-  await listen(server, globals.admin_port, globals.admin_host);
+  try {
+    await listen(server, globals.admin_port, globals.admin_host, options.configFile ?? DEFAULT_CONFIG_NAME);
+  } catch (err) {
+    scheduler.stopAll();
+    await monitors.stopAll();
+    log.close();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   context.info.adminPort = port;
   const adminUrl = `http://${isIP(globals.admin_host) === 6 ? `[${globals.admin_host}]` : globals.admin_host}:${port}`;
@@ -95,6 +104,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
     adminUrl,
     async stop() {
       scheduler.stopAll();
+      await monitors.stopAll();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeAllConnections();
@@ -105,10 +115,10 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   };
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+function listen(server: Server, port: number, host: string, file: string): Promise<void> {
   return new Promise((done, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      fail(new ConfigError('[maxscale]', 0, `cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is already in use' : err.message}`, 'maxscale', 'admin_port'));
+      fail(new ConfigError(file, 0, `the admin API cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is already in use' : err.message}`, 'maxscale', 'admin_port'));
     });
     server.listen(port, host, () => done());
   });

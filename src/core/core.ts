@@ -23,7 +23,10 @@ export interface ObjectStore {
 
 export interface CoreEvents {
   created: [ConfigObject];
+  /** Its configuration changed (through an operation). */
   changed: [ConfigObject];
+  /** Its runtime facts or counters changed (monitor rounds, traffic). */
+  touched: [ConfigObject];
   destroyed: [ConfigObject];
 }
 
@@ -179,7 +182,7 @@ export class Core extends EventEmitter<CoreEvents> {
   /** Records runtime facts (counters, monitor facts) and bumps Last-Modified; not persisted. */
   touch(obj: ConfigObject): void {
     obj.lastModified = new Date();
-    this.emit('changed', obj);
+    this.emit('touched', obj);
   }
 
   // ---- internals ----

@@ -10,14 +10,15 @@ describe('/servers', () => {
   const box = useTestWeir();
   const http = () => box.t.http;
 
-  test('lists the configured servers with their links and honest, unknown monitor facts', async () => {
+  test('lists the configured servers with their links; unreachable servers are down with unknown facts', async () => {
     const res = await http().get('/servers').auth(ADMIN.user, ADMIN.password).expect(200);
     assert.deepEqual(res.body.map((s: { name: string }) => s.name), ['server1', 'server2']);
     const s1 = res.body[0];
     assert.equal(s1.port, 1);
     assert.deepEqual(s1.services, ['/services/RW-Service']);
     assert.deepEqual(s1.monitors, ['/monitors/Cluster-Monitor']);
-    assert.deepEqual(s1.state, []);
+    assert.deepEqual(s1.state, ['down']);
+    assert.equal(s1.last_event, 'server_down');
     assert.equal(s1.server_id, null);
     assert.equal(s1.replicates_from, null);
   });
@@ -66,13 +67,13 @@ describe('/servers', () => {
   test('maintenance and draining are added and removed through /state', async () => {
     let res = await http().patch('/servers/server1').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
       .send([{ op: 'add', path: '/state/-', value: 'maintenance' }]).expect(200);
-    assert.deepEqual(res.body.state, ['maintenance']);
+    assert.deepEqual(res.body.state, ['maintenance', 'down']);
     res = await http().patch('/servers/server1').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
-      .send([{ op: 'replace', path: '/state', value: ['draining'] }]).expect(200);
-    assert.deepEqual(res.body.state, ['draining']);
+      .send([{ op: 'replace', path: '/state', value: ['draining', 'down'] }]).expect(200);
+    assert.deepEqual(res.body.state, ['drained', 'down'], 'draining with no connections left shows as drained');
     res = await http().patch('/servers/server1').auth(ADMIN.user, ADMIN.password).type(JSON_PATCH)
-      .send([{ op: 'replace', path: '/state', value: [] }]).expect(200);
-    assert.deepEqual(res.body.state, []);
+      .send([{ op: 'replace', path: '/state', value: ['down'] }]).expect(200);
+    assert.deepEqual(res.body.state, ['down']);
   });
 
   test('a monitor-owned state flag is a 403 and changes nothing', async () => {

@@ -80,6 +80,9 @@ export async function startTestWeir(options: { config?: string; datadir?: string
     writeFileSync(configFile, options.config ?? TEST_CONFIG);
   }
   const weir = await startWeir({ configFile, datadir, adminHost: '127.0.0.1', adminPort: 0, stdout: false, validateResponses: true });
+  // Tests start from settled server states: every running monitor has completed a round.
+  const { core, monitors } = weir.context;
+  await Promise.all(core.list('monitor').filter((m) => m.params.state === 'running').map((m) => monitors.get(m.name)!.nextTick()));
   const self: TestWeir = {
     weir, datadir, configFile, http: request(weir.adminUrl),
     async stop() {
