@@ -10,6 +10,7 @@ import type { Log } from './log/logger.ts';
 import type { Globals } from './config/globals.ts';
 import type { RuntimeStore } from './config/store.ts';
 import type { Monitors } from './monitor/mariadbmon.ts';
+import type { Listeners } from './proxy/listeners.ts';
 
 export interface WeirInfo {
   version: string;
@@ -32,5 +33,6 @@ export interface WeirContext {
   globals: Globals;
   store: RuntimeStore;
   monitors: Monitors;
+  listeners: Listeners;
   info: WeirInfo;
 }

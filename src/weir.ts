@@ -20,6 +20,7 @@ import { AdminUsers, DEFAULT_ADMIN } from './core/users.ts';
 import { createApp } from './http/app.ts';
 import { Log } from './log/logger.ts';
 import { Monitors } from './monitor/mariadbmon.ts';
+import { Listeners } from './proxy/listeners.ts';
 
 export interface StartOptions {
   /** Configuration file; the built-in default when absent. */
@@ -75,8 +76,10 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const load = new LoadSampler();
   scheduler.repeat('load_sampler', 1000, () => load.sample());
   const monitors = new Monitors(core, logger);
+  const listeners = new Listeners(core, logger);
+  scheduler.repeat('session_timeouts', 1000, () => listeners.closeIdleSessions());
   const context: WeirContext = {
-    core, users, log, scheduler, load, globals, store, monitors,
+    core, users, log, scheduler, load, globals, store, monitors, listeners,
     info: {
       version: VERSION, commit: gitCommit(), started: new Date(), config: options.configFile ? resolve(options.configFile) : null,
       datadir, logdir, adminHost: globals.admin_host, adminPort: globals.admin_port,
@@ -86,9 +89,11 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const app = createApp(context, { validateResponses: options.validateResponses ?? false });
   const server = createServer(app);
   try {
+    await listeners.startAll();
     await listen(server, globals.admin_port, globals.admin_host, options.configFile ?? DEFAULT_CONFIG_NAME);
   } catch (err) {
     scheduler.stopAll();
+    await listeners.stopAll();
     await monitors.stopAll();
     log.close();
     throw err;
@@ -104,6 +109,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
     adminUrl,
     async stop() {
       scheduler.stopAll();
+      await listeners.stopAll();
       await monitors.stopAll();
       await new Promise<void>((done) => {
         server.close(() => done());

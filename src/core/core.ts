@@ -102,6 +102,16 @@ export class Core extends EventEmitter<CoreEvents> {
   // ---- operations ----
 
   create(kind: ObjectKind, name: string, values: Record<string, unknown>): ConfigObject {
+    const obj = this.prepare(kind, name, values);
+    this.store.saveObject(obj);
+    this.load(obj);
+    this.collectionModified.set(kind, new Date());
+    this.emit('created', obj);
+    return obj;
+  }
+
+  /** Every check a create makes, without creating anything (for checks the core cannot make, like binding a port). */
+  prepare(kind: ObjectKind, name: string, values: Record<string, unknown>): ConfigObject {
     if (!/^[A-Za-z0-9_.~-]+$/.test(name)) {
       throw unprocessable(`'${name}' is not a valid name: use letters, digits and _ . ~ -`);
     }
@@ -110,10 +120,6 @@ export class Core extends EventEmitter<CoreEvents> {
     if (existing) throw conflict(`The name '${name}' is already used by the ${existing.kind} '${existing.name}'.`);
     const obj = newObject(kind, name, this.build(kind, values), { type: 'runtime' });
     this.assertLinks(obj);
-    this.store.saveObject(obj);
-    this.load(obj);
-    this.collectionModified.set(kind, new Date());
-    this.emit('created', obj);
     return obj;
   }
 

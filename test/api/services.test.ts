@@ -80,7 +80,7 @@ describe('/services, listeners and sessions', () => {
     assert.equal(res.headers.location, '/services/Replica-Service/listeners/Replica-Listener');
     assert.equal(res.body.service, '/services/Replica-Service');
     assert.equal(res.body.protocol, 'MariaDBClient');
-    const clash = await asAdmin(box.t.http.post('/services/Replica-Service/listeners')).send({ name: 'Other', address: '127.0.0.1', port: 4406 }).expect(409);
+    const clash = await asAdmin(box.t.http.post('/services/Replica-Service/listeners')).send({ name: 'Other', address: '127.0.0.1', port: box.t.listenerPort }).expect(409);
     assert.match(clash.body.description, /RW-Listener/);
     await asAdmin(box.t.http.get('/services/RW-Service/listeners/Replica-Listener')).expect(404);
     const list = await asAdmin(box.t.http.get('/services/Replica-Service/listeners')).expect(200);

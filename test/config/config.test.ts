@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { ConfigError } from '../../src/config/ini.ts';
 import { readConfiguration, startWeir } from '../../src/weir.ts';
-import { ADMIN, exited, removeDir, runWeir, spawnWeir, tempDir, TEST_CONFIG } from '../harness/weir.ts';
+import { ADMIN, exited, removeDir, runWeir, spawnWeir, tempDir, TEST_CONFIG as TEMPLATE, writeTestConfig } from '../harness/weir.ts';
+
+const TEST_CONFIG = TEMPLATE.replaceAll('LISTENER_PORT', '4406');
 
 const dirs: string[] = [];
 const fresh = () => {
@@ -139,8 +141,7 @@ describe('the built-in default configuration', () => {
 describe('persistence', () => {
   test('a crash in the middle of persisting a change leaves the previous state intact', async () => {
     const dir = fresh();
-    const config = join(dir, 'weir.cnf');
-    writeFileSync(config, TEST_CONFIG);
+    const config = await writeTestConfig(dir);
     const args = ['--config', config, '--datadir', dir, '--admin-port', '0'];
     const patch = (url: string, port: number) => request(url).patch('/servers/server1').auth(ADMIN.user, ADMIN.password)
       .type('application/json-patch+json').send([{ op: 'replace', path: '/port', value: port }]);

@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
+import { freePort } from './mariadb.ts';
 import { startWeir, type RunningWeir } from '../../src/weir.ts';
 
 export const ADMIN = { user: 'admin', password: 'mariadb' } as const;
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** A small topology that needs no database: servers on ports nothing listens on. */
+/** A small topology that needs no database: servers on ports nothing listens on; LISTENER_PORT becomes a free port. */
 export const TEST_CONFIG = `
 [maxscale]
 admin_host=127.0.0.1
@@ -49,7 +50,7 @@ password=maxpw
 type=listener
 service=RW-Service
 address=127.0.0.1
-port=4406
+port=LISTENER_PORT
 
 [QLA]
 type=filter
@@ -63,6 +64,8 @@ export function tempDir(prefix = 'weir-test-'): string {
 
 export interface TestWeir {
   weir: RunningWeir;
+  /** The free port that replaced LISTENER_PORT in the configuration. */
+  listenerPort: number;
   datadir: string;
   configFile: string;
   /** supertest against the running admin API. */
@@ -72,25 +75,26 @@ export interface TestWeir {
   restart(): Promise<TestWeir>;
 }
 
-export async function startTestWeir(options: { config?: string; datadir?: string; configFile?: string } = {}): Promise<TestWeir> {
+export async function startTestWeir(options: { config?: string; datadir?: string; configFile?: string; listenerPort?: number } = {}): Promise<TestWeir> {
   const datadir = options.datadir ?? tempDir();
   let configFile = options.configFile;
+  const listenerPort = options.listenerPort ?? await freePort();
   if (!configFile) {
     configFile = join(datadir, 'weir.cnf');
-    writeFileSync(configFile, options.config ?? TEST_CONFIG);
+    writeFileSync(configFile, (options.config ?? TEST_CONFIG).replaceAll('LISTENER_PORT', String(listenerPort)));
   }
   const weir = await startWeir({ configFile, datadir, adminHost: '127.0.0.1', adminPort: 0, stdout: false, validateResponses: true });
   // Tests start from settled server states: every running monitor has completed a round.
   const { core, monitors } = weir.context;
   await Promise.all(core.list('monitor').filter((m) => m.params.state === 'running').map((m) => monitors.get(m.name)!.nextTick()));
   const self: TestWeir = {
-    weir, datadir, configFile, http: request(weir.adminUrl),
+    weir, datadir, configFile, listenerPort, http: request(weir.adminUrl),
     async stop() {
       await weir.stop();
     },
     async restart() {
       await weir.stop();
-      return startTestWeir({ datadir, configFile: configFile! });
+      return startTestWeir({ datadir, configFile: configFile!, listenerPort });
     },
   };
   return self;
@@ -98,6 +102,13 @@ export async function startTestWeir(options: { config?: string; datadir?: string
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** A configuration file for a child-process Weir, with a free listener port. */
+export async function writeTestConfig(dir: string, config = TEST_CONFIG): Promise<string> {
+  const file = join(dir, 'weir.cnf');
+  writeFileSync(file, config.replaceAll('LISTENER_PORT', String(await freePort())));
+  return file;
 }
 
 /** Runs `weir` as a child process; resolves once its admin API answers. */

@@ -126,10 +126,14 @@ export const serviceHandlers: HandlerGroup<'listServices' | 'createService' | 'g
     };
   },
 
-  createServiceListener: ({ weir, params, body }) => {
+  createServiceListener: async ({ weir, params, body }) => {
     const svc = weir.core.get('service', params.name);
     const { name, ...rest } = body;
-    const obj = weir.core.create('listener', name, { ...rest, service: svc.name });
+    const values = { ...rest, service: svc.name };
+    // Checked in full, then the port is tried, and only then is anything created.
+    const candidate = weir.core.prepare('listener', name, values);
+    await weir.listeners.assertBindable(String(candidate.params.address), Number(candidate.params.port));
+    const obj = weir.core.create('listener', name, values);
     return { status: 201, body: listenerView(weir, obj), location: listenerLink(svc.name, obj.name), lastModified: obj.lastModified };
   },
 

@@ -1,0 +1,302 @@
+/**
+ * One client session: Weir's handshake, authenticating the client against the backends'
+ * accounts, opening the backend connection readconnroute picked, and then forwarding
+ * bytes both ways with backpressure, counting what the REST API shows.
+ */
+import type { Socket } from 'node:net';
+import type { Core } from '../core/core.ts';
+import { stringList, type ConfigObject } from '../core/objects.ts';
+import type { BackendConnection, ConnectionStats, Session } from '../core/sessions.ts';
+import type { WeirLogger } from '../log/logger.ts';
+import { findAccount, normaliseAddress } from './accounts.ts';
+import { BackendError, openBackend } from './backend.ts';
+import { isSslRequest, readHandshakeResponse, writeAuthSwitchRequest, writeInitialHandshake, type HandshakeResponse } from './protocol/handshake.ts';
+import { doubleSha1FromHash, newScramble, verifyToken } from './protocol/native-password.ts';
+import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CAPABILITIES } from './protocol/packets.ts';
+import { selectServer } from './routers/readconnroute.ts';
+import type { ServiceAccounts } from './service-accounts.ts';
+
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const NATIVE = 'mysql_native_password';
+const COM_QUIT = 0x01;
+const COM_INIT_DB = 0x02;
+
+export interface SessionDeps {
+  core: Core;
+  logger: WeirLogger;
+  accounts: ServiceAccounts;
+}
+
+export class ClientSession implements Session {
+  readonly id: number;
+  readonly service: string;
+  user = '';
+  readonly address: string;
+  readonly port: number;
+  readonly connected = new Date();
+  state = 'Session created';
+  lastActivity = new Date();
+  defaultDb: string | null = null;
+  statementsRouted = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  lastModified = new Date();
+  backends: BackendConnection[] = [];
+
+  private readonly scramble = newScramble();
+  private readonly framer = new PacketFramer(1 << 20);
+  private phase: 'handshake' | 'auth-switch' | 'connecting' | 'routing' | 'closed' = 'handshake';
+  private response: HandshakeResponse | null = null;
+  private backendSocket: Socket | null = null;
+  private server: ConfigObject | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  /** Forwarding: bytes left of the current client packet, and a partial header. */
+  private packetLeft = 0;
+  private header = Buffer.alloc(0);
+  private commandPending = false;
+
+  constructor(private readonly deps: SessionDeps, private readonly serviceObj: ConfigObject, private readonly client: Socket) {
+    this.id = deps.core.sessions.allocateId();
+    this.service = serviceObj.name;
+    this.address = normaliseAddress(client.remoteAddress ?? '');
+    this.port = client.remotePort ?? 0;
+    client.setNoDelay(true);
+    client.on('data', (d) => this.onClientData(d));
+    client.on('error', () => this.close('client connection error'));
+    client.on('close', () => this.close('client closed the connection'));
+  }
+
+  /** Registers the session and greets the client (or refuses it when the service is full). */
+  start(): void {
+    const svc = this.serviceObj;
+    const max = Number(svc.params.max_connections);
+    if (max > 0 && svc.runtime.currentConnections >= max) {
+      this.client.end(errPacket(0, 1040, '08004', 'Too many connections'));
+      return;
+    }
+    this.deps.core.sessions.add(this);
+    svc.runtime.currentConnections++;
+    svc.runtime.totalConnections++;
+    this.deps.core.touch(svc);
+    this.timer = setTimeout(() => this.fail(1043, '08S01', 'Bad handshake: the client did not log in in time'), HANDSHAKE_TIMEOUT_MS);
+    this.client.write(writeInitialHandshake({
+      connectionId: this.id, serverVersion: this.versionString(), scramble: this.scramble,
+      capabilities: SERVER_CAPABILITIES, charset: 45, status: 0x0002, authPlugin: NATIVE,
+    }));
+  }
+
+  close(reason: string): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.state = 'Stopping session';
+    if (this.timer) clearTimeout(this.timer);
+    this.client.destroy();
+    this.backendSocket?.destroy();
+    if (this.server) {
+      this.server.runtime.currentConnections--;
+      this.deps.core.touch(this.server);
+    }
+    if (this.deps.core.sessions.get(this.id) === this) {
+      this.deps.core.sessions.remove(this.id);
+      this.serviceObj.runtime.currentConnections--;
+      this.deps.core.touch(this.serviceObj);
+    }
+    this.deps.logger.info({ session: this.id, service: this.service, user: this.user, reason }, `session ${this.id} closed: ${reason}`);
+  }
+
+  /** connection_timeout ran out: tell the client, as MariaDB does, and close. */
+  timeOut(): void {
+    if (this.phase === 'closed') return;
+    this.client.end(errPacket(this.commandPending ? 1 : 0, 4031, 'HY000', 'The client was disconnected by the server because of inactivity.'));
+    this.close('idle for longer than connection_timeout');
+  }
+
+  // ---- connection phase ----
+
+  private onClientData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    this.lastActivity = new Date();
+    if (this.phase === 'routing') return this.forwardToBackend(chunk);
+    if (this.phase === 'connecting' || this.phase === 'closed') {
+      // A client must wait for the login's answer; anything else is kept for after it.
+      if (this.phase === 'connecting') this.framer.push(chunk);
+      return;
+    }
+    this.framer.push(chunk);
+    try {
+      const p = this.framer.next();
+      if (!p) return;
+      if (this.phase === 'handshake') {
+        if (isSslRequest(p.payload)) return this.fail(1043, '08S01', 'Bad handshake: this listener does not offer TLS');
+        this.response = readHandshakeResponse(p.payload);
+        this.user = this.response.user;
+        if (this.response.authPlugin && this.response.authPlugin !== NATIVE) {
+          // Ask a client that prefers another plugin (caching_sha2_password, ed25519...) for a native token.
+          this.phase = 'auth-switch';
+          this.client.write(writeAuthSwitchRequest(p.sequence + 1, NATIVE, this.scramble));
+          return;
+        }
+        void this.authenticate(this.response.authResponse, p.sequence + 1);
+      } else if (this.phase === 'auth-switch') {
+        void this.authenticate(p.payload, p.sequence + 1);
+      }
+    } catch (err) {
+      this.fail(1043, '08S01', `Bad handshake: ${err instanceof ProtocolError ? err.message : 'malformed packet'}`);
+    }
+  }
+
+  private async authenticate(token: Buffer, sequence: number): Promise<void> {
+    this.phase = 'connecting';
+    this.state = 'Authenticating';
+    const r = this.response!;
+    const denied = () => this.fail(1045, '28000', `Access denied for user '${r.user}'@'${this.address}' (using password: ${token.length ? 'YES' : 'NO'})`, sequence);
+    if (r.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true) return denied();
+
+    let passwordSha1: Buffer | null = null;
+    for (let attempt = 0; attempt < 2 && passwordSha1 === null; attempt++) {
+      if (attempt === 1 && !(await this.deps.accounts.reloadIfAllowed())) break;
+      const account = findAccount(await this.deps.accounts.get(), r.user, this.address);
+      if (!account) continue;
+      if (account.plugin !== NATIVE && account.plugin !== '') {
+        return this.fail(1045, '28000', `Weir cannot log '${r.user}' in: the account uses the '${account.plugin}' authentication plugin, and Weir supports only mysql_native_password`, sequence);
+      }
+      try {
+        passwordSha1 = verifyToken(token, this.scramble, doubleSha1FromHash(account.authenticationString));
+      } catch {
+        passwordSha1 = null;
+      }
+    }
+    // The client may have gone while the accounts loaded.
+    if ((this.phase as string) === 'closed') return;
+    if (passwordSha1 === null) return denied();
+    await this.connectBackend(passwordSha1, sequence);
+  }
+
+  private async connectBackend(passwordSha1: Buffer, sequence: number): Promise<void> {
+    const r = this.response!;
+    const servers = stringList(this.serviceObj.params.servers!).map((n) => this.deps.core.find('server', n)).filter((s): s is ConfigObject => !!s);
+    const server = selectServer(this.serviceObj, servers);
+    if (!server) {
+      const options = stringList(this.serviceObj.params.router_options!).join(',');
+      return this.fail(2003, 'HY000', `No server of service '${this.service}' can take the session (router_options=${options}); check the servers' states`, sequence);
+    }
+    this.state = 'Connecting to backend';
+    this.server = server;
+    server.runtime.currentConnections++;
+    server.runtime.totalConnections++;
+    this.deps.core.touch(server);
+    try {
+      const backend = await openBackend({
+        host: String(server.params.address), port: Number(server.params.port), user: r.user, passwordSha1,
+        database: r.database, capabilities: r.capabilities, charset: r.charset, attributes: r.attributes, connectTimeoutMs: 10_000,
+      });
+      if (this.phase === 'closed') {
+        backend.socket.destroy();
+        return;
+      }
+      this.startRouting(backend.socket, server, sequence);
+    } catch (err) {
+      if (err instanceof BackendError) return this.fail(err.code, err.sqlState, err.message, sequence);
+      return this.fail(2003, 'HY000', `Can't connect to server '${server.name}': ${(err as Error).message}`, sequence);
+    }
+  }
+
+  private startRouting(socket: Socket, server: ConfigObject, sequence: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.backendSocket = socket;
+    this.defaultDb = this.response!.database;
+    const stats: ConnectionStats = { reads: 0, writes: 0, buffered_writes: 0, high_water_events: 0, low_water_events: 0 };
+    this.backends = [{ server: server.name, state: 'DCB in the polling loop', role: 'Backend Request Handler', stats }];
+    this.phase = 'routing';
+    this.state = 'Session ready for routing';
+    this.lastModified = new Date();
+    this.client.write(okPacket(sequence));
+
+    socket.on('data', (chunk: Buffer) => {
+      stats.reads++;
+      this.bytesOut += chunk.length;
+      this.commandPending = false;
+      if (!this.client.write(chunk)) {
+        // The client reads slower than the server sends: pause the server until it drains.
+        stats.high_water_events++;
+        socket.pause();
+        this.client.once('drain', () => {
+          stats.low_water_events++;
+          socket.resume();
+        });
+      }
+    });
+    socket.on('error', () => this.backendLost(server));
+    socket.on('close', () => this.backendLost(server));
+    const early = this.framer.drain();
+    if (early.length) this.forwardToBackend(early);
+  }
+
+  private forwardToBackend(chunk: Buffer): void {
+    this.countCommands(chunk);
+    const stats = this.backends[0]!.stats;
+    stats.writes++;
+    if (!this.backendSocket!.write(chunk)) {
+      stats.buffered_writes++;
+      this.client.pause();
+      this.backendSocket!.once('drain', () => this.client.resume());
+    }
+  }
+
+  /** Finds the start of each client packet (sequence 0 = a new command) without copying. */
+  private countCommands(chunk: Buffer): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.packetLeft > 0) {
+        const n = Math.min(this.packetLeft, chunk.length - i);
+        this.packetLeft -= n;
+        i += n;
+        continue;
+      }
+      const need = 4 - this.header.length;
+      this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
+      i += Math.min(need, chunk.length - i);
+      if (this.header.length < 4) return;
+      const length = this.header.readUIntLE(0, 3);
+      const sequence = this.header[3];
+      this.header = Buffer.alloc(0);
+      this.packetLeft = length;
+      if (sequence === 0 && length > 0 && i < chunk.length) {
+        const command = chunk[i]!;
+        this.statementsRouted++;
+        this.commandPending = true;
+        if (command === COM_QUIT) this.state = 'Stopping session';
+        if (command === COM_INIT_DB && i + length <= chunk.length) this.defaultDb = chunk.toString('utf8', i + 1, i + length);
+      }
+    }
+  }
+
+  private backendLost(server: ConfigObject): void {
+    if (this.phase === 'closed') return;
+    if (this.state !== 'Stopping session') {
+      // Tell the client why, where the protocol allows it, then close.
+      this.client.end(errPacket(this.commandPending ? 1 : 0, 2013, 'HY000', `Lost connection to backend server '${server.name}'`));
+    }
+    this.close(`connection to server '${server.name}' lost`);
+  }
+
+  private fail(code: number, sqlState: string, message: string, sequence = 2): void {
+    if (this.phase === 'closed') return;
+    this.deps.logger.warning({ session: this.id, service: this.service, user: this.user, address: this.address, code }, message);
+    this.client.end(errPacket(sequence, code, sqlState, message));
+    this.close(message);
+  }
+
+  private versionString(): string {
+    const configured = this.serviceObj.params.version_string;
+    if (typeof configured === 'string' && configured !== '') return configured;
+    const known = stringList(this.serviceObj.params.servers!)
+      .map((n) => this.deps.core.find('server', n)?.runtime.facts.version_string)
+      .find((v): v is string => !!v);
+    // MariaDB 10+ prefixes 5.5.5- so that old clients do not misread the major version.
+    const version = known ?? '10.11.0-MariaDB';
+    return /^\d\d\./.test(version) ? `5.5.5-${version}` : version;
+  }
+}
+

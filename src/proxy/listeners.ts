@@ -1,0 +1,157 @@
+/**
+ * The data plane's sockets: one TCP server per listener, bound while its service is
+ * started, each accepted client becoming a ClientSession. Follows the core: listeners
+ * created or deleted at runtime bind and unbind their ports, a stopped service stops
+ * accepting (its sessions carry on), and sessions on a server the monitor finds down
+ * are closed.
+ */
+import { createServer, type Server } from 'node:net';
+import { ConfigError } from '../config/ini.ts';
+import type { Core } from '../core/core.ts';
+import { unprocessable } from '../core/errors.ts';
+import { sameName, type ConfigObject } from '../core/objects.ts';
+import type { WeirLogger } from '../log/logger.ts';
+import { ClientSession } from './client-session.ts';
+import { errPacket } from './protocol/packets.ts';
+import { ServiceAccounts } from './service-accounts.ts';
+
+export class Listeners {
+  private readonly servers = new Map<string, Server>();
+  private readonly accounts = new Map<string, ServiceAccounts>();
+
+  constructor(private readonly core: Core, private readonly logger: WeirLogger) {
+    core.on('created', (obj) => {
+      if (obj.kind === 'listener') void this.bind(obj).catch((err) => this.bindFailed(obj, err));
+    });
+    core.on('destroyed', (obj) => {
+      if (obj.kind === 'listener') this.unbind(obj);
+      if (obj.kind === 'service') this.accounts.delete(obj.name.toLowerCase());
+    });
+    core.on('changed', (obj) => {
+      if (obj.kind === 'service') this.followService(obj);
+      if (obj.kind === 'service') this.accounts.delete(obj.name.toLowerCase()); // user/password/servers may have changed
+    });
+    core.on('touched', (obj) => {
+      if (obj.kind === 'server' && obj.runtime.facts.flags.includes('down')) {
+        for (const s of core.sessions.usingServer(obj.name)) s.close(`server '${obj.name}' is down`);
+      }
+    });
+  }
+
+  /** Binds every listener of a started service; a port that cannot be bound stops the start. */
+  async startAll(): Promise<void> {
+    for (const listener of this.core.list('listener')) {
+      const service = this.core.find('service', String(listener.params.service));
+      if (service?.params.state !== 'started') continue;
+      try {
+        await this.bind(listener);
+      } catch (err) {
+        const src = listener.source;
+        throw new ConfigError(src.type === 'static' ? src.file : 'runtime', src.type === 'static' ? src.line : 0,
+          `cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`, listener.name, 'port');
+      }
+    }
+  }
+
+  /** For a listener about to be created: 422 when its port cannot be bound (nothing is created). */
+  async assertBindable(address: string, port: number): Promise<void> {
+    const probe = createServer();
+    try {
+      await listen(probe, address, port);
+    } catch (err) {
+      throw unprocessable(`Cannot listen on ${address} port ${port}: ${describe(err)}.`, [{ path: '/port', message: describe(err) }]);
+    } finally {
+      probe.close();
+    }
+  }
+
+  /** Sessions and their timeouts: closes sessions idle for longer than their service allows. */
+  closeIdleSessions(): void {
+    const now = Date.now();
+    for (const session of this.core.sessions.list()) {
+      const service = this.core.find('service', session.service);
+      const timeout = Number(service?.params.connection_timeout ?? 0);
+      if (timeout > 0 && now - session.lastActivity.getTime() > timeout * 1000 && session instanceof ClientSession) {
+        session.timeOut();
+      }
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    for (const server of this.servers.values()) server.close();
+    this.servers.clear();
+    for (const s of this.core.sessions.list()) s.close('Weir is stopping');
+  }
+
+  private accountsOf(service: ConfigObject): ServiceAccounts {
+    const key = service.name.toLowerCase();
+    let a = this.accounts.get(key);
+    if (!a) this.accounts.set(key, (a = new ServiceAccounts(this.core, service, this.logger)));
+    return a;
+  }
+
+  private async bind(listener: ConfigObject): Promise<void> {
+    const key = listener.name.toLowerCase();
+    if (this.servers.has(key)) return;
+    const server = createServer({ noDelay: true }, (socket) => {
+      const service = this.core.find('service', String(listener.params.service));
+      if (!service || service.params.state !== 'started') {
+        socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
+        return;
+      }
+      new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service) }, service, socket).start();
+    });
+    this.servers.set(key, server);
+    try {
+      await listen(server, String(listener.params.address), Number(listener.params.port));
+    } catch (err) {
+      this.servers.delete(key);
+      throw err;
+    }
+    listener.runtime.listenerState = 'running';
+    this.core.touch(listener);
+    this.logger.notice({ listener: listener.name }, `listener '${listener.name}' listening on ${listener.params.address} port ${listener.params.port}`);
+  }
+
+  private unbind(listener: ConfigObject): void {
+    const key = listener.name.toLowerCase();
+    this.servers.get(key)?.close();
+    this.servers.delete(key);
+    listener.runtime.listenerState = null;
+  }
+
+  private followService(service: ConfigObject): void {
+    for (const listener of this.core.list('listener')) {
+      if (!sameName(String(listener.params.service), service.name)) continue;
+      if (service.params.state === 'started') void this.bind(listener).catch((err) => this.bindFailed(listener, err));
+      else {
+        this.unbind(listener);
+        this.core.touch(listener);
+      }
+    }
+  }
+
+  private bindFailed(listener: ConfigObject, err: unknown): void {
+    listener.runtime.listenerState = 'failed';
+    this.core.touch(listener);
+    this.logger.error({ listener: listener.name }, `listener '${listener.name}' cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`);
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE') return 'the port is already in use';
+  if (e.code === 'EACCES') return 'permission denied';
+  if (e.code === 'EADDRNOTAVAIL') return 'the address is not on this machine';
+  return e.message ?? String(err);
+}
