@@ -76,7 +76,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const load = new LoadSampler();
   scheduler.repeat('load_sampler', 1000, () => load.sample());
   const monitors = new Monitors(core, logger);
-  const listeners = new Listeners(core, logger);
+  const listeners = new Listeners(core, logger, () => globals.users_refresh_time);
   scheduler.repeat('session_timeouts', 1000, () => listeners.closeIdleSessions());
   const context: WeirContext = {
     core, users, log, scheduler, load, globals, store, monitors, listeners,

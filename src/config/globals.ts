@@ -27,6 +27,8 @@ export interface Globals {
   log_throttling: LogThrottling;
   /** Delay applied per failed admin login beyond the first few, doubling each time (ms). */
   admin_auth_failure_delay: number;
+  /** Least time between two reloads of a service's user accounts (s). */
+  users_refresh_time: number;
 }
 
 export const defaultGlobals = (): Globals => ({
@@ -36,6 +38,7 @@ export const defaultGlobals = (): Globals => ({
   log_levels: { error: true, warning: true, notice: true, info: false, debug: false },
   log_throttling: { limit: 10, window: 1, suppression: 10 },
   admin_auth_failure_delay: 250,
+  users_refresh_time: 3,
 });
 
 const DEFS: ParamDef[] = [
@@ -47,6 +50,7 @@ const DEFS: ParamDef[] = [
   { name: 'log_info', type: 'bool', default: false, description: 'Log informational messages.' },
   { name: 'log_debug', type: 'bool', default: false, description: 'Log debug messages.' },
   { name: 'admin_auth_failure_delay', type: 'duration', unit: 'ms', default: 250, description: 'Delay per failed admin login.' },
+  { name: 'users_refresh_time', type: 'duration', unit: 's', default: 3, description: 'Least time between reloads of user accounts.' },
 ];
 
 /** MaxScale settings Weir accepts so that existing files load, but has no use for. */
@@ -73,6 +77,7 @@ export function applyGlobal(globals: Globals, key: string, raw: string): boolean
     case 'admin_port': globals.admin_port = value as number; break;
     case 'logdir': globals.logdir = value as string; break;
     case 'admin_auth_failure_delay': globals.admin_auth_failure_delay = value as number; break;
+    case 'users_refresh_time': globals.users_refresh_time = value as number; break;
     default: globals.log_levels[key.slice(4) as 'warning' | 'notice' | 'info' | 'debug'] = value as boolean;
   }
   return true;

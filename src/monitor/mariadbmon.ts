@@ -18,6 +18,8 @@ export class MariaDBMonitor {
   private tickInFlight: Promise<void> | null = null;
   /** Resolvers waiting for the next completed round (tests, `monitor_wait`-style callers). */
   private waiters: Array<() => void> = [];
+  /** Servers already warned about missing privileges (once each, not every round). */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly core: Core, private readonly obj: ConfigObject, private readonly logger: WeirLogger) {}
 
@@ -99,6 +101,10 @@ export class MariaDBMonitor {
         host: String(s.params.address), port: Number(s.params.port), user: String(p.user), password: String(p.password ?? ''),
         connectTimeout: Number(p.connect_timeout), readTimeout: Number(p.read_timeout),
       });
+      if (result.status === 'up' && result.warning && !this.warned.has(s.name)) {
+        this.warned.add(s.name);
+        this.logger.warning({ monitor: this.name, server: s.name }, `monitor '${this.name}', server '${s.name}': ${result.warning}`);
+      }
       return { name: s.name, address: String(s.params.address), port: Number(s.params.port), result };
     }));
     if (!this.running) return;

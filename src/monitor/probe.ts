@@ -18,7 +18,7 @@ export interface SlaveConnection {
 }
 
 export type ProbeResult =
-  | { status: 'up'; server_id: number; read_only: boolean; version: string; gtid_current_pos: string; gtid_binlog_pos: string; slaves: SlaveConnection[] }
+  | { status: 'up'; server_id: number; read_only: boolean; version: string; gtid_current_pos: string; gtid_binlog_pos: string; slaves: SlaveConnection[]; warning?: string }
   | { status: 'down'; error: string }
   | { status: 'auth_error'; error: string };
 
@@ -48,7 +48,15 @@ export class ServerProbe {
           + '@@global.gtid_current_pos AS gtid_current_pos, @@global.gtid_binlog_pos AS gtid_binlog_pos',
         timeout,
       });
-      const [slaveRows] = await conn.query({ sql: 'SHOW ALL SLAVES STATUS', timeout });
+      let slaveRows: unknown = [];
+      let warning: string | undefined;
+      try {
+        [slaveRows] = await conn.query({ sql: 'SHOW ALL SLAVES STATUS', timeout });
+      } catch (err) {
+        // Missing REPLICA MONITOR privilege: the server is up, its replication unknown.
+        if ((err as { errno?: number }).errno !== 1227) throw err;
+        warning = `the monitor user cannot read replication status: ${(err as Error).message}`;
+      }
       const v = (vars as Array<Record<string, unknown>>)[0]!;
       return {
         status: 'up',
@@ -58,6 +66,7 @@ export class ServerProbe {
         gtid_current_pos: String(v.gtid_current_pos ?? ''),
         gtid_binlog_pos: String(v.gtid_binlog_pos ?? ''),
         slaves: (slaveRows as Array<Record<string, unknown>>).map(toSlave),
+        ...(warning && { warning }),
       };
     } catch (err) {
       this.close();

@@ -19,7 +19,7 @@ export class Listeners {
   private readonly servers = new Map<string, Server>();
   private readonly accounts = new Map<string, ServiceAccounts>();
 
-  constructor(private readonly core: Core, private readonly logger: WeirLogger) {
+  constructor(private readonly core: Core, private readonly logger: WeirLogger, private readonly refreshSeconds: () => number) {
     core.on('created', (obj) => {
       if (obj.kind === 'listener') void this.bind(obj).catch((err) => this.bindFailed(obj, err));
     });
@@ -86,7 +86,7 @@ export class Listeners {
   private accountsOf(service: ConfigObject): ServiceAccounts {
     const key = service.name.toLowerCase();
     let a = this.accounts.get(key);
-    if (!a) this.accounts.set(key, (a = new ServiceAccounts(this.core, service, this.logger)));
+    if (!a) this.accounts.set(key, (a = new ServiceAccounts(this.core, service, this.logger, this.refreshSeconds)));
     return a;
   }
 

@@ -1,7 +1,7 @@
 /**
  * Each service's view of the backends' accounts: loaded with the service's user from the
  * first of its servers that answers, reloaded when a client's user is unknown or its
- * password does not match — at most once per RELOAD_INTERVAL_MS, so that a flood of bad
+ * password does not match — at most once per `users_refresh_time`, so that a flood of bad
  * logins cannot turn into a flood of queries against the backends.
  */
 import type { Core } from '../core/core.ts';
@@ -9,23 +9,27 @@ import { stringList, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { loadAccounts, sortAccounts, type Account } from './accounts.ts';
 
-export const RELOAD_INTERVAL_MS = 3000;
-
 export class ServiceAccounts {
   private accounts: Account[] | null = null;
   private loadedAt = 0;
   private loading: Promise<Account[]> | null = null;
 
-  constructor(private readonly core: Core, private readonly service: ConfigObject, private readonly logger: WeirLogger) {}
+  constructor(
+    private readonly core: Core,
+    private readonly service: ConfigObject,
+    private readonly logger: WeirLogger,
+    /** Least time between reloads, in seconds. */
+    private readonly refreshSeconds: () => number,
+  ) {}
 
   /** The accounts, loading them the first time. */
   async get(): Promise<Account[]> {
     return this.accounts ?? this.load();
   }
 
-  /** Reloads unless the last load was less than RELOAD_INTERVAL_MS ago; returns whether it did. */
+  /** Reloads unless the last load was less than `users_refresh_time` ago; returns whether it did. */
   async reloadIfAllowed(): Promise<boolean> {
-    if (Date.now() - this.loadedAt < RELOAD_INTERVAL_MS) return false;
+    if (Date.now() - this.loadedAt < this.refreshSeconds() * 1000) return false;
     await this.load();
     return true;
   }
