@@ -4,6 +4,8 @@
  * bytes both ways with backpressure, counting what the REST API shows.
  */
 import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Core } from '../core/core.ts';
 import { stringList, type ConfigObject } from '../core/objects.ts';
 import type { BackendConnection, ConnectionStats, Session } from '../core/sessions.ts';
@@ -11,7 +13,8 @@ import type { WeirLogger } from '../log/logger.ts';
 import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, openBackend } from './backend.ts';
 import { isSslRequest, readHandshakeResponse, writeAuthSwitchRequest, writeInitialHandshake, type HandshakeResponse } from './protocol/handshake.ts';
-import { doubleSha1FromHash, newScramble, verifyToken } from './protocol/native-password.ts';
+import { doubleSha1FromHash, newScramble, tokenFor, verifyToken } from './protocol/native-password.ts';
+import { readChangeUser, writeChangeUser } from './protocol/change-user.ts';
 import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CAPABILITIES } from './protocol/packets.ts';
 import { selectServer } from './routers/readconnroute.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
@@ -20,11 +23,14 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const NATIVE = 'mysql_native_password';
 const COM_QUIT = 0x01;
 const COM_INIT_DB = 0x02;
+const COM_CHANGE_USER = 0x11;
 
 export interface SessionDeps {
   core: Core;
   logger: WeirLogger;
   accounts: ServiceAccounts;
+  /** The listener's TLS context when it requires TLS (`ssl=true`). */
+  tls: SecureContext | null;
 }
 
 export class ClientSession implements Session {
@@ -54,17 +60,64 @@ export class ClientSession implements Session {
   private packetLeft = 0;
   private header = Buffer.alloc(0);
   private commandPending = false;
+  /** A COM_CHANGE_USER being collected and checked; client bytes after it wait in `held`. */
+  private changeUser: { parts: Buffer[]; left: number } | null = null;
+  private held: Buffer[] = [];
+  private backendScramble: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly deps: SessionDeps, private readonly serviceObj: ConfigObject, private readonly client: Socket) {
+  private client: Socket;
+
+  constructor(private readonly deps: SessionDeps, private readonly serviceObj: ConfigObject, socket: Socket) {
     this.id = deps.core.sessions.allocateId();
     this.service = serviceObj.name;
-    this.address = normaliseAddress(client.remoteAddress ?? '');
-    this.port = client.remotePort ?? 0;
-    client.setNoDelay(true);
-    client.on('data', (d) => this.onClientData(d));
-    client.on('error', () => this.close('client connection error'));
-    client.on('close', () => this.close('client closed the connection'));
+    this.address = normaliseAddress(socket.remoteAddress ?? '');
+    this.port = socket.remotePort ?? 0;
+    socket.setNoDelay(true);
+    this.client = socket;
+    this.attach(socket);
   }
+
+  private attach(socket: Socket): void {
+    socket.on('data', (d: Buffer) => this.onClientData(d));
+    socket.on('error', () => this.close('client connection error'));
+    socket.on('close', () => this.close('client closed the connection'));
+  }
+
+  /**
+   * After an SSLRequest the rest of the conversation runs over TLS. A client may send its
+   * TLS ClientHello in the same read as the SSLRequest; those bytes must reach the TLS
+   * layer first, so the socket is then wrapped in a stream that replays them.
+   */
+  private upgradeToTls(context: SecureContext, early: Buffer): void {
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('error');
+    raw.removeAllListeners('close');
+    let transport: Socket | Duplex = raw;
+    if (early.length) {
+      const replay = new Duplex({
+        read: () => raw.resume(),
+        write: (chunk, _enc, done) => raw.write(chunk, done),
+        final: (done) => raw.end(done),
+      });
+      replay.push(early);
+      raw.on('data', (d) => {
+        if (!replay.push(d)) raw.pause();
+      });
+      raw.on('end', () => replay.push(null));
+      raw.on('error', (err) => replay.destroy(err));
+      raw.on('close', () => replay.destroy());
+      transport = replay;
+    }
+    const secure = new TLSSocket(transport as Socket, { isServer: true, secureContext: context });
+    this.client = secure;
+    this.attach(secure);
+    if (transport !== raw) raw.on('close', () => this.close('client closed the connection'));
+    this.tls = true;
+  }
+
+  /** Whether the client talks TLS to Weir. */
+  tls = false;
 
   /** Registers the session and greets the client (or refuses it when the service is full). */
   start(): void {
@@ -81,7 +134,7 @@ export class ClientSession implements Session {
     this.timer = setTimeout(() => this.fail(1043, '08S01', 'Bad handshake: the client did not log in in time'), HANDSHAKE_TIMEOUT_MS);
     this.client.write(writeInitialHandshake({
       connectionId: this.id, serverVersion: this.versionString(), scramble: this.scramble,
-      capabilities: SERVER_CAPABILITIES, charset: 45, status: 0x0002, authPlugin: NATIVE,
+      capabilities: SERVER_CAPABILITIES | (this.deps.tls ? Capability.SSL : 0), charset: 45, status: 0x0002, authPlugin: NATIVE,
     }));
   }
 
@@ -127,9 +180,15 @@ export class ClientSession implements Session {
       const p = this.framer.next();
       if (!p) return;
       if (this.phase === 'handshake') {
-        if (isSslRequest(p.payload)) return this.fail(1043, '08S01', 'Bad handshake: this listener does not offer TLS');
+        if (isSslRequest(p.payload)) {
+          if (!this.deps.tls) return this.fail(1043, '08S01', 'Bad handshake: this listener does not offer TLS');
+          return this.upgradeToTls(this.deps.tls, this.framer.drain());
+        }
         this.response = readHandshakeResponse(p.payload);
         this.user = this.response.user;
+        if (this.deps.tls && !this.tls) {
+          return this.fail(1045, '28000', `Access denied for user '${this.user}'@'${this.address}': this listener requires TLS (ssl=required)`, p.sequence + 1);
+        }
         if (this.response.authPlugin && this.response.authPlugin !== NATIVE) {
           // Ask a client that prefers another plugin (caching_sha2_password, ed25519...) for a native token.
           this.phase = 'auth-switch';
@@ -194,6 +253,7 @@ export class ClientSession implements Session {
         backend.socket.destroy();
         return;
       }
+      this.backendScramble = backend.handshake.scramble;
       this.startRouting(backend.socket, server, sequence);
     } catch (err) {
       if (err instanceof BackendError) return this.fail(err.code, err.sqlState, err.message, sequence);
@@ -234,7 +294,20 @@ export class ClientSession implements Session {
   }
 
   private forwardToBackend(chunk: Buffer): void {
-    this.countCommands(chunk);
+    if (this.changeUser || this.held.length) {
+      this.held.push(chunk);
+      if (!this.changeUser) this.releaseHeld();
+      return;
+    }
+    const split = this.scanCommands(chunk);
+    if (split === null) return this.writeBackend(chunk);
+    // A COM_CHANGE_USER starts inside this chunk: forward what precedes it, collect it.
+    if (split.start > 0) this.writeBackend(chunk.subarray(0, split.start));
+    this.changeUser = { parts: [], left: split.length + 4 };
+    this.collectChangeUser(chunk.subarray(split.start));
+  }
+
+  private writeBackend(chunk: Buffer): void {
     const stats = this.backends[0]!.stats;
     stats.writes++;
     if (!this.backendSocket!.write(chunk)) {
@@ -244,8 +317,12 @@ export class ClientSession implements Session {
     }
   }
 
-  /** Finds the start of each client packet (sequence 0 = a new command) without copying. */
-  private countCommands(chunk: Buffer): void {
+  /**
+   * Finds the start of each client packet (sequence 0 = a new command) without copying.
+   * Returns where a COM_CHANGE_USER packet starts (header included), which must not be
+   * forwarded as it is; null when the chunk can go through untouched.
+   */
+  private scanCommands(chunk: Buffer): { start: number; length: number } | null {
     let i = 0;
     while (i < chunk.length) {
       if (this.packetLeft > 0) {
@@ -254,10 +331,11 @@ export class ClientSession implements Session {
         i += n;
         continue;
       }
+      const headerStart = i - this.header.length;
       const need = 4 - this.header.length;
       this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
       i += Math.min(need, chunk.length - i);
-      if (this.header.length < 4) return;
+      if (this.header.length < 4) return null;
       const length = this.header.readUIntLE(0, 3);
       const sequence = this.header[3];
       this.header = Buffer.alloc(0);
@@ -268,8 +346,57 @@ export class ClientSession implements Session {
         this.commandPending = true;
         if (command === COM_QUIT) this.state = 'Stopping session';
         if (command === COM_INIT_DB && i + length <= chunk.length) this.defaultDb = chunk.toString('utf8', i + 1, i + length);
+        if (command === COM_CHANGE_USER && headerStart >= 0) {
+          this.packetLeft = 0;
+          return { start: headerStart, length };
+        }
       }
     }
+    return null;
+  }
+
+  private collectChangeUser(bytes: Buffer): void {
+    const c = this.changeUser!;
+    const take = Math.min(c.left, bytes.length);
+    c.parts.push(bytes.subarray(0, take));
+    c.left -= take;
+    if (take < bytes.length) this.held.push(bytes.subarray(take));
+    if (c.left === 0) void this.handleChangeUser(Buffer.concat(c.parts));
+  }
+
+  /**
+   * COM_CHANGE_USER carries a token made with Weir's scramble; the backend expects one made
+   * with its own. Weir checks the token against the new user's account, recovers SHA1(password)
+   * and rewrites the token for the backend, as it did at login.
+   */
+  private async handleChangeUser(raw: Buffer): Promise<void> {
+    const caps = this.response!.capabilities;
+    const parsed = readChangeUser(raw.subarray(4), caps);
+    const account = findAccount(await this.deps.accounts.get(), parsed.user, this.address)
+      ?? ((await this.deps.accounts.reloadIfAllowed()) ? findAccount(await this.deps.accounts.get(), parsed.user, this.address) : undefined);
+    let sha1: Buffer | null = null;
+    try {
+      if (account && (account.plugin === NATIVE || account.plugin === '')) sha1 = verifyToken(parsed.token, this.scramble, doubleSha1FromHash(account.authenticationString));
+    } catch {
+      sha1 = null;
+    }
+    if (this.phase === 'closed') return;
+    const rootRefused = parsed.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true;
+    if (sha1 === null || rootRefused) {
+      this.fail(1045, '28000', `Access denied for user '${parsed.user}'@'${this.address}' (using password: ${parsed.token.length ? 'YES' : 'NO'})`, 1);
+      return;
+    }
+    this.user = parsed.user;
+    this.defaultDb = parsed.database;
+    this.changeUser = null;
+    this.writeBackend(writeChangeUser(raw[3]!, { ...parsed, token: tokenFor(sha1, this.backendScramble) }, caps));
+    this.releaseHeld();
+  }
+
+  private releaseHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const chunk of held) this.forwardToBackend(chunk);
   }
 
   private backendLost(server: ConfigObject): void {

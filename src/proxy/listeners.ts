@@ -5,7 +5,9 @@
  * accepting (its sessions carry on), and sessions on a server the monitor finds down
  * are closed.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError } from '../config/ini.ts';
 import type { Core } from '../core/core.ts';
 import { unprocessable } from '../core/errors.ts';
@@ -47,14 +49,23 @@ export class Listeners {
         await this.bind(listener);
       } catch (err) {
         const src = listener.source;
+        const tlsProblem = /ssl|TLS/.test((err as Error).message);
         throw new ConfigError(src.type === 'static' ? src.file : 'runtime', src.type === 'static' ? src.line : 0,
-          `cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`, listener.name, 'port');
+          tlsProblem ? (err as Error).message : `cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`,
+          listener.name, tlsProblem ? 'ssl_cert' : 'port');
       }
     }
   }
 
-  /** For a listener about to be created: 422 when its port cannot be bound (nothing is created). */
-  async assertBindable(address: string, port: number): Promise<void> {
+  /** For a listener about to be created: 422 when its TLS files or its port are unusable (nothing is created). */
+  async assertUsable(listener: ConfigObject): Promise<void> {
+    const address = String(listener.params.address);
+    const port = Number(listener.params.port);
+    try {
+      tlsContext(listener);
+    } catch (err) {
+      throw unprocessable(`Listener '${listener.name}': ${(err as Error).message}.`, [{ path: '/ssl_cert', message: (err as Error).message }]);
+    }
     const probe = createServer();
     try {
       await listen(probe, address, port);
@@ -93,13 +104,14 @@ export class Listeners {
   private async bind(listener: ConfigObject): Promise<void> {
     const key = listener.name.toLowerCase();
     if (this.servers.has(key)) return;
+    const tls = tlsContext(listener);
     const server = createServer({ noDelay: true }, (socket) => {
       const service = this.core.find('service', String(listener.params.service));
       if (!service || service.params.state !== 'started') {
         socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
         return;
       }
-      new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service) }, service, socket).start();
+      new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls }, service, socket).start();
     });
     this.servers.set(key, server);
     try {
@@ -135,6 +147,22 @@ export class Listeners {
     listener.runtime.listenerState = 'failed';
     this.core.touch(listener);
     this.logger.error({ listener: listener.name }, `listener '${listener.name}' cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`);
+  }
+}
+
+/** The listener's TLS context when `ssl=true`; throws when its files are missing or unreadable. */
+function tlsContext(listener: ConfigObject): SecureContext | null {
+  const p = listener.params;
+  if (p.ssl !== true) return null;
+  if (!p.ssl_cert || !p.ssl_key) throw new Error('ssl=true needs ssl_cert and ssl_key');
+  try {
+    return createSecureContext({
+      cert: readFileSync(String(p.ssl_cert)),
+      key: readFileSync(String(p.ssl_key)),
+      ...(p.ssl_ca_cert ? { ca: readFileSync(String(p.ssl_ca_cert)) } : {}),
+    });
+  } catch (err) {
+    throw new Error(`its TLS files cannot be used: ${(err as Error).message}`);
   }
 }
 

@@ -6,10 +6,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import mysql, { type Connection } from 'mysql2/promise';
 import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
-import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { asAdmin, removeDir, startTestWeir, tempDir, type TestWeir } from '../harness/weir.ts';
 
 const run = promisify(execFile);
 const JSON_PATCH = 'application/json-patch+json';
@@ -259,6 +261,62 @@ describe('clients through Weir', () => {
     await closed;
     await untilSessions(0);
     await asAdmin(t.http.patch('/services/RW')).type(JSON_PATCH).send([{ op: 'replace', path: '/connection_timeout', value: 0 }]).expect(200);
+  });
+
+  test('COM_CHANGE_USER switches user through Weir; a wrong password is refused', async () => {
+    const c = await client(ports.rw);
+    await c.changeUser({ user: 'late', password: 'late-pw', database: 'shop' });
+    const [[who]] = (await c.query('SELECT CURRENT_USER() AS u, DATABASE() AS db')) as any;
+    assert.deepEqual([who.u, who.db], ['late@127.0.0.1', 'shop']);
+    const [s] = (await sessions()).filter((x) => x.user === 'late');
+    assert.equal(s!.default_db, 'shop');
+    await assert.rejects(c.changeUser({ user: 'app', password: 'wrong' }), (err: any) => err.errno === 1045);
+    await untilSessions(0);
+  });
+
+  test('LOAD DATA LOCAL INFILE passes through', async () => {
+    const c = await client(ports.rw, { database: 'shop', flags: ['+LOCAL_FILES'] });
+    await c.query('CREATE TABLE loaded (id INT, name VARCHAR(20))');
+    await c.query({
+      sql: "LOAD DATA LOCAL INFILE 'items.csv' INTO TABLE loaded FIELDS TERMINATED BY ','",
+      infileStreamFactory: () => Readable.from([Buffer.from('10,fig\n11,kiwi\n')]),
+    } as any);
+    const [rows] = await c.query('SELECT id, name FROM loaded ORDER BY id');
+    assert.deepEqual(rows, [{ id: 10, name: 'fig' }, { id: 11, name: 'kiwi' }]);
+    await c.end();
+  });
+
+  test('a statement larger than 16 MiB (several protocol packets) passes through both ways', async () => {
+    await topo.primary.query('SET GLOBAL max_allowed_packet = 67108864');
+    const c = await client(ports.rw, { database: 'shop' });
+    await c.query('CREATE TABLE blobs (id INT PRIMARY KEY, body LONGBLOB)');
+    const body = Buffer.alloc(17 * 1024 * 1024 + 123, 'x');
+    await c.query('INSERT INTO blobs VALUES (1, ?)', [body]);
+    const [[row]] = (await c.query('SELECT LENGTH(body) AS n, body FROM blobs WHERE id = 1')) as any;
+    assert.equal(Number(row.n), body.length);
+    assert.ok(Buffer.compare(row.body, body) === 0);
+    await c.end();
+  });
+
+  test('a TLS listener (ssl=true) accepts TLS clients and refuses plain ones with an error packet', async () => {
+    const dir = tempDir('weir-tls-');
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+    const port = await freePort();
+    await asAdmin(t.http.post('/services/RW/listeners')).send({
+      name: 'TLS-Listener', address: '127.0.0.1', port, ssl: true, ssl_cert: join(dir, 'cert.pem'), ssl_key: join(dir, 'key.pem'),
+    }).expect(201);
+    const secure = await client(port, { ssl: { rejectUnauthorized: false } });
+    const [[{ cipher }]] = (await secure.query("SELECT 'through TLS' AS cipher")) as any;
+    assert.equal(cipher, 'through TLS');
+    await secure.end();
+    await assert.rejects(client(port), (err: any) => err.errno === 1045 && /requires TLS/.test(err.sqlMessage));
+    const broken = await asAdmin(t.http.post('/services/RW/listeners')).send({
+      name: 'Bad-TLS', address: '127.0.0.1', port: await freePort(), ssl: true, ssl_cert: join(dir, 'missing.pem'), ssl_key: join(dir, 'key.pem'),
+    }).expect(422);
+    assert.match(broken.body.description, /TLS files cannot be used/);
+    await asAdmin(t.http.delete('/services/RW/listeners/TLS-Listener')).expect(204);
+    removeDir(dir);
   });
 
   test('a backend that dies closes its sessions with an error; the replica\'s sessions carry on', async () => {

@@ -132,7 +132,7 @@ export const serviceHandlers: HandlerGroup<'listServices' | 'createService' | 'g
     const values = { ...rest, service: svc.name };
     // Checked in full, then the port is tried, and only then is anything created.
     const candidate = weir.core.prepare('listener', name, values);
-    await weir.listeners.assertBindable(String(candidate.params.address), Number(candidate.params.port));
+    await weir.listeners.assertUsable(candidate);
     const obj = weir.core.create('listener', name, values);
     return { status: 201, body: listenerView(weir, obj), location: listenerLink(svc.name, obj.name), lastModified: obj.lastModified };
   },
