@@ -25,7 +25,8 @@ export interface Session {
   readonly port: number;
   readonly connected: Date;
   state: string;
-  lastActivity: Date;
+  /** When the client last sent anything (epoch ms: set on every read, so no Date per packet). */
+  lastActivity: number;
   defaultDb: string | null;
   statementsRouted: number;
   bytesIn: number;

@@ -24,6 +24,7 @@ const NATIVE = 'mysql_native_password';
 const COM_QUIT = 0x01;
 const COM_INIT_DB = 0x02;
 const COM_CHANGE_USER = 0x11;
+const EMPTY = Buffer.alloc(0);
 
 export interface SessionDeps {
   core: Core;
@@ -41,7 +42,7 @@ export class ClientSession implements Session {
   readonly port: number;
   readonly connected = new Date();
   state = 'Session created';
-  lastActivity = new Date();
+  lastActivity = Date.now();
   defaultDb: string | null = null;
   statementsRouted = 0;
   bytesIn = 0;
@@ -58,7 +59,7 @@ export class ClientSession implements Session {
   private timer: NodeJS.Timeout | null = null;
   /** Forwarding: bytes left of the current client packet, and a partial header. */
   private packetLeft = 0;
-  private header = Buffer.alloc(0);
+  private header = EMPTY;
   private commandPending = false;
   /** A COM_CHANGE_USER being collected and checked; client bytes after it wait in `held`. */
   private changeUser: { parts: Buffer[]; left: number } | null = null;
@@ -168,7 +169,7 @@ export class ClientSession implements Session {
 
   private onClientData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
-    this.lastActivity = new Date();
+    this.lastActivity = Date.now();
     if (this.phase === 'routing') return this.forwardToBackend(chunk);
     if (this.phase === 'connecting' || this.phase === 'closed') {
       // A client must wait for the login's answer; anything else is kept for after it.
@@ -332,13 +333,22 @@ export class ClientSession implements Session {
         continue;
       }
       const headerStart = i - this.header.length;
-      const need = 4 - this.header.length;
-      this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
-      i += Math.min(need, chunk.length - i);
-      if (this.header.length < 4) return null;
-      const length = this.header.readUIntLE(0, 3);
-      const sequence = this.header[3];
-      this.header = Buffer.alloc(0);
+      let length: number;
+      let sequence: number;
+      if (this.header.length === 0 && i + 4 <= chunk.length) {
+        // The usual case: the whole header is in this chunk; read it in place.
+        length = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
+        sequence = chunk[i + 3]!;
+        i += 4;
+      } else {
+        const need = 4 - this.header.length;
+        this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
+        i += Math.min(need, chunk.length - i);
+        if (this.header.length < 4) return null;
+        length = this.header.readUIntLE(0, 3);
+        sequence = this.header[3]!;
+        this.header = EMPTY;
+      }
       this.packetLeft = length;
       if (sequence === 0 && length > 0 && i < chunk.length) {
         const command = chunk[i]!;

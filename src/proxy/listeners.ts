@@ -82,7 +82,7 @@ export class Listeners {
     for (const session of this.core.sessions.list()) {
       const service = this.core.find('service', session.service);
       const timeout = Number(service?.params.connection_timeout ?? 0);
-      if (timeout > 0 && now - session.lastActivity.getTime() > timeout * 1000 && session instanceof ClientSession) {
+      if (timeout > 0 && now - session.lastActivity > timeout * 1000 && session instanceof ClientSession) {
         session.timeOut();
       }
     }

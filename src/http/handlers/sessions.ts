@@ -12,7 +12,7 @@ export function sessionView(s: Session): SessionView {
   return {
     id: s.id, state: s.state, user: s.user, address: s.address, port: s.port,
     service: link('service', s.service), connected: iso(s.connected),
-    idle: Math.max(0, (Date.now() - s.lastActivity.getTime()) / 1000),
+    idle: Math.max(0, (Date.now() - s.lastActivity) / 1000),
     default_db: s.defaultDb, statements_routed: s.statementsRouted, bytes_in: s.bytesIn, bytes_out: s.bytesOut,
   };
 }

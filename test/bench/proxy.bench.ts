@@ -1,0 +1,149 @@
+/**
+ * Weir against MariaDB directly and against HAProxy (mode tcp, one thread), side by side
+ * in one run on one throw-away MariaDB:
+ *   1. sysbench oltp_point_select and oltp_read_only at 1, 16 and 64 threads: QPS, p95
+ *      latency, and each proxy's CPU time per query (user+system ticks from /proc);
+ *   2. idle sessions held open through Weir (1,000 and 9,000: each takes two descriptors in Weir, and
+ *      this machine caps a process at 20,000): Weir's resident memory per session;
+ *   3. GET /sessions latency (autocannon, p50/p99) with those sessions live.
+ *
+ *   node --import tsx test/bench/proxy.bench.ts [--seconds 10] [--threads 1,16,64] [--idle 1000,9000]
+ *
+ * Installs sysbench and haproxy from Debian when missing. Not part of `npm test`: its
+ * figures are reported in the README and the issue notes, as ratios from one run.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import mysql from 'mysql2/promise';
+import { createUser, freePort, startMariaDB } from '../harness/mariadb.ts';
+import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
+
+const { values: args } = parseArgs({ options: {
+  seconds: { type: 'string', default: '10' }, threads: { type: 'string', default: '1,16,64' }, idle: { type: 'string', default: '1000,9000' },
+} });
+const SECONDS = Number(args.seconds);
+const THREADS = args.threads!.split(',').map(Number);
+const IDLE = args.idle!.split(',').filter(Boolean).map(Number);
+const TESTS = ['oltp_point_select', 'oltp_read_only'];
+
+function ensureTools(): void {
+  const missing = [['sysbench', 'sysbench'], ['haproxy', 'haproxy']].filter(([bin]) => !['/usr/bin/', '/usr/sbin/'].some((d) => existsSync(d + bin)));
+  if (missing.length === 0) return;
+  const pkgs = missing.map(([, p]) => p!);
+  console.error(`installing ${pkgs.join(' ')} from Debian`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+/** user+system CPU seconds of a process so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / 100; // USER_HZ
+}
+
+function rss(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
+
+function sysbench(test: string, port: number, threads: number, command: 'prepare' | 'run'): { qps: number; p95: number } {
+  const out = execFileSync('sysbench', [test, '--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${port}`,
+    '--mysql-user=sbtest', '--mysql-password=sbtest-pw', '--mysql-db=sbtest', '--tables=1', '--table-size=10000',
+    `--threads=${threads}`, `--time=${SECONDS}`, '--report-interval=0', '--db-ps-mode=disable', command], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (command === 'prepare') return { qps: 0, p95: 0 };
+  const qps = Number(/queries:\s+\d+\s+\(([\d.]+) per sec\.\)/.exec(out)![1]);
+  const p95 = Number(/95th percentile:\s+([\d.]+)/.exec(out)![1]);
+  return { qps, p95 };
+}
+
+async function main(): Promise<void> {
+  ensureTools();
+  const db = await startMariaDB({ extraArgs: ['--max-connections=20000', '--thread-handling=pool-of-threads', '--innodb-buffer-pool-size=256M'] });
+  const dir = tempDir('weir-bench-');
+  const children: ChildProcess[] = [];
+  try {
+    await createUser(db, 'sbtest', 'sbtest-pw');
+    await createUser(db, 'maxuser', 'max-pw', 'SELECT ON mysql.*');
+    await db.query('GRANT REPLICA MONITOR ON *.* TO maxuser@`127.0.0.1`');
+    await db.query('CREATE DATABASE sbtest');
+
+    const weirPort = await freePort();
+    writeFileSync(join(dir, 'weir.cnf'), `[maxscale]\nlog_warning=false\n\n[db1]\ntype=server\naddress=127.0.0.1\nport=${db.port}\n\n`
+      + `[Monitor]\ntype=monitor\nmodule=mariadbmon\nservers=db1\nuser=maxuser\npassword=max-pw\nmonitor_interval=1000ms\n\n`
+      + `[Svc]\ntype=service\nrouter=readconnroute\nrouter_options=running\nservers=db1\nuser=maxuser\npassword=max-pw\n\n`
+      + `[Listener]\ntype=listener\nservice=Svc\naddress=127.0.0.1\nport=${weirPort}\n`);
+    const weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
+    children.push(weir.child);
+
+    const haproxyPort = await freePort();
+    writeFileSync(join(dir, 'haproxy.cfg'), `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n`
+      + `listen mariadb\n  bind 127.0.0.1:${haproxyPort}\n  server db1 127.0.0.1:${db.port}\n`);
+    const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
+    children.push(haproxy);
+
+    // Weir routes once its monitor has seen the server.
+    for (let i = 0; ; i++) {
+      try {
+        await (await mysql.createConnection({ host: '127.0.0.1', port: weirPort, user: 'sbtest', password: 'sbtest-pw' })).end();
+        break;
+      } catch (err) {
+        if (i > 400) throw err;
+        await sleep(50);
+      }
+    }
+    sysbench('oltp_point_select', db.port, 1, 'prepare');
+
+    console.log(`\nsysbench, ${SECONDS} s per run, one MariaDB ${(await db.query('SELECT VERSION() AS v'))[0].v}, 2-core machine shared by client, proxy and server\n`);
+    console.log('test                threads  direct QPS  HAProxy QPS  Weir QPS  Weir/direct  Weir/HAProxy  p95 ms (direct/HAProxy/Weir)  CPU µs/query (HAProxy/Weir)  Weir/HAProxy CPU');
+    const targets = { direct: db.port, haproxy: haproxyPort, weir: weirPort };
+    for (const test of TESTS) {
+      for (const threads of THREADS) {
+        const r: Record<string, { qps: number; p95: number; cpuPerQuery: number }> = {};
+        for (const [name, port] of Object.entries(targets)) {
+          const pid = name === 'weir' ? weir.child.pid! : name === 'haproxy' ? haproxy.pid! : null;
+          const cpu0 = pid ? cpuSeconds(pid) : 0;
+          const res = sysbench(test, port, threads, 'run');
+          const cpu = pid ? cpuSeconds(pid) - cpu0 : 0;
+          r[name] = { ...res, cpuPerQuery: res.qps ? (cpu / (res.qps * SECONDS)) * 1e6 : 0 };
+        }
+        const { direct, haproxy: h, weir: w } = r as Record<'direct' | 'haproxy' | 'weir', { qps: number; p95: number; cpuPerQuery: number }>;
+        console.log([test.padEnd(19), String(threads).padStart(7), direct.qps.toFixed(0).padStart(11), h.qps.toFixed(0).padStart(12),
+          w.qps.toFixed(0).padStart(9), (w.qps / direct.qps).toFixed(2).padStart(12), (w.qps / h.qps).toFixed(2).padStart(13),
+          `${direct.p95}/${h.p95}/${w.p95}`.padStart(30), `${h.cpuPerQuery.toFixed(1)}/${w.cpuPerQuery.toFixed(1)}`.padStart(28),
+          (w.cpuPerQuery / h.cpuPerQuery).toFixed(2).padStart(17)].join(' '));
+      }
+    }
+
+    console.log('\nidle sessions through Weir, and GET /sessions with them live\n');
+    console.log('sessions  Weir RSS before MiB  after MiB  KiB per session  GET /sessions p50 ms  p99 ms  requests');
+    const held: mysql.Connection[] = [];
+    for (const target of IDLE) {
+      const count = held.length;
+      const base = rss(weir.child.pid!);
+      while (held.length < target) {
+        const batch = await Promise.all(Array.from({ length: Math.min(200, target - held.length) }, () =>
+          mysql.createConnection({ host: '127.0.0.1', port: weirPort, user: 'sbtest', password: 'sbtest-pw' })));
+        held.push(...batch);
+      }
+      await sleep(1000);
+      const after = rss(weir.child.pid!);
+      const auth = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`;
+      const result = await autocannon({ url: `${weir.url}/sessions`, connections: 4, duration: Math.max(5, SECONDS / 2), headers: { authorization: auth } });
+      console.log([String(target).padStart(8), (base / 1048576).toFixed(1).padStart(20), (after / 1048576).toFixed(1).padStart(10),
+        ((after - base) / 1024 / (target - count)).toFixed(1).padStart(16),
+        String(result.latency.p50).padStart(21), String(result.latency.p99).padStart(7), String(result.requests.total).padStart(9)].join(' '));
+    }
+    await Promise.all(held.map((c) => c.destroy()));
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => exited(c)));
+    await db.destroy();
+    removeDir(dir);
+  }
+}
+
+await main();
