@@ -19,6 +19,10 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
+import { connect, type Socket } from 'node:net';
+import { readInitialHandshake, writeHandshakeResponse } from '../../src/proxy/protocol/handshake.ts';
+import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password.ts';
+import { PacketFramer, SERVER_CAPABILITIES } from '../../src/proxy/protocol/packets.ts';
 import { createUser, freePort, startMariaDB } from '../harness/mariadb.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 
@@ -58,6 +62,37 @@ function sysbench(test: string, port: number, threads: number, command: 'prepare
   const qps = Number(/queries:\s+\d+\s+\(([\d.]+) per sec\.\)/.exec(out)![1]);
   const p95 = Number(/95th percentile:\s+([\d.]+)/.exec(out)![1]);
   return { qps, p95 };
+}
+
+/**
+ * Logs in and then just holds the socket: thousands of mysql2 connections cost the
+ * benchmark process gigabytes, this costs a socket.
+ */
+function idleSession(port: number, user: string, password: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const framer = new PacketFramer();
+    let greeted = false;
+    socket.on('error', reject);
+    socket.on('data', (chunk) => {
+      framer.push(chunk);
+      for (let p = framer.next(); p; p = framer.next()) {
+        if (!greeted) {
+          greeted = true;
+          const hs = readInitialHandshake(p.payload);
+          socket.write(writeHandshakeResponse(1, {
+            capabilities: SERVER_CAPABILITIES, maxPacketSize: 1 << 24, charset: 45, user,
+            authResponse: tokenFor(passwordSha1(password), hs.scramble), database: null, authPlugin: 'mysql_native_password', attributes: null,
+          }));
+        } else if (p.payload[0] === 0x00) {
+          socket.removeAllListeners('data');
+          resolve(socket);
+        } else {
+          reject(new Error(`login failed: ${p.payload.subarray(3).toString()}`));
+        }
+      }
+    });
+  });
 }
 
 async function main(): Promise<void> {
@@ -120,13 +155,13 @@ async function main(): Promise<void> {
 
     console.log('\nidle sessions through Weir, and GET /sessions with them live\n');
     console.log('sessions  Weir RSS before MiB  after MiB  KiB per session  GET /sessions p50 ms  p99 ms  requests');
-    const held: mysql.Connection[] = [];
+    const held: Socket[] = [];
     for (const target of IDLE) {
       const count = held.length;
       const base = rss(weir.child.pid!);
       while (held.length < target) {
         const batch = await Promise.all(Array.from({ length: Math.min(200, target - held.length) }, () =>
-          mysql.createConnection({ host: '127.0.0.1', port: weirPort, user: 'sbtest', password: 'sbtest-pw' })));
+          idleSession(weirPort, 'sbtest', 'sbtest-pw')));
         held.push(...batch);
       }
       await sleep(1000);
@@ -137,7 +172,7 @@ async function main(): Promise<void> {
         ((after - base) / 1024 / (target - count)).toFixed(1).padStart(16),
         String(result.latency.p50).padStart(21), String(result.latency.p99).padStart(7), String(result.requests.total).padStart(9)].join(' '));
     }
-    await Promise.all(held.map((c) => c.destroy()));
+    for (const socket of held) socket.destroy();
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => exited(c)));

@@ -100,7 +100,8 @@ export function writeHandshakeResponse(sequence: number, r: HandshakeResponse): 
   else w.int1(r.authResponse.length).bytes(r.authResponse);
   if (r.capabilities & Capability.CONNECT_WITH_DB) w.nulString(r.database ?? '');
   if (r.capabilities & Capability.PLUGIN_AUTH) w.nulString(r.authPlugin ?? 'mysql_native_password');
-  if (r.capabilities & Capability.CONNECT_ATTRS && r.attributes) w.lenencBytes(r.attributes);
+  // A client may announce attributes and send none; the flag still promises the field.
+  if (r.capabilities & Capability.CONNECT_ATTRS) w.lenencBytes(r.attributes ?? Buffer.alloc(0));
   return packet(sequence, w.build());
 }
 
