@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { notFound, WeirError } from '../core/errors.ts';
 import type { WeirContext } from '../context.ts';
 import { authenticate, LoginThrottle } from './auth.ts';
-import { checkWritePreconditions, etagOf, hasWritePreconditions, notModified } from './conditional.ts';
+import { checkWritePreconditions, etagOf, etagOfText, hasWritePreconditions, notModified } from './conditional.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { handlers } from './handlers/index.ts';
 import { parseProjection, project, type Projection } from './projection.ts';
@@ -123,7 +123,7 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
         const params = coerceParams(route, req.params as Record<string, string>);
         if (req.method !== 'GET' && hasWritePreconditions(req)) await checkPreconditions(req, route, params);
         const reply = await handler({ weir, user: res.locals.user, params, query: req.query, body: req.body } as never);
-        send(req, res, reply as AnyReply);
+        send(req, res, reply as AnyReply, options.validateResponses);
       } catch (err) {
         next(err);
       }
@@ -150,17 +150,24 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
 /** Any operation's reply, as the sender sees it (each handler's own type is checked at its definition). */
 type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string };
 
-function send(req: ExpressRequest, res: Response, reply: AnyReply): void {
+function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: boolean): void {
   if (!('body' in reply)) {
     res.status(reply.status).end();
     return;
   }
-  const etag = etagOf(reply.body);
+  // Serialised once: the same text gives the ETag and, unprojected, the response body.
+  const text = JSON.stringify(reply.body);
+  const etag = etagOfText(text);
   res.setHeader('ETag', etag);
   if (reply.lastModified) res.setHeader('Last-Modified', reply.lastModified.toUTCString());
   if (reply.location) res.setHeader('Location', reply.location);
   if (req.method === 'GET' && notModified(req, etag, reply.lastModified)) {
     res.status(304).end();
+    return;
+  }
+  const projection = res.locals.projection as Projection | undefined;
+  if (!validating && !projection?.fields && !projection?.range) {
+    res.status(reply.status).type('application/json').send(text);
     return;
   }
   res.status(reply.status).json(reply.body);

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { WeirError } from '../core/errors.ts';
 
-export const etagOf = (body: unknown) => `"${createHash('sha1').update(JSON.stringify(body)).digest('hex')}"`;
+export const etagOfText = (json: string) => `"${createHash('sha1').update(json).digest('hex')}"`;
+export const etagOf = (body: unknown) => etagOfText(JSON.stringify(body));
 
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
