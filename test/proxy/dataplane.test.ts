@@ -274,6 +274,15 @@ describe('clients through Weir', () => {
     await untilSessions(0);
   });
 
+  test('COM_RESET_CONNECTION passes through: session variables are reset, the session stays', async () => {
+    const c = await client(ports.rw);
+    await c.query('SET @marker = 42');
+    await c.reset();
+    const [[{ marker }]] = (await c.query('SELECT @marker AS marker')) as any;
+    assert.equal(marker, null);
+    await c.end();
+  });
+
   test('LOAD DATA LOCAL INFILE passes through', async () => {
     const c = await client(ports.rw, { database: 'shop', flags: ['+LOCAL_FILES'] });
     await c.query('CREATE TABLE loaded (id INT, name VARCHAR(20))');
