@@ -569,6 +569,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/monitors/{name}/switchover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch the primary over to a replica
+         * @description Demotes the running primary (`SET GLOBAL read_only=1`), waits (up to `switchover_timeout`) until the new primary has applied every transaction the old one wrote, promotes it (`STOP SLAVE`, `RESET SLAVE ALL`, `read_only=0`) and points the old primary and the other replicas at it with `CHANGE MASTER ... MASTER_USE_GTID=slave_pos` using `replication_user`. No acknowledged write is lost: a transaction either committed on the old primary before it turned read-only (and is on the new one before it takes writes) or failed. Sessions of `master` services on the old primary are closed so that clients reconnect to the new one. Refused with 422 when the monitor is stopped, there is no running primary, `old_primary` is not the primary, or `new_primary` is unknown, down, not replicating from the primary, in maintenance or draining, or writes no binary log; nothing is changed then. Switching over to the server that is already the primary changes nothing and says so. If the new primary does not catch up in time, the old primary is made writable again and 503 describes what was done.
+         */
+        post: operations["switchoverMonitor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/monitors/{name}/failover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fail over from a primary that is down
+         * @description Promotes the replica that has received the most of the down primary's transactions, after it has applied them all (up to `failover_timeout`), and points the other replicas at it. Refused with 422 when the primary is running (use switchover), when no primary was ever seen, or when no replica can be promoted; nothing is changed then. Calling it again after a failover is refused because the new primary is running. With `auto_failover=true` the monitor does the same on its own once the primary has been down for `failcount` rounds.
+         */
+        post: operations["failoverMonitor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/monitors/{name}/rejoin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rejoin a server to the cluster as a replica
+         * @description Points `server` (a returned old primary, or a server replicating from elsewhere) at the current primary: its own replication is removed, it turns read-only and replicates with `MASTER_USE_GTID=slave_pos` from its current GTID position. Refused with 422, changing nothing, when the server has transactions the primary lacks (rejoining would lose them), is the primary, is in maintenance, or there is no running primary; when the primary rejects it (diverged history), the change is undone and 422 gives the replication error. A server that already replicates from the primary is left alone. With `auto_rejoin=true` the monitor rejoins such servers on its own.
+         */
+        post: operations["rejoinMonitor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/filters": {
         parameters: {
             query?: never;
@@ -1476,6 +1554,57 @@ export interface components {
             write_timeout?: number;
             parameters?: components["schemas"]["MariadbmonParameters"];
         };
+        /** @description Which server to promote and, as a safety check, which server is expected to be the primary now. Both are optional. */
+        SwitchoverRequest: {
+            /**
+             * @description Name of the replica to promote. When omitted, the most up-to-date replica that can be promoted is chosen.
+             * @example db2
+             */
+            new_primary?: string;
+            /**
+             * @description Name of the server the caller believes is the primary; the switchover is refused (422) when it is not.
+             * @example db1
+             */
+            old_primary?: string;
+        };
+        /** @description What a cluster operation did. The servers' new states are visible under `/servers` when the reply arrives (the monitor has run one round after the operation). */
+        ClusterOperationResult: {
+            /** @enum {string} */
+            operation: "switchover" | "failover" | "rejoin";
+            /**
+             * @description Name of the primary after the operation.
+             * @example db2
+             */
+            primary: string;
+            /**
+             * @description The primary before the operation (for rejoin, the primary that was joined).
+             * @example db1
+             */
+            previous_primary: string | null;
+            /**
+             * @description Every statement run and every wait, in order, with the server it ran on. An operation that had nothing to do says so here and changed nothing.
+             * @example [
+             *       "db1: SET GLOBAL read_only=1",
+             *       "'db1' has written up to GTID 0-1-1042",
+             *       "'db2' applied every transaction up to GTID 0-1-1042 (waited 3 ms)",
+             *       "db2: STOP SLAVE"
+             *     ]
+             */
+            steps: string[];
+            /**
+             * @description How long the operation took, in milliseconds.
+             * @example 184
+             */
+            duration_ms: number;
+        };
+        /** @description The server to point at the current primary. */
+        RejoinRequest: {
+            /**
+             * @description Name of a server of the monitor that does not replicate from the primary (a returned old primary, say).
+             * @example db1
+             */
+            server: string;
+        };
         FilterParameter: {
             value: components["schemas"]["ParameterValue"];
             /** @description Whether `PATCH /filters/{name}` may change it at runtime. */
@@ -1665,7 +1794,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The request conflicts with the current state (the object is in use, exists already, or a JSON Patch test failed). */
+        /** @description The request conflicts with the current state (the object is in use, exists already, a JSON Patch test failed, or the monitor is already running a cluster operation). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -1757,6 +1886,21 @@ export interface components {
                  * @example {
                  *       "error": "Not Found",
                  *       "description": "There is no server named 'db9'."
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description A cluster operation started but a step failed on a server; the description says which step, what was undone and the state left behind. */
+        ServiceUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "Service Unavailable",
+                 *       "description": "The switchover did not complete: 'db2' did not reach GTID 0-1-1042 within 90 s; 'db1' is the primary again. Steps done: db1: SET GLOBAL read_only=1."
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -3875,6 +4019,203 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+        };
+    };
+    switchoverMonitor: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "new_primary": "db2",
+                 *       "old_primary": "db1"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SwitchoverRequest"];
+            };
+        };
+        responses: {
+            /** @description Done; the body says what was done. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "operation": "switchover",
+                     *       "primary": "db2",
+                     *       "previous_primary": "db1",
+                     *       "steps": [
+                     *         "db1: SET GLOBAL read_only=1",
+                     *         "db2: SET GLOBAL read_only=0"
+                     *       ],
+                     *       "duration_ms": 184
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ClusterOperationResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    failoverMonitor: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; the body says what was done. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "operation": "failover",
+                     *       "primary": "db2",
+                     *       "previous_primary": "db1",
+                     *       "steps": [
+                     *         "db1: SET GLOBAL read_only=1",
+                     *         "db2: SET GLOBAL read_only=0"
+                     *       ],
+                     *       "duration_ms": 184
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ClusterOperationResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rejoinMonitor: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "server": "db1"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RejoinRequest"];
+            };
+        };
+        responses: {
+            /** @description Done; the body says what was done. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "operation": "rejoin",
+                     *       "primary": "db2",
+                     *       "previous_primary": "db1",
+                     *       "steps": [
+                     *         "db1: SET GLOBAL read_only=1",
+                     *         "db2: SET GLOBAL read_only=0"
+                     *       ],
+                     *       "duration_ms": 184
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ClusterOperationResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listFilters: {

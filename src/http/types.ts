@@ -13,7 +13,10 @@ type Op<K extends OperationId> = operations[K];
 
 type PathParams<K extends OperationId> = Op<K>['parameters'] extends { path: infer P } ? NonNullable<P> : Record<string, never>;
 type QueryParams<K extends OperationId> = Op<K>['parameters'] extends { query?: infer Q } ? NonNullable<Q> : Record<string, never>;
-type RequestBody<K extends OperationId> = Op<K> extends { requestBody: { content: infer C } } ? C[keyof C] : undefined;
+type RequestBody<K extends OperationId> = Op<K> extends { requestBody: { content: infer C } }
+  ? C[keyof C]
+  : NonNullable<Op<K>['requestBody']> extends { content: infer C } ? C[keyof C] | undefined // optional body
+  : undefined;
 
 type Responses<K extends OperationId> = Op<K>['responses'];
 type SuccessStatus<K extends OperationId> = Extract<keyof Responses<K>, 200 | 201 | 202 | 204>;

@@ -5,8 +5,10 @@
  * follows changes to the monitor (interval, servers, credentials) from the next round.
  */
 import type { Core } from '../core/core.ts';
+import { conflict, unprocessable } from '../core/errors.ts';
 import { noFacts, stringList, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
+import { ClusterOperations, type Member, type OperationResult } from './cluster.ts';
 import { ServerProbe } from './probe.ts';
 import { assignRoles, stateEvent, type Observed } from './topology.ts';
 
@@ -20,6 +22,16 @@ export class MariaDBMonitor {
   private waiters: Array<() => void> = [];
   /** Servers already warned about missing privileges (once each, not every round). */
   private readonly warned = new Set<string>();
+  /** The cluster operation running now; monitoring rounds wait while it runs. */
+  private operation: string | null = null;
+  /** The last primary seen running: what failover replaces and rejoin points servers at. */
+  private knownPrimary: string | null = null;
+  /** Consecutive rounds the known primary has been down (for `failcount`). */
+  private primaryDownRounds = 0;
+  /** An automatic failover failed for this outage: not retried every round, logged once. */
+  private autoFailoverGaveUp = false;
+  /** Servers auto_rejoin was refused for, with the GTID position it was refused at. */
+  private readonly rejoinRefused = new Map<string, string>();
 
   constructor(private readonly core: Core, private readonly obj: ConfigObject, private readonly logger: WeirLogger) {}
 
@@ -60,6 +72,8 @@ export class MariaDBMonitor {
     this.probes.clear();
     for (const server of this.servers()) this.forget(server);
     this.primary = null;
+    this.knownPrimary = null;
+    this.primaryDownRounds = 0;
     this.logger.notice({ monitor: this.name }, `monitor '${this.name}' stopped`);
   }
 
@@ -83,6 +97,8 @@ export class MariaDBMonitor {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
+      // A cluster operation changes the servers under the monitor's feet; it runs a round itself when done.
+      if (this.operation) return this.schedule(Number(this.obj.params.monitor_interval));
       this.tickInFlight = this.tick().finally(() => {
         this.tickInFlight = null;
         if (this.running) this.schedule(Number(this.obj.params.monitor_interval));
@@ -113,6 +129,7 @@ export class MariaDBMonitor {
       this.logger.warning({ monitor: this.name, old: this.primary, new: primary }, `monitor '${this.name}': the primary changed from ${this.primary} to ${primary ?? 'none'}`);
     }
     this.primary = primary;
+    if (primary) this.knownPrimary = primary;
     for (const o of observed) {
       const server = servers.find((s) => s.name === o.name)!;
       const role = roles.get(o.name)!;
@@ -146,6 +163,110 @@ export class MariaDBMonitor {
     const waiting = this.waiters;
     this.waiters = [];
     for (const w of waiting) w();
+    this.automaticOperations(observed.map((o) => ({ name: o.name, flags: roles.get(o.name)!.flags, replicatesFrom: roles.get(o.name)!.replicatesFrom, gtid: o.result.status === 'up' ? o.result.gtid_current_pos : '' })));
+  }
+
+  // ---- cluster operations ----
+
+  /** `POST /monitors/{name}/switchover`: see ClusterOperations.switchover. */
+  switchover(newPrimary?: string, oldPrimary?: string): Promise<OperationResult> {
+    return this.runOperation('switchover', (ops) => ops.switchover(this.primary, newPrimary, oldPrimary), Number(this.obj.params.switchover_timeout));
+  }
+
+  /** `POST /monitors/{name}/failover`: only when the primary is down. */
+  failover(): Promise<OperationResult> {
+    return this.runOperation('failover', (ops) => {
+      const known = this.knownPrimary ? this.core.find('server', this.knownPrimary) : undefined;
+      if (this.primary) {
+        throw unprocessable(`The primary '${this.primary}' is running; failover replaces a primary that is down (use switchover to move the primary).`);
+      }
+      if (!known) throw unprocessable('No primary has been seen by this monitor, so there is nothing to fail over from.');
+      if (!known.runtime.facts.flags.includes('down')) {
+        throw unprocessable(`The last primary '${known.name}' is not down (${known.runtime.facts.flags.join(', ') || 'state unknown'}); failover only replaces a primary that is down.`);
+      }
+      return ops.failover(known.name);
+    }, Number(this.obj.params.failover_timeout));
+  }
+
+  /** `POST /monitors/{name}/rejoin`: points `server` at the current primary. */
+  rejoin(server: string): Promise<OperationResult> {
+    return this.runOperation('rejoin', (ops) => ops.rejoin(this.primary, server), Number(this.obj.params.failover_timeout));
+  }
+
+  private async runOperation(name: string, body: (ops: ClusterOperations) => Promise<OperationResult>, timeout: number): Promise<OperationResult> {
+    if (!this.running) throw unprocessable(`Monitor '${this.name}' is stopped; start it before a ${name}.`);
+    if (this.operation) throw conflict(`Monitor '${this.name}' is already running a ${this.operation}; try again when it has finished.`);
+    this.operation = name;
+    try {
+      await this.tickInFlight;
+      const p = this.obj.params;
+      const members: Member[] = this.servers().map((s) => {
+        const admin = stringList(s.params.state!);
+        return { name: s.name, address: String(s.params.address), port: Number(s.params.port), maintenance: admin.includes('maintenance'), draining: admin.includes('draining') };
+      });
+      const ops = new ClusterOperations(members, {
+        user: String(p.user), password: String(p.password ?? ''),
+        replicationUser: String(p.replication_user ?? p.user), replicationPassword: String(p.replication_password ?? p.password ?? ''),
+        connectTimeout: Number(p.connect_timeout), timeout,
+      });
+      this.logger.notice({ monitor: this.name, operation: name }, `monitor '${this.name}': ${name} started`);
+      let result: OperationResult;
+      try {
+        result = await body(ops);
+      } catch (err) {
+        this.logger.error({ monitor: this.name, operation: name, err: (err as Error).message }, `monitor '${this.name}': ${name} failed: ${(err as Error).message}`);
+        throw err;
+      }
+      this.logger.notice({ monitor: this.name, operation: name, primary: result.primary, steps: result.steps, duration_ms: result.duration_ms },
+        `monitor '${this.name}': ${name} done in ${result.duration_ms} ms, primary is '${result.primary}'`);
+      this.primary = result.primary;
+      this.knownPrimary = result.primary;
+      this.primaryDownRounds = 0;
+      this.autoFailoverGaveUp = false;
+      return result;
+    } finally {
+      this.operation = null;
+      // The answer reflects the new topology: one round before replying.
+      if (this.running && !this.tickInFlight) {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = null;
+        this.tickInFlight = this.tick().finally(() => {
+          this.tickInFlight = null;
+          if (this.running) this.schedule(Number(this.obj.params.monitor_interval));
+        });
+      }
+      await this.tickInFlight;
+    }
+  }
+
+  /** auto_failover and auto_rejoin, decided on one round's results. */
+  private automaticOperations(servers: Array<{ name: string; flags: string[]; replicatesFrom: string | null; gtid: string }>): void {
+    if (this.operation || !this.running) return;
+    const p = this.obj.params;
+    const known = servers.find((s) => s.name === this.knownPrimary);
+    if (known?.flags.includes('down') && !this.primary) this.primaryDownRounds++;
+    else {
+      this.primaryDownRounds = 0;
+      this.autoFailoverGaveUp = false;
+    }
+    if (p.auto_failover === true && !this.autoFailoverGaveUp && this.primaryDownRounds >= Number(p.failcount)) {
+      this.logger.warning({ monitor: this.name, primary: this.knownPrimary, rounds: this.primaryDownRounds },
+        `monitor '${this.name}': primary '${this.knownPrimary}' has been down for ${this.primaryDownRounds} rounds: failing over`);
+      this.failover().catch(() => {
+        // runOperation logged why; wait for the cluster to change before trying again.
+        this.autoFailoverGaveUp = true;
+      });
+      return;
+    }
+    if (p.auto_rejoin !== true || !this.primary) return;
+    for (const s of servers) {
+      const admin = stringList(this.core.find('server', s.name)?.params.state ?? []);
+      const standalone = s.flags.includes('running') && !s.flags.includes('auth_error') && !s.flags.includes('master') && s.replicatesFrom !== this.primary;
+      if (!standalone || admin.includes('maintenance') || this.rejoinRefused.get(s.name) === s.gtid) continue;
+      this.logger.notice({ monitor: this.name, server: s.name }, `monitor '${this.name}': '${s.name}' does not replicate from the primary '${this.primary}': rejoining it`);
+      this.rejoin(s.name).then(() => this.rejoinRefused.delete(s.name), () => this.rejoinRefused.set(s.name, s.gtid));
+      return; // one operation at a time; the next round looks again
+    }
   }
 
   private forget(server: ConfigObject): void {

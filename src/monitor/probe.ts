@@ -10,6 +10,8 @@ export interface SlaveConnection {
   master_host: string;
   master_port: number;
   io_running: boolean;
+  /** `Yes`, `Connecting` (configured, trying to reach its primary) or `No` (stopped). */
+  io_state: string;
   sql_running: boolean;
   seconds_behind_master: number | null;
   gtid_io_pos: string;
@@ -103,6 +105,7 @@ function toSlave(row: Record<string, unknown>): SlaveConnection {
     master_host: String(row.Master_Host ?? ''),
     master_port: Number(row.Master_Port ?? 0),
     io_running: row.Slave_IO_Running === 'Yes',
+    io_state: String(row.Slave_IO_Running ?? 'No'),
     sql_running: row.Slave_SQL_Running === 'Yes',
     seconds_behind_master: num(row.Seconds_Behind_Master),
     gtid_io_pos: String(row.Gtid_IO_Pos ?? ''),

@@ -46,8 +46,10 @@ export function assignRoles(servers: Observed[], currentPrimary: string | null):
     return !!l && l.conn.io_running && l.conn.sql_running && up(l.master);
   };
   const replicaCount = (s: Observed) => servers.filter((r) => link.get(r.name)?.master.name === s.name && isSlave(r)).length;
+  // A server still trying to reach its primary (IO thread `Connecting`) is a replica
+  // waiting for it, not a primary: only a failover may promote it.
   const candidate = (s: Observed) =>
-    s.result.status === 'up' && !s.result.read_only && !(link.get(s.name)?.conn.io_running);
+    s.result.status === 'up' && !s.result.read_only && (link.get(s.name)?.conn.io_state ?? 'No') === 'No';
 
   let primary = servers.find((s) => s.name === currentPrimary && candidate(s)) ?? null;
   if (!primary) {

@@ -11,7 +11,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError } from '../config/ini.ts';
 import type { Core } from '../core/core.ts';
 import { unprocessable } from '../core/errors.ts';
-import { sameName, type ConfigObject } from '../core/objects.ts';
+import { sameName, stringList, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { ClientSession } from './client-session.ts';
 import { errPacket } from './protocol/packets.ts';
@@ -20,6 +20,8 @@ import { ServiceAccounts } from './service-accounts.ts';
 export class Listeners {
   private readonly servers = new Map<string, Server>();
   private readonly accounts = new Map<string, ServiceAccounts>();
+  /** Servers last seen as the primary, to notice when one stops being it. */
+  private readonly masters = new Set<string>();
 
   constructor(private readonly core: Core, private readonly logger: WeirLogger, private readonly refreshSeconds: () => number) {
     core.on('created', (obj) => {
@@ -34,8 +36,22 @@ export class Listeners {
       if (obj.kind === 'service') this.accounts.delete(obj.name.toLowerCase()); // user/password/servers may have changed
     });
     core.on('touched', (obj) => {
-      if (obj.kind === 'server' && obj.runtime.facts.flags.includes('down')) {
+      if (obj.kind !== 'server') return;
+      const flags = obj.runtime.facts.flags;
+      if (flags.includes('down')) {
         for (const s of core.sessions.usingServer(obj.name)) s.close(`server '${obj.name}' is down`);
+      }
+      // As readconnroute does: a session of a `master` service is only valid on the
+      // primary. When the primary moves (switchover, failover), its clients are
+      // disconnected and reconnect to the new one instead of writing to a replica.
+      const wasMaster = this.masters.has(obj.name);
+      if (flags.includes('master')) this.masters.add(obj.name);
+      else if (wasMaster) {
+        this.masters.delete(obj.name);
+        for (const s of core.sessions.usingServer(obj.name)) {
+          const service = core.find('service', s.service);
+          if (service && stringList(service.params.router_options!).join() === 'master') s.close(`server '${obj.name}' is no longer the primary`);
+        }
       }
     });
   }

@@ -44,7 +44,14 @@ function monitorValues(b: Partial<Monitor> & { password?: string | null; module?
   return values;
 }
 
-export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'getMonitor' | 'patchMonitor' | 'deleteMonitor' | 'startMonitor' | 'stopMonitor'> = {
+/** The running monitor object behind `/monitors/{name}` (404 for an unknown name). */
+function liveMonitor(weir: WeirContext, name: string) {
+  const obj = weir.core.get('monitor', name);
+  return weir.monitors.get(obj.name)!;
+}
+
+export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'getMonitor' | 'patchMonitor' | 'deleteMonitor' | 'startMonitor' | 'stopMonitor'
+  | 'switchoverMonitor' | 'failoverMonitor' | 'rejoinMonitor'> = {
   listMonitors: ({ weir }) => ({
     status: 200,
     body: weir.core.list('monitor').map((m) => monitorView(weir, m)),
@@ -86,4 +93,13 @@ export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'g
     weir.core.setRunState('monitor', params.name, false);
     return { status: 204 };
   },
+
+  switchoverMonitor: async ({ weir, params, body }) => ({
+    status: 200,
+    body: await liveMonitor(weir, params.name).switchover(body?.new_primary, body?.old_primary),
+  }),
+
+  failoverMonitor: async ({ weir, params }) => ({ status: 200, body: await liveMonitor(weir, params.name).failover() }),
+
+  rejoinMonitor: async ({ weir, params, body }) => ({ status: 200, body: await liveMonitor(weir, params.name).rejoin(body.server) }),
 };
