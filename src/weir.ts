@@ -21,6 +21,7 @@ import { createApp } from './http/app.ts';
 import { Log } from './log/logger.ts';
 import { Monitors } from './monitor/mariadbmon.ts';
 import { Listeners } from './proxy/listeners.ts';
+import { Filters } from './proxy/filters/registry.ts';
 
 export interface StartOptions {
   /** Configuration file; the built-in default when absent. */
@@ -76,7 +77,8 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const load = new LoadSampler();
   scheduler.repeat('load_sampler', 1000, () => load.sample());
   const monitors = new Monitors(core, logger);
-  const listeners = new Listeners(core, logger, () => globals.users_refresh_time);
+  const filters = new Filters(core, log);
+  const listeners = new Listeners(core, logger, () => globals.users_refresh_time, filters);
   scheduler.repeat('session_timeouts', 1000, () => listeners.closeIdleSessions());
   const context: WeirContext = {
     core, users, log, scheduler, load, globals, store, monitors, listeners,
@@ -110,6 +112,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
     async stop() {
       scheduler.stopAll();
       await listeners.stopAll();
+      filters.closeAll();
       await monitors.stopAll();
       await new Promise<void>((done) => {
         server.close(() => done());

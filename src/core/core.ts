@@ -5,6 +5,8 @@
  * applied in memory, so a failed write changes nothing.
  */
 import { EventEmitter } from 'node:events';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { conflict, notFound, unprocessable, WeirError } from './errors.ts';
 import { KINDS, type ObjectKind } from './modules.ts';
 import {
@@ -249,6 +251,15 @@ export class Core extends EventEmitter<CoreEvents> {
           if (other) problems.push({ key: 'servers', message: `server '${server}' is already monitored by '${other.name}'`, conflict: true });
         }
         break;
+      case 'filter':
+        // Files a filter writes must be writable before it is accepted, not at the first statement.
+        for (const key of ['filebase', 'log_file']) {
+          const value = obj.params[key];
+          if (typeof value !== 'string' || value === '') continue;
+          const problem = unwritable(value);
+          if (problem) problems.push({ key, message: problem });
+        }
+        break;
       case 'listener': {
         mustExist('service', 'service', [String(obj.params.service)]);
         const clash = this.list('listener').find((l) => !sameName(l.name, obj.name)
@@ -275,6 +286,19 @@ export class Core extends EventEmitter<CoreEvents> {
       default:
         return [];
     }
+  }
+}
+
+/** Why files at `path` (a file or a file name prefix) cannot be written, or null. */
+function unwritable(path: string): string | null {
+  const dir = dirname(resolve(path));
+  try {
+    if (!statSync(dir).isDirectory()) return `names '${path}', but '${dir}' is not a directory`;
+    accessSync(dir, constants.W_OK);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return `names '${path}', but its directory '${dir}' ${code === 'ENOENT' ? 'does not exist' : 'is not writable'}`;
   }
 }
 

@@ -37,7 +37,7 @@ const matchParams: ParamDef[] = [
 
 export const MODULES: ModuleInfo[] = [
   {
-    name: 'readconnroute', type: 'Router', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'readconnroute', type: 'Router', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'Connection-level load balancing: each session is sent to one server picked at connect time.',
     parameters: [
       { name: 'router_options', type: 'enum_mask', default: ['running'], modifiable: true, enum_values: ['master', 'slave', 'synced', 'running'], description: 'Which servers may be picked; slave falls back to the primary when no replica is up.' },
@@ -46,7 +46,7 @@ export const MODULES: ModuleInfo[] = [
     ],
   },
   {
-    name: 'mariadbmon', type: 'Monitor', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'mariadbmon', type: 'Monitor', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'Monitors MariaDB primary/replica clusters: server states, replication topology, switchover and failover.',
     parameters: [
       bool('auto_failover', false, 'Promote a replica on its own when the primary is down for failcount rounds.'),
@@ -59,7 +59,7 @@ export const MODULES: ModuleInfo[] = [
     ],
   },
   {
-    name: 'qlafilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'qlafilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'Query log: writes the statements of sessions to files.',
     parameters: [
       { name: 'filebase', type: 'path', default: null, mandatory: true, modifiable: false, description: 'Base path of the log files.' },
@@ -73,7 +73,7 @@ export const MODULES: ModuleInfo[] = [
     ],
   },
   {
-    name: 'regexfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'regexfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'Rewrites statements that match a regular expression.',
     parameters: [
       { name: 'match', type: 'regex', default: null, mandatory: true, modifiable: true, description: 'The regular expression to look for.' },
@@ -85,7 +85,7 @@ export const MODULES: ModuleInfo[] = [
     ],
   },
   {
-    name: 'topfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'topfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'Keeps the slowest statements of each session and writes them out when it closes.',
     parameters: [
       { name: 'filebase', type: 'path', default: null, mandatory: true, modifiable: false, description: 'Base path; each session writes filebase.<session id>.' },
@@ -94,7 +94,7 @@ export const MODULES: ModuleInfo[] = [
     ],
   },
   {
-    name: 'throttlefilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'throttlefilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'Limits the statements per second of each session.',
     parameters: [
       { name: 'max_qps', type: 'count', default: null, mandatory: true, min: 1, modifiable: true, description: 'Most statements per second.' },
@@ -104,15 +104,15 @@ export const MODULES: ModuleInfo[] = [
     ],
   },
   {
-    name: 'MariaDBClient', type: 'Protocol', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'MariaDBClient', type: 'Protocol', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'The MariaDB client protocol spoken on listeners.', parameters: [],
   },
   {
-    name: 'MariaDBBackend', type: 'Protocol', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'MariaDBBackend', type: 'Protocol', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'The MariaDB protocol spoken to backend servers.', parameters: [],
   },
   {
-    name: 'mysql_native_password', type: 'Authenticator', version: VERSION, api_version: API, maturity: 'In development',
+    name: 'mysql_native_password', type: 'Authenticator', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'Authenticates clients against the accounts loaded from the backends.', parameters: [],
   },
 ];

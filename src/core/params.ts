@@ -60,7 +60,9 @@ export function parseConfigValue(def: ParamDef, raw: string): Value {
       return checkNumber(def, ms / DURATION_MS[unit]!);
     }
     case 'enum_mask': case 'serverlist': case 'filterlist': {
-      const items = text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      // MaxScale separates a service's filters with `|`; commas are accepted too.
+      const separator = def.type === 'filterlist' ? /[|,]/ : ',';
+      const items = text === '' ? [] : text.split(separator).map((s) => s.trim()).filter((s) => s !== '');
       return checkJsonValue(def, items);
     }
     case 'string':
@@ -144,7 +146,7 @@ export function compileRegex(source: string, options: string[]): RegExp {
 /** Writes a canonical value back in configuration-file form. */
 export function formatConfigValue(def: ParamDef, value: Value): string {
   if (value === null) return '';
-  if (Array.isArray(value)) return value.join(',');
+  if (Array.isArray(value)) return value.join(def.type === 'filterlist' ? '|' : ',');
   if (def.type === 'duration') return `${value}${def.unit ?? 's'}`;
   const text = String(value);
   if (def.type === 'string' && (text !== text.trim() || /^".*"$/s.test(text))) return `"${text}"`;

@@ -62,10 +62,17 @@ export class Log {
     );
   }
 
-  /** Reopens the log file by name (after logrotate renamed it). */
+  /** Called after every flush: other files Weir writes (filters' logs) reopen too. */
+  private readonly flushListeners: Array<() => void> = [];
+  onFlush(listener: () => void): void {
+    this.flushListeners.push(listener);
+  }
+
+  /** Reopens the log file by name (after logrotate renamed it), and every filter's file. */
   flush(): void {
     this.fileStream.flushSync();
     this.fileStream.reopen();
+    for (const l of this.flushListeners) l();
     this.lastFlushed = new Date();
     this.lastModified = new Date();
   }

@@ -17,6 +17,8 @@ import { doubleSha1FromHash, newScramble, tokenFor, verifyToken } from './protoc
 import { readChangeUser, writeChangeUser } from './protocol/change-user.ts';
 import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CAPABILITIES } from './protocol/packets.ts';
 import { selectServer } from './routers/readconnroute.ts';
+import { FilterChain } from './filters/chain.ts';
+import type { Filters } from './filters/registry.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -32,6 +34,7 @@ export interface SessionDeps {
   accounts: ServiceAccounts;
   /** The listener's TLS context when it requires TLS (`ssl=true`). */
   tls: SecureContext | null;
+  filters: Filters;
 }
 
 export class ClientSession implements Session {
@@ -65,6 +68,8 @@ export class ClientSession implements Session {
   private changeUser: { parts: Buffer[]; left: number } | null = null;
   private held: Buffer[] = [];
   private backendScramble: Buffer = Buffer.alloc(0);
+  /** The service's filters for this session; null (no filters) keeps the byte-forwarding path. */
+  private chain: FilterChain | null = null;
 
   private client: Socket;
 
@@ -146,6 +151,7 @@ export class ClientSession implements Session {
     if (this.timer) clearTimeout(this.timer);
     this.client.destroy();
     this.backendSocket?.destroy();
+    this.chain?.close();
     if (this.server) {
       this.server.runtime.currentConnections--;
       this.deps.core.touch(this.server);
@@ -170,7 +176,7 @@ export class ClientSession implements Session {
   private onClientData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
     this.lastActivity = Date.now();
-    if (this.phase === 'routing') return this.forwardToBackend(chunk);
+    if (this.phase === 'routing') return this.chain ? this.chain.fromClient(chunk) : this.forwardToBackend(chunk);
     if (this.phase === 'connecting' || this.phase === 'closed') {
       // A client must wait for the login's answer; anything else is kept for after it.
       if (this.phase === 'connecting') this.framer.push(chunk);
@@ -255,14 +261,14 @@ export class ClientSession implements Session {
         return;
       }
       this.backendScramble = backend.handshake.scramble;
-      this.startRouting(backend.socket, server, sequence);
+      this.startRouting(backend.socket, server, sequence, backend.capabilities);
     } catch (err) {
       if (err instanceof BackendError) return this.fail(err.code, err.sqlState, err.message, sequence);
       return this.fail(2003, 'HY000', `Can't connect to server '${server.name}': ${(err as Error).message}`, sequence);
     }
   }
 
-  private startRouting(socket: Socket, server: ConfigObject, sequence: number): void {
+  private startRouting(socket: Socket, server: ConfigObject, sequence: number, capabilities: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.backendSocket = socket;
@@ -273,11 +279,13 @@ export class ClientSession implements Session {
     this.state = 'Session ready for routing';
     this.lastModified = new Date();
     this.client.write(okPacket(sequence));
+    this.chain = this.buildChain(capabilities);
 
     socket.on('data', (chunk: Buffer) => {
       stats.reads++;
       this.bytesOut += chunk.length;
       this.commandPending = false;
+      this.chain?.fromServer(chunk);
       if (!this.client.write(chunk)) {
         // The client reads slower than the server sends: pause the server until it drains.
         stats.high_water_events++;
@@ -291,7 +299,24 @@ export class ClientSession implements Session {
     socket.on('error', () => this.backendLost(server));
     socket.on('close', () => this.backendLost(server));
     const early = this.framer.drain();
-    if (early.length) this.forwardToBackend(early);
+    if (early.length) {
+      if (this.chain) this.chain.fromClient(early);
+      else this.forwardToBackend(early);
+    }
+  }
+
+  private buildChain(capabilities: number): FilterChain | null {
+    const filters = this.deps.filters.chainFor(this.serviceObj, {
+      id: this.id, service: this.service, user: this.user, address: this.address, connected: this.connected,
+      defaultDb: () => this.defaultDb,
+    });
+    if (filters.length === 0) return null;
+    return new FilterChain(filters, capabilities, {
+      forward: (bytes) => this.forwardToBackend(bytes),
+      refuse: (message, sequence) => this.fail(1105, 'HY000', message, sequence),
+      pauseClient: () => this.client.pause(),
+      resumeClient: () => this.client.resume(),
+    });
   }
 
   private forwardToBackend(chunk: Buffer): void {

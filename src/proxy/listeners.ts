@@ -14,6 +14,7 @@ import { unprocessable } from '../core/errors.ts';
 import { sameName, stringList, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { ClientSession } from './client-session.ts';
+import type { Filters } from './filters/registry.ts';
 import { errPacket } from './protocol/packets.ts';
 import { ServiceAccounts } from './service-accounts.ts';
 
@@ -23,7 +24,7 @@ export class Listeners {
   /** Servers last seen as the primary, to notice when one stops being it. */
   private readonly masters = new Set<string>();
 
-  constructor(private readonly core: Core, private readonly logger: WeirLogger, private readonly refreshSeconds: () => number) {
+  constructor(private readonly core: Core, private readonly logger: WeirLogger, private readonly refreshSeconds: () => number, private readonly filters: Filters) {
     core.on('created', (obj) => {
       if (obj.kind === 'listener') void this.bind(obj).catch((err) => this.bindFailed(obj, err));
     });
@@ -127,7 +128,7 @@ export class Listeners {
         socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
         return;
       }
-      new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls }, service, socket).start();
+      new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters }, service, socket).start();
     });
     this.servers.set(key, server);
     try {

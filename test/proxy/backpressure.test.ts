@@ -85,13 +85,26 @@ test(`a slow reader of a ${RESULT_MIB} MiB result: the backend is paused and res
     }
   }
   const pid = weir.child.pid!;
+  const http = request(weir.url);
+  const [session] = (await http.get('/sessions').auth(ADMIN.user, ADMIN.password).expect(200)).body;
+  const backendStats = async () => (await http.get(`/sessions/${session.id}/connections`).auth(ADMIN.user, ADMIN.password).expect(200)).body[0].statistics;
   const before = memory(pid);
   let bytes = 0;
+  let stalled = false;
   const callbackApi = (conn as unknown as { connection: CallbackConnection }).connection;
   const stream = callbackApi.query(`SELECT REPEAT('x', 1048576) AS chunk FROM seq_1_to_${RESULT_MIB}`).stream({ highWaterMark: 2 });
   for await (const row of stream as AsyncIterable<{ chunk: string }>) {
     bytes += row.chunk.length;
-    await sleep(2); // a slow reader
+    if (!stalled) {
+      // A reader that stops after the first row: whatever the server's speed, Weir must
+      // pause it. Waits on Weir's own counter, not on a guessed time.
+      stalled = true;
+      for (let i = 0; (await backendStats()).high_water_events === 0; i++) {
+        if (i > 600) assert.fail('Weir never paused the server while the client was not reading');
+        await sleep(50);
+      }
+    }
+    await sleep(2); // then a slow reader
   }
   assert.equal(bytes, RESULT_MIB * 1048576);
   const afterMem = memory(pid);
@@ -99,11 +112,10 @@ test(`a slow reader of a ${RESULT_MIB} MiB result: the backend is paused and res
   console.log(`weir rss before ${(before.rss / 1048576).toFixed(1)} MiB, peak after ${(afterMem.peak / 1048576).toFixed(1)} MiB`);
   assert.ok(growth < 64 * 1048576, `Weir grew by ${(growth / 1048576).toFixed(1)} MiB while streaming ${RESULT_MIB} MiB`);
 
-  const http = request(weir.url);
-  const [session] = (await http.get('/sessions').auth(ADMIN.user, ADMIN.password).expect(200)).body;
-  const [backend] = (await http.get(`/sessions/${session.id}/connections`).auth(ADMIN.user, ADMIN.password).expect(200)).body;
-  assert.ok(backend.statistics.high_water_events > 0, 'Weir paused the server');
-  assert.ok(backend.statistics.low_water_events > 0, 'and resumed it');
-  assert.ok(session.bytes_out > RESULT_MIB * 1048576);
+  const stats = await backendStats();
+  assert.ok(stats.high_water_events > 0, 'Weir paused the server');
+  assert.ok(stats.low_water_events > 0, 'and resumed it');
+  const [after] = (await http.get('/sessions').auth(ADMIN.user, ADMIN.password).expect(200)).body;
+  assert.ok(after.bytes_out > RESULT_MIB * 1048576);
   await conn.end();
 });

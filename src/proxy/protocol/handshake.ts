@@ -9,6 +9,8 @@ export interface InitialHandshake {
   serverVersion: string;
   scramble: Buffer;
   capabilities: number;
+  /** MariaDB's extended capabilities (the CLIENT_CACHE_METADATA bit and others). */
+  extendedCapabilities?: number;
   charset: number;
   status: number;
   authPlugin: string;
@@ -50,16 +52,20 @@ export function readInitialHandshake(payload: Buffer): InitialHandshake {
   capabilities |= c.int2() << 16;
   const authLength = c.int1();
   c.bytes(6);
-  c.int4();
+  // MariaDB's extended capabilities, when the server does not claim CLIENT_MYSQL (bit 0).
+  const extended = c.int4();
+  const extendedCapabilities = capabilities & 1 ? 0 : extended;
   const part2Length = Math.max(13, authLength - 8);
   const part2 = c.bytes(part2Length);
   const scramble = Buffer.concat([part1, part2.subarray(0, part2Length - 1)]);
   const authPlugin = capabilities & Capability.PLUGIN_AUTH && c.remaining > 0 ? c.nulString() : 'mysql_native_password';
-  return { connectionId, serverVersion, scramble, capabilities: capabilities >>> 0, charset, status, authPlugin };
+  return { connectionId, serverVersion, scramble, capabilities: capabilities >>> 0, extendedCapabilities: extendedCapabilities >>> 0, charset, status, authPlugin };
 }
 
 export interface HandshakeResponse {
   capabilities: number;
+  /** MariaDB's extended capabilities (Weir offers none, so it passes none on). */
+  extendedCapabilities?: number;
   maxPacketSize: number;
   charset: number;
   user: string;
@@ -82,7 +88,7 @@ export function readHandshakeResponse(payload: Buffer): HandshakeResponse {
   const maxPacketSize = c.int4();
   const charset = c.int1();
   c.bytes(19);
-  c.int4(); // MariaDB extended capabilities
+  const extendedCapabilities = c.int4() >>> 0; // MariaDB extended capabilities
   const user = c.nulString();
   let authResponse: Buffer;
   if (capabilities & Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA) authResponse = c.lenencBytes();
@@ -91,7 +97,7 @@ export function readHandshakeResponse(payload: Buffer): HandshakeResponse {
   const database = capabilities & Capability.CONNECT_WITH_DB && c.remaining > 0 ? c.nulString() : null;
   const authPlugin = capabilities & Capability.PLUGIN_AUTH && c.remaining > 0 ? c.nulString() : null;
   const attributes = capabilities & Capability.CONNECT_ATTRS && c.remaining > 0 ? c.lenencBytes() : null;
-  return { capabilities: capabilities >>> 0, maxPacketSize, charset, user, authResponse, database: database || null, authPlugin, attributes };
+  return { capabilities: capabilities >>> 0, extendedCapabilities, maxPacketSize, charset, user, authResponse, database: database || null, authPlugin, attributes };
 }
 
 export function writeHandshakeResponse(sequence: number, r: HandshakeResponse): Buffer {

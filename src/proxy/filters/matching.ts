@@ -1,0 +1,56 @@
+/**
+ * The parameters most filters share: `match`/`exclude` with `options` pick statements,
+ * `user`/`source` pick sessions. Regular expressions are written as in MaxScale (PCRE2,
+ * optionally inside slashes); JavaScript's engine runs them, with `extended` emulated.
+ */
+import type { ConfigObject } from '../../core/objects.ts';
+import { compileRegex } from '../../core/params.ts';
+import type { SessionInfo } from './types.ts';
+
+export interface Matcher {
+  /** Whether the filter applies to this session at all. */
+  session(info: SessionInfo): boolean;
+  /** Whether it applies to this statement. */
+  statement(sql: string): boolean;
+}
+
+export function regexOption(params: ConfigObject['params'], key: string, options: string[]): RegExp | null {
+  const source = params[key];
+  if (typeof source !== 'string' || source === '') return null;
+  return compileRegex(options.includes('extended') ? stripExtended(source) : source, options);
+}
+
+export function matcher(filter: ConfigObject): Matcher {
+  const p = filter.params;
+  const options = Array.isArray(p.options) ? (p.options as string[]) : [];
+  const match = regexOption(p, 'match', options);
+  const exclude = regexOption(p, 'exclude', options);
+  const user = typeof p.user === 'string' && p.user !== '' ? p.user : null;
+  const source = typeof p.source === 'string' && p.source !== '' ? p.source : null;
+  return {
+    session: (s) => (user === null || s.user === user) && (source === null || s.address === source),
+    statement: (sql) => (match === null || match.test(sql)) && (exclude === null || !exclude.test(sql)),
+  };
+}
+
+/** PCRE's `x` flag: whitespace and `#` comments outside character classes are not part of the pattern. */
+export function stripExtended(pattern: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      out += c + (pattern[i + 1] ?? '');
+      i++;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+    } else if (c === '#') {
+      while (i < pattern.length && pattern[i] !== '\n') i++;
+    } else if (!/\s/.test(c)) out += c;
+  }
+  return out;
+}

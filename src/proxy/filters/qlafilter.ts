@@ -1,0 +1,141 @@
+/**
+ * qlafilter: the query log. Each statement of the sessions it applies to becomes one line of
+ * `separator`-separated columns chosen by `log_data`, in MaxScale's column order, under a
+ * header line naming them:
+ *
+ * - `log_type=session`: one file per session, `<filebase>.<session id>`;
+ *   `unified`: one file for all sessions, `<filebase>.unified`; `stdout`: standard output.
+ * - A line is written when the statement is routed, or, when `log_data` asks for anything
+ *   only the reply knows (times, rows, size, warnings, errors, transaction time), when its
+ *   reply is complete.
+ * - `match`/`exclude`/`options` pick statements; `user`/`source` pick sessions.
+ * - Newlines in statements become `newline_replacement`; `flush=true` writes every line at
+ *   once; `append=false` truncates files when they are opened.
+ * - Files are reopened by name on `POST /maxscale/logs/flush` (log rotation).
+ *
+ * Logged statements: COM_QUERY, and COM_STMT_EXECUTE with the prepared statement's text.
+ */
+import { statSync } from 'node:fs';
+import type { ConfigObject } from '../../core/objects.ts';
+import { Command, IN_TRANSACTION, type Reply } from '../reply-tracker.ts';
+import { LogFile } from './log-file.ts';
+import { matcher } from './matching.ts';
+import type { FilterInstance, FilterSession, SessionInfo, Statement } from './types.ts';
+
+/** MaxScale's column order and header names. */
+const COLUMNS: Array<[string, string]> = [
+  ['service', 'Service'], ['session', 'Session'], ['date', 'Date'], ['user', 'User@Host'],
+  ['reply_time', 'Reply_time'], ['total_reply_time', 'Total_reply_time'], ['query', 'Query'],
+  ['default_db', 'Default_DB'], ['num_rows', 'Num_rows'], ['reply_size', 'Reply_size'],
+  ['transaction', 'Transaction'], ['transaction_time', 'Transaction_time'],
+  ['num_warnings', 'Num_warnings'], ['error_msg', 'Error_msg'],
+];
+const NEEDS_REPLY = new Set(['reply_time', 'total_reply_time', 'num_rows', 'reply_size', 'transaction', 'transaction_time', 'num_warnings', 'error_msg']);
+
+export function qlafilter(filter: ConfigObject): FilterInstance {
+  const p = filter.params;
+  const filebase = String(p.filebase);
+  const types = p.log_type as string[];
+  const wanted = new Set(p.log_data as string[]);
+  const columns = COLUMNS.filter(([key]) => wanted.has(key));
+  const separator = String(p.separator ?? ',');
+  const newline = String(p.newline_replacement ?? ' ');
+  const onReply = columns.some(([key]) => NEEDS_REPLY.has(key));
+  const options = { append: p.append !== false, flush: p.flush === true };
+  const match = matcher(filter);
+  const header = columns.map(([, name]) => name).join(separator) + '\n';
+
+  const open = (path: string) => new LogFile(path, { ...options, header: needsHeader(path, options.append) ? header : undefined });
+  const unified = types.includes('unified') ? open(`${filebase}.unified`) : null;
+  const perSession = new Set<LogFile>();
+  let sessions = 0;
+  let retired = false;
+
+  return {
+    newSession(info: SessionInfo): FilterSession | null {
+      if (!match.session(info)) return null;
+      const own = types.includes('session') ? open(`${filebase}.${info.id}`) : null;
+      if (own) perSession.add(own);
+      sessions++;
+      let transaction = 0;
+      let inTransaction = false;
+      let transactionStarted = 0;
+
+      const write = (statement: Statement, reply: Reply | null) => {
+        const now = performance.now();
+        let transactionTime = '';
+        if (reply) {
+          const nowIn = (reply.status & IN_TRANSACTION) !== 0;
+          if (nowIn && !inTransaction) {
+            transaction++;
+            transactionStarted = statement.routedAt;
+          }
+          if (!nowIn && inTransaction) transactionTime = ms(now - transactionStarted);
+          inTransaction = nowIn;
+        }
+        const values: Record<string, string> = {
+          service: info.service,
+          session: String(info.id),
+          date: localTime(new Date(statement.arrivedAt)),
+          user: `${info.user}@${info.address}`,
+          reply_time: reply ? ms(reply.firstByteAt - statement.routedAt) : '',
+          total_reply_time: reply ? ms(reply.completedAt - statement.routedAt) : '',
+          query: statement.sql.replace(/\r?\n/g, newline),
+          default_db: info.defaultDb() ?? '',
+          num_rows: reply ? String(reply.rows) : '',
+          reply_size: reply ? String(reply.size) : '',
+          transaction: inTransaction || transactionTime ? String(transaction) : '',
+          transaction_time: transactionTime,
+          num_warnings: reply ? String(reply.warnings) : '',
+          error_msg: reply?.error ? reply.error.message.replace(/\r?\n/g, newline) : '',
+        };
+        const line = columns.map(([key]) => values[key]).join(separator) + '\n';
+        own?.write(line);
+        unified?.write(line);
+        if (types.includes('stdout')) process.stdout.write(line);
+      };
+      const logged = (s: Statement) => s.command !== Command.STMT_PREPARE && match.statement(s.sql);
+
+      return {
+        statement(s) {
+          if (!onReply && logged(s)) write(s, null);
+        },
+        reply(s, r) {
+          if (onReply && logged(s)) write(s, r);
+        },
+        close() {
+          own?.close();
+          if (own) perSession.delete(own);
+          if (--sessions === 0 && retired) unified?.close();
+        },
+      };
+    },
+    reopen() {
+      unified?.reopen();
+      for (const f of perSession) f.reopen();
+    },
+    retire() {
+      retired = true;
+      if (sessions === 0) unified?.close();
+    },
+  };
+}
+
+function needsHeader(path: string, append: boolean): boolean {
+  if (!append) return true;
+  try {
+    return statSync(path).size === 0;
+  } catch {
+    return true;
+  }
+}
+
+function ms(value: number): string {
+  return Math.max(0, value).toFixed(3);
+}
+
+/** MaxScale's date column: local time, `YYYY-MM-DD hh:mm:ss`. */
+function localTime(d: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}

@@ -1,0 +1,49 @@
+/**
+ * regexfilter: rewrites statements before they are routed. Every match of `match` (with
+ * `options`) is replaced by `replace`, where `$1`... refer to groups; the client gets the
+ * result of the rewritten statement. `user`/`source` limit it to some sessions; with
+ * `log_file`, every rewrite is logged there with the session and both texts.
+ * Applies to COM_QUERY and COM_STMT_PREPARE (a prepared statement is rewritten once).
+ */
+import type { ConfigObject } from '../../core/objects.ts';
+import { Command } from '../reply-tracker.ts';
+import { LogFile } from './log-file.ts';
+import { matcher, regexOption } from './matching.ts';
+import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';
+
+export function regexfilter(filter: ConfigObject): FilterInstance {
+  const p = filter.params;
+  const options = p.options as string[];
+  const search = regexOption(p, 'match', options)!;
+  const global = new RegExp(search.source, search.flags + 'g');
+  const replacement = String(p.replace ?? '');
+  const sessionsMatch = matcher({ ...filter, params: { ...p, match: null, exclude: null } } as ConfigObject);
+  const log = typeof p.log_file === 'string' && p.log_file !== '' ? new LogFile(p.log_file, { append: true, flush: true }) : null;
+  let sessions = 0;
+  let retired = false;
+
+  return {
+    newSession(info: SessionInfo): FilterSession | null {
+      if (!sessionsMatch.session(info)) return null;
+      sessions++;
+      return {
+        statement(s) {
+          if (s.command === Command.STMT_EXECUTE || !search.test(s.sql)) return;
+          const sql = s.sql.replace(global, replacement);
+          log?.write(`${new Date().toISOString()} session ${info.id} ${info.user}@${info.address}: [${s.sql}] -> [${sql}]\n`);
+          return { sql };
+        },
+        close() {
+          if (--sessions === 0 && retired) log?.close();
+        },
+      };
+    },
+    reopen() {
+      log?.reopen();
+    },
+    retire() {
+      retired = true;
+      if (sessions === 0) log?.close();
+    },
+  };
+}

@@ -1,0 +1,325 @@
+/**
+ * Follows the server's side of the MariaDB protocol, command by command, to know where
+ * each reply ends and what it held: rows, result sets, the final OK's affected rows and
+ * status, warnings, the error of an ERR packet, and the reply's size and timing. Filters
+ * (and later readwritesplit) build on it.
+ *
+ * It reads the byte stream as the backend socket delivers it, in any chunking, without
+ * copying rows: only the first bytes of the packets whose meaning depends on them (OK,
+ * EOF, ERR, column counts, COM_STMT_PREPARE's answer) are kept. The replies it knows
+ * (MariaDB protocol documentation, "Result set packets" and "COM_STMT_PREPARE"):
+ *
+ * - OK_Packet (0x00) | ERR_Packet (0xFF) | LOCAL INFILE request (0xFB: the client sends
+ *   the file, the server answers OK/ERR) | a result set: a column count, that many column
+ *   definitions, an EOF unless DEPRECATE_EOF, rows, and a terminator that is an EOF
+ *   (or, with DEPRECATE_EOF, an OK with the 0xFE header) or an ERR;
+ * - after any OK or terminator whose status has SERVER_MORE_RESULTS_EXIST, another result;
+ * - COM_STMT_PREPARE: an OK with the statement id and parameter and column counts,
+ *   followed by those definitions (each group closed by an EOF unless DEPRECATE_EOF);
+ * - a binary result set (COM_STMT_EXECUTE) opening a cursor ends after its columns;
+ * - COM_STATISTICS: one plain packet. COM_QUIT, COM_STMT_CLOSE and
+ *   COM_STMT_SEND_LONG_DATA have no reply.
+ *
+ * A packet of 0xFFFFFF bytes is continued by the next one; continuations are part of the
+ * same logical packet and never read as a new one.
+ */
+import { Capability, Cursor, readErr } from './protocol/packets.ts';
+
+export const Command = {
+  QUIT: 0x01, INIT_DB: 0x02, QUERY: 0x03, FIELD_LIST: 0x04, STATISTICS: 0x09, PING: 0x0e,
+  CHANGE_USER: 0x11, STMT_PREPARE: 0x16, STMT_EXECUTE: 0x17, STMT_SEND_LONG_DATA: 0x18,
+  STMT_CLOSE: 0x19, STMT_RESET: 0x1a, SET_OPTION: 0x1b, STMT_FETCH: 0x1c, RESET_CONNECTION: 0x1f,
+} as const;
+
+const NO_REPLY = new Set<number>([Command.QUIT, Command.STMT_CLOSE, Command.STMT_SEND_LONG_DATA]);
+const MORE_RESULTS = 0x0008;
+const CURSOR_EXISTS = 0x0040;
+export const IN_TRANSACTION = 0x0001;
+const MAX_PACKET = 0xffffff;
+/** MARIADB_CLIENT_CACHE_METADATA (extended capability bit 4): a result set may skip its column definitions. */
+export const CACHE_METADATA = 1 << 4;
+/** How much of a packet is kept to read its fields (an ERR's message included). */
+const KEEP = 16 * 1024;
+
+export interface Reply {
+  command: number;
+  /** The ERR that ended it, if one did. */
+  error: { code: number; sqlState: string; message: string } | null;
+  /** Rows of all its result sets. */
+  rows: number;
+  resultSets: number;
+  /** Sum of the affected rows of its OK packets. */
+  affectedRows: number;
+  warnings: number;
+  /** Server status flags of its last OK or EOF (IN_TRANSACTION, ...). */
+  status: number;
+  /** For a successful COM_STMT_PREPARE, the statement id the server gave. */
+  statementId: number | null;
+  /** Bytes of the reply, packet headers included. */
+  size: number;
+  /** performance.now() of its first and last byte. */
+  firstByteAt: number;
+  completedAt: number;
+}
+
+type Phase =
+  | 'first' // the first packet of a result, or of the whole reply
+  | 'columns' // column definitions left: `count`
+  | 'columns-eof' // the EOF after the column definitions
+  | 'rows'
+  | 'prepare-params' | 'prepare-params-eof' | 'prepare-columns' | 'prepare-columns-eof'
+  | 'single'; // one packet, whatever it holds (COM_STATISTICS)
+
+interface Pending {
+  command: number;
+  reply: Reply;
+  phase: Phase;
+  count: number;
+  /** Column count of a COM_STMT_PREPARE answer, read before its parameters. */
+  prepareColumns: number;
+}
+
+export class ReplyTracker {
+  private readonly queue: Pending[] = [];
+  private readonly deprecateEof: boolean;
+  private readonly cacheMetadata: boolean;
+  // The packet being read.
+  private header = Buffer.alloc(4);
+  private headerHave = 0;
+  private left = 0;
+  private packetLength = 0;
+  private kept: Buffer[] = [];
+  private keptLength = 0;
+  private keeping = false;
+  private continuation = false;
+  /** The server sent something no command explains: stop interpreting rather than guess. */
+  lost = false;
+
+  /** `capabilities` and `extendedCapabilities`: what client and server both have. */
+  constructor(capabilities: number, extendedCapabilities: number, private readonly onReply: (reply: Reply) => void) {
+    this.deprecateEof = (capabilities & Capability.DEPRECATE_EOF) !== 0;
+    this.cacheMetadata = (extendedCapabilities & CACHE_METADATA) !== 0;
+  }
+
+  /** A command went to the server: its reply is the next one after those already expected. */
+  expect(command: number): void {
+    if (NO_REPLY.has(command) || this.lost) return;
+    this.queue.push({
+      // COM_STMT_FETCH answers with rows straight away (the columns came with the execute).
+      command, phase: command === Command.STATISTICS ? 'single' : command === Command.STMT_FETCH ? 'rows' : 'first', count: 0, prepareColumns: 0,
+      reply: { command, error: null, rows: 0, resultSets: 0, affectedRows: 0, warnings: 0, status: 0, statementId: null, size: 0, firstByteAt: 0, completedAt: 0 },
+    });
+  }
+
+  /** Replies the server still owes. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Bytes from the server, as they arrived. */
+  feed(chunk: Buffer): void {
+    if (this.lost) return;
+    const now = performance.now();
+    let i = 0;
+    while (i < chunk.length && !this.lost) {
+      if (this.left === 0 && this.headerHave < 4) {
+        const n = Math.min(4 - this.headerHave, chunk.length - i);
+        chunk.copy(this.header, this.headerHave, i, i + n);
+        this.headerHave += n;
+        i += n;
+        if (this.headerHave < 4) break;
+        this.startPacket(this.header[0]! | (this.header[1]! << 8) | (this.header[2]! << 16), now);
+        if (this.left === 0) this.endPacket(now);
+        continue;
+      }
+      const n = Math.min(this.left, chunk.length - i);
+      if (this.keeping) {
+        if (this.keptLength === 0 && !this.continuation && !this.worthKeeping(chunk[i]!)) this.keeping = false;
+        else {
+          const take = Math.min(n, KEEP - this.keptLength);
+          if (take > 0) {
+            this.kept.push(chunk.subarray(i, i + take));
+            this.keptLength += take;
+          }
+        }
+      }
+      this.left -= n;
+      i += n;
+      if (this.left === 0) this.endPacket(now);
+    }
+  }
+
+  private startPacket(length: number, now: number): void {
+    this.packetLength = length;
+    this.left = length;
+    this.headerHave = 0;
+    const head = this.queue[0];
+    if (head) {
+      head.reply.size += 4 + length;
+      if (head.reply.firstByteAt === 0) head.reply.firstByteAt = now;
+    }
+    this.keeping = !this.continuation;
+    this.kept = [];
+    this.keptLength = 0;
+  }
+
+  /** Rows are most of the traffic: a row packet's bytes are not kept. */
+  private worthKeeping(firstByte: number): boolean {
+    const phase = this.queue[0]?.phase;
+    if (phase === 'rows') return firstByte === 0xfe || firstByte === 0xff;
+    return true;
+  }
+
+  private endPacket(now: number): void {
+    const wasContinuation = this.continuation;
+    this.continuation = this.packetLength === MAX_PACKET;
+    if (wasContinuation) return; // the rest of a packet already read
+    const payload = this.keptLength === 0 ? Buffer.alloc(0) : this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept, this.keptLength);
+    const current = this.queue[0];
+    if (!current) {
+      // Nothing was asked: the server may send an ERR before closing (a kill, a timeout).
+      this.lost = true;
+      return;
+    }
+    if (this.interpret(current, payload, this.packetLength)) {
+      current.reply.completedAt = now;
+      this.queue.shift();
+      this.onReply(current.reply);
+    }
+  }
+
+  /** Reads one logical packet of the current reply; true when the reply is complete. */
+  private interpret(p: Pending, payload: Buffer, length: number): boolean {
+    const r = p.reply;
+    const first = length > 0 ? payload[0]! : -1;
+    switch (p.phase) {
+      case 'single':
+        return true;
+      case 'first':
+        if (first === 0xff) return this.error(r, payload);
+        if (first === 0x00 && p.command === Command.STMT_PREPARE) {
+          const c = new Cursor(payload, 1);
+          r.statementId = c.int4();
+          p.prepareColumns = c.int2();
+          p.count = c.int2();
+          c.int1();
+          r.warnings += c.remaining >= 2 ? c.int2() : 0;
+          return this.afterPrepareGroup(p, 'params');
+        }
+        if (p.command === Command.FIELD_LIST) {
+          // Column definitions straight away, closed by an EOF (or OK with 0xFE).
+          if (first === 0xfe) return true;
+          return false;
+        }
+        if (first === 0xfe && p.command === Command.CHANGE_USER) {
+          // An authentication switch: an exchange this tracker does not follow.
+          this.lost = true;
+          return true;
+        }
+        if (first === 0x00) return this.ok(r, payload);
+        if (first === 0xfb) return false; // LOCAL INFILE: the client sends the file, then comes an OK or ERR
+        {
+          const c = new Cursor(payload);
+          p.count = c.lenenc();
+          r.resultSets++;
+          p.phase = 'columns';
+          // With cached metadata the server may say the column definitions (and their EOF) do not follow.
+          const metadataFollows = !this.cacheMetadata || c.remaining === 0 || c.int1() !== 0;
+          if (!metadataFollows) p.phase = 'rows';
+          else if (p.count === 0) p.phase = this.deprecateEof ? 'rows' : 'columns-eof';
+        }
+        return false;
+      case 'columns':
+        if (--p.count === 0) p.phase = this.deprecateEof ? 'rows' : 'columns-eof';
+        return false;
+      case 'columns-eof': {
+        if (first === 0xff) return this.error(r, payload);
+        const status = payload.length >= 5 ? payload.readUInt16LE(3) : 0;
+        // A binary result set that opened a cursor sends its rows on COM_STMT_FETCH.
+        if (p.command === Command.STMT_EXECUTE && (status & CURSOR_EXISTS)) {
+          r.status = status;
+          return true;
+        }
+        p.phase = 'rows';
+        return false;
+      }
+      case 'rows':
+        if (first === 0xff) return this.error(r, payload);
+        if (first === 0xfe && length < MAX_PACKET && (this.deprecateEof || length < 9)) return this.terminator(p, payload);
+        r.rows++;
+        return false;
+      case 'prepare-params':
+        if (--p.count === 0) return this.afterPrepareGroup(p, 'params-done');
+        return false;
+      case 'prepare-params-eof':
+        p.count = p.prepareColumns;
+        return this.afterPrepareGroup(p, 'columns');
+      case 'prepare-columns':
+        if (--p.count === 0) return this.afterPrepareGroup(p, 'columns-done');
+        return false;
+      case 'prepare-columns-eof':
+        return true;
+    }
+  }
+
+  /** Steps through a COM_STMT_PREPARE answer's parameter and column definition groups. */
+  private afterPrepareGroup(p: Pending, where: 'params' | 'params-done' | 'columns' | 'columns-done'): boolean {
+    if (where === 'params') {
+      if (p.count > 0) return (p.phase = 'prepare-params'), false;
+      p.count = p.prepareColumns;
+      where = 'columns';
+    }
+    if (where === 'params-done') {
+      if (!this.deprecateEof) return (p.phase = 'prepare-params-eof'), false;
+      p.count = p.prepareColumns;
+      where = 'columns';
+    }
+    if (where === 'columns') {
+      if (p.count > 0) return (p.phase = 'prepare-columns'), false;
+      return true;
+    }
+    if (!this.deprecateEof) return (p.phase = 'prepare-columns-eof'), false;
+    return true;
+  }
+
+  private error(r: Reply, payload: Buffer): boolean {
+    // Error code 0xFFFF is a progress report (MARIADB_CLIENT_PROGRESS), not the end.
+    if (payload.length >= 3 && payload.readUInt16LE(1) === 0xffff) return false;
+    try {
+      r.error = readErr(payload);
+    } catch {
+      r.error = { code: 0, sqlState: 'HY000', message: 'unreadable error packet' };
+    }
+    return true;
+  }
+
+  /** OK_Packet: affected rows, last insert id, status, warnings. */
+  private ok(r: Reply, payload: Buffer): boolean {
+    const c = new Cursor(payload, 1);
+    try {
+      r.affectedRows += c.lenenc();
+      c.lenenc();
+      r.status = c.int2();
+      r.warnings += c.int2();
+    } catch {
+      return true; // a short OK (an old server's COM_CHANGE_USER answer): done all the same
+    }
+    return this.more(r);
+  }
+
+  /** The end of a result set's rows: an EOF, or with DEPRECATE_EOF an OK with the 0xFE header. */
+  private terminator(p: Pending, payload: Buffer): boolean {
+    const r = p.reply;
+    if (this.deprecateEof) return this.ok(r, payload);
+    r.warnings += payload.readUInt16LE(1);
+    r.status = payload.readUInt16LE(3);
+    return this.more(r);
+  }
+
+  private more(r: Reply): boolean {
+    if (!(r.status & MORE_RESULTS)) return true;
+    const p = this.queue[0]!;
+    p.phase = 'first';
+    return false;
+  }
+}
