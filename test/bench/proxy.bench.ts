@@ -12,19 +12,19 @@
  * Installs sysbench and haproxy from Debian when missing. Not part of `npm test`: its
  * figures are reported in the README and the issue notes, as ratios from one run.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import mysql from 'mysql2/promise';
 import { connect, type Socket } from 'node:net';
 import { readInitialHandshake, writeHandshakeResponse } from '../../src/proxy/protocol/handshake.ts';
 import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password.ts';
 import { PacketFramer, SERVER_CAPABILITIES } from '../../src/proxy/protocol/packets.ts';
 import { createUser, freePort, startMariaDB } from '../harness/mariadb.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
+import { cpuSeconds, ensureTools, rss, sysbench, untilLoginWorks } from './lib.ts';
 
 const { values: args } = parseArgs({ options: {
   seconds: { type: 'string', default: '10' }, threads: { type: 'string', default: '1,16,64' }, idle: { type: 'string', default: '1000,9000' },
@@ -33,36 +33,6 @@ const SECONDS = Number(args.seconds);
 const THREADS = args.threads!.split(',').map(Number);
 const IDLE = args.idle!.split(',').filter(Boolean).map(Number);
 const TESTS = ['oltp_point_select', 'oltp_read_only'];
-
-function ensureTools(): void {
-  const missing = [['sysbench', 'sysbench'], ['haproxy', 'haproxy']].filter(([bin]) => !['/usr/bin/', '/usr/sbin/'].some((d) => existsSync(d + bin)));
-  if (missing.length === 0) return;
-  const pkgs = missing.map(([, p]) => p!);
-  console.error(`installing ${pkgs.join(' ')} from Debian`);
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
-  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-}
-
-/** user+system CPU seconds of a process so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks / 100; // USER_HZ
-}
-
-function rss(pid: number): number {
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-}
-
-function sysbench(test: string, port: number, threads: number, command: 'prepare' | 'run'): { qps: number; p95: number } {
-  const out = execFileSync('sysbench', [test, '--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${port}`,
-    '--mysql-user=sbtest', '--mysql-password=sbtest-pw', '--mysql-db=sbtest', '--tables=1', '--table-size=10000',
-    `--threads=${threads}`, `--time=${SECONDS}`, '--report-interval=0', '--db-ps-mode=disable', command], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (command === 'prepare') return { qps: 0, p95: 0 };
-  const qps = Number(/queries:\s+\d+\s+\(([\d.]+) per sec\.\)/.exec(out)![1]);
-  const p95 = Number(/95th percentile:\s+([\d.]+)/.exec(out)![1]);
-  return { qps, p95 };
-}
 
 /**
  * Logs in and then just holds the socket: thousands of mysql2 connections cost the
@@ -96,7 +66,7 @@ function idleSession(port: number, user: string, password: string): Promise<Sock
 }
 
 async function main(): Promise<void> {
-  ensureTools();
+  ensureTools([['sysbench', 'sysbench'], ['haproxy', 'haproxy']]);
   const db = await startMariaDB({ extraArgs: ['--max-connections=20000', '--thread-handling=pool-of-threads', '--innodb-buffer-pool-size=256M'] });
   const dir = tempDir('weir-bench-');
   const children: ChildProcess[] = [];
@@ -120,17 +90,8 @@ async function main(): Promise<void> {
     const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
     children.push(haproxy);
 
-    // Weir routes once its monitor has seen the server.
-    for (let i = 0; ; i++) {
-      try {
-        await (await mysql.createConnection({ host: '127.0.0.1', port: weirPort, user: 'sbtest', password: 'sbtest-pw' })).end();
-        break;
-      } catch (err) {
-        if (i > 400) throw err;
-        await sleep(50);
-      }
-    }
-    sysbench('oltp_point_select', db.port, 1, 'prepare');
+    await untilLoginWorks(weirPort);
+    sysbench('oltp_point_select', db.port, 1, 'prepare', SECONDS);
 
     console.log(`\nsysbench, ${SECONDS} s per run, one MariaDB ${(await db.query('SELECT VERSION() AS v'))[0].v}, 2-core machine shared by client, proxy and server\n`);
     console.log('test                threads  direct QPS  HAProxy QPS  Weir QPS  Weir/direct  Weir/HAProxy  p95 ms (direct/HAProxy/Weir)  CPU µs/query (HAProxy/Weir)  Weir/HAProxy CPU');
@@ -141,7 +102,7 @@ async function main(): Promise<void> {
         for (const [name, port] of Object.entries(targets)) {
           const pid = name === 'weir' ? weir.child.pid! : name === 'haproxy' ? haproxy.pid! : null;
           const cpu0 = pid ? cpuSeconds(pid) : 0;
-          const res = sysbench(test, port, threads, 'run');
+          const res = sysbench(test, port, threads, 'run', SECONDS);
           const cpu = pid ? cpuSeconds(pid) - cpu0 : 0;
           r[name] = { ...res, cpuPerQuery: res.qps ? (cpu / (res.qps * SECONDS)) * 1e6 : 0 };
         }

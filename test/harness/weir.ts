@@ -111,10 +111,13 @@ export async function writeTestConfig(dir: string, config = TEST_CONFIG): Promis
   return file;
 }
 
-/** Runs `weir` as a child process; resolves once its admin API answers. */
-export async function spawnWeir(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
-    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+/**
+ * Runs `weir` as a child process; resolves once its admin API answers. `root` runs another
+ * checkout (a benchmark compares against an earlier commit).
+ */
+export async function spawnWeir(args: string[], env: Record<string, string> = {}, root = ROOT): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts'), ...args], {
+    cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));

@@ -1,14 +1,19 @@
 /**
- * A file filters append lines to. Lines are batched and written in one synchronous write
- * per event-loop turn (or at once with `flush=true`), so a session's lines stay in order
- * and are on disk soon after the statement, without a write per statement.
+ * A file filters append lines to. As MaxScale's buffered files, lines are batched: written
+ * in one synchronous write when 64 KiB have gathered or 100 ms after the first (at once
+ * with `flush=true`), so lines stay in order and reach the disk soon after their statement
+ * without a write system call per statement.
  */
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+
+const BATCH_BYTES = 64 * 1024;
+const BATCH_MS = 100;
 
 export class LogFile {
   private fd: number;
   private pending: string[] = [];
-  private scheduled = false;
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(readonly path: string, private readonly options: { append: boolean; flush: boolean; header?: string }) {
     this.fd = openSync(path, options.append ? 'a' : 'w');
@@ -18,18 +23,21 @@ export class LogFile {
   write(line: string): void {
     if (this.fd < 0) return;
     this.pending.push(line);
-    if (this.options.flush) return this.flushNow();
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flushNow());
+    this.pendingBytes += line.length;
+    if (this.options.flush || this.pendingBytes >= BATCH_BYTES) return this.flushNow();
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flushNow(), BATCH_MS);
+      this.timer.unref();
     }
   }
 
   flushNow(): void {
-    this.scheduled = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     if (this.pending.length === 0 || this.fd < 0) return;
     const text = this.pending.join('');
     this.pending = [];
+    this.pendingBytes = 0;
     writeSync(this.fd, text);
   }
 

@@ -135,7 +135,8 @@ function ms(value: number): string {
 }
 
 /** MaxScale's date column: local time, `YYYY-MM-DD hh:mm:ss`. */
+const pad = (n: number) => String(n).padStart(2, '0');
+
 function localTime(d: Date): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }

@@ -1,0 +1,53 @@
+/**
+ * What the benchmarks share: installing their tools, sysbench runs, and reading a
+ * process's CPU time and memory from /proc.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mysql from 'mysql2/promise';
+
+/** Installs Debian packages for missing binaries (`[binary, package]` pairs). */
+export function ensureTools(tools: Array<[string, string]>): void {
+  const missing = tools.filter(([bin]) => !['/usr/bin/', '/usr/sbin/'].some((d) => existsSync(d + bin)));
+  if (missing.length === 0) return;
+  const pkgs = missing.map(([, p]) => p);
+  console.error(`installing ${pkgs.join(' ')} from Debian`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+/** user+system CPU seconds of a process so far. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / 100; // USER_HZ
+}
+
+export function rss(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
+
+/** One sysbench command against the `sbtest` database as the `sbtest` user. */
+export function sysbench(test: string, port: number, threads: number, command: 'prepare' | 'run', seconds: number): { qps: number; p95: number } {
+  const out = execFileSync('sysbench', [test, '--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${port}`,
+    '--mysql-user=sbtest', '--mysql-password=sbtest-pw', '--mysql-db=sbtest', '--tables=1', '--table-size=10000',
+    `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', '--db-ps-mode=disable', command], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (command === 'prepare') return { qps: 0, p95: 0 };
+  const qps = Number(/queries:\s+\d+\s+\(([\d.]+) per sec\.\)/.exec(out)![1]);
+  const p95 = Number(/95th percentile:\s+([\d.]+)/.exec(out)![1]);
+  return { qps, p95 };
+}
+
+/** Waits until a proxy lets `sbtest` log in (Weir routes once its monitor has seen the server). */
+export async function untilLoginWorks(port: number): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await (await mysql.createConnection({ host: '127.0.0.1', port, user: 'sbtest', password: 'sbtest-pw' })).end();
+      return;
+    } catch (err) {
+      if (i > 400) throw err;
+      await sleep(50);
+    }
+  }
+}
