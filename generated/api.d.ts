@@ -845,6 +845,39 @@ export interface paths {
         patch: operations["patchUser"];
         trace?: never;
     };
+    "/api": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run commands (the Arthas-style command API)
+         * @description One endpoint for scripts and the `/console` page: run admin and diagnostic commands
+         *     (`help` lists them) against the live proxy, in sessions several consumers can share.
+         *
+         *     * `exec` runs a command and waits (up to `execTimeout`, default 30 s; then the job is
+         *       interrupted and `state` is `INTERRUPTED` with the results so far). Without a
+         *       `sessionId` it runs in a one-time session.
+         *     * `init_session` / `join_session` / `close_session` / `session_info` manage sessions;
+         *       every consumer of a session receives every result.
+         *     * `async_exec` starts the session's job and returns `SCHEDULED`; `pull_results` long-polls
+         *       a consumer's results; `interrupt_job` stops the foreground job. A command ending in
+         *       `&` runs in the background; `jobs` lists and `kill JOBID` stops background jobs.
+         *
+         *     Every request Weir can parse is answered with HTTP 200 and the outcome in `state`;
+         *     400 is only for a body that is not JSON. A `basic` user may run only read-only commands.
+         */
+        post: operations["runCommandApi"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1735,6 +1768,658 @@ export interface components {
             password: string;
             /** @default basic */
             role: components["schemas"]["UserRole"];
+        };
+        /** @description `exec`: Runs a command and waits for it (up to `execTimeout`). Without `sessionId`, in a one-time session. */
+        ApiExecRequest: {
+            /**
+             * @description The action; matched without regard to case or surrounding spaces. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            action: "exec";
+            requestId?: components["schemas"]["ApiRequestId"];
+            /**
+             * @description A session made by init_session (a UUID).
+             * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+             */
+            sessionId?: string;
+            /**
+             * @description One command line, tokenised like a shell (quotes, backslash escapes); `help` lists the commands.
+             * @example list servers
+             */
+            command: string;
+            /**
+             * @description Milliseconds before `exec` interrupts the job (default 30000). A numeric string is accepted.
+             * @example 10000
+             */
+            execTimeout?: number | string;
+        };
+        /** @description `async_exec`: Starts a command as the session's job and answers at once (SCHEDULED); results go to the session's consumers. A trailing `&` runs it in the background. */
+        ApiAsyncExecRequest: {
+            /**
+             * @description The action; matched without regard to case or surrounding spaces. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            action: "async_exec";
+            requestId?: components["schemas"]["ApiRequestId"];
+            /**
+             * @description A session made by init_session (a UUID).
+             * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+             */
+            sessionId: string;
+            /**
+             * @description One command line, tokenised like a shell (quotes, backslash escapes); `help` lists the commands.
+             * @example list servers
+             */
+            command: string;
+        };
+        /** @description `pull_results`: Long poll: returns soon after results are queued for the consumer (at most 20), or an empty list after about 2 s. */
+        ApiPullResultsRequest: {
+            /**
+             * @description The action; matched without regard to case or surrounding spaces. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            action: "pull_results";
+            requestId?: components["schemas"]["ApiRequestId"];
+            /**
+             * @description A session made by init_session (a UUID).
+             * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+             */
+            sessionId: string;
+            /**
+             * @description A consumer of the session (from init_session or join_session).
+             * @example 5ae4c1b09e8e4a6c9a4c2d1b1f1e2d3c_1
+             */
+            consumerId: string;
+        };
+        /** @description `interrupt_job`: Interrupts the session's foreground job, like Ctrl-C. */
+        ApiInterruptJobRequest: {
+            /**
+             * @description The action; matched without regard to case or surrounding spaces. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            action: "interrupt_job";
+            requestId?: components["schemas"]["ApiRequestId"];
+            /**
+             * @description A session made by init_session (a UUID).
+             * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+             */
+            sessionId: string;
+        };
+        /** @description `init_session`: Creates a session and its first consumer. */
+        ApiInitSessionRequest: {
+            /**
+             * @description The action; matched without regard to case or surrounding spaces. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            action: "init_session";
+            requestId?: components["schemas"]["ApiRequestId"];
+        };
+        /** @description `join_session`: Adds a consumer to a session; it first receives the session's last 50 results. */
+        ApiJoinSessionRequest: {
+            /**
+             * @description The action; matched without regard to case or surrounding spaces. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            action: "join_session";
+            requestId?: components["schemas"]["ApiRequestId"];
+            /**
+             * @description A session made by init_session (a UUID).
+             * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+             */
+            sessionId: string;
+        };
+        /** @description `close_session`: Interrupts the job, closes every consumer and removes the session. */
+        ApiCloseSessionRequest: {
+            /**
+             * @description The action; matched without regard to case or surrounding spaces. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            action: "close_session";
+            requestId?: components["schemas"]["ApiRequestId"];
+            /**
+             * @description A session made by init_session (a UUID).
+             * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+             */
+            sessionId: string;
+        };
+        /** @description `session_info`: A session's creation and last access times, timeouts and the process id. */
+        ApiSessionInfoRequest: {
+            /**
+             * @description The action; matched without regard to case or surrounding spaces. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            action: "session_info";
+            requestId?: components["schemas"]["ApiRequestId"];
+            /**
+             * @description A session made by init_session (a UUID).
+             * @example 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+             */
+            sessionId: string;
+        };
+        /**
+         * @description Set by the client; echoed unchanged in the response.
+         * @example req-42
+         */
+        ApiRequestId: string;
+        /**
+         * @description A command API request: one of the actions, chosen by `action`. Weir answers every
+         *     request it can parse with HTTP 200 and the outcome in `state`: a request outside these
+         *     shapes (an unknown action, a missing `sessionId`, a non-numeric `execTimeout`) gets
+         *     `state: FAILED` with a message, not an HTTP error.
+         */
+        ApiRequest: components["schemas"]["ApiExecRequest"] | components["schemas"]["ApiAsyncExecRequest"] | components["schemas"]["ApiPullResultsRequest"] | components["schemas"]["ApiInterruptJobRequest"] | components["schemas"]["ApiInitSessionRequest"] | components["schemas"]["ApiJoinSessionRequest"] | components["schemas"]["ApiCloseSessionRequest"] | components["schemas"]["ApiSessionInfoRequest"];
+        /** @description Free text from the session or a job: a welcome, an eviction notice, why a job was interrupted. */
+        ApiMessageResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            /** @example Welcome to Weir's command API. */
+            message: string;
+        };
+        /** @description Queued for the first consumer of a new session. */
+        ApiWelcomeResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "welcome";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            pid: number;
+            version: string;
+            /** Format: date-time */
+            time: string;
+            /** @example Type 'help' for the commands. */
+            help: string;
+        };
+        /** @description Whether a consumer may type (ALLOW_INPUT), interrupt (ALLOW_INTERRUPT) or neither (DISABLED, a fresh joiner). */
+        ApiInputStatusResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "input_status";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            /** @enum {string} */
+            inputStatus: "ALLOW_INPUT" | "ALLOW_INTERRUPT" | "DISABLED";
+        };
+        /** @description The echo of a command line started with async_exec, so every consumer sees what runs. */
+        ApiCommandResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "command";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            command: string;
+            /** @enum {string} */
+            state: "SCHEDULED" | "FAILED";
+            message?: string;
+        };
+        /** @description The end of a job: statusCode 0 when the command worked; otherwise the message says what went wrong and what to type instead. */
+        ApiStatusResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "status";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            /** @example 0 */
+            statusCode: number;
+            message?: string;
+        };
+        /** @description The commands, or one command in detail. */
+        ApiHelpResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "help";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            commands: {
+                name: string;
+                usage: string;
+                summary: string;
+                /** @description Whether a `basic` user may run it. */
+                readOnly: boolean;
+                /** @description Whether it keeps producing results until interrupted or its count is reached. */
+                streaming: boolean;
+            }[];
+        };
+        /** @description `list servers`: the same objects GET /servers returns. */
+        ApiServersResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "servers";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["Server"][];
+        };
+        /** @description `list services`: the same objects GET /services returns. */
+        ApiServicesResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "services";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["Service"][];
+        };
+        /** @description `list listeners`: the same objects GET /services/{name}/listeners returns. */
+        ApiListenersResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "listeners";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["Listener"][];
+        };
+        /** @description `list monitors`: the same objects GET /monitors returns. */
+        ApiMonitorsResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "monitors";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["Monitor"][];
+        };
+        /** @description `list filters`: the same objects GET /filters returns. */
+        ApiFiltersResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "filters";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["Filter"][];
+        };
+        /** @description `list sessions`: the same objects GET /sessions returns. */
+        ApiSessionsResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "sessions";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["Session"][];
+        };
+        /** @description `list users`: the same objects GET /users returns. */
+        ApiUsersResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "users";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["User"][];
+        };
+        /** @description `list modules`: the same objects GET /modules returns. */
+        ApiModulesResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "modules";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["Module"][];
+        };
+        /** @description `show server` (and the admin commands that change one): the object as its REST resource shows it. */
+        ApiServerResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "server";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            item: components["schemas"]["Server"];
+        };
+        /** @description `show service` (and the admin commands that change one): the object as its REST resource shows it. */
+        ApiServiceResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "service";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            item: components["schemas"]["Service"];
+        };
+        /** @description `show monitor` (and the admin commands that change one): the object as its REST resource shows it. */
+        ApiMonitorResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "monitor";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            item: components["schemas"]["Monitor"];
+        };
+        /** @description `show filter` (and the admin commands that change one): the object as its REST resource shows it. */
+        ApiFilterResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "filter";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            item: components["schemas"]["Filter"];
+        };
+        /** @description `show session` (and the admin commands that change one): the object as its REST resource shows it. */
+        ApiSessionResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "session";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            item: components["schemas"]["Session"];
+        };
+        /** @description `show maxscale` (and the admin commands that change one): the object as its REST resource shows it. */
+        ApiMaxscaleResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "maxscale";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            item: components["schemas"]["Maxscale"];
+        };
+        /** @description switchover, failover or rejoin: what the operation did. */
+        ApiOperationResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "operation";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            result: components["schemas"]["ClusterOperationResult"];
+        };
+        /** @description Weir and Node.js versions. */
+        ApiVersionResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "version";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            version: string;
+            node: string;
+            commit: string | null;
+        };
+        /** @description `session`: this command API session and who uses it. */
+        ApiConsoleSessionResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "console_session";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            sessionId: string;
+            pid: number;
+            user: string;
+            /** @enum {string} */
+            role: "admin" | "basic";
+            consumers: number;
+            createTime: number;
+        };
+        /** @description `runtime`: the process. */
+        ApiRuntimeResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "runtime";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            version: string;
+            node: string;
+            pid: number;
+            uptimeSeconds: number;
+            memory: {
+                rss: number;
+                heapTotal: number;
+                heapUsed: number;
+                external: number;
+            };
+            activeHandles: number;
+            /** @description Share of the last second the event loop was busy (0 to 1). */
+            eventLoopUtilization: number;
+            platform: string;
+        };
+        /** @description `sysenv`: the environment; values of variables whose names suggest secrets are masked. */
+        ApiSysenvResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "sysenv";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            env: {
+                [key: string]: string;
+            };
+        };
+        /** @description `logger`: the log levels, after any change. */
+        ApiLoggerResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "logger";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            levels: components["schemas"]["LogLevels"];
+            file: string;
+        };
+        /** @description `dashboard`: one refresh. */
+        ApiDashboardResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "dashboard";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            /** Format: date-time */
+            time: string;
+            sessions: number;
+            services: {
+                name: string;
+                state: string;
+                sessions: number;
+                /** @description Statements per second over the refresh interval. */
+                qps: number;
+            }[];
+            servers: {
+                name: string;
+                state: string[];
+                connections: number;
+            }[];
+            heapUsed: number;
+            /** @description Mean event-loop delay over the interval. */
+            eventLoopDelayMs: number;
+        };
+        /** @description `watch queries`: one statement that passed through Weir. */
+        ApiQueryResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "query";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            /** Format: date-time */
+            time: string;
+            session: number;
+            service: string;
+            user: string;
+            /** @description The server the statement went to. */
+            server: string;
+            /** @enum {string} */
+            command: "COM_QUERY" | "COM_STMT_PREPARE" | "COM_STMT_EXECUTE";
+            sql: string;
+            /** @description From routing the statement to the first byte of its reply. */
+            durationMs: number;
+        };
+        /** @description `monitor services`: one interval per service. */
+        ApiServiceStatsResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "service_stats";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            /** Format: date-time */
+            time: string;
+            intervalSeconds: number;
+            services: {
+                name: string;
+                statements: number;
+                qps: number;
+                /** @description Statements whose reply was an error (known for sessions of services with filters; 0 otherwise). */
+                errors: number;
+                p50Ms: number | null;
+                p95Ms: number | null;
+                p99Ms: number | null;
+            }[];
+        };
+        /** @description `top queries`: the slowest statements seen over the sampling time, slowest first. */
+        ApiTopQueriesResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "top_queries";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            sampledSeconds: number;
+            queries: components["schemas"]["ApiQueryResult"][];
+        };
+        /** @description `heapdump`: the heap snapshot written (open it in Chrome DevTools, Memory tab). */
+        ApiHeapdumpResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "heapdump";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            file: string;
+            bytes: number;
+        };
+        /** @description `profiler`: the CPU profiler state; on stop, the `.cpuprofile` file written (open it in Chrome DevTools, Performance tab). */
+        ApiProfilerResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "profiler";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            /** @enum {string} */
+            action: "start" | "stop" | "status";
+            running: boolean;
+            file?: string;
+            samples?: number;
+        };
+        /** @description `jobs`: the session's jobs. */
+        ApiJobsResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "jobs";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            jobs: {
+                jobId: number;
+                command: string;
+                /** @enum {string} */
+                status: "READY" | "RUNNING" | "TERMINATED";
+                background: boolean;
+            }[];
+        };
+        /** @description One result; `type` says which. */
+        ApiResult: components["schemas"]["ApiMessageResult"] | components["schemas"]["ApiWelcomeResult"] | components["schemas"]["ApiInputStatusResult"] | components["schemas"]["ApiCommandResult"] | components["schemas"]["ApiStatusResult"] | components["schemas"]["ApiHelpResult"] | components["schemas"]["ApiServersResult"] | components["schemas"]["ApiServicesResult"] | components["schemas"]["ApiListenersResult"] | components["schemas"]["ApiMonitorsResult"] | components["schemas"]["ApiFiltersResult"] | components["schemas"]["ApiSessionsResult"] | components["schemas"]["ApiUsersResult"] | components["schemas"]["ApiModulesResult"] | components["schemas"]["ApiServerResult"] | components["schemas"]["ApiServiceResult"] | components["schemas"]["ApiMonitorResult"] | components["schemas"]["ApiFilterResult"] | components["schemas"]["ApiSessionResult"] | components["schemas"]["ApiMaxscaleResult"] | components["schemas"]["ApiOperationResult"] | components["schemas"]["ApiVersionResult"] | components["schemas"]["ApiConsoleSessionResult"] | components["schemas"]["ApiRuntimeResult"] | components["schemas"]["ApiSysenvResult"] | components["schemas"]["ApiLoggerResult"] | components["schemas"]["ApiDashboardResult"] | components["schemas"]["ApiQueryResult"] | components["schemas"]["ApiServiceStatsResult"] | components["schemas"]["ApiTopQueriesResult"] | components["schemas"]["ApiHeapdumpResult"] | components["schemas"]["ApiProfilerResult"] | components["schemas"]["ApiJobsResult"];
+        /** @description exec and async_exec: the job, and for exec its results. */
+        ApiJobBody: {
+            command: string;
+            /** @description Job ids are global to the process, from 1. */
+            jobId: number;
+            /** @enum {string} */
+            jobStatus: "READY" | "RUNNING" | "TERMINATED";
+            /** @description exec only: whether execTimeout interrupted the job. */
+            timeExpired?: boolean;
+            /** @description exec only, when timeExpired: the timeout in milliseconds. */
+            timeout?: number;
+            /** @description exec only: the job's results, in order (at most 500). */
+            results?: components["schemas"]["ApiResult"][];
+        };
+        /** @description pull_results: the results queued for the consumer (may be empty). */
+        ApiResultsBody: {
+            results: components["schemas"]["ApiResult"][];
+        };
+        /** @description interrupt_job: the job that was interrupted. */
+        ApiJobStatusBody: {
+            jobId: number;
+            /** @enum {string} */
+            jobStatus: "READY" | "RUNNING" | "TERMINATED";
+        };
+        /** @description session_info: the session's times (epoch milliseconds), timeouts and the process id. */
+        ApiSessionInfoBody: {
+            createTime: number;
+            lastAccessTime: number;
+            pid: number;
+            /** @description Milliseconds of inactivity after which the session is evicted (never while a job runs). */
+            sessionTimeout: number;
+            /** @description Milliseconds without a pull after which a consumer is evicted. */
+            consumerTimeout: number;
+            consumers: string[];
+        };
+        /** @description The envelope of every command API reply. Absent values are left out, never null. */
+        ApiResponse: {
+            requestId?: components["schemas"]["ApiRequestId"];
+            /**
+             * @description `SUCCEEDED`: the request was handled (whether the command worked is the `status`
+             *     result's `statusCode`). `SCHEDULED`: async_exec started the job. `FAILED`: the
+             *     request could not be handled (`message` says why). `REFUSED`: the session is busy.
+             *     `INTERRUPTED`: exec's `execTimeout` passed; the body has the results so far.
+             * @enum {string}
+             */
+            state: "SCHEDULED" | "SUCCEEDED" | "FAILED" | "REFUSED" | "INTERRUPTED";
+            /** @example Another job is running. */
+            message?: string;
+            sessionId?: string;
+            consumerId?: string;
+            body?: components["schemas"]["ApiJobBody"] | components["schemas"]["ApiResultsBody"] | components["schemas"]["ApiJobStatusBody"] | components["schemas"]["ApiSessionInfoBody"];
         };
     };
     responses: {
@@ -5089,6 +5774,34 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+        };
+    };
+    runCommandApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiRequest"];
+            };
+        };
+        responses: {
+            /** @description The request was processed; `state` gives the outcome. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
         };
     };
 }

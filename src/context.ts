@@ -11,6 +11,7 @@ import type { Globals } from './config/globals.ts';
 import type { RuntimeStore } from './config/store.ts';
 import type { Monitors } from './monitor/mariadbmon.ts';
 import type { Listeners } from './proxy/listeners.ts';
+import type { CommandApi } from './console/api.ts';
 
 export interface WeirInfo {
   version: string;
@@ -34,5 +35,6 @@ export interface WeirContext {
   store: RuntimeStore;
   monitors: Monitors;
   listeners: Listeners;
+  commandApi: CommandApi;
   info: WeirInfo;
 }

@@ -22,6 +22,7 @@ import { Log } from './log/logger.ts';
 import { Monitors } from './monitor/mariadbmon.ts';
 import { Listeners } from './proxy/listeners.ts';
 import { Filters } from './proxy/filters/registry.ts';
+import { CommandApi } from './console/api.ts';
 
 export interface StartOptions {
   /** Configuration file; the built-in default when absent. */
@@ -82,11 +83,15 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   scheduler.repeat('session_timeouts', 1000, () => listeners.closeIdleSessions());
   const context: WeirContext = {
     core, users, log, scheduler, load, globals, store, monitors, listeners,
+    // Set just below: the command API runs commands against this very context.
+    commandApi: undefined as unknown as CommandApi,
     info: {
       version: VERSION, commit: gitCommit(), started: new Date(), config: options.configFile ? resolve(options.configFile) : null,
       datadir, logdir, adminHost: globals.admin_host, adminPort: globals.admin_port,
     },
   };
+  context.commandApi = new CommandApi(context);
+  scheduler.repeat('console_eviction', 1000, () => context.commandApi.sessions.evict());
 
   const app = createApp(context, { validateResponses: options.validateResponses ?? false });
   const server = createServer(app);
@@ -111,6 +116,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
     adminUrl,
     async stop() {
       scheduler.stopAll();
+      context.commandApi.sessions.closeAll();
       await listeners.stopAll();
       filters.closeAll();
       await monitors.stopAll();

@@ -29,6 +29,10 @@ export interface Globals {
   admin_auth_failure_delay: number;
   /** Least time between two reloads of a service's user accounts (s). */
   users_refresh_time: number;
+  /** Command API: a session idle this long is evicted, unless a job runs (ms). */
+  console_session_timeout: number;
+  /** Command API: a consumer that has not pulled for this long is evicted (ms). */
+  console_consumer_timeout: number;
 }
 
 export const defaultGlobals = (): Globals => ({
@@ -39,6 +43,8 @@ export const defaultGlobals = (): Globals => ({
   log_throttling: { limit: 10, window: 1, suppression: 10 },
   admin_auth_failure_delay: 250,
   users_refresh_time: 3,
+  console_session_timeout: 30 * 60 * 1000,
+  console_consumer_timeout: 5 * 60 * 1000,
 });
 
 const DEFS: ParamDef[] = [
@@ -51,6 +57,8 @@ const DEFS: ParamDef[] = [
   { name: 'log_debug', type: 'bool', default: false, description: 'Log debug messages.' },
   { name: 'admin_auth_failure_delay', type: 'duration', unit: 'ms', default: 250, description: 'Delay per failed admin login.' },
   { name: 'users_refresh_time', type: 'duration', unit: 's', default: 3, description: 'Least time between reloads of user accounts.' },
+  { name: 'console_session_timeout', type: 'duration', unit: 'ms', default: 1_800_000, positive: true, description: 'Command API sessions idle this long are evicted (never while a job runs).' },
+  { name: 'console_consumer_timeout', type: 'duration', unit: 'ms', default: 300_000, positive: true, description: 'Command API consumers that have not pulled for this long are evicted.' },
 ];
 
 /** MaxScale settings Weir accepts so that existing files load, but has no use for. */
@@ -78,6 +86,8 @@ export function applyGlobal(globals: Globals, key: string, raw: string): boolean
     case 'logdir': globals.logdir = value as string; break;
     case 'admin_auth_failure_delay': globals.admin_auth_failure_delay = value as number; break;
     case 'users_refresh_time': globals.users_refresh_time = value as number; break;
+    case 'console_session_timeout': globals.console_session_timeout = value as number; break;
+    case 'console_consumer_timeout': globals.console_consumer_timeout = value as number; break;
     default: globals.log_levels[key.slice(4) as 'warning' | 'notice' | 'info' | 'debug'] = value as boolean;
   }
   return true;

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { conflict, notFound, unprocessable, WeirError } from './errors.ts';
+import { QueryFeed } from './queries.ts';
 import { KINDS, type ObjectKind } from './modules.ts';
 import {
   buildParams, DefinitionError, newObject, sameName, stringList,
@@ -41,6 +42,8 @@ export class Core extends EventEmitter<CoreEvents> {
   /** When each collection last gained or lost a member. */
   private readonly collectionModified = new Map<ObjectKind, Date>();
   readonly sessions = new SessionRegistry();
+  /** Statements passing through, for watchers (the command API). */
+  readonly queries = new QueryFeed();
 
   constructor(private readonly store: ObjectStore) {
     super();

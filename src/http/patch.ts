@@ -6,10 +6,8 @@
  * null, so `replace` works on them and `test` can never reveal them.
  */
 import fastJsonPatch from 'fast-json-patch';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
+import { schemaValidator as validator } from './schemas.ts';
 import { badRequest, conflict, forbidden, unprocessable } from '../core/errors.ts';
-import { loadSpec } from './spec.ts';
 
 const { applyPatch, JsonPatchError } = fastJsonPatch;
 
@@ -63,25 +61,6 @@ export function changedPointers(a: unknown, b: unknown, prefix = ''): string[] {
     return [...keys].flatMap((k) => changedPointers(a[k], b[k], `${prefix}/${escape(k)}`));
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '/'];
-}
-
-let ajv: Ajv2020 | null = null;
-const validators = new Map<string, ValidateFunction>();
-
-function validator(schemaName: string): ValidateFunction {
-  let v = validators.get(schemaName);
-  if (!v) {
-    if (!ajv) {
-      ajv = new Ajv2020({ allErrors: true, strict: false });
-      addFormats.default(ajv);
-      const spec = loadSpec();
-      // Register the components so that their $refs resolve.
-      ajv.addSchema({ $id: 'weir', components: spec.components });
-    }
-    v = ajv.compile({ $ref: `weir#/components/schemas/${schemaName}` });
-    validators.set(schemaName, v);
-  }
-  return v;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

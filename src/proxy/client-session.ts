@@ -19,6 +19,7 @@ import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CA
 import { selectServer } from './routers/readconnroute.ts';
 import { FilterChain } from './filters/chain.ts';
 import type { Filters } from './filters/registry.ts';
+import { COMMAND_NAMES } from '../core/queries.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -70,6 +71,8 @@ export class ClientSession implements Session {
   private backendScramble: Buffer = Buffer.alloc(0);
   /** The service's filters for this session; null (no filters) keeps the byte-forwarding path. */
   private chain: FilterChain | null = null;
+  /** Statements sent while someone watches, waiting for the first byte of their reply. */
+  private observed: Array<{ command: number; sql: string; routedAt: number }> = [];
 
   private client: Socket;
 
@@ -285,7 +288,8 @@ export class ClientSession implements Session {
       stats.reads++;
       this.bytesOut += chunk.length;
       this.commandPending = false;
-      this.chain?.fromServer(chunk);
+      if (this.chain) this.chain.fromServer(chunk);
+      else if (this.observed.length) this.publishObserved(this.observed.shift()!, server.name);
       if (!this.client.write(chunk)) {
         // The client reads slower than the server sends: pause the server until it drains.
         stats.high_water_events++;
@@ -316,6 +320,22 @@ export class ClientSession implements Session {
       refuse: (message, sequence) => this.fail(1105, 'HY000', message, sequence),
       pauseClient: () => this.client.pause(),
       resumeClient: () => this.client.resume(),
+      observe: (statement, reply) => {
+        if (!this.deps.core.queries.active) return;
+        this.deps.core.queries.publish({
+          time: new Date(statement.arrivedAt), session: this.id, service: this.service, user: this.user, server: this.server?.name ?? '',
+          command: COMMAND_NAMES[statement.command]!, sql: statement.sql, durationMs: Math.max(0, reply.firstByteAt - statement.routedAt), error: reply.error !== null,
+        });
+      },
+    });
+  }
+
+  /** A plain session knows a reply's first byte, not its end or its outcome. */
+  private publishObserved(o: { command: number; sql: string; routedAt: number }, server: string): void {
+    if (!this.deps.core.queries.active) return;
+    this.deps.core.queries.publish({
+      time: new Date(Date.now() - (performance.now() - o.routedAt)), session: this.id, service: this.service, user: this.user, server,
+      command: COMMAND_NAMES[o.command]!, sql: o.sql, durationMs: performance.now() - o.routedAt, error: null,
     });
   }
 
@@ -381,6 +401,13 @@ export class ClientSession implements Session {
         this.commandPending = true;
         if (command === COM_QUIT) this.state = 'Stopping session';
         if (command === COM_INIT_DB && i + length <= chunk.length) this.defaultDb = chunk.toString('utf8', i + 1, i + length);
+        if (this.deps.core.queries.active && !this.chain && COMMAND_NAMES[command]) {
+          // What of the statement this read holds: all of it, unless it is split across reads.
+          const sql = command === 0x17
+            ? `(prepared statement ${i + 5 <= chunk.length ? chunk.readUInt32LE(i + 1) : '?'})`
+            : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
+          this.observed.push({ command, sql, routedAt: performance.now() });
+        }
         if (command === COM_CHANGE_USER && headerStart >= 0) {
           this.packetLeft = 0;
           return { start: headerStart, length };

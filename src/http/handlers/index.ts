@@ -10,6 +10,7 @@ import { serverHandlers } from './servers.ts';
 import { serviceHandlers } from './services.ts';
 import { sessionHandlers } from './sessions.ts';
 import { userHandlers } from './users.ts';
+import { apiHandlers } from './api.ts';
 
 export const handlers = {
   ...maxscaleHandlers,
@@ -19,4 +20,5 @@ export const handlers = {
   ...filterHandlers,
   ...sessionHandlers,
   ...userHandlers,
+  ...apiHandlers,
 } satisfies Handlers;

@@ -22,6 +22,8 @@ export interface ChainIo {
   refuse(message: string, sequence: number): void;
   pauseClient(): void;
   resumeClient(): void;
+  /** Each statement with its completed reply, after the filters saw it (for watchers). */
+  observe(statement: Statement, reply: Reply): void;
 }
 
 export class FilterChain {
@@ -136,6 +138,7 @@ export class FilterChain {
     if (!statement) return;
     if (statement.command === Command.STMT_PREPARE && reply.statementId !== null) this.prepared.set(reply.statementId, statement.sql);
     for (let i = this.filters.length - 1; i >= 0; i--) this.filters[i]!.reply?.(statement, reply);
+    this.io.observe(statement, reply);
   }
 }
 
