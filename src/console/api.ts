@@ -164,7 +164,7 @@ export class CommandApi {
    * ALLOW_INPUT; a background job's has no input status changes.
    */
   private start(session: ConsoleSession, p: Prepared, sink: (r: ApiResult) => void, announce = false): Job {
-    const job = new Job(p.line + (p.background ? ' &' : ''), p.background);
+    const job = new Job(p.line, p.background);
     session.jobs.set(job.id, job);
     const emit = (r: Emitted) => {
       if (job.status === 'TERMINATED') return;

@@ -170,6 +170,11 @@ export class ConsoleSessions {
     return s;
   }
 
+  /** A session without counting as an access (for tests and diagnostics). */
+  peek(id: string): ConsoleSession | undefined {
+    return this.sessions.get(id);
+  }
+
   remove(session: ConsoleSession, reason: string): void {
     session.close(reason);
     this.sessions.delete(session.id);

@@ -61,7 +61,9 @@ export function authenticate(weir: WeirContext, throttle: LoginThrottle): Reques
     throttle.succeeded(address);
     res.locals.user = user;
     const reads = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS';
-    if (!reads && user.role !== 'admin') {
+    // The command API decides per command: a basic user may run the read-only ones.
+    const commandApi = req.method === 'POST' && (req.path === '/api' || req.path === '/v1/api');
+    if (!reads && !commandApi && user.role !== 'admin') {
       return sendError(res, new WeirError(403, `Administrative access required: '${user.name}' has the basic role, which may only read.`));
     }
     next();
