@@ -9,21 +9,20 @@
  *
  *   node --import tsx test/bench/filters.bench.ts [--seconds 10] [--threads 1,16] [--before 913db11]
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { symlinkSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createUser, freePort, startMariaDB } from '../harness/mariadb.ts';
+import { freePort, startMariaDB } from '../harness/mariadb.ts';
+import { monitorSection, serverSection, serviceSections } from '../harness/config.ts';
 import { exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
-import { cpuSeconds, ensureTools, sysbench, untilLoginWorks } from './lib.ts';
+import { checkoutCommit, cpuSeconds, ensureTools, prepareBenchDatabase, removeCheckout, sysbench, untilLoginWorks } from './lib.ts';
 
 const { values: args } = parseArgs({ options: {
   seconds: { type: 'string', default: '10' }, threads: { type: 'string', default: '1,16' }, before: { type: 'string', default: '913db11' },
 } });
 const SECONDS = Number(args.seconds);
 const THREADS = args.threads!.split(',').map(Number);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 ensureTools([['sysbench', 'sysbench']]);
 const db = await startMariaDB({ extraArgs: ['--max-connections=2000', '--innodb-buffer-pool-size=256M'] });
@@ -31,19 +30,12 @@ const dir = tempDir('weir-filter-bench-');
 const before = join(dir, 'before');
 const children: ChildProcess[] = [];
 try {
-  await createUser(db, 'sbtest', 'sbtest-pw');
-  await createUser(db, 'maxuser', 'max-pw', 'SELECT ON mysql.*');
-  await db.query('GRANT REPLICA MONITOR ON *.* TO maxuser@`127.0.0.1`');
-  await db.query('CREATE DATABASE sbtest');
-  execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', before, args.before!], { stdio: 'ignore' });
-  symlinkSync(join(ROOT, 'node_modules'), join(before, 'node_modules'));
+  await prepareBenchDatabase(db);
+  checkoutCommit(args.before!, before);
 
   const ports = { plain: await freePort(), qla: await freePort(), regex: await freePort(), before: await freePort() };
-  const head = `[maxscale]\nlog_warning=false\n\n[db1]\ntype=server\naddress=127.0.0.1\nport=${db.port}\n\n`
-    + `[Monitor]\ntype=monitor\nmodule=mariadbmon\nservers=db1\nuser=maxuser\npassword=max-pw\nmonitor_interval=1000ms\n\n`;
-  const service = (name: string, port: number, filters: string) =>
-    `[${name}]\ntype=service\nrouter=readconnroute\nrouter_options=running\nservers=db1\nuser=maxuser\npassword=max-pw\n${filters ? `filters=${filters}\n` : ''}\n`
-    + `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`;
+  const head = `[maxscale]\nlog_warning=false\n\n${serverSection('db1', db.port)}${monitorSection('Monitor', ['db1'], 1000)}`;
+  const service = (name: string, port: number, filters: string) => serviceSections(name, port, { servers: ['db1'], filters });
   writeFileSync(join(dir, 'weir.cnf'), head
     + `[QLA]\ntype=filter\nmodule=qlafilter\nfilebase=${dir}/qla\nlog_type=unified\n\n`
     + `[Rewrite]\ntype=filter\nmodule=regexfilter\nmatch=sbtest1\nreplace=sbtest1\n\n`
@@ -87,10 +79,6 @@ try {
   for (const c of children) c.kill('SIGTERM');
   await Promise.all(children.map((c) => exited(c)));
   await db.destroy();
-  try {
-    execFileSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', before], { stdio: 'ignore' });
-  } catch {
-    // not created
-  }
+  removeCheckout(before);
   removeDir(dir);
 }

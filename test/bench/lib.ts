@@ -3,9 +3,13 @@
  * process's CPU time and memory from /proc.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
+import { createProxyUser } from '../harness/config.ts';
+import { createUser, type MariaDBServer } from '../harness/mariadb.ts';
 
 /** Installs Debian packages for missing binaries (`[binary, package]` pairs). */
 export function ensureTools(tools: Array<[string, string]>): void {
@@ -49,5 +53,29 @@ export async function untilLoginWorks(port: number): Promise<void> {
       if (i > 400) throw err;
       await sleep(50);
     }
+  }
+}
+
+/** sysbench's account and database, and Weir's own account, on a benchmark's MariaDB. */
+export async function prepareBenchDatabase(db: MariaDBServer): Promise<void> {
+  await createUser(db, 'sbtest', 'sbtest-pw');
+  await createProxyUser(db);
+  await db.query('CREATE DATABASE sbtest');
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A checkout of an earlier commit at `dir`, sharing this one's node_modules, to run beside it. */
+export function checkoutCommit(rev: string, dir: string): string {
+  execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', dir, rev], { stdio: 'ignore' });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
+export function removeCheckout(dir: string): void {
+  try {
+    execFileSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', dir], { stdio: 'ignore' });
+  } catch {
+    // never created
   }
 }

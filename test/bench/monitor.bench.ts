@@ -12,7 +12,8 @@
  * Not part of `npm test`; the figures go to the README and the issue notes.
  */
 import { parseArgs } from 'node:util';
-import { createUser, startReplicationTopology, type MariaDBServer } from '../harness/mariadb.ts';
+import { startReplicationTopology, type MariaDBServer } from '../harness/mariadb.ts';
+import { clusterConfig, createClusterAdmin } from '../harness/config.ts';
 import { removeDir, startTestWeir } from '../harness/weir.ts';
 import type { ConfigObject } from '../../src/core/objects.ts';
 
@@ -30,26 +31,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const topo = await startReplicationTopology(2);
 const servers = [topo.primary, ...topo.replicas];
 const byName = new Map<string, MariaDBServer>(servers.map((s) => [s.name, s]));
-await createUser(topo.primary, 'maxadm', 'adm-pw', 'SUPER, RELOAD, PROCESS, REPLICATION CLIENT, REPLICA MONITOR, READ_ONLY ADMIN, '
-  + 'REPLICATION SLAVE ADMIN, BINLOG ADMIN, BINLOG MONITOR, CONNECTION ADMIN ON *.*');
-const t = await startTestWeir({ config: `
-[maxscale]
-admin_host=127.0.0.1
-${servers.map((s) => `[${s.name}]\ntype=server\naddress=127.0.0.1\nport=${s.port}\n`).join('\n')}
-[Cluster]
-type=monitor
-module=mariadbmon
-servers=${servers.map((s) => s.name).join(',')}
-user=maxadm
-password=adm-pw
-replication_user=${topo.replicationUser}
-replication_password=${topo.replicationPassword}
-monitor_interval=${INTERVAL}ms
-connect_timeout=1s
-read_timeout=1s
-failcount=${FAILCOUNT}
-auto_rejoin=true
-` });
+await createClusterAdmin(topo);
+const t = await startTestWeir({ config: clusterConfig(topo, { intervalMs: INTERVAL, failcount: FAILCOUNT, extra: 'auto_rejoin=true\n' }) });
 const { core, monitors } = t.weir.context;
 const monitor = monitors.get('Cluster')!;
 const flags = (name: string) => core.find('server', name)!.runtime.facts.flags;

@@ -22,9 +22,9 @@ import { connect, type Socket } from 'node:net';
 import { readInitialHandshake, writeHandshakeResponse } from '../../src/proxy/protocol/handshake.ts';
 import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password.ts';
 import { PacketFramer, SERVER_CAPABILITIES } from '../../src/proxy/protocol/packets.ts';
-import { createUser, freePort, startMariaDB } from '../harness/mariadb.ts';
+import { freePort, startMariaDB } from '../harness/mariadb.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
-import { cpuSeconds, ensureTools, rss, sysbench, untilLoginWorks } from './lib.ts';
+import { cpuSeconds, ensureTools, prepareBenchDatabase, rss, sysbench, untilLoginWorks } from './lib.ts';
 
 const { values: args } = parseArgs({ options: {
   seconds: { type: 'string', default: '10' }, threads: { type: 'string', default: '1,16,64' }, idle: { type: 'string', default: '1000,9000' },
@@ -71,10 +71,7 @@ async function main(): Promise<void> {
   const dir = tempDir('weir-bench-');
   const children: ChildProcess[] = [];
   try {
-    await createUser(db, 'sbtest', 'sbtest-pw');
-    await createUser(db, 'maxuser', 'max-pw', 'SELECT ON mysql.*');
-    await db.query('GRANT REPLICA MONITOR ON *.* TO maxuser@`127.0.0.1`');
-    await db.query('CREATE DATABASE sbtest');
+    await prepareBenchDatabase(db);
 
     const weirPort = await freePort();
     writeFileSync(join(dir, 'weir.cnf'), `[maxscale]\nlog_warning=false\n\n[db1]\ntype=server\naddress=127.0.0.1\nport=${db.port}\n\n`

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { createProxyUser, oneServerConfig } from '../harness/config.ts';
 
 type Reply = { state: string; message?: string; sessionId?: string; consumerId?: string; body?: any; requestId?: string };
 type Result = { type: string; jobId: number; [k: string]: any };
@@ -43,42 +44,10 @@ describe('the command API', () => {
 
   before(async () => {
     db = await startMariaDB();
-    await createUser(db, 'maxuser', 'max-pw', 'SELECT ON mysql.*');
-    await db.query("GRANT SHOW DATABASES, REPLICATION CLIENT, REPLICA MONITOR ON *.* TO maxuser@'127.0.0.1'");
+    await createProxyUser(db);
     await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     port = await freePort();
-    t = await startTestWeir({ config: `
-[maxscale]
-admin_host=127.0.0.1
-users_refresh_time=0s
-
-[db1]
-type=server
-address=127.0.0.1
-port=${db.port}
-
-[Monitor]
-type=monitor
-module=mariadbmon
-servers=db1
-user=maxuser
-password=max-pw
-monitor_interval=500ms
-
-[Shop]
-type=service
-router=readconnroute
-router_options=running
-servers=db1
-user=maxuser
-password=max-pw
-
-[Shop-Listener]
-type=listener
-service=Shop
-address=127.0.0.1
-port=${port}
-` });
+    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }) });
   });
   after(async () => {
     await t?.stop();

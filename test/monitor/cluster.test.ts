@@ -9,53 +9,15 @@ import assert from 'node:assert/strict';
 import mysql, { type Connection } from 'mysql2/promise';
 import { createUser, freePort, startReplicationTopology, waitFor, type MariaDBServer, type Topology } from '../harness/mariadb.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { CLUSTER_ADMIN, clusterConfig, createClusterAdmin } from '../harness/config.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
-/** What mariadbmon needs for cluster operations (as MaxScale documents for its monitor user). */
-const MONITOR_GRANTS = 'SUPER, RELOAD, PROCESS, SHOW DATABASES, REPLICATION CLIENT, REPLICA MONITOR, READ_ONLY ADMIN, '
-  + 'REPLICATION SLAVE ADMIN, BINLOG ADMIN, BINLOG MONITOR, CONNECTION ADMIN ON *.*';
-
 function config(topo: Topology, port: number): string {
-  const servers = [topo.primary, ...topo.replicas];
-  return `
-[maxscale]
-admin_host=127.0.0.1
-users_refresh_time=0s
-${servers.map((s) => `
-[${s.name}]
-type=server
-address=127.0.0.1
-port=${s.port}
-`).join('')}
-[Cluster]
-type=monitor
-module=mariadbmon
-servers=${servers.map((s) => s.name).join(',')}
-user=maxadm
-password=adm-pw
-replication_user=${topo.replicationUser}
-replication_password=${topo.replicationPassword}
-monitor_interval=200ms
-connect_timeout=1s
-read_timeout=2s
-failcount=2
-switchover_timeout=30s
-failover_timeout=30s
-
-[Writes]
-type=service
-router=readconnroute
-router_options=master
-servers=${servers.map((s) => s.name).join(',')}
-user=maxadm
-password=adm-pw
-
-[Writes-Listener]
-type=listener
-service=Writes
-address=127.0.0.1
-port=${port}
-`;
+  const servers = [topo.primary, ...topo.replicas].map((s) => s.name);
+  return clusterConfig(topo, { intervalMs: 200, failcount: 2, readTimeout: '2s', extra: 'switchover_timeout=30s\nfailover_timeout=30s\n' })
+    + `[Writes]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=${servers.join(',')}\n`
+    + `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n\n`
+    + `[Writes-Listener]\ntype=listener\nservice=Writes\naddress=127.0.0.1\nport=${port}\n`;
 }
 
 describe('mariadbmon cluster operations on a real primary and two replicas', () => {
@@ -98,8 +60,7 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
   before(async () => {
     topo = await startReplicationTopology(2);
     for (const s of [topo.primary, ...topo.replicas]) byName.set(s.name, s);
-    await createUser(topo.primary, 'maxadm', 'adm-pw', MONITOR_GRANTS);
-    await topo.primary.query("GRANT SELECT ON mysql.* TO maxadm@'127.0.0.1'");
+    await createClusterAdmin(topo);
     await createUser(topo.primary, 'app', 'app-pw', 'SELECT, INSERT, CREATE ON shop.*');
     await topo.primary.query('CREATE DATABASE shop');
     await topo.primary.query('CREATE TABLE shop.orders (id INT PRIMARY KEY)');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import mysql, { type Connection } from 'mysql2/promise';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
 import { asAdmin, removeDir, runWeir, startTestWeir, tempDir, type TestWeir } from '../harness/weir.ts';
+import { createProxyUser, oneServerConfig } from '../harness/config.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 const SERVICES = ['Plain', 'Logged', 'Rewritten', 'Top', 'Throttled', 'Cut-Off'] as const;
@@ -45,8 +46,7 @@ describe('filters in the live query path', () => {
 
   before(async () => {
     db = await startMariaDB();
-    await createUser(db, 'maxuser', 'max-pw', 'SELECT ON mysql.*');
-    await db.query("GRANT SHOW DATABASES, REPLICATION CLIENT, REPLICA MONITOR ON *.* TO maxuser@'127.0.0.1'");
+    await createProxyUser(db);
     await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     await createUser(db, 'other', 'other-pw', 'ALL PRIVILEGES ON *.*');
     await db.query('CREATE DATABASE shop');
@@ -57,24 +57,9 @@ describe('filters in the live query path', () => {
     const filtersOf: Record<ServiceName, string> = {
       Plain: '', Logged: 'QLA-Session|QLA-Unified', Rewritten: 'Rewrite', Top: 'Slowest', Throttled: 'Throttle', 'Cut-Off': 'Throttle-Short',
     };
-    t = await startTestWeir({ config: `
-[maxscale]
-admin_host=127.0.0.1
-users_refresh_time=0s
-
-[db1]
-type=server
-address=127.0.0.1
-port=${db.port}
-
-[Monitor]
-type=monitor
-module=mariadbmon
-servers=db1
-user=maxuser
-password=max-pw
-monitor_interval=500ms
-
+    t = await startTestWeir({ config: oneServerConfig(db, {
+      services: Object.fromEntries(SERVICES.map((s) => [s, ports[s]])), filters: filtersOf, globals: 'users_refresh_time=0s',
+      extra: `
 [QLA-Session]
 type=filter
 module=qlafilter
@@ -117,23 +102,9 @@ type=filter
 module=throttlefilter
 max_qps=20
 throttling_duration=500ms
-${SERVICES.map((s) => `
-[${s}]
-type=service
-router=readconnroute
-router_options=running
-servers=db1
-user=maxuser
-password=max-pw
-filters=${filtersOf[s]}
 
-[${s}-Listener]
-type=listener
-service=${s}
-address=127.0.0.1
-port=${ports[s]}
-`).join('')}
-` });
+`,
+    }) });
   });
   after(async () => {
     await t?.stop();
