@@ -8,6 +8,7 @@ import express, { type Request as ExpressRequest, type Response } from 'express'
 import * as OpenApiValidator from 'express-openapi-validator';
 import swaggerUi from 'swagger-ui-express';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { notFound, WeirError } from '../core/errors.ts';
 import type { WeirContext } from '../context.ts';
 import { authenticate, LoginThrottle } from './auth.ts';
@@ -24,6 +25,7 @@ export interface AppOptions {
   validateResponses: boolean;
 }
 
+const CONSOLE_PAGE = fileURLToPath(new URL('../console/page.html', import.meta.url));
 const JSON_TYPES = ['application/json', 'application/json-patch+json', 'application/json-patch', 'application/*+json'];
 
 export function createApp(weir: WeirContext, options: AppOptions): express.Express {
@@ -67,6 +69,7 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   app.get('/', (_req, res) => res.redirect(302, '/docs/'));
 
   app.use(authenticate(weir, throttle));
+  app.get('/console', (_req, res) => res.type('html').send(readFileSync(CONSOLE_PAGE)));
   app.use(express.json({ type: JSON_TYPES, limit: '1mb' }));
 
   // Paths and methods come from the spec: 404 for an unknown path, 405 with Allow for an
