@@ -19,7 +19,7 @@ import mysql from 'mysql2/promise';
 import { freePort, startMariaDB } from '../harness/mariadb.ts';
 import { monitorSection, serverSection, serviceSections } from '../harness/config.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
-import { checkoutCommit, cpuSeconds, ensureTools, prepareBenchDatabase, removeCheckout, sysbench, untilLoginWorks } from './lib.ts';
+import { checkoutCommit, cpuSeconds, ensureTools, prepareBenchDatabase, removeCheckout, sysbench, sysbenchInBackground, untilLoginWorks } from './lib.ts';
 
 const { values: args } = parseArgs({ options: {
   seconds: { type: 'string', default: '10' }, threads: { type: 'string', default: '16' },
@@ -51,9 +51,20 @@ try {
   await untilLoginWorks(ports.then);
   sysbench('oltp_point_select', db.port, 1, 'prepare', SECONDS);
 
-  const api = async (body: object) => (await (await fetch(`${weir.url}/api`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: AUTH }, body: JSON.stringify(body),
-  })).json()) as { sessionId: string; consumerId: string; state: string; body: { results: Array<{ type: string; sql?: string }> } };
+  type ApiReply = { sessionId: string; consumerId: string; state: string; body: { results: Array<{ type: string; sql?: string }> } };
+  const api = async (body: object): Promise<ApiReply> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await (await fetch(`${weir.url}/api`, {
+          method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: AUTH }, body: JSON.stringify(body),
+        })).json()) as ApiReply;
+      } catch (err) {
+        // A kept-alive connection the server closed as the request went out: try once more; a dead Weir is fatal.
+        if (weir.child.exitCode !== null || weir.child.signalCode !== null) throw new Error(`Weir exited:\n${weir.output()}`);
+        if (attempt > 0) throw err;
+      }
+    }
+  };
 
   // 1. Latency from a statement reaching Weir to a consumer's pull returning with it.
   const { sessionId, consumerId } = await api({ action: 'init_session' });
@@ -80,7 +91,7 @@ try {
     + ' (pull_results waits 100 ms after the first result to batch what follows, as Arthas does)');
 
   // 2. Throughput with and without an active watcher, and against the commit before the feed.
-  const watcher = { stop: false, running: null as Promise<void> | null };
+  const watcher = { stop: false, running: null as Promise<void> | null, received: 0 };
   const targets: Array<{ name: string; port: number; pid: number; watch: boolean }> = [
     { name: `no watcher, before the feed (${args.before})`, port: ports.then, pid: old.child.pid!, watch: false },
     { name: 'no watcher', port: ports.now, pid: weir.child.pid!, watch: false },
@@ -93,11 +104,14 @@ try {
         await api({ action: 'async_exec', sessionId, command: 'watch queries -n 100000000' });
         watcher.stop = false;
         watcher.running = (async () => {
-          while (!watcher.stop) await api({ action: 'pull_results', sessionId, consumerId });
+          while (!watcher.stop) {
+            const r = await api({ action: 'pull_results', sessionId, consumerId });
+            watcher.received += r.body.results.filter((x) => x.type === 'query').length;
+          }
         })();
       }
       const cpu0 = cpuSeconds(t.pid);
-      const r = sysbench('oltp_point_select', t.port, THREADS, 'run', SECONDS);
+      const r = await sysbenchInBackground('oltp_point_select', t.port, THREADS, SECONDS);
       const cpu = cpuSeconds(t.pid) - cpu0;
       if (t.watch) {
         watcher.stop = true;
@@ -111,6 +125,7 @@ try {
     }
   }
   const base = sums.get('no watcher')!;
+  console.log(`\nthe watching consumer received ${watcher.received} query results over its two runs (a consumer's queue keeps the newest 50)`);
   console.log(`\nsysbench oltp_point_select, ${THREADS} threads, ${SECONDS} s per run, each target twice\n`);
   console.log('target                                        QPS   CPU µs/query   QPS vs no watcher   CPU vs no watcher');
   for (const t of targets) {

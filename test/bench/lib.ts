@@ -2,7 +2,8 @@
  * What the benchmarks share: installing their tools, sysbench runs, and reading a
  * process's CPU time and memory from /proc.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,15 +33,28 @@ export function rss(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 }
 
-/** One sysbench command against the `sbtest` database as the `sbtest` user. */
-export function sysbench(test: string, port: number, threads: number, command: 'prepare' | 'run', seconds: number): { qps: number; p95: number } {
-  const out = execFileSync('sysbench', [test, '--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${port}`,
+function sysbenchArgs(test: string, port: number, threads: number, command: 'prepare' | 'run', seconds: number): string[] {
+  return [test, '--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${port}`,
     '--mysql-user=sbtest', '--mysql-password=sbtest-pw', '--mysql-db=sbtest', '--tables=1', '--table-size=10000',
-    `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', '--db-ps-mode=disable', command], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (command === 'prepare') return { qps: 0, p95: 0 };
+    `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', '--db-ps-mode=disable', command];
+}
+
+function sysbenchFigures(out: string): { qps: number; p95: number } {
   const qps = Number(/queries:\s+\d+\s+\(([\d.]+) per sec\.\)/.exec(out)![1]);
   const p95 = Number(/95th percentile:\s+([\d.]+)/.exec(out)![1]);
   return { qps, p95 };
+}
+
+/** One sysbench command against the `sbtest` database as the `sbtest` user. */
+export function sysbench(test: string, port: number, threads: number, command: 'prepare' | 'run', seconds: number): { qps: number; p95: number } {
+  const out = execFileSync('sysbench', sysbenchArgs(test, port, threads, command, seconds), { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return command === 'prepare' ? { qps: 0, p95: 0 } : sysbenchFigures(out);
+}
+
+/** The same, leaving this process's event loop free (for benchmarks that also drive Weir's APIs meanwhile). */
+export async function sysbenchInBackground(test: string, port: number, threads: number, seconds: number): Promise<{ qps: number; p95: number }> {
+  const { stdout } = await promisify(execFile)('sysbench', sysbenchArgs(test, port, threads, 'run', seconds), { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return sysbenchFigures(stdout);
 }
 
 /** Waits until a proxy lets `sbtest` log in (Weir routes once its monitor has seen the server). */
