@@ -23,11 +23,14 @@ export async function loadAccounts(source: AccountSource, timeoutSeconds = 10): 
   const conn = await mysql.createConnection({ ...source, connectTimeout: timeoutSeconds * 1000 });
   try {
     const [rows] = await conn.query({
-      // Since 10.4 mysql.user is a view over mysql.global_priv that also lists roles.
-      sql: "SELECT User AS user, Host AS host, plugin, authentication_string, Password AS password FROM mysql.user WHERE is_role = 'N'",
+      // Since 10.4 mysql.user is a view over mysql.global_priv that also lists roles. Roles
+      // are dropped here, not in SQL: comparing is_role with a literal fails ("Illegal mix
+      // of collations") on servers whose collation-server differs from the connection's,
+      // as Debian's packaged configuration does.
+      sql: 'SELECT User AS user, Host AS host, plugin, authentication_string, Password AS password, is_role FROM mysql.user',
       timeout: timeoutSeconds * 1000,
     });
-    return (rows as Array<Record<string, string>>).map((r) => ({
+    return (rows as Array<Record<string, string>>).filter((r) => r.is_role !== 'Y').map((r) => ({
       user: r.user ?? '',
       host: (r.host ?? '').toLowerCase(),
       plugin: r.plugin || 'mysql_native_password',

@@ -45,18 +45,28 @@ export interface StartOptions {
   binlog?: boolean;
   readOnly?: boolean;
   extraArgs?: string[];
+  /** Options the system tables are created with as well (mariadb-install-db), e.g. a server collation. */
+  installArgs?: string[];
 }
 
-let template: Promise<string> | null = null;
+const templates = new Map<string, Promise<string>>();
 
-/** One initialised datadir per process; servers get copies (initialising takes seconds). */
-function templateDatadir(): Promise<string> {
-  template ??= (async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'weir-mariadb-template-')), 'data');
-    await run(INSTALL_DB, ['--no-defaults', '--user=root', `--datadir=${dir}`, '--auth-root-authentication-method=normal', '--skip-test-db']);
-    process.on('exit', () => rmSync(join(dir, '..'), { recursive: true, force: true }));
-    return dir;
-  })();
+/**
+ * One initialised datadir per process (and per set of server options that shape the system
+ * tables, such as the collation); servers get copies, since initialising takes seconds.
+ */
+function templateDatadir(installArgs: string[] = []): Promise<string> {
+  const key = installArgs.join(' ');
+  let template = templates.get(key);
+  if (!template) {
+    template = (async () => {
+      const dir = join(mkdtempSync(join(tmpdir(), 'weir-mariadb-template-')), 'data');
+      await run(INSTALL_DB, ['--no-defaults', '--user=root', `--datadir=${dir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...installArgs]);
+      process.on('exit', () => rmSync(join(dir, '..'), { recursive: true, force: true }));
+      return dir;
+    })();
+    templates.set(key, template);
+  }
   return template;
 }
 
@@ -87,7 +97,7 @@ let counter = 0;
 export async function startMariaDB(opts: StartOptions = {}): Promise<MariaDBServer> {
   const base = mkdtempSync(join(tmpdir(), 'weir-mariadb-'));
   const datadir = join(base, 'data');
-  cpSync(await templateDatadir(), datadir, { recursive: true });
+  cpSync(await templateDatadir(opts.installArgs), datadir, { recursive: true });
   const name = opts.name ?? `db${++counter}`;
   const socket = join(base, 's.sock');
   const errLog = join(base, 'error.log');
@@ -100,6 +110,7 @@ export async function startMariaDB(opts: StartOptions = {}): Promise<MariaDBServ
     `--server-id=${opts.serverId ?? 1}`, '--innodb-buffer-pool-size=16M', '--skip-name-resolve',
     ...(opts.binlog ? ['--log-bin=mariadb-bin', '--log-slave-updates', '--gtid-strict-mode=1'] : ['--skip-log-bin']),
     ...(opts.readOnly ? ['--read-only=1'] : []),
+    ...(opts.installArgs ?? []),
     ...(opts.extraArgs ?? []),
   ];
 
