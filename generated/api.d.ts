@@ -1511,6 +1511,8 @@ export interface components {
             switchover_timeout?: number;
             /** @description Seconds a failover may take. */
             failover_timeout?: number;
+            /** @description Names of servers that switchover and failover never promote (they still replicate and are redirected). */
+            servers_no_promotion?: string[];
         };
         /**
          * @description A monitor watches its servers' health and replication roles.

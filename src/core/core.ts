@@ -249,6 +249,7 @@ export class Core extends EventEmitter<CoreEvents> {
         break;
       case 'monitor':
         mustExist('servers', 'server', stringList(obj.params.servers!));
+        if (obj.params.servers_no_promotion) mustExist('servers_no_promotion', 'server', stringList(obj.params.servers_no_promotion));
         for (const server of stringList(obj.params.servers!)) {
           const other = this.monitorsOfServer(server).find((m) => !sameName(m.name, obj.name));
           if (other) problems.push({ key: 'servers', message: `server '${server}' is already monitored by '${other.name}'`, conflict: true });

@@ -56,6 +56,7 @@ export const MODULES: ModuleInfo[] = [
       { name: 'replication_password', type: 'password', default: null, modifiable: true, description: 'Password of replication_user.' },
       { name: 'switchover_timeout', type: 'duration', unit: 's', default: 90, positive: true, modifiable: true, description: 'How long a switchover may take.' },
       { name: 'failover_timeout', type: 'duration', unit: 's', default: 90, positive: true, modifiable: true, description: 'How long a failover may take.' },
+      { name: 'servers_no_promotion', type: 'serverlist', default: [], modifiable: true, description: 'Servers that switchover and failover never promote.' },
     ],
   },
   {

@@ -19,6 +19,8 @@ export interface Member {
   /** Administrative states that keep a server from being promoted. */
   maintenance: boolean;
   draining: boolean;
+  /** Listed in the monitor's `servers_no_promotion`. */
+  noPromotion: boolean;
 }
 
 export interface OperationSettings {
@@ -287,6 +289,7 @@ export class ClusterOperations {
 
   /** Why a replica cannot be promoted, or null when it can. */
   private promotable(m: Member, status: Status, primaryIsDown = false): string | null {
+    if (m.noPromotion) return 'it is listed in servers_no_promotion';
     if (m.maintenance) return 'it is in maintenance';
     if (m.draining) return 'it is draining';
     if (!status.logBin) return 'it does not write a binary log, so no replica could follow it';

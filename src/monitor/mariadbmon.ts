@@ -200,9 +200,13 @@ export class MariaDBMonitor {
     try {
       await this.tickInFlight;
       const p = this.obj.params;
+      const noPromotion = stringList(p.servers_no_promotion ?? []).map((n) => n.toLowerCase());
       const members: Member[] = this.servers().map((s) => {
         const admin = stringList(s.params.state!);
-        return { name: s.name, address: String(s.params.address), port: Number(s.params.port), maintenance: admin.includes('maintenance'), draining: admin.includes('draining') };
+        return {
+          name: s.name, address: String(s.params.address), port: Number(s.params.port),
+          maintenance: admin.includes('maintenance'), draining: admin.includes('draining'), noPromotion: noPromotion.includes(s.name.toLowerCase()),
+        };
       });
       const ops = new ClusterOperations(members, {
         user: String(p.user), password: String(p.password ?? ''),

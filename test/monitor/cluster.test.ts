@@ -93,6 +93,13 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
       .send([{ op: 'replace', path: '/monitor_interval', value: -200 }]).expect((r) => assert.ok(r.status === 400 || r.status === 422, String(r.status)));
     assert.match(patch.body.description + JSON.stringify(patch.body.errors ?? []), /monitor_interval/);
 
+    // Nor one listed in servers_no_promotion; an unknown name there is refused.
+    await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH).send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: ['db3'] }]).expect(200);
+    await refused('switchover', { new_primary: 'db3' }, /'db3' cannot be promoted: it is listed in servers_no_promotion/);
+    const unknown = await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH).send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: ['db7'] }]).expect(422);
+    assert.match(unknown.body.description, /servers_no_promotion.*db7/);
+    await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH).send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: [] }]).expect(200);
+
     // A replica in maintenance, or one that is down, cannot be promoted.
     await asAdmin(t.http.patch('/servers/db3')).type(JSON_PATCH).send([{ op: 'add', path: '/state/-', value: 'maintenance' }]).expect(200);
     await refused('switchover', { new_primary: 'db3' }, /'db3' cannot be promoted: it is in maintenance/);

@@ -28,6 +28,7 @@ export function monitorView(_weir: WeirContext, obj: ConfigObject): Monitor {
       replication_user: (p.replication_user as string | null) ?? null,
       switchover_timeout: Number(p.switchover_timeout),
       failover_timeout: Number(p.failover_timeout),
+      servers_no_promotion: stringList(p.servers_no_promotion ?? []),
     },
   };
 }
