@@ -71,6 +71,12 @@ export const MODULES: ModuleInfo[] = [
       bool('append', true, 'Append to existing files instead of truncating them.'),
       str('separator', 'Column separator.', { default: ',' }),
       str('newline_replacement', 'What newlines in statements are replaced with.', { default: ' ' }),
+      bool('use_canonical_form', false, 'Log statements with their literals replaced by ?.'),
+      { name: 'duration_unit', type: 'enum', default: 'milliseconds', enum_values: ['milliseconds', 'ms', 'microseconds', 'us'], modifiable: true, description: 'Unit of reply_time, total_reply_time and transaction_time.' },
+      { name: 'user_match', type: 'regex', default: null, modifiable: true, description: 'Only sessions whose user matches.' },
+      { name: 'user_exclude', type: 'regex', default: null, modifiable: true, description: 'Not sessions whose user matches.' },
+      { name: 'source_match', type: 'regex', default: null, modifiable: true, description: 'Only sessions whose client address matches.' },
+      { name: 'source_exclude', type: 'regex', default: null, modifiable: true, description: 'Not sessions whose client address matches.' },
     ],
   },
   {

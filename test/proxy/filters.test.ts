@@ -13,7 +13,7 @@ import { asAdmin, removeDir, runWeir, startTestWeir, tempDir, type TestWeir } fr
 import { createProxyUser, oneServerConfig } from '../harness/config.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
-const SERVICES = ['Plain', 'Logged', 'Rewritten', 'Top', 'Throttled', 'Cut-Off'] as const;
+const SERVICES = ['Plain', 'Logged', 'Rewritten', 'Top', 'Throttled', 'Cut-Off', 'Canon'] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 describe('filters in the live query path', () => {
@@ -55,7 +55,7 @@ describe('filters in the live query path', () => {
     logs = tempDir();
     for (const s of SERVICES) ports[s] = await freePort();
     const filtersOf: Record<ServiceName, string> = {
-      Plain: '', Logged: 'QLA-Session|QLA-Unified', Rewritten: 'Rewrite', Top: 'Slowest', Throttled: 'Throttle', 'Cut-Off': 'Throttle-Short',
+      Plain: '', Logged: 'QLA-Session|QLA-Unified', Rewritten: 'Rewrite', Top: 'Slowest', Throttled: 'Throttle', 'Cut-Off': 'Throttle-Short', Canon: 'QLA-Canon',
     };
     t = await startTestWeir({ config: oneServerConfig(db, {
       services: Object.fromEntries(SERVICES.map((s) => [s, ports[s]])), filters: filtersOf, globals: 'users_refresh_time=0s',
@@ -76,6 +76,16 @@ separator=|
 newline_replacement=\\n
 exclude=/^SELECT @@/
 user=app
+
+[QLA-Canon]
+type=filter
+module=qlafilter
+filebase=${logs}/canon
+log_type=unified
+log_data=user,query,reply_time
+use_canonical_form=true
+duration_unit=microseconds
+user_exclude=/^oth/
 
 [Rewrite]
 type=filter
@@ -151,6 +161,19 @@ throttling_duration=500ms
     assert.equal(execute![3], 'SELECT name FROM fruits WHERE id > ?', 'an execute is logged with its prepared text');
     assert.equal(execute![5], '2');
     assert.ok(!readFileSync(join(logs, 'all.unified'), 'utf8').includes('other@'), 'the other user is not logged');
+  });
+
+  test('qlafilter use_canonical_form, duration_unit=microseconds and user_exclude', async () => {
+    const c = await connect('Canon');
+    await c.query("SELECT name FROM fruits WHERE id = 3 AND name = 'plum'");
+    await c.end();
+    const other = await connect('Canon', 'other', 'other-pw');
+    await other.query('SELECT 77');
+    await other.end();
+    const lines = await linesOf(join(logs, 'canon.unified'), 2);
+    assert.equal(lines[0], 'User@Host,Reply_time,Query', "MaxScale's column order, whatever the order in log_data");
+    assert.match(lines[1]!, /^app@127\.0\.0\.1,\d+,SELECT name FROM fruits WHERE id = \? AND name = \?$/, 'the time in whole microseconds, literals as ?');
+    assert.ok(!lines.some((l) => l.startsWith('other@')), 'user_exclude keeps the other user out');
   });
 
   test('qlafilter files are reopened by POST /maxscale/logs/flush (log rotation)', async () => {

@@ -27,8 +27,15 @@ export function matcher(filter: ConfigObject): Matcher {
   const exclude = regexOption(p, 'exclude', options);
   const user = typeof p.user === 'string' && p.user !== '' ? p.user : null;
   const source = typeof p.source === 'string' && p.source !== '' ? p.source : null;
+  // qlafilter's regular-expression forms of user and source (absent elsewhere: null).
+  const userMatch = regexOption(p, 'user_match', options);
+  const userExclude = regexOption(p, 'user_exclude', options);
+  const sourceMatch = regexOption(p, 'source_match', options);
+  const sourceExclude = regexOption(p, 'source_exclude', options);
   return {
-    session: (s) => (user === null || s.user === user) && (source === null || s.address === source),
+    session: (s) => (user === null || s.user === user) && (source === null || s.address === source)
+      && (userMatch === null || userMatch.test(s.user)) && (userExclude === null || !userExclude.test(s.user))
+      && (sourceMatch === null || sourceMatch.test(s.address)) && (sourceExclude === null || !sourceExclude.test(s.address)),
     statement: (sql) => (match === null || match.test(sql)) && (exclude === null || !exclude.test(sql)),
   };
 }

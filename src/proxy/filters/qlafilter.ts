@@ -9,6 +9,9 @@
  *   only the reply knows (times, rows, size, warnings, errors, transaction time), when its
  *   reply is complete.
  * - `match`/`exclude`/`options` pick statements; `user`/`source` pick sessions.
+ * - `user_match`/`user_exclude`/`source_match`/`source_exclude` pick sessions by regex;
+ *   `use_canonical_form` logs statements with literals as `?`; `duration_unit` is
+ *   milliseconds (3 decimals) or microseconds.
  * - Newlines in statements become `newline_replacement`; `flush=true` writes every line at
  *   once; `append=false` truncates files when they are opened.
  * - Files are reopened by name on `POST /maxscale/logs/flush` (log rotation).
@@ -18,6 +21,7 @@
 import { statSync } from 'node:fs';
 import type { ConfigObject } from '../../core/objects.ts';
 import { Command, IN_TRANSACTION, type Reply } from '../reply-tracker.ts';
+import { canonical } from './canonical.ts';
 import { LogFile } from './log-file.ts';
 import { matcher } from './matching.ts';
 import type { FilterInstance, FilterSession, SessionInfo, Statement } from './types.ts';
@@ -41,6 +45,9 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
   const separator = String(p.separator ?? ',');
   const newline = String(p.newline_replacement ?? ' ');
   const onReply = columns.some(([key]) => NEEDS_REPLY.has(key));
+  const canonicalForm = p.use_canonical_form === true;
+  const micro = p.duration_unit === 'microseconds' || p.duration_unit === 'us';
+  const duration = (ms: number) => (micro ? String(Math.round(Math.max(0, ms) * 1000)) : Math.max(0, ms).toFixed(3));
   const options = { append: p.append !== false, flush: p.flush === true };
   const match = matcher(filter);
   const header = columns.map(([, name]) => name).join(separator) + '\n';
@@ -70,7 +77,7 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
             transaction++;
             transactionStarted = statement.routedAt;
           }
-          if (!nowIn && inTransaction) transactionTime = ms(now - transactionStarted);
+          if (!nowIn && inTransaction) transactionTime = duration(now - transactionStarted);
           inTransaction = nowIn;
         }
         const values: Record<string, string> = {
@@ -78,9 +85,9 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
           session: String(info.id),
           date: localTime(new Date(statement.arrivedAt)),
           user: `${info.user}@${info.address}`,
-          reply_time: reply ? ms(reply.firstByteAt - statement.routedAt) : '',
-          total_reply_time: reply ? ms(reply.completedAt - statement.routedAt) : '',
-          query: statement.sql.replace(/\r?\n/g, newline),
+          reply_time: reply ? duration(reply.firstByteAt - statement.routedAt) : '',
+          total_reply_time: reply ? duration(reply.completedAt - statement.routedAt) : '',
+          query: (canonicalForm ? canonical(statement.sql) : statement.sql).replace(/\r?\n/g, newline),
           default_db: info.defaultDb() ?? '',
           num_rows: reply ? String(reply.rows) : '',
           reply_size: reply ? String(reply.size) : '',
@@ -128,10 +135,6 @@ function needsHeader(path: string, append: boolean): boolean {
   } catch {
     return true;
   }
-}
-
-function ms(value: number): string {
-  return Math.max(0, value).toFixed(3);
 }
 
 /** MaxScale's date column: local time, `YYYY-MM-DD hh:mm:ss`. */
