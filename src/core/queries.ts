@@ -33,7 +33,13 @@ export class QueryFeed {
   }
 
   publish(event: QueryEvent): void {
-    for (const l of this.listeners) l(event);
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // A watcher's failure is its own; the statement's session carries on.
+      }
+    }
   }
 }
 

@@ -320,6 +320,7 @@ export class ClientSession implements Session {
       refuse: (message, sequence) => this.fail(1105, 'HY000', message, sequence),
       pauseClient: () => this.client.pause(),
       resumeClient: () => this.client.resume(),
+      filterFailed: (err) => this.deps.logger.error({ session: this.id, service: this.service, err: err.message }, `a filter of service '${this.service}' failed: ${err.message}`),
       observe: (statement, reply) => {
         if (!this.deps.core.queries.active) return;
         this.deps.core.queries.publish({

@@ -181,7 +181,16 @@ export class ReplyTracker {
       this.lost = true;
       return;
     }
-    if (this.interpret(current, payload, this.packetLength)) {
+    let complete: boolean;
+    try {
+      complete = this.interpret(current, payload, this.packetLength);
+    } catch {
+      // A packet that does not read as its place in the reply says: stop interpreting this
+      // connection (its bytes still flow) rather than guess or take the process down.
+      this.lost = true;
+      return;
+    }
+    if (complete) {
       current.reply.completedAt = now;
       this.queue.shift();
       this.onReply(current.reply);

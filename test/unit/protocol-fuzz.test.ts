@@ -86,3 +86,20 @@ test('handshake packets read back as written', () => {
   const parsed = readInitialHandshake(greeting.subarray(4));
   assert.deepEqual([parsed.connectionId, parsed.serverVersion, parsed.scramble.toString(), parsed.authPlugin], [7, '5.5.5-10.11.0-MariaDB', 'A'.repeat(20), 'mysql_native_password']);
 });
+
+test('the reply tracker never throws on whatever a server sends, and says when it lost track', async () => {
+  const { ReplyTracker, Command } = await import('../../src/proxy/reply-tracker.ts');
+  fc.assert(fc.property(
+    fc.array(fc.constantFrom(Command.QUERY, Command.STMT_PREPARE, Command.STMT_EXECUTE, Command.PING, Command.FIELD_LIST, Command.STMT_FETCH), { minLength: 1, maxLength: 5 }),
+    fc.array(fc.uint8Array({ maxLength: 60 }), { maxLength: 20 }),
+    fc.boolean(),
+    (commands, chunks, deprecateEof) => {
+      const replies: unknown[] = [];
+      const tracker = new ReplyTracker(deprecateEof ? 1 << 24 : 0, 0, (r) => replies.push(r));
+      for (const c of commands) tracker.expect(c);
+      for (const chunk of chunks) tracker.feed(Buffer.from(chunk));
+      assert.ok(replies.length <= commands.length, 'no more replies than commands');
+      assert.ok(tracker.pending + replies.length === commands.length || tracker.lost);
+    },
+  ), { numRuns: 2000 });
+});

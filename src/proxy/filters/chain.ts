@@ -24,6 +24,8 @@ export interface ChainIo {
   resumeClient(): void;
   /** Each statement with its completed reply, after the filters saw it (for watchers). */
   observe(statement: Statement, reply: Reply): void;
+  /** A filter threw; the statement went on as if it had not been there. */
+  filterFailed(err: Error): void;
 }
 
 export class FilterChain {
@@ -61,7 +63,17 @@ export class FilterChain {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const f of this.filters) f.close?.();
+    for (const f of this.filters) this.safely(() => f.close?.());
+  }
+
+  /** A filter that throws (a full disk, say) costs its own work, never the session or the process. */
+  private safely<T>(work: () => T): T | undefined {
+    try {
+      return work();
+    } catch (err) {
+      this.io.filterFailed(err as Error);
+      return undefined;
+    }
   }
 
   private nextPacket(): Buffer | null {
@@ -103,7 +115,7 @@ export class FilterChain {
     let out = raw;
     let delay = 0;
     for (const f of this.filters) {
-      const verdict = f.statement?.(statement);
+      const verdict = this.safely(() => f.statement?.(statement));
       if (!verdict) continue;
       if (verdict.close) {
         this.closed = true;
@@ -137,8 +149,8 @@ export class FilterChain {
     const statement = this.awaiting.shift();
     if (!statement) return;
     if (statement.command === Command.STMT_PREPARE && reply.statementId !== null) this.prepared.set(reply.statementId, statement.sql);
-    for (let i = this.filters.length - 1; i >= 0; i--) this.filters[i]!.reply?.(statement, reply);
-    this.io.observe(statement, reply);
+    for (let i = this.filters.length - 1; i >= 0; i--) this.safely(() => this.filters[i]!.reply?.(statement, reply));
+    this.safely(() => this.io.observe(statement, reply));
   }
 }
 
