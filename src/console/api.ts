@@ -16,6 +16,7 @@ const DEFAULT_EXEC_TIMEOUT = 30_000;
 const PULL_WAIT_MS = 2000;
 const PULL_GRACE_MS = 100;
 const PULL_MAX = 20;
+const CONSUMER_LOCK_WAIT_MS = 500;
 const EXEC_MAX_RESULTS = 500;
 
 interface Prepared {
@@ -210,7 +211,12 @@ export class CommandApi {
     if (!consumerId) return { state: 'FAILED', sessionId: session.id, message: "'consumerId' is required" };
     const consumer = session.consumers.get(consumerId);
     if (!consumer) return { state: 'FAILED', sessionId: session.id, message: `consumer not found: ${consumerId}; join the session again (join_session) for a new consumer` };
-    if (consumer.polling) return { state: 'SUCCEEDED', sessionId: session.id, consumerId, body: { results: [] } };
+    if (consumer.polling) {
+      // As Arthas: a second pull on the same consumer waits up to 500 ms for the first to finish.
+      const until = Date.now() + CONSUMER_LOCK_WAIT_MS;
+      while (consumer.polling && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      if (consumer.polling) return { state: 'SUCCEEDED', sessionId: session.id, consumerId, body: { results: [] } };
+    }
     consumer.polling = true;
     try {
       await consumer.waitForResult(PULL_WAIT_MS);

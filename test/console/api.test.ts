@@ -129,9 +129,17 @@ describe('the command API', () => {
     const notJson = await asAdmin(t.http.post('/api')).set('Content-Type', 'application/json').send('{"action": ').expect(400);
     assert.equal(notJson.body.error, 'Bad Request');
     assert.deepEqual(await api({ action: 'interrupt_job', sessionId }), { state: 'FAILED', sessionId, message: 'no foreground job is running' });
+    // Two pulls at once on one consumer: the second does not steal results; it gives up first, empty-handed.
+    const welcome = await pullUntil(sessionId!, consumerId!, (all) => all.some((r) => r.type === 'input_status'));
+    assert.deepEqual(welcome.map((r) => r.type), ['message', 'welcome', 'input_status'], "a new session's first results");
+    const order: string[] = [];
+    const long = api({ action: 'pull_results', sessionId, consumerId }).then((r) => (order.push('first'), r));
+    const second = await api({ action: 'pull_results', sessionId, consumerId }).then((r) => (order.push('second'), r));
+    assert.deepEqual(second.body.results, []);
+    await long;
+    assert.deepEqual(order, ['second', 'first']);
     // The session still works after all that.
-    const first = await pullUntil(sessionId!, consumerId!, (all) => all.some((r) => r.type === 'welcome'));
-    assert.deepEqual(first.map((r) => r.type), ['message', 'welcome', 'input_status']);
+    assert.equal((await api({ action: 'exec', sessionId, command: 'version' })).state, 'SUCCEEDED');
     await api({ action: 'close_session', sessionId });
   });
 
