@@ -124,7 +124,7 @@ export class CommandApi {
       if (prepared.background) return { state: 'FAILED', sessionId: session.id, message: "Exec command failed: exec waits for its job; run background jobs ('... &') with async_exec" };
       if (session.foreground) return { state: 'REFUSED', sessionId: session.id, message: 'Another job is running.', body: { command: prepared.line, jobId: session.foreground.id, jobStatus: session.foreground.status } };
       const results: ApiResult[] = [];
-      const job = this.start(session, prepared, (r) => {
+      const job = this.start(session, prepared, user, (r) => {
         if (results.length < EXEC_MAX_RESULTS) results.push(r);
       });
       let timer: NodeJS.Timeout | undefined;
@@ -156,7 +156,7 @@ export class CommandApi {
     if (session.foreground && !prepared.background) {
       return { state: 'REFUSED', sessionId: session.id, message: 'Another job is running.', body: { command: prepared.line, jobId: session.foreground.id, jobStatus: session.foreground.status } };
     }
-    const job = this.start(session, prepared, (r) => session.distribute(r), true);
+    const job = this.start(session, prepared, user, (r) => session.distribute(r), true);
     return { state: 'SCHEDULED', sessionId: session.id, body: { command: prepared.line, jobId: job.id, jobStatus: 'READY' } };
   }
 
@@ -164,7 +164,7 @@ export class CommandApi {
    * Starts a job. Its stream: `command` (async only), ALLOW_INTERRUPT, results, `status`,
    * ALLOW_INPUT; a background job's has no input status changes.
    */
-  private start(session: ConsoleSession, p: Prepared, sink: (r: ApiResult) => void, announce = false): Job {
+  private start(session: ConsoleSession, p: Prepared, user: AdminUser, sink: (r: ApiResult) => void, announce = false): Job {
     const job = new Job(p.line, p.background);
     session.jobs.set(job.id, job);
     const emit = (r: Emitted) => {
@@ -177,7 +177,6 @@ export class CommandApi {
       session.setInputStatus('ALLOW_INTERRUPT');
     }
     job.status = 'RUNNING';
-    const user = session.oneTime ? session.user : session.user;
     job.done = (async () => {
       let statusCode = 0;
       let message: string | undefined;

@@ -98,6 +98,7 @@ export class ConsoleSession {
   /** The all-consumers-unhealthy interruption happens once until some consumer is healthy again. */
   private unhealthyInterrupted = false;
 
+  /** `user` created the session; each command runs as the user who sent it. */
   constructor(readonly user: AdminUser, readonly oneTime: boolean) {}
 
   addConsumer(joining: boolean): Consumer {
