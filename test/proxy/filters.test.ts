@@ -55,7 +55,7 @@ describe('filters in the live query path', () => {
     logs = tempDir();
     for (const s of SERVICES) ports[s] = await freePort();
     const filtersOf: Record<ServiceName, string> = {
-      Plain: '', Logged: 'QLA-Session|QLA-Unified', Rewritten: 'Rewrite', Top: 'Slowest', Throttled: 'Throttle', 'Cut-Off': 'Throttle-Short', Canon: 'QLA-Canon',
+      Plain: '', Logged: 'QLA-Session|QLA-Unified', Rewritten: 'Rewrite', Top: 'Slowest', Throttled: 'Throttle', 'Cut-Off': 'Throttle-Short|Slowest', Canon: 'QLA-Canon',
     };
     t = await startTestWeir({ config: oneServerConfig(db, {
       services: Object.fromEntries(SERVICES.map((s) => [s, ports[s]])), filters: filtersOf, globals: 'users_refresh_time=0s',
@@ -238,10 +238,14 @@ throttling_duration=500ms
     assert.ok(throttled >= (statements - 6) / 24, `throttled run took ${throttled.toFixed(2)} s`);
 
     const c = await connect('Cut-Off');
+    const id = await sessionId('Cut-Off');
     let error: Error | null = null;
     for (let i = 0; i < 200 && !error; i++) await c.query('SELECT 1').catch((e: Error) => (error = e));
     assert.match(String(error), /exceeded max_qps \(20\) for longer than 500 ms \(throttling_duration\)/);
     c.destroy();
+    // The session's other filters were closed with it: topfilter wrote its report.
+    await waitFor(`session ${id} to close`, async () => (await asAdmin(t.http.get(`/sessions/${id}`))).status === 404);
+    assert.match(readFileSync(join(logs, `top.${id}`), 'utf8'), /^Top 2 longest running queries in session\./);
   });
 
   test('the filter resource is live: PATCH applies to new sessions, services show their filters, bad filters are refused', async () => {

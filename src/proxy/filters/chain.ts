@@ -41,6 +41,8 @@ export class FilterChain {
   private holding = false;
   private inContinuation = false;
   private closed = false;
+  /** A filter closed the session: nothing more is routed. */
+  private refused = false;
 
   constructor(private readonly filters: FilterSession[], capabilities: number, private readonly io: ChainIo) {
     // Weir offers clients no MariaDB extended capabilities, so none are in effect with the backend.
@@ -91,7 +93,7 @@ export class FilterChain {
   }
 
   private drain(): void {
-    while (!this.holding && !this.closed && this.queue.length) this.handle(this.queue.shift()!);
+    while (!this.holding && !this.closed && !this.refused && this.queue.length) this.handle(this.queue.shift()!);
   }
 
   private handle(raw: Buffer): void {
@@ -118,7 +120,8 @@ export class FilterChain {
       const verdict = this.safely(() => f.statement?.(statement));
       if (!verdict) continue;
       if (verdict.close) {
-        this.closed = true;
+        // Stop routing at once; the filters are closed with the session (close()).
+        this.refused = true;
         return this.io.refuse(verdict.close, 1);
       }
       if (verdict.sql !== undefined && command !== Command.STMT_EXECUTE && verdict.sql !== statement.sql) {
@@ -138,7 +141,7 @@ export class FilterChain {
     this.io.pauseClient();
     setTimeout(() => {
       this.holding = false;
-      if (this.closed) return;
+      if (this.closed || this.refused) return;
       send();
       this.io.resumeClient();
       this.drain();
