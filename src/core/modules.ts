@@ -89,6 +89,7 @@ export const MODULES: ModuleInfo[] = [
       str('user', 'Only sessions of this user.'),
       str('source', 'Only sessions from this client address.'),
       { name: 'log_file', type: 'path', default: null, modifiable: false, description: 'Log every replacement to this file.' },
+      bool('log_trace', false, "Log matching and non-matching statements, with replacements, to Weir's log at the info level."),
     ],
   },
   {

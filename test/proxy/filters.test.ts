@@ -58,7 +58,7 @@ describe('filters in the live query path', () => {
       Plain: '', Logged: 'QLA-Session|QLA-Unified', Rewritten: 'Rewrite', Top: 'Slowest', Throttled: 'Throttle', 'Cut-Off': 'Throttle-Short|Slowest', Canon: 'QLA-Canon',
     };
     t = await startTestWeir({ config: oneServerConfig(db, {
-      services: Object.fromEntries(SERVICES.map((s) => [s, ports[s]])), filters: filtersOf, globals: 'users_refresh_time=0s',
+      services: Object.fromEntries(SERVICES.map((s) => [s, ports[s]])), filters: filtersOf, globals: 'users_refresh_time=0s\nlog_info=true',
       extra: `
 [QLA-Session]
 type=filter
@@ -94,6 +94,7 @@ match=/FROM (\\w+)_old/
 replace=FROM $1
 user=app
 log_file=${logs}/rewrites.log
+log_trace=true
 
 [Slowest]
 type=filter
@@ -201,6 +202,9 @@ throttling_duration=500ms
     await other.end();
     const log = await linesOf(join(logs, 'rewrites.log'), 2);
     assert.match(log[0]!, /session \d+ app@127\.0\.0\.1: \[SELECT name FROM fruits_old WHERE id = 3\] -> \[SELECT name FROM fruits WHERE id = 3\]$/);
+    // log_trace: matches and misses in Weir's own log, at the info level.
+    const weirLog = readFileSync(t.weir.context.log.file, 'utf8');
+    assert.match(weirLog, /"level":"info".*regexfilter 'Rewrite': matched: \[SELECT name FROM fruits_old WHERE id = 3\] -> \[SELECT name FROM fruits WHERE id = 3\]/);
   });
 
   test('topfilter: the slowest statements of a session, slowest first, written when it closes', async () => {

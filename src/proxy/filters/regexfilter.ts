@@ -2,16 +2,18 @@
  * regexfilter: rewrites statements before they are routed. Every match of `match` (with
  * `options`) is replaced by `replace`, where `$1`... refer to groups; the client gets the
  * result of the rewritten statement. `user`/`source` limit it to some sessions; with
- * `log_file`, every rewrite is logged there with the session and both texts.
+ * `log_file`, every rewrite is logged there with the session and both texts; with
+ * `log_trace`, matches and misses go to Weir's log at the info level.
  * Applies to COM_QUERY and COM_STMT_PREPARE (a prepared statement is rewritten once).
  */
 import type { ConfigObject } from '../../core/objects.ts';
+import type { WeirLogger } from '../../log/logger.ts';
 import { Command } from '../reply-tracker.ts';
 import { LogFile } from './log-file.ts';
 import { matcher, regexOption } from './matching.ts';
 import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';
 
-export function regexfilter(filter: ConfigObject): FilterInstance {
+export function regexfilter(filter: ConfigObject, logger: WeirLogger): FilterInstance {
   const p = filter.params;
   const options = p.options as string[];
   const search = regexOption(p, 'match', options)!;
@@ -19,6 +21,7 @@ export function regexfilter(filter: ConfigObject): FilterInstance {
   const replacement = String(p.replace ?? '');
   const sessionsMatch = matcher({ ...filter, params: { ...p, match: null, exclude: null } } as ConfigObject);
   const log = typeof p.log_file === 'string' && p.log_file !== '' ? new LogFile(p.log_file, { append: true, flush: true }) : null;
+  const trace = p.log_trace === true;
   let sessions = 0;
   let retired = false;
 
@@ -28,9 +31,14 @@ export function regexfilter(filter: ConfigObject): FilterInstance {
       sessions++;
       return {
         statement(s) {
-          if (s.command === Command.STMT_EXECUTE || !search.test(s.sql)) return;
+          if (s.command === Command.STMT_EXECUTE) return;
+          if (!search.test(s.sql)) {
+            if (trace) logger.info({ filter: filter.name, session: info.id }, `regexfilter '${filter.name}': no match: [${s.sql}]`);
+            return;
+          }
           const sql = s.sql.replace(global, replacement);
           log?.write(`${new Date().toISOString()} session ${info.id} ${info.user}@${info.address}: [${s.sql}] -> [${sql}]\n`);
+          if (trace) logger.info({ filter: filter.name, session: info.id }, `regexfilter '${filter.name}': matched: [${s.sql}] -> [${sql}]`);
           return { sql };
         },
         close() {

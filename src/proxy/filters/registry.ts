@@ -5,14 +5,14 @@
  */
 import type { Core } from '../../core/core.ts';
 import { stringList, type ConfigObject } from '../../core/objects.ts';
-import type { Log } from '../../log/logger.ts';
+import type { Log, WeirLogger } from '../../log/logger.ts';
 import { qlafilter } from './qlafilter.ts';
 import { regexfilter } from './regexfilter.ts';
 import { throttlefilter } from './throttlefilter.ts';
 import { topfilter } from './topfilter.ts';
 import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';
 
-const MODULES: Record<string, (filter: ConfigObject) => FilterInstance> = { qlafilter, regexfilter, topfilter, throttlefilter };
+const MODULES: Record<string, (filter: ConfigObject, logger: WeirLogger) => FilterInstance> = { qlafilter, regexfilter, topfilter, throttlefilter };
 
 export class Filters {
   private readonly instances = new Map<string, FilterInstance>();
@@ -51,7 +51,7 @@ export class Filters {
     if (!factory) return;
     const old = this.instances.get(obj.name.toLowerCase());
     try {
-      this.instances.set(obj.name.toLowerCase(), factory(obj));
+      this.instances.set(obj.name.toLowerCase(), factory(obj, this.log.logger));
       old?.retire();
     } catch (err) {
       // Checked parameters should not fail here; if a file cannot be opened, say so and keep the old instance.
