@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { join } from 'node:path';
 import mysql, { type Connection } from 'mysql2/promise';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
-import { asAdmin, removeDir, runWeir, startTestWeir, tempDir, type TestWeir } from '../harness/weir.ts';
+import { asAdmin, exited, removeDir, runWeir, spawnWeir, startTestWeir, tempDir, type TestWeir } from '../harness/weir.ts';
 import { createProxyUser, oneServerConfig } from '../harness/config.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
@@ -22,7 +22,7 @@ describe('filters in the live query path', () => {
   let logs: string;
   const ports = {} as Record<ServiceName, number>;
 
-  const connect = (service: ServiceName, user = 'app', password = 'app-pw', extra: object = {}) =>
+  const connect = (service: ServiceName, user = 'app', password = 'app-pw', extra: { port?: number } = {}) =>
     mysql.createConnection({ host: '127.0.0.1', port: ports[service], user, password, database: 'shop', ...extra });
   /** Weir's id for the newest session of a service. */
   async function sessionId(service: ServiceName): Promise<number> {
@@ -175,6 +175,49 @@ throttling_duration=500ms
     assert.equal(lines[0], 'User@Host,Reply_time,Query', "MaxScale's column order, whatever the order in log_data");
     assert.match(lines[1]!, /^app@127\.0\.0\.1,\d+,SELECT name FROM fruits WHERE id = \? AND name = \?$/, 'the time in whole microseconds, literals as ?');
     assert.ok(!lines.some((l) => l.startsWith('other@')), 'user_exclude keeps the other user out');
+  });
+
+  test('qlafilter append=false truncates, flush=true writes before the statement is routed, log_type=stdout prints', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'fresh.unified'), 'an old line\n');
+    const listener = await freePort();
+    const file = join(dir, 'weir.cnf');
+    writeFileSync(file, oneServerConfig(db, { services: { Plain: listener }, filters: { Plain: 'Fresh|Out' }, globals: 'users_refresh_time=0s', extra: `
+[Fresh]
+type=filter
+module=qlafilter
+filebase=${dir}/fresh
+log_type=unified
+append=false
+flush=true
+log_data=query
+
+[Out]
+type=filter
+module=qlafilter
+filebase=${dir}/out
+log_type=stdout
+log_data=user,query
+
+` }));
+    const weir = await spawnWeir(['--config', file, '--datadir', dir, '--admin-port', '0']);
+    try {
+      await waitFor('the listener to route', async () => {
+        const c = await connect('Plain', 'app', 'app-pw', { port: listener });
+        await c.end();
+        return true;
+      });
+      const c = await connect('Plain', 'app', 'app-pw', { port: listener });
+      await c.query('SELECT 31337');
+      // flush=true: on disk before the statement went on, so before its result came back.
+      assert.deepEqual(readFileSync(join(dir, 'fresh.unified'), 'utf8').split('\n').filter(Boolean), ['Query', 'SELECT 31337']);
+      await c.end();
+      await waitFor('the stdout line', async () => weir.output().includes('app@127.0.0.1,SELECT 31337'));
+    } finally {
+      weir.child.kill('SIGTERM');
+      await exited(weir.child);
+      removeDir(dir);
+    }
   });
 
   test('qlafilter files are reopened by POST /maxscale/logs/flush (log rotation)', async () => {
