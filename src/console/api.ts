@@ -67,7 +67,7 @@ export class CommandApi {
         this.sessions.remove(session, 'the session was closed');
         return { state: 'SUCCEEDED' };
       default: {
-        const { session: sessionTimeout, consumer: consumerTimeout } = { session: this.weir.globals.console_session_timeout, consumer: this.weir.globals.console_consumer_timeout };
+        const { session: sessionTimeout, consumer: consumerTimeout } = this.sessions.timeouts();
         return {
           state: 'SUCCEEDED', sessionId: session.id,
           body: { createTime: session.createTime, lastAccessTime: session.lastAccessTime, pid: process.pid, sessionTimeout, consumerTimeout, consumers: [...session.consumers.keys()] },

@@ -157,7 +157,7 @@ export class ConsoleSession {
 export class ConsoleSessions {
   private readonly sessions = new Map<string, ConsoleSession>();
 
-  constructor(private readonly timeouts: () => { session: number; consumer: number }) {}
+  constructor(readonly timeouts: () => { session: number; consumer: number }) {}
 
   create(user: AdminUser, oneTime = false): ConsoleSession {
     const s = new ConsoleSession(user, oneTime);

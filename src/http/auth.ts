@@ -62,7 +62,7 @@ export function authenticate(weir: WeirContext, throttle: LoginThrottle): Reques
     res.locals.user = user;
     const reads = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS';
     // The command API decides per command: a basic user may run the read-only ones.
-    const commandApi = req.method === 'POST' && (req.path === '/api' || req.path === '/v1/api');
+    const commandApi = req.method === 'POST' && req.path === '/api'; // `/v1/api` was rewritten before this
     if (!reads && !commandApi && user.role !== 'admin') {
       return sendError(res, new WeirError(403, `Administrative access required: '${user.name}' has the basic role, which may only read.`));
     }

@@ -11,6 +11,9 @@
 import mysql, { type Connection } from 'mysql2/promise';
 import { unprocessable, WeirError } from '../core/errors.ts';
 import { aheadDomains, compareGtid, parseGtid } from './gtid.ts';
+import { sameName } from '../core/objects.ts';
+import { toSlave, type SlaveConnection } from './probe.ts';
+import { sameHost } from './topology.ts';
 
 export interface Member {
   name: string;
@@ -43,25 +46,12 @@ export interface OperationResult {
   duration_ms: number;
 }
 
-interface Replication {
-  name: string;
-  host: string;
-  port: number;
-  ioState: string;
-  sqlRunning: boolean;
-  ioPos: string;
-  ioErrno: number;
-  ioError: string;
-  sqlErrno: number;
-  sqlError: string;
-}
-
 interface Status {
   readOnly: boolean;
   logBin: boolean;
   currentPos: string;
   binlogPos: string;
-  replication: Replication[];
+  replication: SlaveConnection[];
 }
 
 /** A connection to one server for the length of one operation. */
@@ -99,24 +89,13 @@ class Node {
       logBin: Number(v!.log_bin) === 1,
       currentPos: String(v!.cur ?? ''),
       binlogPos: String(v!.bin ?? ''),
-      replication: slaves.map((r) => ({
-        name: String(r.Connection_name ?? ''),
-        host: String(r.Master_Host ?? ''),
-        port: Number(r.Master_Port ?? 0),
-        ioState: String(r.Slave_IO_Running ?? 'No'),
-        sqlRunning: r.Slave_SQL_Running === 'Yes',
-        ioPos: String(r.Gtid_IO_Pos ?? ''),
-        ioErrno: Number(r.Last_IO_Errno ?? 0),
-        ioError: String(r.Last_IO_Error ?? ''),
-        sqlErrno: Number(r.Last_SQL_Errno ?? 0),
-        sqlError: String(r.Last_SQL_Error ?? ''),
-      })),
+      replication: slaves.map(toSlave),
     };
   }
 
   /** The replication connection of this server that points at `m`, if any. */
-  async linkTo(m: Member): Promise<Replication | undefined> {
-    return (await this.status()).replication.find((r) => r.port === m.port && sameHost(r.host, m.address));
+  async linkTo(m: Member): Promise<SlaveConnection | undefined> {
+    return replicationTo(await this.status(), m);
   }
 
   close(): void {
@@ -169,14 +148,14 @@ export class ClusterOperations {
         const [{ pos }] = (await old.query('SELECT @@global.gtid_binlog_pos AS pos')) as [{ pos: string }];
         this.steps.push(`'${old.name}' has written up to GTID ${pos || '(none)'}`);
         await this.waitFor(candidate, pos);
-        await this.promote(candidate, chosen.link.name);
+        await this.promote(candidate, chosen.link.connection_name);
       } catch (err) {
         // Not promoted: the old primary takes writes again, so nothing is left half done.
         await this.run(old, 'SET GLOBAL read_only=0').catch(() => undefined);
         throw this.failed('switchover', err, `'${old.name}' is the primary again`);
       }
       await this.replicateFrom(old, candidate.member, { fromCurrentPosition: true });
-      for (const r of replicas) if (r !== chosen) await this.redirect(r.node, r.link.name, candidate.member);
+      for (const r of replicas) if (r !== chosen) await this.redirect(r.node, r.link.connection_name, candidate.member);
       return this.done('switchover', candidate.name, old.name);
     } finally {
       this.close();
@@ -193,19 +172,19 @@ export class ClusterOperations {
       const replicas = await this.replicasOf(dead, [dead.name]);
       const promotable = replicas.filter((r) => this.promotable(r.node.member, r.status, true) === null);
       // Most received events first; servers order breaks ties.
-      promotable.sort((a, b) => compareGtid(parseGtid(b.link.ioPos || b.status.currentPos), parseGtid(a.link.ioPos || a.status.currentPos)));
+      promotable.sort((a, b) => compareGtid(parseGtid(b.link.gtid_io_pos || b.status.currentPos), parseGtid(a.link.gtid_io_pos || a.status.currentPos)));
       const chosen = promotable[0];
       if (!chosen) throw unprocessable(`No replica of '${dead.name}' can be promoted (each must be running, not in maintenance or draining, and write a binary log).`);
       const candidate = chosen.node;
-      const received = chosen.link.ioPos || chosen.status.currentPos;
+      const received = chosen.link.gtid_io_pos || chosen.status.currentPos;
       try {
         this.steps.push(`'${candidate.name}' is the most up-to-date replica (received up to GTID ${received || '(none)'})`);
         await this.waitFor(candidate, received);
-        await this.promote(candidate, chosen.link.name);
+        await this.promote(candidate, chosen.link.connection_name);
       } catch (err) {
         throw this.failed('failover', err, 'no server was promoted');
       }
-      for (const r of replicas) if (r !== chosen) await this.redirect(r.node, r.link.name, candidate.member);
+      for (const r of replicas) if (r !== chosen) await this.redirect(r.node, r.link.connection_name, candidate.member);
       return this.done('failover', candidate.name, dead.name);
     } finally {
       this.close();
@@ -226,8 +205,8 @@ export class ClusterOperations {
       if (server.maintenance) throw unprocessable(`'${server.name}' is in maintenance; clear maintenance first.`);
       const node = await this.node(server);
       const status = await node.status();
-      const existing = status.replication.find((r) => r.port === primary.port && sameHost(r.host, primary.address));
-      if (existing && existing.ioState === 'Yes' && existing.sqlRunning) {
+      const existing = replicationTo(status, primary);
+      if (existing && existing.io_state === 'Yes' && existing.sql_running) {
         return this.done('rejoin', primary.name, primary.name, `'${server.name}' already replicates from '${primary.name}'; nothing was changed`);
       }
       const primaryNode = await this.node(primary);
@@ -238,8 +217,8 @@ export class ClusterOperations {
       }
       const wasReadOnly = status.readOnly;
       for (const r of status.replication) {
-        await this.run(node, `STOP SLAVE${connName(r.name)}`);
-        await this.run(node, `RESET SLAVE${connName(r.name)} ALL`);
+        await this.run(node, `STOP SLAVE${connName(r.connection_name)}`);
+        await this.run(node, `RESET SLAVE${connName(r.connection_name)} ALL`);
       }
       await this.replicateFrom(node, primary, { fromCurrentPosition: true });
       const problem = await this.replicationProblem(node, primary);
@@ -270,8 +249,8 @@ export class ClusterOperations {
   }
 
   /** The servers that have a replication connection to `primary` and answer now. */
-  private async replicasOf(primary: Member, exclude: string[]): Promise<Array<{ node: Node; status: Status; link: Replication }>> {
-    const found: Array<{ node: Node; status: Status; link: Replication }> = [];
+  private async replicasOf(primary: Member, exclude: string[]): Promise<Array<{ node: Node; status: Status; link: SlaveConnection }>> {
+    const found: Array<{ node: Node; status: Status; link: SlaveConnection }> = [];
     for (const m of this.members) {
       if (exclude.includes(m.name)) continue;
       let node: Node;
@@ -281,7 +260,7 @@ export class ClusterOperations {
         continue; // down: not a candidate, and cannot be redirected now (rejoin it later)
       }
       const status = await node.status();
-      const link = status.replication.find((r) => r.port === primary.port && sameHost(r.host, primary.address));
+      const link = replicationTo(status, primary);
       if (link) found.push({ node, status, link });
     }
     return found;
@@ -294,8 +273,8 @@ export class ClusterOperations {
     if (m.draining) return 'it is draining';
     if (!status.logBin) return 'it does not write a binary log, so no replica could follow it';
     const link = status.replication[0];
-    if (!primaryIsDown && link && (link.ioState !== 'Yes' || !link.sqlRunning)) return 'its replication is not running';
-    if (link && link.sqlErrno !== 0) return `its replication failed: ${link.sqlError}`;
+    if (!primaryIsDown && link && (link.io_state !== 'Yes' || !link.sql_running)) return 'its replication is not running';
+    if (link && link.last_sql_errno !== 0) return `its replication failed: ${link.last_sql_error}`;
     return null;
   }
 
@@ -345,10 +324,10 @@ export class ClusterOperations {
     for (;;) {
       const link = await node.linkTo(primary);
       if (!link) return 'its replication connection disappeared';
-      if (link.ioErrno !== 0) return link.ioError;
-      if (link.sqlErrno !== 0) return link.sqlError;
-      if (link.ioState === 'Yes' && link.sqlRunning) return null;
-      if (Date.now() > deadline) return `replication did not start within ${this.settings.timeout} s (IO thread: ${link.ioState})`;
+      if (link.last_io_errno !== 0) return link.last_io_error;
+      if (link.last_sql_errno !== 0) return link.last_sql_error;
+      if (link.io_state === 'Yes' && link.sql_running) return null;
+      if (Date.now() > deadline) return `replication did not start within ${this.settings.timeout} s (IO thread: ${link.io_state})`;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -379,11 +358,7 @@ function connName(name: string): string {
   return name === '' ? '' : ` ${mysql.escape(name)}`;
 }
 
-function sameName(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
-}
-
-export function sameHost(a: string, b: string): boolean {
-  const norm = (h: string) => (h === 'localhost' || h === '::1' ? '127.0.0.1' : h.toLowerCase());
-  return norm(a) === norm(b);
+/** The server's replication connection to `m`, if it has one. */
+function replicationTo(status: Status, m: Member): SlaveConnection | undefined {
+  return status.replication.find((r) => r.master_port === m.port && sameHost(r.master_host, m.address));
 }

@@ -99,12 +99,17 @@ export class MariaDBMonitor {
       this.timer = null;
       // A cluster operation changes the servers under the monitor's feet; it runs a round itself when done.
       if (this.operation) return this.schedule(Number(this.obj.params.monitor_interval));
-      this.tickInFlight = this.tick().finally(() => {
-        this.tickInFlight = null;
-        if (this.running) this.schedule(Number(this.obj.params.monitor_interval));
-      });
+      this.runRound();
     }, delay);
     this.timer.unref();
+  }
+
+  /** One round now; the next is scheduled one interval after it ends. */
+  private runRound(): void {
+    this.tickInFlight = this.tick().finally(() => {
+      this.tickInFlight = null;
+      if (this.running) this.schedule(Number(this.obj.params.monitor_interval));
+    });
   }
 
   private async tick(): Promise<void> {
@@ -234,10 +239,7 @@ export class MariaDBMonitor {
       if (this.running && !this.tickInFlight) {
         if (this.timer) clearTimeout(this.timer);
         this.timer = null;
-        this.tickInFlight = this.tick().finally(() => {
-          this.tickInFlight = null;
-          if (this.running) this.schedule(Number(this.obj.params.monitor_interval));
-        });
+        this.runRound();
       }
       await this.tickInFlight;
     }

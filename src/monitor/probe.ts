@@ -17,6 +17,8 @@ export interface SlaveConnection {
   gtid_io_pos: string;
   last_io_error: string;
   last_sql_error: string;
+  last_io_errno: number;
+  last_sql_errno: number;
 }
 
 export type ProbeResult =
@@ -98,7 +100,8 @@ export class ServerProbe {
   }
 }
 
-function toSlave(row: Record<string, unknown>): SlaveConnection {
+/** One row of `SHOW ALL SLAVES STATUS` (the monitor's rounds and the cluster operations read it alike). */
+export function toSlave(row: Record<string, unknown>): SlaveConnection {
   const num = (v: unknown) => (v === null || v === undefined || v === '' ? null : Number(v));
   return {
     connection_name: String(row.Connection_name ?? ''),
@@ -111,5 +114,7 @@ function toSlave(row: Record<string, unknown>): SlaveConnection {
     gtid_io_pos: String(row.Gtid_IO_Pos ?? ''),
     last_io_error: String(row.Last_IO_Error ?? ''),
     last_sql_error: String(row.Last_SQL_Error ?? ''),
+    last_io_errno: Number(row.Last_IO_Errno ?? 0),
+    last_sql_errno: Number(row.Last_SQL_Errno ?? 0),
   };
 }

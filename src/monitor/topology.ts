@@ -73,7 +73,8 @@ export function assignRoles(servers: Observed[], currentPrimary: string | null):
   return { primary: primary?.name ?? null, roles };
 }
 
-function sameHost(a: string, b: string): boolean {
+/** Whether two host names or addresses name the same host (loopback spellings are one). */
+export function sameHost(a: string, b: string): boolean {
   const norm = (h: string) => (h === 'localhost' || h === '::1' ? '127.0.0.1' : h.toLowerCase());
   return norm(a) === norm(b);
 }

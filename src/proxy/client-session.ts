@@ -18,6 +18,7 @@ import { readChangeUser, writeChangeUser } from './protocol/change-user.ts';
 import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CAPABILITIES } from './protocol/packets.ts';
 import { selectServer } from './routers/readconnroute.ts';
 import { FilterChain } from './filters/chain.ts';
+import { Command } from './reply-tracker.ts';
 import type { Filters } from './filters/registry.ts';
 import { COMMAND_NAMES } from '../core/queries.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
@@ -289,7 +290,11 @@ export class ClientSession implements Session {
       this.bytesOut += chunk.length;
       this.commandPending = false;
       if (this.chain) this.chain.fromServer(chunk);
-      else if (this.observed.length) this.publishObserved(this.observed.shift()!, server.name);
+      else if (this.observed.length) {
+        const o = this.observed.shift()!;
+        const now = performance.now();
+        this.publishQuery(o.command, o.sql, Date.now() - (now - o.routedAt), o.routedAt, now, null);
+      }
       if (!this.client.write(chunk)) {
         // The client reads slower than the server sends: pause the server until it drains.
         stats.high_water_events++;
@@ -321,22 +326,20 @@ export class ClientSession implements Session {
       pauseClient: () => this.client.pause(),
       resumeClient: () => this.client.resume(),
       filterFailed: (err) => this.deps.logger.error({ session: this.id, service: this.service, err: err.message }, `a filter of service '${this.service}' failed: ${err.message}`),
-      observe: (statement, reply) => {
-        if (!this.deps.core.queries.active) return;
-        this.deps.core.queries.publish({
-          time: new Date(statement.arrivedAt), session: this.id, service: this.service, user: this.user, server: this.server?.name ?? '',
-          command: COMMAND_NAMES[statement.command]!, sql: statement.sql, durationMs: Math.max(0, reply.firstByteAt - statement.routedAt), error: reply.error !== null,
-        });
-      },
+      observe: (statement, reply) => this.publishQuery(statement.command, statement.sql, statement.arrivedAt, statement.routedAt, reply.firstByteAt, reply.error !== null),
     });
   }
 
-  /** A plain session knows a reply's first byte, not its end or its outcome. */
-  private publishObserved(o: { command: number; sql: string; routedAt: number }, server: string): void {
+  /**
+   * A statement (arrived at `time`, epoch ms) and its reply's first byte (performance.now()
+   * times), for watchers. A session without filters does not follow replies, so it knows no
+   * outcome (`error` null).
+   */
+  private publishQuery(command: number, sql: string, time: number, routedAt: number, firstByteAt: number, error: boolean | null): void {
     if (!this.deps.core.queries.active) return;
     this.deps.core.queries.publish({
-      time: new Date(Date.now() - (performance.now() - o.routedAt)), session: this.id, service: this.service, user: this.user, server,
-      command: COMMAND_NAMES[o.command]!, sql: o.sql, durationMs: performance.now() - o.routedAt, error: null,
+      time: new Date(time), session: this.id, service: this.service, user: this.user,
+      server: this.server?.name ?? '', command: COMMAND_NAMES[command]!, sql, durationMs: Math.max(0, firstByteAt - routedAt), error,
     });
   }
 
@@ -404,7 +407,7 @@ export class ClientSession implements Session {
         if (command === COM_INIT_DB && i + length <= chunk.length) this.defaultDb = chunk.toString('utf8', i + 1, i + length);
         if (this.deps.core.queries.active && !this.chain && COMMAND_NAMES[command]) {
           // What of the statement this read holds: all of it, unless it is split across reads.
-          const sql = command === 0x17
+          const sql = command === Command.STMT_EXECUTE
             ? `(prepared statement ${i + 5 <= chunk.length ? chunk.readUInt32LE(i + 1) : '?'})`
             : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
           this.observed.push({ command, sql, routedAt: performance.now() });

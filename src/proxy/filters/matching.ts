@@ -22,9 +22,19 @@ export function regexOption(params: ConfigObject['params'], key: string, options
 
 export function matcher(filter: ConfigObject): Matcher {
   const p = filter.params;
-  const options = Array.isArray(p.options) ? (p.options as string[]) : [];
+  const options = regexOptions(filter);
   const match = regexOption(p, 'match', options);
   const exclude = regexOption(p, 'exclude', options);
+  return {
+    session: sessionMatcher(filter),
+    statement: (sql) => (match === null || match.test(sql)) && (exclude === null || !exclude.test(sql)),
+  };
+}
+
+/** Only the sessions part, for filters whose `match` means something else (regexfilter's pattern). */
+export function sessionMatcher(filter: ConfigObject): Matcher['session'] {
+  const p = filter.params;
+  const options = regexOptions(filter);
   const user = typeof p.user === 'string' && p.user !== '' ? p.user : null;
   const source = typeof p.source === 'string' && p.source !== '' ? p.source : null;
   // qlafilter's regular-expression forms of user and source (absent elsewhere: null).
@@ -32,12 +42,13 @@ export function matcher(filter: ConfigObject): Matcher {
   const userExclude = regexOption(p, 'user_exclude', options);
   const sourceMatch = regexOption(p, 'source_match', options);
   const sourceExclude = regexOption(p, 'source_exclude', options);
-  return {
-    session: (s) => (user === null || s.user === user) && (source === null || s.address === source)
-      && (userMatch === null || userMatch.test(s.user)) && (userExclude === null || !userExclude.test(s.user))
-      && (sourceMatch === null || sourceMatch.test(s.address)) && (sourceExclude === null || !sourceExclude.test(s.address)),
-    statement: (sql) => (match === null || match.test(sql)) && (exclude === null || !exclude.test(sql)),
-  };
+  return (s) => (user === null || s.user === user) && (source === null || s.address === source)
+    && (userMatch === null || userMatch.test(s.user)) && (userExclude === null || !userExclude.test(s.user))
+    && (sourceMatch === null || sourceMatch.test(s.address)) && (sourceExclude === null || !sourceExclude.test(s.address));
+}
+
+function regexOptions(filter: ConfigObject): string[] {
+  return Array.isArray(filter.params.options) ? (filter.params.options as string[]) : [];
 }
 
 /** PCRE's `x` flag: whitespace and `#` comments outside character classes are not part of the pattern. */

@@ -45,6 +45,7 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
   const separator = String(p.separator ?? ',');
   const newline = String(p.newline_replacement ?? ' ');
   const onReply = columns.some(([key]) => NEEDS_REPLY.has(key));
+  const toStdout = types.includes('stdout');
   const canonicalForm = p.use_canonical_form === true;
   const micro = p.duration_unit === 'microseconds' || p.duration_unit === 'us';
   const duration = (ms: number) => (micro ? String(Math.round(Math.max(0, ms) * 1000)) : Math.max(0, ms).toFixed(3));
@@ -80,26 +81,30 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
           if (!nowIn && inTransaction) transactionTime = duration(now - transactionStarted);
           inTransaction = nowIn;
         }
-        const values: Record<string, string> = {
-          service: info.service,
-          session: String(info.id),
-          date: localTime(new Date(statement.arrivedAt)),
-          user: `${info.user}@${info.address}`,
-          reply_time: reply ? duration(reply.firstByteAt - statement.routedAt) : '',
-          total_reply_time: reply ? duration(reply.completedAt - statement.routedAt) : '',
-          query: (canonicalForm ? canonical(statement.sql) : statement.sql).replace(/\r?\n/g, newline),
-          default_db: info.defaultDb() ?? '',
-          num_rows: reply ? String(reply.rows) : '',
-          reply_size: reply ? String(reply.size) : '',
-          transaction: inTransaction || transactionTime ? String(transaction) : '',
-          transaction_time: transactionTime,
-          num_warnings: reply ? String(reply.warnings) : '',
-          error_msg: reply?.error ? reply.error.message.replace(/\r?\n/g, newline) : '',
+        // Only the columns log_data asks for are worked out: this runs for every statement.
+        const value = (key: string): string => {
+          switch (key) {
+            case 'service': return info.service;
+            case 'session': return String(info.id);
+            case 'date': return localTime(new Date(statement.arrivedAt));
+            case 'user': return `${info.user}@${info.address}`;
+            case 'reply_time': return reply ? duration(reply.firstByteAt - statement.routedAt) : '';
+            case 'total_reply_time': return reply ? duration(reply.completedAt - statement.routedAt) : '';
+            case 'query': return (canonicalForm ? canonical(statement.sql) : statement.sql).replace(/\r?\n/g, newline);
+            case 'default_db': return info.defaultDb() ?? '';
+            case 'num_rows': return reply ? String(reply.rows) : '';
+            case 'reply_size': return reply ? String(reply.size) : '';
+            case 'transaction': return inTransaction || transactionTime ? String(transaction) : '';
+            case 'transaction_time': return transactionTime;
+            case 'num_warnings': return reply ? String(reply.warnings) : '';
+            case 'error_msg': return reply?.error ? reply.error.message.replace(/\r?\n/g, newline) : '';
+            default: return '';
+          }
         };
-        const line = columns.map(([key]) => values[key]).join(separator) + '\n';
+        const line = columns.map(([key]) => value(key)).join(separator) + '\n';
         own?.write(line);
         unified?.write(line);
-        if (types.includes('stdout')) process.stdout.write(line);
+        if (toStdout) process.stdout.write(line);
       };
       const logged = (s: Statement) => s.command !== Command.STMT_PREPARE && match.statement(s.sql);
 

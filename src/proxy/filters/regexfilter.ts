@@ -10,7 +10,7 @@ import type { ConfigObject } from '../../core/objects.ts';
 import type { WeirLogger } from '../../log/logger.ts';
 import { Command } from '../reply-tracker.ts';
 import { LogFile } from './log-file.ts';
-import { matcher, regexOption } from './matching.ts';
+import { regexOption, sessionMatcher } from './matching.ts';
 import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';
 
 export function regexfilter(filter: ConfigObject, logger: WeirLogger): FilterInstance {
@@ -19,7 +19,7 @@ export function regexfilter(filter: ConfigObject, logger: WeirLogger): FilterIns
   const search = regexOption(p, 'match', options)!;
   const global = new RegExp(search.source, search.flags + 'g');
   const replacement = String(p.replace ?? '');
-  const sessionsMatch = matcher({ ...filter, params: { ...p, match: null, exclude: null } } as ConfigObject);
+  const appliesTo = sessionMatcher(filter);
   const log = typeof p.log_file === 'string' && p.log_file !== '' ? new LogFile(p.log_file, { append: true, flush: true }) : null;
   const trace = p.log_trace === true;
   let sessions = 0;
@@ -27,7 +27,7 @@ export function regexfilter(filter: ConfigObject, logger: WeirLogger): FilterIns
 
   return {
     newSession(info: SessionInfo): FilterSession | null {
-      if (!sessionsMatch.session(info)) return null;
+      if (!appliesTo(info)) return null;
       sessions++;
       return {
         statement(s) {
