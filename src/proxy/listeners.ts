@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError } from '../config/ini.ts';
 import type { Core } from '../core/core.ts';
+import type { Session } from '../core/sessions.ts';
 import { unprocessable } from '../core/errors.ts';
 import { sameName, stringList, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
@@ -40,7 +41,7 @@ export class Listeners {
       if (obj.kind !== 'server') return;
       const flags = obj.runtime.facts.flags;
       if (flags.includes('down')) {
-        for (const s of core.sessions.usingServer(obj.name)) s.close(`server '${obj.name}' is down`);
+        for (const s of core.sessions.usingServer(obj.name)) lose(s, obj.name, 'the server is down');
       }
       // As readconnroute does: a session of a `master` service is only valid on the
       // primary. When the primary moves (switchover, failover), its clients are
@@ -51,7 +52,7 @@ export class Listeners {
         this.masters.delete(obj.name);
         for (const s of core.sessions.usingServer(obj.name)) {
           const service = core.find('service', s.service);
-          if (service && stringList(service.params.router_options!).join() === 'master') s.close(`server '${obj.name}' is no longer the primary`);
+          if (service && stringList(service.params.router_options!).join() === 'master') lose(s, obj.name, 'the server is no longer the primary');
         }
       }
     });
@@ -123,12 +124,19 @@ export class Listeners {
     if (this.servers.has(key)) return;
     const tls = tlsContext(listener);
     const server = createServer({ noDelay: true }, (socket) => {
-      const service = this.core.find('service', String(listener.params.service));
-      if (!service || service.params.state !== 'started') {
-        socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
-        return;
+      // Until a session owns the socket: an 'error' event nobody listens to ends the process.
+      socket.on('error', () => undefined);
+      try {
+        const service = this.core.find('service', String(listener.params.service));
+        if (!service || service.params.state !== 'started') {
+          socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
+          return;
+        }
+        new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters }, service, socket).start();
+      } catch (err) {
+        socket.destroy();
+        this.logger.error({ listener: listener.name, err: (err as Error).stack }, `listener '${listener.name}' could not start a session: ${(err as Error).message}`);
       }
-      new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters }, service, socket).start();
     });
     this.servers.set(key, server);
     try {
@@ -137,6 +145,8 @@ export class Listeners {
       this.servers.delete(key);
       throw err;
     }
+    // Once listening, an error (EMFILE when accepting, say) is logged; without a listener it would end the process.
+    server.on('error', (err) => this.logger.error({ listener: listener.name }, `listener '${listener.name}': ${describe(err)}`));
     listener.runtime.listenerState = 'running';
     this.core.touch(listener);
     this.logger.notice({ listener: listener.name }, `listener '${listener.name}' listening on ${listener.params.address} port ${listener.params.port}`);
@@ -165,6 +175,12 @@ export class Listeners {
     this.core.touch(listener);
     this.logger.error({ listener: listener.name }, `listener '${listener.name}' cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`);
   }
+}
+
+/** Closes a session whose server went away; the client gets an error packet where the protocol allows one. */
+function lose(session: Session, server: string, why: string): void {
+  if (session instanceof ClientSession) session.serverLost(server, why);
+  else session.close(`server '${server}': ${why}`);
 }
 
 /** The listener's TLS context when `ssl=true`; throws when its files are missing or unreadable. */
