@@ -172,10 +172,45 @@ export function commandCases(seed: number, perCommand: number): FuzzCase[] {
   const r = seededRandom(seed);
   const cases: FuzzCase[] = [];
   for (let command = 0; command <= 0xff; command++) {
-    for (let i = 0; i < perCommand; i++) cases.push(r.pick(GENERIC)(command, r));
+    for (let i = 0; i < perCommand; i++) {
+      const c = r.pick(GENERIC)(command, r);
+      // A command without a reply is followed by a COM_PING, whose answer the case waits for.
+      const answer = c.steps.indexOf('answer');
+      if (NO_REPLY.has(command) && answer >= 0) c.steps.splice(answer, 0, packet(0, b(COM_PING)));
+      cases.push(c);
+    }
   }
   cases.push(...structured(r));
   return cases;
+}
+
+const NO_REPLY = new Set([0x18, 0x19]);
+
+/**
+ * Runs cases on `concurrency` connections at a time. `open` gives each case its connection
+ * (after checking whatever the caller checks before a case), `after` runs once it is over.
+ * A failure names the case and the cases running beside it.
+ */
+export async function runCases(cases: FuzzCase[], concurrency: number, stats: FuzzStats,
+  open: (previous: string) => Promise<RawClient>, after: (what: string) => Promise<void>): Promise<void> {
+  let next = 0;
+  const running = new Set<string>();
+  const worker = async () => {
+    let previous = 'the start';
+    while (next < cases.length) {
+      const c = cases[next++]!;
+      const client = await open(previous);
+      running.add(c.name);
+      try {
+        await playCase(client, c, stats);
+        previous = `case '${c.name}'${running.size > 1 ? ` (beside ${[...running].filter((n) => n !== c.name).map((n) => `'${n}'`).join(', ')})` : ''}`;
+        await after(previous);
+      } finally {
+        running.delete(c.name);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
 }
 
 /** Handshake Response fields, to build broken ones from. */
@@ -240,10 +275,8 @@ export interface FuzzStats {
   cases: number;
   /** Cases where Weir (or the server behind it) answered something. */
   answered: number;
-  /** Cases Weir closed by itself, before the client hung up. */
-  closedByWeir: number;
-  /** 'answer' steps that got nothing within the wait limit (the client then hangs up). */
-  unanswered: number;
+  /** 'answer' steps that got nothing within the wait limit (the client then hangs up), by case. */
+  unanswered: string[];
 }
 
 /**
@@ -264,15 +297,14 @@ export async function playCase(client: RawClient, c: FuzzCase, stats: FuzzStats,
     const limit = new Promise<'limit'>((resolve) => (timer = setTimeout(() => resolve('limit'), answerLimitMs)));
     const got = await Promise.race([client.next(), limit]);
     clearTimeout(timer);
-    if (got === 'limit') stats.unanswered++;
+    if (got === 'limit') stats.unanswered.push(c.name);
     else if (got) answered = true;
   }
   if (answered) stats.answered++;
-  if (!client.isOpen) stats.closedByWeir++;
   client.end();
   await client.closed;
 }
 
 export function newStats(): FuzzStats {
-  return { cases: 0, answered: 0, closedByWeir: 0, unanswered: 0 };
+  return { cases: 0, answered: 0, unanswered: [] };
 }

@@ -6,8 +6,9 @@
  * last-resort handler for an unhandled rejection or an uncaught exception.
  *
  * Bounded for `npm test`; the seed is printed. WEIR_FUZZ_SEED replays a seed,
- * WEIR_FUZZ_COUNT sets the random variants per command byte (default 2) and
- * WEIR_FUZZ_AUTH_COUNT the random handshake responses (default 40). The long run is
+ * WEIR_FUZZ_COUNT sets the random variants per command byte (default 1) and
+ * WEIR_FUZZ_AUTH_COUNT the random handshake responses (default 40), WEIR_FUZZ_CONCURRENCY
+ * the cases played at once (default 4). The long run is
  * test/bench/fuzz-protocol.ts.
  */
 import { after, before, describe, test } from 'node:test';
@@ -18,13 +19,15 @@ import mysql, { type Connection } from 'mysql2/promise';
 import request from 'supertest';
 import { packet, readErr } from '../../src/proxy/protocol/packets.ts';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
-import { authCases, commandCases, newStats, playCase, type FuzzCase } from '../harness/protocol-fuzz.ts';
+import { authCases, commandCases, newStats, runCases, type FuzzCase } from '../harness/protocol-fuzz.ts';
 import { RawClient } from '../harness/raw-client.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 
 const SEED = Number(process.env.WEIR_FUZZ_SEED ?? 20261130);
-const PER_COMMAND = Number(process.env.WEIR_FUZZ_COUNT ?? 2);
+const PER_COMMAND = Number(process.env.WEIR_FUZZ_COUNT ?? 1);
 const AUTH_RANDOM = Number(process.env.WEIR_FUZZ_AUTH_COUNT ?? 40);
+/** Cases played at once, each on its own connection (WEIR_FUZZ_CONCURRENCY). */
+const CONCURRENCY = Number(process.env.WEIR_FUZZ_CONCURRENCY ?? 4);
 /** What Weir logs when its process-level backstop catches something: always a bug. */
 const BACKSTOP = /unhandled promise rejection|uncaught exception/i;
 
@@ -36,17 +39,25 @@ describe('the MariaDB protocol fuzzed after login and during authentication', ()
   let bystander: Connection;
 
   const login = () => RawClient.login(port, 'fuzz', 'fuzz-pw');
+  const context = (what: string) => `after ${what} (seed ${SEED}); Weir's output ends with:\n${weir.output().slice(-3000)}`;
+  /** Weir is alive and the session opened before the fuzzing still answers SELECT 1. */
+  const alive = async (what: string) => {
+    assert.equal(weir.child.exitCode, null, `Weir exited ${context(what)}`);
+    assert.equal(weir.child.signalCode, null, `Weir was killed ${context(what)}`);
+    assert.doesNotMatch(weir.output(), BACKSTOP, `Weir's backstop caught an error ${context(what)}`);
+    const [[row]] = (await bystander.query('SELECT 1 AS one')) as any;
+    assert.equal(row.one, 1, `the session opened before the fuzzing ${context(what)}`);
+  };
+  /** A session opened now logs in and answers SELECT 1; it is returned for the next case. */
+  const freshSession = async (what: string) => {
+    const fresh = await login().catch((err: Error) => assert.fail(`a new session cannot log in ${context(what)}: ${err.message}`));
+    assert.equal(await fresh.selectOne(), '1', `a new session ${context(what)}`);
+    return fresh;
+  };
   /** Weir is alive, and both an old session and a new one still answer SELECT 1. */
   const stillServing = async (what: string) => {
-    const context = () => `after ${what} (seed ${SEED}); Weir's output ends with:\n${weir.output().slice(-3000)}`;
-    assert.equal(weir.child.exitCode, null, `Weir exited ${context()}`);
-    assert.equal(weir.child.signalCode, null, `Weir was killed ${context()}`);
-    assert.doesNotMatch(weir.output(), BACKSTOP, `Weir's backstop caught an error ${context()}`);
-    const [[row]] = (await bystander.query('SELECT 1 AS one')) as any;
-    assert.equal(row.one, 1, `the session opened before the fuzzing ${context()}`);
-    const fresh = await login().catch((err: Error) => assert.fail(`a new session cannot log in ${context()}: ${err.message}`));
-    assert.equal(await fresh.selectOne(), '1', `a new session ${context()}`);
-    fresh.destroy();
+    await alive(what);
+    (await freshSession(what)).destroy();
   };
   const onlyBystanderLeft = () => waitFor('every fuzzed session to be closed', async () =>
     (await request(weir.url).get('/sessions').auth(ADMIN.user, ADMIN.password)).body.length === 1);
@@ -124,12 +135,12 @@ port=${port}
     t.diagnostic(`seed ${SEED} (WEIR_FUZZ_SEED), ${PER_COMMAND} random variants per command byte (WEIR_FUZZ_COUNT), ${cases.length} cases`);
     const stats = newStats();
     const started = performance.now();
-    for (const c of cases) {
-      await playCase(await login(), c, stats);
-      await stillServing(`case '${c.name}'`);
-    }
+    // Each case runs on a session opened after the previous case, which first proves that a
+    // fresh session still logs in and answers SELECT 1.
+    await runCases(cases, CONCURRENCY, stats, freshSession, alive);
+    await stillServing('the last case');
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    t.diagnostic(`${stats.cases} cases in ${seconds} s: ${stats.answered} answered, ${stats.closedByWeir} closed by Weir, ${stats.unanswered} waits without an answer`);
+    t.diagnostic(`${stats.cases} cases in ${seconds} s: ${stats.answered} answered; waits without an answer: ${stats.unanswered.join(', ') || 'none'}`);
     assert.equal(stats.cases, cases.length);
     await onlyBystanderLeft();
   });
@@ -139,13 +150,9 @@ port=${port}
     t.diagnostic(`seed ${SEED}, ${cases.length} cases (WEIR_FUZZ_AUTH_COUNT random ones: ${AUTH_RANDOM})`);
     const stats = newStats();
     const started = performance.now();
-    for (const c of cases) {
-      const { client } = await RawClient.open(port);
-      await playCase(client, c, stats);
-      await stillServing(`case '${c.name}'`);
-    }
+    await runCases(cases, CONCURRENCY, stats, async () => (await RawClient.open(port)).client, stillServing);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    t.diagnostic(`${stats.cases} cases in ${seconds} s: ${stats.answered} answered, ${stats.closedByWeir} closed by Weir, ${stats.unanswered} waits without an answer`);
+    t.diagnostic(`${stats.cases} cases in ${seconds} s: ${stats.answered} answered; waits without an answer: ${stats.unanswered.join(', ') || 'none'}`);
     await onlyBystanderLeft();
   });
 });
