@@ -9,6 +9,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { conflict, notFound, unprocessable, WeirError } from './errors.ts';
 import { QueryFeed } from './queries.ts';
+import { compileRegex } from './regex.ts';
 import { KINDS, type ObjectKind } from './modules.ts';
 import {
   buildParams, DefinitionError, nameProblem, newObject, sameName, stringList,
@@ -288,6 +289,7 @@ export class Core extends EventEmitter<CoreEvents> {
           const problem = unwritable(value);
           if (problem) problems.push({ key, message: problem });
         }
+        problems.push(...regexProblems(obj));
         break;
       case 'listener': {
         mustExist('service', 'service', [String(obj.params.service)]);
@@ -334,6 +336,22 @@ function unwritable(path: string): string | null {
     const code = (err as NodeJS.ErrnoException).code;
     return `names '${path}', but its directory '${dir}' ${code === 'ENOENT' ? 'does not exist' : 'is not writable'}`;
   }
+}
+
+/** Each regex parameter that does not compile with the filter's `options` (`extended` changes what compiles). */
+function regexProblems(filter: ConfigObject): Array<{ key: string; message: string }> {
+  const options = Array.isArray(filter.params.options) ? (filter.params.options as string[]) : [];
+  const problems = [];
+  for (const def of paramDefs('filter', moduleKeyValue(filter))) {
+    const value = filter.params[def.name];
+    if (def.type !== 'regex' || typeof value !== 'string' || value === '') continue;
+    try {
+      compileRegex(value, options);
+    } catch (err) {
+      problems.push({ key: def.name, message: (err as Error).message });
+    }
+  }
+  return problems;
 }
 
 function moduleKeyValue(obj: ConfigObject): string | null {

@@ -4,6 +4,8 @@
  * definition, and the canonical value (what the REST API shows) is a JSON value:
  * durations are numbers in the definition's unit, lists are arrays.
  */
+import { compileRegex } from './regex.ts';
+
 export type ParamType =
   | 'bool' | 'int' | 'count' | 'duration' | 'size' | 'enum' | 'enum_mask' | 'string'
   | 'password' | 'path' | 'regex' | 'serverlist' | 'filterlist' | 'service' | 'address' | 'port';
@@ -118,7 +120,16 @@ export function checkJsonValue(def: ParamDef, value: unknown): Value {
     case 'regex': {
       if (typeof value !== 'string') throw new Error(`must be a string`);
       assertWritable(def, value);
-      compileRegex(value, []);
+      // Checked again with the filter's `options` (core.ts); here it must compile either way.
+      try {
+        compileRegex(value, []);
+      } catch (err) {
+        try {
+          compileRegex(value, ['extended']);
+        } catch {
+          throw err;
+        }
+      }
       return value;
     }
     default:
@@ -155,17 +166,6 @@ function assertWritable(def: ParamDef, value: string): void {
   if (problem) throw new Error(problem);
   if (def.type !== 'string' && def.type !== 'password' && value !== value.trim()) {
     throw new Error('has leading or trailing whitespace, which a configuration file cannot hold');
-  }
-}
-
-/** A regex parameter may be written `/.../` (MaxScale's style) or bare. Throws when it does not compile. */
-export function compileRegex(source: string, options: string[]): RegExp {
-  const body = /^\/.*\/$/s.test(source) && source.length >= 2 ? source.slice(1, -1) : source;
-  const flags = options.includes('ignorecase') ? 'i' : '';
-  try {
-    return new RegExp(body, flags);
-  } catch (err) {
-    throw new Error(`is not a valid regular expression: ${(err as Error).message}`);
   }
 }
 
