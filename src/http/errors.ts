@@ -24,6 +24,8 @@ export function toWeirError(err: unknown, logger: WeirLogger): WeirError {
   if (err instanceof WeirError) return err;
   const e = err as { status?: unknown; statusCode?: unknown; type?: string; message?: string; errors?: Array<{ path?: string; message?: string }> };
   if (e?.type === 'entity.parse.failed') return new WeirError(400, `The request body is not valid JSON: ${e.message}.`);
+  // The client went away mid-body (or was cut off by admin_request_timeout): nobody reads this answer, and it is no fault of Weir's.
+  if (e?.type === 'request.aborted') return new WeirError(400, 'The connection closed before the request body arrived.');
   if (e?.type === 'entity.too.large') return new WeirError(413, 'The request body is larger than 1 MiB.');
   if (e?.type === 'charset.unsupported' || e?.type === 'encoding.unsupported') {
     return new WeirError(415, `${capitalise(e.message ?? 'unsupported body encoding')}; send JSON in UTF-8, optionally with Content-Encoding gzip, deflate or br.`);
