@@ -2931,7 +2931,18 @@ export interface operations {
     flushLogs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2940,6 +2951,7 @@ export interface operations {
             204: components["responses"]["NoContent"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            412: components["responses"]["PreconditionFailed"];
         };
     };
     listTasks: {
