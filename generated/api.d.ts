@@ -1306,7 +1306,9 @@ export interface components {
             port: number;
             /**
              * @description `created` until the data plane binds it, `running` while it accepts clients,
-             *     `stopped` while its service is stopped, `failed` when its port could not be bound.
+             *     `stopped` while its service is stopped, `failed` when its last bind failed (its
+             *     port is taken by another process, its address is not on this machine), also
+             *     while its service stays stopped after a start refused for it, until it binds.
              * @enum {string}
              */
             state: "created" | "running" | "stopped" | "failed";
@@ -2931,7 +2933,18 @@ export interface operations {
     flushLogs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2940,6 +2953,7 @@ export interface operations {
             204: components["responses"]["NoContent"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            412: components["responses"]["PreconditionFailed"];
         };
     };
     listTasks: {

@@ -94,7 +94,12 @@ export class Listeners {
     }
   }
 
-  /** Binds every listener of a started service; a port that cannot be bound stops the start. */
+  /**
+   * Binds every listener of a started service at Weir's start. As MaxScale ("Failed to
+   * start all MaxScale services. Exiting."), a listener that cannot bind stops the start,
+   * with the file, section and key: the configuration checks refuse every conflict between
+   * Weir's own sockets, so what remains is the machine (a port another process holds).
+   */
   async startAll(): Promise<void> {
     for (const listener of this.core.list('listener')) {
       const service = this.core.find('service', String(listener.params.service));
