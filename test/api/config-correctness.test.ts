@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { freePort } from '../harness/mariadb.ts';
-import { asAdmin, removeDir, startTestWeir, tempDir, useTestWeir } from '../harness/weir.ts';
+import { asAdmin, removeDir, startTestWeir, tempDir, useTestWeir, writeTestConfig } from '../harness/weir.ts';
 import { startWeir } from '../../src/weir.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
@@ -261,11 +261,11 @@ describe('runtime changes of several objects are one change; files are private',
   test('a fresh data directory is created 0700', async () => {
     const parent = tempDir();
     const datadir = join(parent, 'weir-data');
-    const weir = await startWeir({ datadir, adminPort: 0, adminHost: '127.0.0.1', stdout: false, configFile: undefined, defaultUser: 'u' }).catch((err) => err as Error);
+    const weir = await startWeir({ datadir, configFile: await writeTestConfig(parent), adminPort: 0, adminHost: '127.0.0.1', stdout: false });
     try {
       assert.equal(statSync(datadir).mode & 0o777, 0o700);
     } finally {
-      if (!(weir instanceof Error)) await weir.stop();
+      await weir.stop();
       removeDir(parent);
     }
   });
