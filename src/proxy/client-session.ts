@@ -538,7 +538,8 @@ export class ClientSession implements Session {
 
   private fail(code: number, sqlState: string, message: string, sequence = 2): void {
     if (this.phase === 'closed') return;
-    this.deps.logger.warning({ session: this.id, service: this.service, user: this.user, address: this.address, code }, message);
+    // One throttling budget per error code: the text names the user, which a client chooses freely.
+    this.deps.logger.warning({ kind: `session-error-${code}`, session: this.id, service: this.service, user: this.user, address: this.address, code }, message);
     this.client.end(errPacket(sequence, code, sqlState, message));
     this.close(message);
   }

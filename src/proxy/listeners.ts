@@ -58,7 +58,48 @@ export class Listeners {
     });
   }
 
-  /** Binds every listener of a started service; a port that cannot be bound stops the start. */
+  /**
+   * Starts a service: its listeners are bound first, and only when every one of them is
+   * listening is the started state persisted. A listener that cannot bind fails alone and
+   * visibly: its state shows `failed`, the others of the service are unbound again, the
+   * service stays as it was, and the error names the listener and the reason. Starting a
+   * started service binds those of its listeners that are not listening (a retry).
+   */
+  async startService(name: string): Promise<void> {
+    const service = this.core.get('service', name);
+    const bound: ConfigObject[] = [];
+    const failed: Array<{ listener: ConfigObject; reason: string }> = [];
+    for (const listener of this.core.listenersOfService(service.name)) {
+      if (this.servers.has(listener.name.toLowerCase())) continue;
+      try {
+        await this.bind(listener);
+        bound.push(listener);
+      } catch (err) {
+        this.bindFailed(listener, err);
+        failed.push({ listener, reason: describe(err) });
+      }
+    }
+    const wasStarted = service.params.state === 'started';
+    if (failed.length) {
+      if (!wasStarted) for (const l of bound) this.unbind(l);
+      const what = failed.map(({ listener: l, reason }) => `listener '${l.name}' cannot listen on ${l.params.address} port ${l.params.port}: ${reason}`);
+      throw unprocessable(`Service '${service.name}' ${wasStarted ? 'is started, but' : 'was not started:'} ${what.join('; ')}.`,
+        failed.map(({ listener: l, reason }) => ({ path: `/listeners/${l.name}/port`, message: reason })));
+    }
+    try {
+      this.core.setRunState('service', service.name, true);
+    } catch (err) {
+      if (!wasStarted) for (const l of bound) this.unbind(l);
+      throw err;
+    }
+  }
+
+  /**
+   * Binds every listener of a started service at Weir's start. As MaxScale ("Failed to
+   * start all MaxScale services. Exiting."), a listener that cannot bind stops the start,
+   * with the file, section and key: the configuration checks refuse every conflict between
+   * Weir's own sockets, so what remains is the machine (a port another process holds).
+   */
   async startAll(): Promise<void> {
     for (const listener of this.core.list('listener')) {
       const service = this.core.find('service', String(listener.params.service));
@@ -160,9 +201,11 @@ export class Listeners {
 
   private unbind(listener: ConfigObject): void {
     const key = listener.name.toLowerCase();
-    this.servers.get(key)?.close();
+    const server = this.servers.get(key);
+    server?.close();
     this.servers.delete(key);
-    listener.runtime.listenerState = null;
+    // A listener that failed to bind keeps showing it until it binds.
+    if (server || listener.runtime.listenerState !== 'failed') listener.runtime.listenerState = null;
   }
 
   private followService(service: ConfigObject): void {
@@ -177,6 +220,7 @@ export class Listeners {
   }
 
   private bindFailed(listener: ConfigObject, err: unknown): void {
+    if (this.core.find('listener', listener.name) !== listener) return; // deleted meanwhile
     listener.runtime.listenerState = 'failed';
     this.core.touch(listener);
     this.logger.error({ listener: listener.name }, `listener '${listener.name}' cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`);
