@@ -15,7 +15,7 @@ export class LogFile {
   private pendingBytes = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly path: string, private readonly options: { append: boolean; flush: boolean; header?: string }) {
+  constructor(readonly path: string, private readonly options: { append: boolean; flush: boolean; header?: string; onError?: (err: Error) => void }) {
     // Statements can hold private data: readable by Weir's own user only.
     this.fd = openSync(path, options.append ? 'a' : 'w', 0o600);
     if (options.header !== undefined) this.write(options.header);
@@ -27,7 +27,15 @@ export class LogFile {
     this.pendingBytes += line.length;
     if (this.options.flush || this.pendingBytes >= BATCH_BYTES) return this.flushNow();
     if (!this.timer) {
-      this.timer = setTimeout(() => this.flushNow(), BATCH_MS);
+      this.timer = setTimeout(() => {
+        // A batch written from a timer has no caller to throw to (a full disk, say): it is
+        // reported, and an exception escaping a timer would reach the process.
+        try {
+          this.flushNow();
+        } catch (err) {
+          this.options.onError?.(err as Error);
+        }
+      }, BATCH_MS);
       this.timer.unref();
     }
   }

@@ -23,6 +23,7 @@
  */
 import { statSync } from 'node:fs';
 import type { ConfigObject } from '../../core/objects.ts';
+import type { WeirLogger } from '../../log/logger.ts';
 import { Command, IN_TRANSACTION, type Reply } from '../reply-tracker.ts';
 import { redactSecrets } from '../../core/redact.ts';
 import { canonical } from './canonical.ts';
@@ -40,7 +41,7 @@ const COLUMNS: Array<[string, string]> = [
 ];
 const NEEDS_REPLY = new Set(['reply_time', 'total_reply_time', 'num_rows', 'reply_size', 'transaction', 'transaction_time', 'num_warnings', 'error_msg']);
 
-export function qlafilter(filter: ConfigObject): FilterInstance {
+export function qlafilter(filter: ConfigObject, logger?: WeirLogger): FilterInstance {
   const p = filter.params;
   const filebase = String(p.filebase);
   const types = p.log_type as string[];
@@ -57,7 +58,8 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
   const match = matcher(filter);
   const header = columns.map(([, name]) => name).join(separator) + '\n';
 
-  const open = (path: string) => new LogFile(path, { ...options, header: needsHeader(path, options.append) ? header : undefined });
+  const onError = (err: Error) => logger?.error({ filter: filter.name, err: err.message }, `filter '${filter.name}' could not write its log: ${err.message}`);
+  const open = (path: string) => new LogFile(path, { ...options, header: needsHeader(path, options.append) ? header : undefined, onError });
   const unified = types.includes('unified') ? open(`${filebase}.unified`) : null;
   const perSession = new Set<LogFile>();
   let sessions = 0;

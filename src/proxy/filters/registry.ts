@@ -27,7 +27,14 @@ export class Filters {
       this.instances.delete(obj.name.toLowerCase());
     });
     log.onFlush(() => {
-      for (const f of this.instances.values()) f.reopen?.();
+      for (const [name, f] of this.instances) {
+        // One filter's file that cannot be reopened must not keep the others from it.
+        try {
+          f.reopen?.();
+        } catch (err) {
+          this.log.logger.error({ filter: name, err: (err as Error).message }, `filter '${name}' could not reopen its log: ${(err as Error).message}`);
+        }
+      }
     });
   }
 
