@@ -874,7 +874,10 @@ export interface paths {
          *       `&` runs in the background; `jobs` lists and `kill JOBID` stops background jobs.
          *
          *     Every request Weir can parse is answered with HTTP 200 and the outcome in `state`;
-         *     400 is only for a body that is not JSON. A `basic` user may run only read-only commands.
+         *     400 is only for a body that is not JSON. A `basic` user may run only read-only commands
+         *     (decided from the command as parsed, whatever the spelling of its options), may use only
+         *     the sessions they created (an admin may join any), and sees statements in their
+         *     canonical form, without literals.
          */
         post: operations["runCommandApi"];
         delete?: never;
@@ -2293,6 +2296,11 @@ export interface components {
             server: string;
             /** @enum {string} */
             command: "COM_QUERY" | "COM_STMT_PREPARE" | "COM_STMT_EXECUTE";
+            /**
+             * @description The statement, with every password literal masked as `'***'` (`IDENTIFIED BY`,
+             *     `SET PASSWORD`, `PASSWORD(...)`, ...). A `basic` user gets its canonical form instead:
+             *     every literal is `?`, comments are gone. `--match` is applied to this text.
+             */
             sql: string;
             /** @description From routing the statement to the first byte of its reply. */
             durationMs: number;

@@ -10,7 +10,8 @@
  *   the end of the statement: `IDENTIFIED BY '…'`, `IDENTIFIED BY PASSWORD '…'`,
  *   `IDENTIFIED VIA|WITH plugin USING|AS '…'`, `… USING PASSWORD('…')` (CREATE USER,
  *   ALTER USER, GRANT);
- * - every literal after the `=` of `SET PASSWORD [FOR user] = …`;
+ * - every literal after the `=` of `SET PASSWORD [FOR user] = …`, wherever it starts
+ *   (`SET STATEMENT … FOR SET PASSWORD …`, a second statement of a multi-statement);
  * - the literal after any word ending in `password`, with or without `=`:
  *   `MASTER_PASSWORD='…'`, `CREATE SERVER … OPTIONS (PASSWORD '…')`, `SET @password = '…'`;
  * - every literal argument of `PASSWORD(…)`, `OLD_PASSWORD(…)`, `ENCRYPT(…)` and the
@@ -38,15 +39,17 @@ export function redactSecrets(sql: string): string {
   const word = (i: number) => (tokens[i]?.kind === 'word' ? (tokens[i] as { text: string }).text.toLowerCase() : null);
   const punct = (i: number) => (tokens[i]?.kind === 'punct' ? (tokens[i] as { text: string }).text : null);
 
-  // SET PASSWORD [FOR user] = ...: every literal after the `=`.
-  if (word(0) === 'set' && word(1) === 'password') {
-    const eq = tokens.findIndex((t, i) => i > 1 && t.kind === 'punct' && (t.text === '=' || t.text === ':='));
-    if (eq > 0) for (let i = eq + 1; i < tokens.length; i++) if (tokens[i]!.kind === 'literal') secret.add(tokens[i]!);
-  }
   for (let i = 0; i < tokens.length; i++) {
     const w = word(i);
     if (w === null) continue;
-    if (w === 'identified' && ['by', 'via', 'with'].includes(word(i + 1) ?? '')) {
+    if (w === 'set' && word(i + 1) === 'password') {
+      // SET PASSWORD [FOR user] = ... (also after SET STATEMENT ... FOR): every literal after
+      // the `=`, up to the end of the statement.
+      let j = i + 2;
+      while (j < tokens.length && punct(j) !== '=' && punct(j) !== ':=' && punct(j) !== ';') j++;
+      if (punct(j) === ';') continue;
+      for (j++; j < tokens.length && punct(j) !== ';'; j++) if (tokens[j]!.kind === 'literal') secret.add(tokens[j]!);
+    } else if (w === 'identified' && ['by', 'via', 'with'].includes(word(i + 1) ?? '')) {
       // The whole authentication clause: up to a `,` or `;` outside parentheses.
       let depth = 0;
       for (let j = i + 1; j < tokens.length; j++) {

@@ -15,6 +15,8 @@ import mysql from 'mysql2/promise';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
 import { asAdmin, removeDir, startTestWeir, tempDir, type TestWeir } from '../harness/weir.ts';
 import { createProxyUser, oneServerConfig } from '../harness/config.ts';
+import { rest } from '../../src/console/commands/rest.ts';
+import type { CommandContext } from '../../src/console/commands/types.ts';
 
 type Reply = { state: string; message?: string; sessionId?: string; consumerId?: string; body?: any };
 type Result = { type: string; jobId: number; [k: string]: any };
@@ -121,11 +123,23 @@ describe('the command API and a basic user', () => {
     // The same words as an admin do change things (the refusals above were not usage errors).
     const changed = await api({ action: 'exec', command: 'logger -level=debug' });
     assert.equal(changed.body.results[0].levels.debug, true);
-    await api({ action: 'exec', command: 'logger --level notice' });
+    await api({ action: 'exec', command: 'logger --level info' }); // as configured (log_info=true)
     // A basic user keeps the read-only forms.
     const readOnly = await api({ action: 'exec', command: 'logger' }, BASIC);
     assert.equal(readOnly.body.results[0].type, 'logger');
     assert.equal((await api({ action: 'exec', command: 'profiler status' }, BASIC)).body.results[0].running, false);
+  });
+
+  test('the second line: a REST operation other than a GET, run for a basic user by any command, is refused', async () => {
+    const user = { name: 'viewer', role: 'basic' as const, created: new Date(), lastModified: new Date(), lastLogin: null };
+    const ctx = { weir: t.weir.context, user } as unknown as CommandContext;
+    const before = (await asAdmin(t.http.get('/maxscale/logs')).expect(200)).body.log_levels;
+    await assert.rejects(rest(ctx, 'patchLogs', { body: [{ op: 'replace', path: '/log_levels/debug', value: true }] }), /Administrative access required: 'viewer' has the basic role/);
+    await assert.rejects(rest(ctx, 'stopService', { params: { name: 'Shop' } }), /Administrative access required/);
+    assert.deepEqual((await asAdmin(t.http.get('/maxscale/logs')).expect(200)).body.log_levels, before);
+    assert.equal((await asAdmin(t.http.get('/services/Shop')).expect(200)).body.state, 'started');
+    // Reads are the basic user's.
+    assert.equal((await rest(ctx, 'getService', { params: { name: 'Shop' } })).name, 'Shop');
   });
 
   test("a command API session is its creator's: a basic user cannot join, pull, use or close another's", async () => {

@@ -34,6 +34,9 @@ const TABLE: Array<[string, string]> = [
   ["CREATE SERVER s FOREIGN DATA WRAPPER mysql OPTIONS (USER 'u', PASSWORD 's3cr3t')", "CREATE SERVER s FOREIGN DATA WRAPPER mysql OPTIONS (USER 'u', PASSWORD '***')"],
   ["CREATE USER bob IDENTIFIED BY X'73336372337400'", "CREATE USER bob IDENTIFIED BY '***'"],
   ["CREATE USER bob IDENTIFIED BY 's3cr3t'; SELECT 'kept'", "CREATE USER bob IDENTIFIED BY '***'; SELECT 'kept'"],
+  ["SELECT 'kept'; SET PASSWORD FOR bob = 's3cr3tHASH'; SELECT 'kept too'", "SELECT 'kept'; SET PASSWORD FOR bob = '***'; SELECT 'kept too'"],
+  ["SET STATEMENT max_statement_time=10 FOR SET PASSWORD FOR 'bob'@'%' = 's3cr3tHASH'", "SET STATEMENT max_statement_time=10 FOR SET PASSWORD FOR 'bob'@'%' = '***'"],
+  ["/*!SET PASSWORD = 's3cr3tHASH'*/", "/*!SET PASSWORD = '***'*/"],
 ];
 
 test('each password literal is masked, and nothing else changes', () => {

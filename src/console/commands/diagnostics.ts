@@ -132,7 +132,7 @@ export const diagnosticCommands: Command[] = [
   },
   {
     name: 'watch', usage: 'watch queries [--service S] [--session ID] [--user U] [--match REGEX] [-n COUNT]',
-    summary: 'Stream every statement passing through Weir, with its server and duration, until interrupted or COUNT (default 100).',
+    summary: 'Stream every statement passing through Weir, with its server and duration, until interrupted or COUNT (default 100); passwords masked, and literals too for basic users.',
     readOnly: always, streaming: true,
     async run(ctx, words) {
       const usage = 'watch queries [--service S] [--session ID] [--user U] [--match REGEX] [-n COUNT]';
