@@ -236,7 +236,12 @@ export interface paths {
         get?: never;
         /**
          * Start a service
-         * @description Its listeners accept new clients again. Starting a started service changes nothing. The state is persisted.
+         * @description Its listeners accept new clients again. Every listener is bound first and only then is
+         *     the started state persisted: when a listener cannot bind (its port is taken by another
+         *     process, the address is not on this machine) the answer is a 422 naming the listener
+         *     and the reason, that listener's state is `failed`, the service stays stopped and
+         *     nothing else changes. Starting a started service binds its listeners that are not
+         *     listening (a 422 again when one still cannot bind).
          */
         put: operations["startService"];
         post?: never;
@@ -1241,7 +1246,7 @@ export interface components {
             parameters: components["schemas"]["ReadConnRouteParameters"];
         };
         /**
-         * @description An object name; letters, digits and `_ . ~ -`, unique across all object kinds (case-insensitive).
+         * @description An object name; letters, digits and `_ . ~ -`, starting with a letter, digit or `_`, never `maxscale`; unique across all object kinds (case-insensitive).
          * @example db2
          */
         ObjectName: string;
@@ -1301,7 +1306,9 @@ export interface components {
             port: number;
             /**
              * @description `created` until the data plane binds it, `running` while it accepts clients,
-             *     `stopped` while its service is stopped, `failed` when its port could not be bound.
+             *     `stopped` while its service is stopped, `failed` when its last bind failed (its
+             *     port is taken by another process, its address is not on this machine), also
+             *     while its service stays stopped after a start refused for it, until it binds.
              * @enum {string}
              */
             state: "created" | "running" | "stopped" | "failed";
@@ -2952,7 +2959,18 @@ export interface operations {
     flushLogs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2961,6 +2979,7 @@ export interface operations {
             204: components["responses"]["NoContent"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
         };
     };
@@ -3567,6 +3586,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
         };
     };

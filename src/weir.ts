@@ -108,8 +108,12 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   }
   const port = (server.address() as AddressInfo).port;
   context.info.adminPort = port;
+  core.reserve({ owner: 'the admin API', address: globals.admin_host, port });
   const adminUrl = `http://${isIP(globals.admin_host) === 6 ? `[${globals.admin_host}]` : globals.admin_host}:${port}`;
   logger.notice({ config: context.info.config ?? DEFAULT_CONFIG_NAME, datadir, version: VERSION }, `Weir started; admin API on ${adminUrl}`);
+  if (store.recovered.completed.length || store.recovered.removed.length) {
+    logger.warning({ completed: store.recovered.completed, removed: store.recovered.removed }, 'finished or discarded runtime changes an earlier crash interrupted');
+  }
   if (unused.length) logger.notice({ settings: unused }, 'MaxScale settings accepted but not used by Weir');
 
   return {

@@ -42,13 +42,14 @@ export class Log {
   private readonly recent = new Map<string, { count: number; windowStart: number; suppressedUntil: number }>();
 
   constructor(readonly options: LogOptions) {
-    mkdirSync(options.logdir, { recursive: true });
+    // Logs name users, clients and statements: readable by Weir's own user only.
+    mkdirSync(options.logdir, { recursive: true, mode: 0o700 });
     this.file = join(options.logdir, 'weir.log');
     this.levels = { ...options.levels };
     this.throttling = { ...options.throttling };
     // Synchronous writes: a line is on disk before the call returns, so nothing is lost
     // in a crash and a flush/reopen never races a pending buffer.
-    this.fileStream = pino.destination({ dest: this.file, sync: true, mkdir: true });
+    this.fileStream = pino.destination({ dest: this.file, sync: true, mkdir: true, mode: 0o600 });
     const streams: pino.StreamEntry<Level>[] = [{ level: 'debug', stream: this.fileStream }];
     if (options.stdout) streams.push({ level: 'debug', stream: pino.destination({ fd: 1, sync: true }) });
     const log = this;
