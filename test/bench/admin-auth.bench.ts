@@ -69,6 +69,7 @@ try {
     const selects: number[] = [];
     const gets: number[] = [];
     let errors = 0;
+    let getsRefused = 0;
     await Promise.all([
       (async () => {
         while (!done) {
@@ -79,20 +80,34 @@ try {
           } catch {
             // A stalled Weir loses its session (its monitor timed out meanwhile): count it and log in again.
             errors++;
-            session.client = await mysql.createConnection({ host: '127.0.0.1', port: session.port, user: 'sbtest', password: 'sbtest-pw', connectTimeout: 120_000 });
+            for (;;) {
+              try {
+                session.client = await mysql.createConnection({ host: '127.0.0.1', port: session.port, user: 'sbtest', password: 'sbtest-pw', connectTimeout: 120_000 });
+                break;
+              } catch {
+                await sleep(100); // until the monitor sees the server again
+              }
+            }
           }
         }
       })(),
       (async () => {
         while (!done) {
           const t0 = performance.now();
-          const r = await fetch(`${url}/servers`, { headers: { Authorization: basic(ADMIN.user, ADMIN.password), Connection: 'close' } });
-          await r.arrayBuffer();
-          gets.push(performance.now() - t0);
+          try {
+            const r = await fetch(`${url}/servers`, { headers: { Authorization: basic(ADMIN.user, ADMIN.password), Connection: 'close' } });
+            await r.arrayBuffer();
+            if (r.status === 200) gets.push(performance.now() - t0);
+            else getsRefused++;
+          } catch {
+            // Closed at accept: admin_max_connections is taken by the attacker's connections.
+            getsRefused++;
+            await sleep(10);
+          }
         }
       })(),
     ]);
-    return { selects, gets, errors };
+    return { selects, gets, errors, getsRefused };
   }
 
   function flood(port: number, count: number, spread: boolean): { started: Promise<void>; finished: Promise<{ statuses: number[]; ms: number }> } {
@@ -126,7 +141,7 @@ try {
       console.log(`  ${spread ? 'distinct names+addrs' : 'one address, admin  '}    SELECT 1  ${figures(during.selects)}\n`
         + `                          admin GET ${figures(during.gets)}\n`
         + `                          attack: ${ms} ms; ${count(401)} verified (401), ${count(429)} refused (429), ${count(0)} connections refused; `
-        + `${during.errors} SELECT sessions lost`);
+        + `${during.errors} SELECT sessions lost, ${during.getsRefused} admin GETs refused`);
     }
     await session.client.end();
     await w.stop();
