@@ -1705,6 +1705,9 @@ export interface components {
          *       "address": "192.168.0.200",
          *       "port": 51234,
          *       "service": "/services/Read-Connection-Service",
+         *       "servers": [
+         *         "/servers/server1"
+         *       ],
          *       "connected": "2026-11-24T12:00:00Z",
          *       "idle": 260,
          *       "default_db": "shop",
@@ -1723,6 +1726,8 @@ export interface components {
             /** @description The client's port. */
             port: number;
             service: components["schemas"]["Link"];
+            /** @description The servers the session has a backend connection to now (details in `/sessions/{id}/connections`). */
+            servers: components["schemas"]["Link"][];
             /** Format: date-time */
             connected: string;
             /** @description Seconds since the client last sent anything. */
@@ -5264,6 +5269,9 @@ export interface operations {
                      *         "address": "192.168.0.200",
                      *         "port": 51234,
                      *         "service": "/services/Read-Connection-Service",
+                     *         "servers": [
+                     *           "/servers/server1"
+                     *         ],
                      *         "connected": "2026-11-24T12:00:00Z",
                      *         "idle": 260,
                      *         "default_db": "shop",
@@ -5331,6 +5339,9 @@ export interface operations {
                      *       "address": "192.168.0.200",
                      *       "port": 51234,
                      *       "service": "/services/Read-Connection-Service",
+                     *       "servers": [
+                     *         "/servers/server1"
+                     *       ],
                      *       "connected": "2026-11-24T12:00:00Z",
                      *       "idle": 260,
                      *       "default_db": "shop",
