@@ -43,6 +43,8 @@ function showTab(): void {
   const tab = location.hash === '#sessions' ? 'sessions' : 'overview';
   for (const t of document.querySelectorAll<HTMLElement>('[data-tab]')) t.hidden = t.dataset.tab !== tab;
   for (const a of document.querySelectorAll<HTMLAnchorElement>('nav.tabs a')) a.setAttribute('aria-current', a.hash === `#${tab}` ? 'page' : 'false');
+  sessions.visible = tab === 'sessions';
+  if (sessions.visible) sessions.render();
 }
 window.addEventListener('hashchange', showTab);
 showTab();

@@ -1,12 +1,15 @@
 /**
  * The sessions table: sorts by any column (click its header; again to reverse), filters by
- * any text in a row, and closes a session with Kill.
+ * any text in a row, and closes a session with Kill. Sorting and filtering cover every
+ * session; the table shows the first PAGE of the result (more on request), so a refresh
+ * with thousands of sessions stays cheap, and it is not updated at all while hidden.
  */
 import { api, nameOf, outcome, type Session } from './api.ts';
 import { actionButton, perform } from './actions.ts';
 import { byId, duration, setText } from './dom.ts';
 import { KeyedTable, type Column } from './table.ts';
 
+const PAGE = 200;
 const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 const day = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
 
@@ -23,6 +26,11 @@ export class SessionsView {
   private ascending = true;
   private readonly filter = byId<HTMLInputElement>('session-filter');
   private readonly count = byId('session-count');
+  private readonly more = byId<HTMLButtonElement>('session-more');
+  private readonly shownText = byId('session-shown');
+  private limit = PAGE;
+  /** False while the sessions tab is hidden: the table then waits for the tab to show. */
+  visible = false;
 
   constructor() {
     const columns: Column<Session>[] = [
@@ -60,15 +68,23 @@ export class SessionsView {
       th.addEventListener('click', sort);
       th.addEventListener('keydown', (e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), sort()));
     });
-    this.filter.addEventListener('input', () => this.render());
+    this.filter.addEventListener('input', () => {
+      this.limit = PAGE;
+      this.render();
+    });
+    this.more.addEventListener('click', () => {
+      this.limit += PAGE * 5;
+      this.render();
+    });
   }
 
   update(sessions: Session[]): void {
     this.sessions = sessions;
-    this.render();
+    if (this.visible) this.render();
+    else setText(this.count, String(sessions.length));
   }
 
-  private render(): void {
+  render(): void {
     const words = this.filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
     const shown = words.length
       ? this.sessions.filter((s) => {
@@ -87,7 +103,9 @@ export class SessionsView {
       if (sort) th.setAttribute('aria-sort', sort);
       else th.removeAttribute('aria-sort');
     });
-    this.table.update(shown);
+    this.table.update(shown.length > this.limit ? shown.slice(0, this.limit) : shown);
     setText(this.count, words.length ? `${shown.length} of ${this.sessions.length}` : String(this.sessions.length));
+    this.more.hidden = shown.length <= this.limit;
+    setText(this.shownText, shown.length > this.limit ? `Showing ${this.limit} of ${shown.length}.` : '');
   }
 }
