@@ -236,7 +236,12 @@ export interface paths {
         get?: never;
         /**
          * Start a service
-         * @description Its listeners accept new clients again. Starting a started service changes nothing. The state is persisted.
+         * @description Its listeners accept new clients again. Every listener is bound first and only then is
+         *     the started state persisted: when a listener cannot bind (its port is taken by another
+         *     process, the address is not on this machine) the answer is a 422 naming the listener
+         *     and the reason, that listener's state is `failed`, the service stays stopped and
+         *     nothing else changes. Starting a started service binds its listeners that are not
+         *     listening (a 422 again when one still cannot bind).
          */
         put: operations["startService"];
         post?: never;
@@ -1241,7 +1246,7 @@ export interface components {
             parameters: components["schemas"]["ReadConnRouteParameters"];
         };
         /**
-         * @description An object name; letters, digits and `_ . ~ -`, unique across all object kinds (case-insensitive).
+         * @description An object name; letters, digits and `_ . ~ -`, starting with a letter, digit or `_`, never `maxscale`; unique across all object kinds (case-insensitive).
          * @example db2
          */
         ObjectName: string;
@@ -3537,6 +3542,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableEntity"];
         };
     };
     stopService: {

@@ -8,6 +8,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { installBackstop, useLogger } from './backstop.ts';
 import { ConfigError } from './config/ini.ts';
 import { readConfiguration, startWeir, VERSION } from './weir.ts';
 
@@ -69,6 +70,9 @@ if (args.validate !== undefined) {
   }
 }
 
+// Before anything runs: an error nobody caught is logged, and Weir keeps serving (backstop.ts says why).
+installBackstop();
+
 try {
   const weir = await startWeir({
     datadir,
@@ -78,10 +82,15 @@ try {
     defaultUser: args['default-user'] ?? process.env.WEIR_DEFAULT_USER ?? 'root',
     defaultPassword: args['default-password'] ?? process.env.WEIR_DEFAULT_PASSWORD ?? '',
   });
+  useLogger(weir.context.log.logger);
   const shutdown = async (signal: string) => {
     weir.context.log.logger.notice(`received ${signal}, stopping`);
-    await weir.stop();
-    process.exit(0);
+    try {
+      await weir.stop();
+    } finally {
+      useLogger(null);
+      process.exit(0);
+    }
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
