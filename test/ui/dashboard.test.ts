@@ -201,6 +201,32 @@ describe('the /dashboard page on a primary and two replicas', () => {
     await serverRow(page, 'db3').locator('button[data-action=maintenance-on]').waitFor();
   });
 
+  test('drain, and stopping and starting a service, from the page reach the API', async () => {
+    await confirmAction(serverRow(page, 'db2').locator('button[data-action=drain-on]'));
+    await page.locator('#notice.ok', { hasText: 'db2 is draining.' }).waitFor();
+    assert.ok((await server('db2')).state.some((f: string) => f === 'draining' || f === 'drained'));
+    await confirmAction(serverRow(page, 'db2').locator('button[data-action=drain-off]'));
+    await page.locator('#notice.ok', { hasText: 'db2 takes new connections again.' }).waitFor();
+    assert.ok(!(await server('db2')).state.some((f: string) => f === 'draining' || f === 'drained'));
+
+    const shop = page.locator('#services tr[data-key=Shop]');
+    await confirmAction(shop.locator('button[data-action=service-stop]'));
+    await page.locator('#notice.ok', { hasText: 'Service Shop stopped.' }).waitFor();
+    assert.equal((await asAdmin(t.http.get('/services/Shop')).expect(200)).body.state, 'stopped');
+    await shop.locator('.badge.state-stopped').waitFor();
+    await confirmAction(shop.locator('button[data-action=service-start]'));
+    await page.locator('#notice.ok', { hasText: 'Service Shop started.' }).waitFor();
+    assert.equal((await asAdmin(t.http.get('/services/Shop')).expect(200)).body.state, 'started');
+  });
+
+  test('cancelling the confirmation changes nothing', async () => {
+    await serverRow(page, 'db2').locator('button[data-action=maintenance-on]').click();
+    await page.locator('dialog#confirm[open] #confirm-cancel').click();
+    await page.locator('dialog#confirm[open]').waitFor({ state: 'detached' });
+    assert.ok(!(await server('db2')).state.includes('maintenance'));
+    await serverRow(page, 'db2').locator('button[data-action=maintenance-on]').waitFor();
+  });
+
   test('an API refusal reaches the user in the API\'s own words', async () => {
     const refusal = await asAdmin(t.http.post('/monitors/Cluster/failover')).expect(422);
     await confirmAction(page.locator('#monitors tr[data-key=Cluster] button[data-action=failover]'));
@@ -227,6 +253,9 @@ describe('the /dashboard page on a primary and two replicas', () => {
       assert.match(await p.locator('#role').innerText(), /read-only/);
       // The charts and sessions still work for reading.
       await p.locator('#chart-connections .key[data-series=db1]').waitFor();
+      // The statistics stream (the command API's `monitor services`) works for a basic user too.
+      await p.locator('#chart-qps .key[data-series=Shop] .value', { hasText: /\/s$/ }).waitFor();
+      assert.equal(await p.locator('#stats-status').isVisible(), false);
     } finally {
       await viewer.close();
     }
