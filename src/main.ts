@@ -83,17 +83,18 @@ try {
     defaultPassword: args['default-password'] ?? process.env.WEIR_DEFAULT_PASSWORD ?? '',
   });
   useLogger(weir.context.log.logger);
-  const shutdown = async (signal: string) => {
+  const shutdown = (signal: string) => {
     weir.context.log.logger.notice(`received ${signal}, stopping`);
-    try {
-      await weir.stop();
-    } finally {
+    weir.stop().then(() => {
       useLogger(null);
       process.exit(0);
-    }
+    }, (err: Error) => {
+      process.stderr.write(`weir: stopping failed: ${err.stack ?? err.message}\n`);
+      process.exit(1);
+    });
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
   // logrotate's postrotate can send SIGUSR1, as with MaxScale, instead of calling the API.
   process.on('SIGUSR1', () => weir.context.log.flush());
 } catch (err) {

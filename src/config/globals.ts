@@ -1,6 +1,7 @@
 /**
  * The `[maxscale]` section: Weir's process-wide settings.
  */
+import { unprocessable } from '../core/errors.ts';
 import { parseConfigValue, type ParamDef } from '../core/params.ts';
 
 export interface LogThrottling {
@@ -133,3 +134,19 @@ export function parseThrottling(raw: string): LogThrottling {
 
 export const formatThrottling = (t: LogThrottling) =>
   `${t.limit}, ${Math.round(t.window * 1000)}ms, ${Math.round(t.suppression * 1000)}ms`;
+
+/**
+ * Throttling values are written in whole milliseconds: refuses (422) values the file
+ * would give back different (0.0004 s, 1e300 s), so that what GET shows survives a restart.
+ */
+export function assertThrottlingWritable(t: LogThrottling): void {
+  let back: LogThrottling | null = null;
+  try {
+    back = parseThrottling(formatThrottling(t));
+  } catch {
+    // reported below
+  }
+  if (back && back.limit === t.limit && back.window === t.window && back.suppression === t.suppression) return;
+  const message = 'window and suppression must be whole milliseconds (e.g. 0.25 s) that the configuration file can hold';
+  throw unprocessable(`Parameter 'log_throttling': ${message}; nothing was changed.`, [{ path: '/log_throttling', message }]);
+}

@@ -94,7 +94,12 @@ export class Listeners {
     }
   }
 
-  /** Binds every listener of a started service; a port that cannot be bound stops the start. */
+  /**
+   * Binds every listener of a started service at Weir's start. As MaxScale ("Failed to
+   * start all MaxScale services. Exiting."), a listener that cannot bind stops the start,
+   * with the file, section and key: the configuration checks refuse every conflict between
+   * Weir's own sockets, so what remains is the machine (a port another process holds).
+   */
   async startAll(): Promise<void> {
     for (const listener of this.core.list('listener')) {
       const service = this.core.find('service', String(listener.params.service));
@@ -137,7 +142,13 @@ export class Listeners {
       const service = this.core.find('service', session.service);
       const timeout = Number(service?.params.connection_timeout ?? 0);
       if (timeout > 0 && now - session.lastActivity > timeout * 1000 && session instanceof ClientSession) {
-        session.timeOut();
+        // One session that cannot be timed out must not spare the others (nor escape the timer).
+        try {
+          session.timeOut();
+        } catch (err) {
+          session.close('idle for longer than connection_timeout');
+          this.logger.error({ session: session.id, err: (err as Error).stack }, `session ${session.id} could not be timed out: ${(err as Error).message}`);
+        }
       }
     }
   }
@@ -218,8 +229,12 @@ export class Listeners {
 
 /** Closes a session whose server went away; the client gets an error packet where the protocol allows one. */
 function lose(session: Session, server: string, why: string): void {
-  if (session instanceof ClientSession) session.serverLost(server, why);
-  else session.close(`server '${server}': ${why}`);
+  try {
+    if (session instanceof ClientSession) return session.serverLost(server, why);
+  } catch {
+    // The error packet could not be sent: the session still closes.
+  }
+  session.close(`server '${server}': ${why}`);
 }
 
 /** The listener's TLS context when `ssl=true`; throws when its files are missing or unreadable. */

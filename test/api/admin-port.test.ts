@@ -53,7 +53,7 @@ function parseReply(reply: string): { status: number; headers: string; body: { e
 
 describe('the admin port under hostile clients', () => {
   const box = useTestWeir({
-    config: TEST_CONFIG.replace('[maxscale]\n', `[maxscale]\nadmin_request_timeout=${REQUEST_TIMEOUT_MS}ms\nadmin_headers_timeout=400ms\n`),
+    config: TEST_CONFIG.replace('[maxscale]\n', `[maxscale]\nadmin_request_timeout=${REQUEST_TIMEOUT_MS}ms\nadmin_headers_timeout=400ms\nadmin_keepalive_timeout=300ms\nadmin_idle_timeout=60000ms\n`),
   });
   const port = () => Number(new URL(box.t.weir.adminUrl).port);
 
@@ -71,6 +71,26 @@ describe('the admin port under hostile clients', () => {
     assert.equal(error.error, 'Request Timeout');
     assert.match(error.description!, /admin_request_timeout \(600 ms\)/);
     await asAdmin(box.t.http.get('/servers/slow')).expect(404);
+  });
+
+  test('headers sent a line at a time are cut off by admin_headers_timeout with a 408', { timeout: 30_000 }, async () => {
+    const { reply } = await slowRequest(port(), 'GET /servers HTTP/1.1\r\n', 'X-Slow: 1\r\n'.repeat(100), 20);
+    const { status, body } = parseReply(reply);
+    assert.equal(status, 408);
+    assert.match(body.description!, /admin_headers_timeout \(400 ms\)/);
+  });
+
+  test('an idle kept-alive connection is closed after admin_keepalive_timeout', { timeout: 30_000 }, async () => {
+    // One complete request, then silence: the server closes (the close event ends the wait).
+    const reply = await new Promise<string>((resolve) => {
+      const socket = connect(port(), '127.0.0.1', () => socket.write(`GET /servers HTTP/1.1\r\nHost: weir\r\nAuthorization: ${basic(ADMIN.user, ADMIN.password)}\r\n\r\n`));
+      let got = '';
+      socket.on('data', (d) => (got += d.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(got));
+    });
+    assert.match(reply, /^HTTP\/1\.1 200/);
+    assert.match(reply, /keep-alive/i);
   });
 
   test('an early 401 closes the connection instead of waiting for the body', { timeout: 30_000 }, async () => {

@@ -14,6 +14,8 @@ import { asAdmin, removeDir, startTestWeir, tempDir, useTestWeir } from '../harn
 import { startWeir } from '../../src/weir.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
+/** A truncated UTF-8 sequence: not valid percent-encoding of any text. */
+const BAD_PERCENT = '%E0%A4%A';
 const ERROR_KEYS = new Set(['error', 'description', 'errors']);
 
 /** The documented error body: {error, description, errors?}, JSON. */
@@ -142,6 +144,19 @@ describe('defect 11: values keep their type across a restart', () => {
     assert.deepEqual(after.parameters, before.parameters);
   });
 
+  test('log throttling and durations the file cannot hold exactly are refused; the rest survives a restart', async () => {
+    const logs = () => asAdmin(box.t.http.patch('/maxscale/logs')).type(JSON_PATCH);
+    for (const window of [0.0004, 1e300]) {
+      const res = await logs().send([{ op: 'replace', path: '/log_throttling/window', value: window }]).expect(422);
+      assertErrorBody(res, String(window));
+    }
+    const huge = await asAdmin(box.t.http.patch('/monitors/Cluster-Monitor')).type(JSON_PATCH).send([{ op: 'replace', path: '/monitor_interval', value: 1e300 }]);
+    assert.ok(huge.status === 400 || huge.status === 422, `monitor_interval 1e300: ${huge.status}`);
+    await logs().send([{ op: 'replace', path: '/log_throttling/window', value: 0.25 }]).expect(200);
+    box.t = await box.t.restart();
+    assert.equal((await asAdmin(box.t.http.get('/maxscale/logs')).expect(200)).body.log_throttling.window, 0.25);
+  });
+
   test('property: arbitrary values survive persist -> restart -> GET, or are refused with a 4xx that changes nothing', async () => {
     const seed = Number(process.env.WEIR_PROPERTY_SEED ?? 20261130);
     const runs = Number(process.env.WEIR_PROPERTY_RUNS ?? 60);
@@ -200,8 +215,8 @@ describe('defect 12: client mistakes are 4xx with the error body, and change not
       ['gzip header, plain body', () => asAdmin(box.t.http.post('/servers')).set('Content-Type', 'application/json').set('Content-Encoding', 'gzip').send('{"name":"gz","address":"x"}'), [400]],
       ['deflate header, gzip body', () => asAdmin(box.t.http.post('/servers')).set('Content-Type', 'application/json').set('Content-Encoding', 'deflate').send(gzipSync('{"name":"gz","address":"x"}')), [400]],
       ['unsupported Content-Encoding', () => asAdmin(box.t.http.post('/servers')).set('Content-Type', 'application/json').set('Content-Encoding', 'zstd').send('{"name":"gz","address":"x"}'), [415]],
-      ['bad percent-encoding', () => asAdmin(box.t.http.get('/servers/%E0%A4%A')), [400]],
-      ['bad percent-encoding in a write', () => asAdmin(box.t.http.delete('/servers/%E0%A4%A')), [400]],
+      ['bad percent-encoding', () => asAdmin(box.t.http.get(`/servers/${BAD_PERCENT}`)), [400]],
+      ['bad percent-encoding in a write', () => asAdmin(box.t.http.delete(`/servers/${BAD_PERCENT}`)), [400]],
       ['trailing space in an address', () => patchServer([{ op: 'replace', path: '/address', value: '127.0.0.1 ' }]), [422]],
       ['newline in a custom value', () => patchServer([{ op: 'add', path: '/parameters/x', value: 'a\nb' }]), [422]],
       ['NUL in a custom value', () => patchServer([{ op: 'add', path: '/parameters/x', value: 'a\u0000b' }]), [422]],

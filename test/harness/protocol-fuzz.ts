@@ -13,9 +13,15 @@
  *
  * Every case is built from a seeded generator, so a failing seed replays exactly.
  */
-import { packet } from '../../src/proxy/protocol/packets.ts';
-import { Capability } from '../../src/proxy/protocol/packets.ts';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql, { type Connection } from 'mysql2/promise';
+import request from 'supertest';
+import { Capability, packet } from '../../src/proxy/protocol/packets.ts';
+import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from './mariadb.ts';
 import { CLIENT_CAPABILITIES, RawClient } from './raw-client.ts';
+import { ADMIN, exited, removeDir, spawnWeir, tempDir } from './weir.ts';
 
 /** A step: bytes to write, or 'answer': wait for Weir's next packet (or its close). */
 export type Step = Buffer | 'answer';
@@ -307,4 +313,124 @@ export async function playCase(client: RawClient, c: FuzzCase, stats: FuzzStats,
 
 export function newStats(): FuzzStats {
   return { cases: 0, answered: 0, unanswered: [] };
+}
+
+/** What Weir logs when its process-level backstop catches something: always a bug. */
+const BACKSTOP = /unhandled promise rejection|uncaught exception/i;
+
+/**
+ * What the fuzzing runs against: a real MariaDB, Weir as a child process (a crash shows as
+ * its exit), a session opened before the fuzzing (the bystander), and the checks run after
+ * every case.
+ */
+export interface FuzzTarget {
+  port: number;
+  weir: Awaited<ReturnType<typeof spawnWeir>>;
+  /** Logs in as the fuzzing user, who can harm nobody else: no SHUTDOWN, KILL, RELOAD or replication. */
+  login(): Promise<RawClient>;
+  /** Weir is alive, its backstop caught nothing, and the bystander still answers SELECT 1. */
+  alive(what: string): Promise<void>;
+  /** A session opened now logs in and answers SELECT 1; it is returned for the next case. */
+  freshSession(what: string): Promise<RawClient>;
+  /** alive() and freshSession(), the latter closed again. */
+  stillServing(what: string): Promise<void>;
+  /** Every fuzzed session is closed: only the bystander's is left. */
+  onlyBystanderLeft(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startFuzzTarget(seed: number): Promise<FuzzTarget> {
+  const db: MariaDBServer = await startMariaDB();
+  const dir = tempDir();
+  let weir: Awaited<ReturnType<typeof spawnWeir>> | undefined;
+  let bystander: Connection | undefined;
+  try {
+    await createUser(db, 'maxuser', 'max-pw', 'SELECT ON mysql.*');
+    await db.query('GRANT REPLICA MONITOR ON *.* TO maxuser@`127.0.0.1`');
+    await db.query('CREATE DATABASE fuzzdb');
+    await createUser(db, 'fuzz', 'fuzz-pw', 'SELECT ON fuzzdb.*');
+    await createUser(db, 'app', 'app-pw');
+    const port = await freePort();
+    writeFileSync(join(dir, 'weir.cnf'), `
+[db1]
+type=server
+address=127.0.0.1
+port=${db.port}
+
+[Monitor]
+type=monitor
+module=mariadbmon
+servers=db1
+user=maxuser
+password=max-pw
+monitor_interval=200ms
+
+[Svc]
+type=service
+router=readconnroute
+router_options=running
+servers=db1
+user=maxuser
+password=max-pw
+
+[Listener]
+type=listener
+service=Svc
+address=127.0.0.1
+port=${port}
+`);
+    const w = weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
+    // The router picks a server only once the monitor has seen it running.
+    await waitFor('a first login through Weir', async () => {
+      bystander = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw' });
+      return true;
+    });
+    const other = bystander!;
+    const login = () => RawClient.login(port, 'fuzz', 'fuzz-pw');
+    const context = (what: string) => `after ${what} (seed ${seed}); Weir's output ends with:\n${w.output().slice(-3000)}`;
+    const alive = async (what: string) => {
+      assert.equal(w.child.exitCode, null, `Weir exited ${context(what)}`);
+      assert.equal(w.child.signalCode, null, `Weir was killed ${context(what)}`);
+      assert.doesNotMatch(w.output(), BACKSTOP, `Weir's backstop caught an error ${context(what)}`);
+      const [[row]] = (await other.query('SELECT 1 AS one')) as any;
+      assert.equal(row.one, 1, `the session opened before the fuzzing ${context(what)}`);
+    };
+    const freshSession = async (what: string) => {
+      const fresh = await login().catch((err: Error) => assert.fail(`a new session cannot log in ${context(what)}: ${err.message}`));
+      assert.equal(await fresh.selectOne(), '1', `a new session ${context(what)}`);
+      return fresh;
+    };
+    return {
+      port, weir: w, login, alive, freshSession,
+      async stillServing(what) {
+        await alive(what);
+        (await freshSession(what)).destroy();
+      },
+      onlyBystanderLeft: () => waitFor('every fuzzed session to be closed', async () =>
+        (await request(w.url).get('/sessions').auth(ADMIN.user, ADMIN.password)).body.length === 1),
+      stop: () => cleanUp(),
+    };
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
+
+  async function cleanUp(): Promise<void> {
+    bystander?.destroy();
+    weir?.child.kill('SIGTERM');
+    if (weir) await exited(weir.child);
+    await db.destroy();
+    removeDir(dir);
+  }
+}
+
+/** Packets of 16 MiB - 1 bytes whose continuation is cut short: for the long run only. */
+export function bigCases(seed: number): FuzzCase[] {
+  const r = seededRandom(seed ^ 0xb16);
+  const full = (command: number, body: Buffer) => frame(0xffffff, 0, cat(b(command), body, r.bytes(0xffffff - 1 - body.length)));
+  return [
+    { name: 'a 16 MiB COM_QUERY whose continuation is cut short', steps: [full(0x03, s('SELECT "')), frame(100, 1, s('x'))] },
+    { name: 'a 16 MiB COM_CHANGE_USER without a NUL, its continuation cut short', steps: [full(COM_CHANGE_USER, Buffer.alloc(0)).fill(0x61, 5), frame(100, 1, s('x')), 'answer'] },
+    { name: 'a 16 MiB COM_STMT_EXECUTE of an unknown statement, then an empty continuation', steps: [full(0x17, u32(77)), frame(0, 1, Buffer.alloc(0)), 'answer'] },
+  ];
 }

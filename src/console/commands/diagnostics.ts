@@ -296,7 +296,11 @@ export const diagnosticCommands: Command[] = [
         if (options.duration !== undefined) {
           const p = profiler;
           p.timer = setTimeout(() => {
-            if (profiler === p) void stopProfiler(ctx).then(({ file }) => ctx.weir.log.logger.notice({ file }, `CPU profile written to ${file}`));
+            if (profiler !== p) return;
+            stopProfiler(ctx).then(
+              ({ file }) => ctx.weir.log.logger.notice({ file }, `CPU profile written to ${file}`),
+              (err: Error) => ctx.weir.log.logger.error({ err: err.stack }, `the CPU profile could not be written: ${err.message}`),
+            );
           }, Number(options.duration) * 1000);
           p.timer.unref();
         }
