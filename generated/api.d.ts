@@ -1715,6 +1715,9 @@ export interface components {
          *       "address": "192.168.0.200",
          *       "port": 51234,
          *       "service": "/services/Read-Connection-Service",
+         *       "servers": [
+         *         "/servers/server1"
+         *       ],
          *       "connected": "2026-11-24T12:00:00Z",
          *       "idle": 260,
          *       "default_db": "shop",
@@ -1733,6 +1736,8 @@ export interface components {
             /** @description The client's port. */
             port: number;
             service: components["schemas"]["Link"];
+            /** @description The servers the session has a backend connection to now (details in `/sessions/{id}/connections`). */
+            servers: components["schemas"]["Link"][];
             /** Format: date-time */
             connected: string;
             /** @description Seconds since the client last sent anything. */
@@ -5357,6 +5362,9 @@ export interface operations {
                      *         "address": "192.168.0.200",
                      *         "port": 51234,
                      *         "service": "/services/Read-Connection-Service",
+                     *         "servers": [
+                     *           "/servers/server1"
+                     *         ],
                      *         "connected": "2026-11-24T12:00:00Z",
                      *         "idle": 260,
                      *         "default_db": "shop",
@@ -5425,6 +5433,9 @@ export interface operations {
                      *       "address": "192.168.0.200",
                      *       "port": 51234,
                      *       "service": "/services/Read-Connection-Service",
+                     *       "servers": [
+                     *         "/servers/server1"
+                     *       ],
                      *       "connected": "2026-11-24T12:00:00Z",
                      *       "idle": 260,
                      *       "default_db": "shop",

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { notFound, WeirError } from '../core/errors.ts';
 import type { WeirContext } from '../context.ts';
+import { dashboardPage, dashboardScript } from '../dashboard/serve.ts';
 import { LoginThrottle } from '../core/login-throttle.ts';
 import { authenticate } from './auth.ts';
 import { checkWritePreconditions, etagOf, etagOfText, hasWritePreconditions, notModified } from './conditional.ts';
@@ -28,6 +29,7 @@ export interface AppOptions {
 }
 
 const CONSOLE_PAGE = fileURLToPath(new URL('../console/page.html', import.meta.url));
+const HOME_PAGE = fileURLToPath(new URL('./home.html', import.meta.url));
 const JSON_TYPES = ['application/json', 'application/json-patch+json', 'application/json-patch', 'application/*+json'];
 
 export function createApp(weir: WeirContext, options: AppOptions): express.Express {
@@ -68,10 +70,12 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     customSiteTitle: 'Weir admin API',
     swaggerOptions: { persistAuthorization: true, tryItOutEnabled: false, displayOperationId: true },
   }));
-  app.get('/', (_req, res) => res.redirect(302, '/docs/'));
+  app.get('/', (_req, res) => res.type('html').send(readFileSync(HOME_PAGE)));
 
   app.use(authenticate(weir, throttle));
   app.get('/console', (_req, res) => res.type('html').send(readFileSync(CONSOLE_PAGE)));
+  app.get('/dashboard', (_req, res) => res.type('html').send(dashboardPage(res.locals.user.role)));
+  app.get('/dashboard.js', (_req, res, next) => dashboardScript().then((js) => res.type('js').send(js), next));
   app.use(express.json({ type: JSON_TYPES, limit: '1mb' }));
   app.use(checkBodyShape);
 
