@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Get Weir's process information
-         * @description Version, start time, directories, the configuration file and the admin address of this Weir.
+         * @description Version, start time, directories, the configuration file and the admin address of this Weir, and the state of configuration synchronisation (`config_sync`).
          */
         get: operations["getMaxscale"];
         put?: never;
@@ -883,6 +883,39 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * @description Configuration synchronisation through the cluster (`config_sync_cluster`), in MaxScale's
+         *     shape; null when it is off. Before the first change in the cluster only `version: 0` and
+         *     `status` are shown. `nodes` lists exactly the instances that have applied `version`,
+         *     each with `OK` or the error that kept it from applying it. `node` is this instance's name.
+         * @example {
+         *       "version": 4,
+         *       "checksum": "3f786850e387550fdab836ed7e6dc881de23001b",
+         *       "origin": "weir-a",
+         *       "nodes": {
+         *         "weir-a": "OK",
+         *         "weir-b": "OK"
+         *       },
+         *       "status": "OK",
+         *       "node": "weir-b"
+         *     }
+         */
+        ConfigSync: {
+            /** @description The configuration version this instance is at (1 after the first change). */
+            version: number;
+            /** @description SHA-1 of this instance's synchronised configuration; equal on every instance in sync. */
+            checksum?: string;
+            /** @description The instance that made the latest change. */
+            origin?: string;
+            /** @description The instances at `version`, each with `OK` or the error text of its apply. */
+            nodes?: {
+                [key: string]: string;
+            };
+            /** @description `OK`, `No configuration changes`, the error of the last apply, or `diverged: ...` when this instance is ahead of the cluster. */
+            status: string;
+            /** @description This instance's name in `origin` and `nodes` (`config_sync_node_name`, default `<host>:<admin port>`). */
+            node: string;
+        } | null;
+        /**
          * @description Weir's own process.
          * @example {
          *       "version": "0.1.0",
@@ -897,7 +930,18 @@ export interface components {
          *       "logdir": "/var/lib/weir/log",
          *       "node_version": "v20.20.2",
          *       "admin_host": "127.0.0.1",
-         *       "admin_port": 8989
+         *       "admin_port": 8989,
+         *       "config_sync": {
+         *         "version": 4,
+         *         "checksum": "3f786850e387550fdab836ed7e6dc881de23001b",
+         *         "origin": "weir-a",
+         *         "nodes": {
+         *           "weir-a": "OK",
+         *           "weir-b": "OK"
+         *         },
+         *         "status": "OK",
+         *         "node": "weir-b"
+         *       }
          *     }
          */
         Maxscale: {
@@ -922,6 +966,7 @@ export interface components {
             node_version: string;
             admin_host: string;
             admin_port: number;
+            config_sync?: components["schemas"]["ConfigSync"];
         };
         ErrorDetail: {
             /**
@@ -2481,7 +2526,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The request conflicts with the current state (the object is in use, exists already, a JSON Patch test failed, or the monitor is already running a cluster operation). */
+        /** @description The request conflicts with the current state (the object is in use, exists already, a JSON Patch test failed, the monitor is already running a cluster operation, or, with configuration sync, another instance changed the configuration first: the description names the version stored in the cluster, nothing was changed, and the change can be retried once this instance has applied that version). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -2573,6 +2618,21 @@ export interface components {
                  * @example {
                  *       "error": "Not Found",
                  *       "description": "There is no server named 'db9'."
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The change cannot be committed to the cluster now (configuration sync is on and the cluster's primary is unknown or unreachable, or the commit failed); nothing was changed and reads keep working. Or, with `config_sync_wait_replicas`, the change was committed but not enough replicas had it in time. */
+        ConfigSyncUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "Service Unavailable",
+                 *       "description": "The configuration cannot be changed now: monitor 'Cluster' sees no primary (no server is labelled Master), so configuration changes cannot reach the cluster. Reads keep working; retry when the cluster has a reachable primary."
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -2715,7 +2775,8 @@ export interface operations {
                      *       "logdir": "/var/lib/weir/log",
                      *       "node_version": "v20.20.2",
                      *       "admin_host": "127.0.0.1",
-                     *       "admin_port": 8989
+                     *       "admin_port": 8989,
+                     *       "config_sync": null
                      *     }
                      */
                     "application/json": components["schemas"]["Maxscale"];
@@ -3296,6 +3357,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getService: {
@@ -3422,6 +3484,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchService: {
@@ -3499,6 +3562,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     startService: {
@@ -3697,6 +3761,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getServiceListener: {
@@ -3804,7 +3869,9 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listServiceSessions: {
@@ -4032,6 +4099,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getServer: {
@@ -4153,6 +4221,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchServer: {
@@ -4223,6 +4292,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listServerConnections: {
@@ -4462,6 +4532,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getMonitor: {
@@ -4570,6 +4641,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchMonitor: {
@@ -4640,6 +4712,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     startMonitor: {
@@ -5030,6 +5103,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getFilter: {
@@ -5137,6 +5211,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchFilter: {
@@ -5211,6 +5286,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listSessions: {

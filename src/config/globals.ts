@@ -2,6 +2,7 @@
  * The `[maxscale]` section: Weir's process-wide settings.
  */
 import { parseConfigValue, type ParamDef } from '../core/params.ts';
+import { applySyncSetting, defaultSyncSettings, type ConfigSyncSettings } from './sync/settings.ts';
 
 export interface LogThrottling {
   limit: number;
@@ -33,6 +34,8 @@ export interface Globals {
   console_session_timeout: number;
   /** Command API: a consumer that has not pulled for this long is evicted (ms). */
   console_consumer_timeout: number;
+  /** `config_sync_*`: configuration synchronisation through the cluster (src/config/sync). */
+  config_sync: ConfigSyncSettings;
 }
 
 export const defaultGlobals = (): Globals => ({
@@ -45,6 +48,7 @@ export const defaultGlobals = (): Globals => ({
   users_refresh_time: 3,
   console_session_timeout: 30 * 60 * 1000,
   console_consumer_timeout: 5 * 60 * 1000,
+  config_sync: defaultSyncSettings(),
 });
 
 const DEFS: ParamDef[] = [
@@ -74,6 +78,7 @@ export function applyGlobal(globals: Globals, key: string, raw: string): boolean
     globals.log_throttling = parseThrottling(raw);
     return true;
   }
+  if (applySyncSetting(globals.config_sync, key, raw)) return true;
   const def = DEFS.find((d) => d.name === key);
   if (!def) {
     if (ACCEPTED_UNUSED.has(key)) return false;
