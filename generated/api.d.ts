@@ -621,6 +621,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/monitors/{name}/release-locks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release the cooperative-monitoring locks
+         * @description MaxScale's `release-locks` command: the monitor releases every lock it holds
+         *     (`maxscale_mariadbmonitor` on each server and `maxscale_mariadbmonitor_master`), stops
+         *     being the primary monitor and takes no locks for 60 seconds, so another monitor
+         *     (Weir or MaxScale) takes the role. Refused with 422 when `cooperative_monitoring_locks`
+         *     is `none` or the monitor holds no lock. Use it only when another monitor is ready to
+         *     take over; until one does, no monitor marks a master.
+         */
+        post: operations["releaseMonitorLocks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/monitors/{name}/rejoin": {
         parameters: {
             query?: never;
@@ -1543,6 +1574,11 @@ export interface components {
          *     }
          */
         MariadbmonParameters: {
+            /**
+             * @description Several monitors (Weir or MaxScale) on one cluster cooperate through the MariaDB locks `maxscale_mariadbmonitor` and `maxscale_mariadbmonitor_master`; only the holder of a majority of server locks runs switchover, failover, rejoin and automatic operations.
+             * @enum {string}
+             */
+            cooperative_monitoring_locks?: "none" | "majority_of_all" | "majority_of_running";
             /** @description Promote a replica on its own when the primary is down for `failcount` rounds. */
             auto_failover?: boolean;
             /** @description Point a returning old primary (or a stray replica) at the current primary. */
@@ -1578,7 +1614,17 @@ export interface components {
          *         "auto_failover": false,
          *         "auto_rejoin": false,
          *         "failcount": 5,
-         *         "replication_user": null
+         *         "replication_user": null,
+         *         "cooperative_monitoring_locks": "majority_of_all"
+         *       },
+         *       "monitor_diagnostics": {
+         *         "primary": true,
+         *         "server_info": [
+         *           {
+         *             "name": "server1",
+         *             "lock_held": true
+         *           }
+         *         ]
          *       }
          *     }
          */
@@ -1608,6 +1654,20 @@ export interface components {
             /** @description Password of `user`; never returned. Modifiable. */
             password?: string;
             parameters: components["schemas"]["MariadbmonParameters"];
+            /**
+             * @description Cooperative monitoring, as MaxScale shows it: `primary` is null without locks
+             *     (`cooperative_monitoring_locks=none`), else whether this monitor holds the server lock
+             *     `maxscale_mariadbmonitor` on a majority of servers (only the primary monitor runs
+             *     cluster operations); `lock_held` says per server whether this monitor holds that lock
+             *     (null when unknown or locks are off).
+             */
+            readonly monitor_diagnostics?: {
+                primary: boolean | null;
+                server_info: {
+                    name: string;
+                    lock_held: boolean | null;
+                }[];
+            };
         };
         /**
          * @example {
@@ -1676,6 +1736,19 @@ export interface components {
              * @example 184
              */
             duration_ms: number;
+        };
+        /**
+         * @description What `release-locks` released.
+         * @example {
+         *       "released": 3,
+         *       "primary": false
+         *     }
+         */
+        ReleaseLocksResult: {
+            /** @description Servers on which this monitor released its locks. */
+            released: number;
+            /** @description Always false afterwards; the monitor takes no locks for 60 seconds. */
+            primary: boolean;
         };
         /** @description The server to point at the current primary. */
         RejoinRequest: {
@@ -4907,6 +4980,56 @@ export interface operations {
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["UnprocessableEntity"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    releaseMonitorLocks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Released. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "released": 3,
+                     *       "primary": false
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ReleaseLocksResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableEntity"];
         };
     };
     rejoinMonitor: {

@@ -35,6 +35,8 @@ export interface OperationSettings {
   connectTimeout: number;
   /** seconds: how long the whole operation may wait for replicas to catch up. */
   timeout: number;
+  /** Checked right before every step that changes a server (cooperative monitoring: still the lock holder?). */
+  guard?: () => Promise<void>;
 }
 
 export interface OperationResult {
@@ -333,6 +335,7 @@ export class ClusterOperations {
   }
 
   private async run(node: Node, sql: string, shown = sql): Promise<void> {
+    await this.settings.guard?.();
     await node.query(sql);
     this.steps.push(`${node.name}: ${shown}`);
   }
