@@ -14,7 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startReplicationTopology } from '../harness/mariadb.ts';
+import { startReplicationTopology, waitFor } from '../harness/mariadb.ts';
 import { prepareFleetCluster, setMaxConnections, startNode, stopNodes, waitConverged, type WeirNode } from '../harness/fleet.ts';
 
 const { values: args } = parseArgs({ options: { changes: { type: 'string', default: '100' }, runs: { type: 'string', default: '3' } } });
@@ -27,7 +27,9 @@ await prepareFleetCluster(topo);
 const nodes = await Promise.all(['weir-a', 'weir-b', 'weir-c'].map((n) =>
   startNode(n, topo, { failcount: 2, monitorExtra: 'cooperative_monitoring_locks=majority_of_all\n' })));
 try {
-  // 1. propagation
+  // 1. propagation (once every Weir follows the primary monitor's master)
+  await waitFor('every Weir to mark a master', async () => (await Promise.all(nodes.map(async (n) =>
+    (await n.get('/servers')).some((s: { state: string[] }) => s.state.includes('master'))))).every(Boolean), 120_000);
   await waitConverged(nodes, 0);
   const [origin, ...others] = nodes as [WeirNode, ...WeirNode[]];
   const lags: number[] = [];

@@ -101,7 +101,7 @@ export async function waitConverged(nodes: WeirNode[], atLeast: number, deadline
   let last: any[] = [];
   await waitFor(`${nodes.map((n) => n.name).join(', ')} to converge on version >= ${atLeast}`, async () => {
     last = await Promise.all(nodes.map((n) => n.sync()));
-    return last.every((s) => s.version >= atLeast && s.version === last[0].version && s.checksum === last[0].checksum && s.status === 'OK');
+    return last.every((s) => s.version >= atLeast && s.version === last[0].version && s.checksum === last[0].checksum && (s.status === 'OK' || s.version === 0));
   }, deadlineMs).catch((err: Error) => {
     throw new Error(`${err.message}: ${JSON.stringify(last)}`);
   });

@@ -27,3 +27,8 @@ export function withConfigSync<H extends Record<string, unknown>>(handlers: H): 
   }
   return out as H;
 }
+
+/** Runs a configuration change made outside the handlers (command API) the same way: committed to the cluster first. */
+export function synced<T>(weir: { configSync: { change<R>(apply: () => R | Promise<R>): Promise<R> } | null }, apply: () => T): Promise<T> {
+  return weir.configSync ? weir.configSync.change(apply) : Promise.resolve().then(apply);
+}
