@@ -108,6 +108,11 @@ export async function waitConverged(nodes: WeirNode[], atLeast: number, deadline
   return last;
 }
 
+/** Waits until the node's monitor marks a master (config changes need one to reach the cluster). */
+export async function waitReady(n: WeirNode, deadlineMs = 60_000): Promise<void> {
+  await waitFor(`${n.name} to see a master`, async () => (await n.get('/servers')).some((s: { state: string[] }) => s.state.includes('master')), deadlineMs);
+}
+
 /** The service setting the tests change. */
 export const maxConnections = async (n: WeirNode): Promise<number> => (await n.get('/services/Svc')).max_connections;
 export const setMaxConnections = (n: WeirNode, value: number) => n.patch('/services/Svc', [{ op: 'replace', path: '/max_connections', value }]);

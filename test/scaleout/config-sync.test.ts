@@ -8,8 +8,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
 import { startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
-import { maxConnections, prepareFleetCluster, setMaxConnections, startNode, stopNodes, waitConverged, type WeirNode } from '../harness/fleet.ts';
+import { CLUSTER_ADMIN } from '../harness/config.ts';
+import { ADMIN, tempDir } from '../harness/weir.ts';
+import { maxConnections, waitReady, prepareFleetCluster, setMaxConnections, startNode, stopNodes, waitConverged, type WeirNode } from '../harness/fleet.ts';
 
 describe('config sync: three Weirs, one configuration', () => {
   let topo: Topology;
@@ -85,6 +90,7 @@ describe('config sync: three Weirs, one configuration', () => {
     await a.kill();
     await a.start({ WEIR_TEST_PAUSE_BEFORE_COMMIT: '600000' });
     await waitConverged(all(), version);
+    await waitReady(a);
     const pending = setMaxConnections(a, 777).then((r) => r, (err: Error) => err);
     // The change is applied locally (under the row lock) before the commit: wait for that.
     await waitFor('the change to be applied on weir-a before its commit', async () => (await maxConnections(a)) === 777, 60_000);
@@ -104,6 +110,7 @@ describe('config sync: three Weirs, one configuration', () => {
     await a.kill();
     await a.start({ WEIR_TEST_PAUSE_AFTER_COMMIT: '600000' });
     await waitConverged(all(), version);
+    await waitReady(a);
     const pending = setMaxConnections(a, 888).then((r) => r, (err: Error) => err);
     await waitFor('the commit to reach the cluster', async () => Number((await clusterRow()).version) === version + 1, 60_000);
     await a.kill();
@@ -122,6 +129,67 @@ describe('config sync: three Weirs, one configuration', () => {
     assert.equal(await maxConnections(d), await maxConnections(a));
     await waitFor('weir-d in nodes', async () => (await a.sync()).nodes['weir-d'] === 'OK', 60_000);
     await d.kill();
+  });
+
+  test('a change made through the command API is synchronised too', async () => {
+    const version = (await waitConverged(all(), 1))[0].version;
+    const res = await b.http().post('/api').auth(ADMIN.user, ADMIN.password).send({ action: 'exec', command: 'alter service Svc max_connections 55' });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.state, 'SUCCEEDED', JSON.stringify(res.body));
+    const states = await waitConverged(all(), version + 1);
+    assert.equal(states[0].origin, 'weir-b');
+    for (const n of all()) assert.equal(await maxConnections(n), 55);
+  });
+
+  test('a version one node cannot apply is reported in nodes, not skipped; a later good change heals it', async () => {
+    const version = (await waitConverged(all(), 1))[0].version;
+    await b.kill();
+    // The filter's directory exists when weir-a checks it and is gone when weir-b applies the version.
+    const dir = tempDir('weir-qla-');
+    mkdirSync(join(dir, 'logs'));
+    const created = await a.http().post('/filters').auth(ADMIN.user, ADMIN.password)
+      .send({ name: 'QLA-Only-On-A', module: 'qlafilter', parameters: { filebase: join(dir, 'logs', 'qla') } });
+    assert.equal(created.status, 201, created.text);
+    rmSync(dir, { recursive: true, force: true });
+    await b.start();
+    await waitFor('weir-b to report the failed version', async () => {
+      const s = await b.sync();
+      return s.version === version + 1 && s.status !== 'OK';
+    }, 60_000);
+    const [sa, sb] = [await a.sync(), await b.sync()];
+    assert.match(sb.status, /could not be applied/);
+    assert.notEqual(sa.checksum, sb.checksum, 'the node that failed has another configuration');
+    await waitFor('weir-a to see weir-b\'s error in nodes', async () => /could not be applied/.test((await a.sync()).nodes['weir-b'] ?? ''), 60_000);
+    const removed = await a.http().delete('/filters/QLA-Only-On-A').auth(ADMIN.user, ADMIN.password);
+    assert.equal(removed.status, 204, removed.text);
+    await waitConverged(all(), version + 2);
+  });
+
+  test('config_sync_wait_replicas=1: a change is acknowledged only once a replica has it', async () => {
+    const version = (await waitConverged(all(), 1))[0].version;
+    const w = await startNode('weir-w', topo, { globals: 'config_sync_wait_replicas=1\n' });
+    extra.push(w);
+    await waitConverged([...all(), w], version);
+    const ok = await setMaxConnections(w, 61);
+    assert.equal(ok.status, 200, ok.text);
+    for (const r of topo.replicas) {
+      const [row] = await r.query(`SELECT version FROM mysql.maxscale_config WHERE cluster='Cluster'`);
+      assert.ok(Number(row.version) >= version + 1, `${r.name} had the change when it was acknowledged`);
+    }
+    // Both replicas hold a global read lock: their SQL threads cannot apply the change.
+    const locks = await Promise.all(topo.replicas.map((r) => mysql.createConnection({ host: '127.0.0.1', port: r.port, user: CLUSTER_ADMIN.user, password: CLUSTER_ADMIN.password })));
+    try {
+      for (const l of locks) await l.query('FLUSH TABLES WITH READ LOCK');
+      const res = await setMaxConnections(w, 62);
+      assert.equal(res.status, 503, res.text);
+      assert.match(res.body.description, /committed, but only 0 of the 1 replica/);
+    } finally {
+      for (const l of locks) await l.end();
+    }
+    // Committed though not acknowledged: every node has it.
+    await waitConverged([...all(), w], version + 2);
+    for (const n of all()) assert.equal(await maxConnections(n), 62);
+    await w.kill();
   });
 
   test('with the cluster primary down changes are refused with 503, reads keep working, nothing is lost', async () => {
