@@ -170,6 +170,7 @@ describe('config sync: three Weirs, one configuration', () => {
     const w = await startNode('weir-w', topo, { globals: 'config_sync_wait_replicas=1\n' });
     extra.push(w);
     await waitConverged([...all(), w], version);
+    await waitReady(w);
     const ok = await setMaxConnections(w, 61);
     assert.equal(ok.status, 200, ok.text);
     for (const r of topo.replicas) {
