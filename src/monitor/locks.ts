@@ -94,6 +94,7 @@ export class CooperativeLocks {
       this.primaryNow = false;
       return;
     }
+    this.warnAboutSetup(s.mode, servers.length);
     await Promise.all(servers.map((srv) => this.readStatus(s, srv)));
     for (const name of this.conns.keys()) if (!servers.some((x) => x.name === name)) this.drop(name);
 
@@ -191,6 +192,20 @@ export class CooperativeLocks {
   }
 
   // ---- internals ----
+
+  private warnedSetup = '';
+
+  /** The two setups MaxScale's documentation warns about, logged once per setting. */
+  private warnAboutSetup(mode: LockMode, count: number): void {
+    const key = `${mode}:${count}`;
+    if (this.warnedSetup === key) return;
+    this.warnedSetup = key;
+    if (mode === 'majority_of_all' && count === 2) {
+      this.logger.warning({ monitor: this.monitor }, `monitor '${this.monitor}': cooperative_monitoring_locks=majority_of_all with 2 servers needs both locks, so losing either server leaves no primary monitor (no master, no failover)`);
+    } else if (mode === 'majority_of_running' && count % 2 === 0) {
+      this.logger.warning({ monitor: this.monitor }, `monitor '${this.monitor}': cooperative_monitoring_locks=majority_of_running with an even number of servers (${count}): a network partition can give two primary monitors`);
+    }
+  }
 
   private async readStatus(s: LockSettings, srv: LockServer): Promise<void> {
     let c = this.conns.get(srv.name);
