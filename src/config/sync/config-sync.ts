@@ -182,13 +182,14 @@ export class ConfigSync {
         this.table.close();
         throw unavailable(`the configuration row on the cluster's primary cannot be locked: ${(err as Error).message}`);
       }
-      if ((locked ?? 0) !== this.version) {
+      // No row (a new cluster, or the row was deleted by hand): this change writes it again.
+      if (locked !== null && locked !== this.version) {
         await this.table.rollback();
         this.schedule(0);
-        if (locked !== null && locked < this.version) {
+        if (locked < this.version) {
           throw conflict(`Configuration conflict detected: the local version (${this.version}) is ahead of the version stored in the cluster (${locked}); Weir refuses changes until a newer version is in the cluster. Nothing was changed.`);
         }
-        throw conflict(`Configuration conflict detected: version stored in the cluster (${locked ?? 0}) is not the same as the local version (${this.version}), Weir is out of sync. It applies version ${locked ?? 0} within config_sync_interval; retry then. Nothing was changed.`);
+        throw conflict(`Configuration conflict detected: version stored in the cluster (${locked}) is not the same as the local version (${this.version}), Weir is out of sync. It applies version ${locked} within config_sync_interval; retry then. Nothing was changed.`);
       }
       const before = snapshot(this.core);
       let reply: T;
