@@ -40,7 +40,7 @@ describe('cooperative monitoring: three Weirs, one acting monitor', () => {
   before(async () => {
     topo = await startReplicationTopology(2);
     await prepareFleetCluster(topo);
-    nodes = await Promise.all(['weir-a', 'weir-b', 'weir-c'].map((n) => startNode(n, topo, COOP)));
+    nodes = await Promise.all(['weir-a', 'weir-b', 'weir-c'].map((n) => startNode(n, topo, COOP, { WEIR_TEST_PAUSE_BEFORE_PROMOTE: '1500' })));
   });
   after(async () => {
     for (const n of nodes) if (n.child.signalCode === 'SIGSTOP' || n.child.exitCode === null) n.child.kill('SIGCONT');
@@ -102,6 +102,8 @@ describe('cooperative monitoring: three Weirs, one acting monitor', () => {
     await onePrimary(nodes, 'exactly one primary monitor after SIGCONT');
   });
 
+  // Every Weir pauses 1.5 s between choosing the candidate and promoting it, so without the
+  // locks all three would promote (this fails with cooperative_monitoring_locks=none).
   test('the master is killed with all three running auto_failover: exactly one failover', async () => {
     await onePrimary(running(), 'one primary monitor');
     const before = failovers();
