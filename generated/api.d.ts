@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Get Weir's process information
-         * @description Version, start time, directories, the configuration file and the admin address of this Weir.
+         * @description Version, start time, directories, the configuration file and the admin address of this Weir, and the state of configuration synchronisation (`config_sync`).
          */
         get: operations["getMaxscale"];
         put?: never;
@@ -626,6 +626,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/monitors/{name}/release-locks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release the cooperative-monitoring locks
+         * @description MaxScale's `release-locks` command: the monitor releases every lock it holds
+         *     (`maxscale_mariadbmonitor` on each server and `maxscale_mariadbmonitor_master`), stops
+         *     being the primary monitor and takes no locks for 60 seconds, so another monitor
+         *     (Weir or MaxScale) takes the role. Refused with 422 when `cooperative_monitoring_locks`
+         *     is `none` or the monitor holds no lock. Use it only when another monitor is ready to
+         *     take over; until one does, no monitor marks a master.
+         */
+        post: operations["releaseMonitorLocks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/monitors/{name}/rejoin": {
         parameters: {
             query?: never;
@@ -891,6 +922,39 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * @description Configuration synchronisation through the cluster (`config_sync_cluster`), in MaxScale's
+         *     shape; null when it is off. Before the first change in the cluster only `version: 0` and
+         *     `status` are shown. `nodes` lists exactly the instances that have applied `version`,
+         *     each with `OK` or the error that kept it from applying it. `node` is this instance's name.
+         * @example {
+         *       "version": 4,
+         *       "checksum": "3f786850e387550fdab836ed7e6dc881de23001b",
+         *       "origin": "weir-a",
+         *       "nodes": {
+         *         "weir-a": "OK",
+         *         "weir-b": "OK"
+         *       },
+         *       "status": "OK",
+         *       "node": "weir-b"
+         *     }
+         */
+        ConfigSync: {
+            /** @description The configuration version this instance is at (1 after the first change). */
+            version: number;
+            /** @description SHA-1 of this instance's synchronised configuration; equal on every instance in sync. */
+            checksum?: string;
+            /** @description The instance that made the latest change. */
+            origin?: string;
+            /** @description The instances at `version`, each with `OK` or the error text of its apply. */
+            nodes?: {
+                [key: string]: string;
+            };
+            /** @description `OK`, `No configuration changes`, the error of the last apply, or `diverged: ...` when this instance is ahead of the cluster. */
+            status: string;
+            /** @description This instance's name in `origin` and `nodes` (`config_sync_node_name`, default `<host>:<admin port>`). */
+            node: string;
+        } | null;
+        /**
          * @description Weir's own process.
          * @example {
          *       "version": "0.1.0",
@@ -905,7 +969,18 @@ export interface components {
          *       "logdir": "/var/lib/weir/log",
          *       "node_version": "v20.20.2",
          *       "admin_host": "127.0.0.1",
-         *       "admin_port": 8989
+         *       "admin_port": 8989,
+         *       "config_sync": {
+         *         "version": 4,
+         *         "checksum": "3f786850e387550fdab836ed7e6dc881de23001b",
+         *         "origin": "weir-a",
+         *         "nodes": {
+         *           "weir-a": "OK",
+         *           "weir-b": "OK"
+         *         },
+         *         "status": "OK",
+         *         "node": "weir-b"
+         *       }
          *     }
          */
         Maxscale: {
@@ -930,6 +1005,7 @@ export interface components {
             node_version: string;
             admin_host: string;
             admin_port: number;
+            config_sync?: components["schemas"]["ConfigSync"];
         };
         ErrorDetail: {
             /**
@@ -1508,6 +1584,11 @@ export interface components {
          *     }
          */
         MariadbmonParameters: {
+            /**
+             * @description Several monitors (Weir or MaxScale) on one cluster cooperate through the MariaDB locks `maxscale_mariadbmonitor` and `maxscale_mariadbmonitor_master`; only the holder of a majority of server locks runs switchover, failover, rejoin and automatic operations.
+             * @enum {string}
+             */
+            cooperative_monitoring_locks?: "none" | "majority_of_all" | "majority_of_running";
             /** @description Promote a replica on its own when the primary is down for `failcount` rounds. */
             auto_failover?: boolean;
             /** @description Point a returning old primary (or a stray replica) at the current primary. */
@@ -1543,7 +1624,17 @@ export interface components {
          *         "auto_failover": false,
          *         "auto_rejoin": false,
          *         "failcount": 5,
-         *         "replication_user": null
+         *         "replication_user": null,
+         *         "cooperative_monitoring_locks": "majority_of_all"
+         *       },
+         *       "monitor_diagnostics": {
+         *         "primary": true,
+         *         "server_info": [
+         *           {
+         *             "name": "server1",
+         *             "lock_held": true
+         *           }
+         *         ]
          *       }
          *     }
          */
@@ -1573,6 +1664,20 @@ export interface components {
             /** @description Password of `user`; never returned. Modifiable. */
             password?: string;
             parameters: components["schemas"]["MariadbmonParameters"];
+            /**
+             * @description Cooperative monitoring, as MaxScale shows it: `primary` is null without locks
+             *     (`cooperative_monitoring_locks=none`), else whether this monitor holds the server lock
+             *     `maxscale_mariadbmonitor` on a majority of servers (only the primary monitor runs
+             *     cluster operations); `lock_held` says per server whether this monitor holds that lock
+             *     (null when unknown or locks are off).
+             */
+            readonly monitor_diagnostics?: {
+                primary: boolean | null;
+                server_info: {
+                    name: string;
+                    lock_held: boolean | null;
+                }[];
+            };
         };
         /**
          * @example {
@@ -1641,6 +1746,19 @@ export interface components {
              * @example 184
              */
             duration_ms: number;
+        };
+        /**
+         * @description What `release-locks` released.
+         * @example {
+         *       "released": 3,
+         *       "primary": false
+         *     }
+         */
+        ReleaseLocksResult: {
+            /** @description Servers on which this monitor released its locks. */
+            released: number;
+            /** @description Always false afterwards; the monitor takes no locks for 60 seconds. */
+            primary: boolean;
         };
         /** @description The server to point at the current primary. */
         RejoinRequest: {
@@ -2523,7 +2641,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The request conflicts with the current state (the object is in use, exists already, a JSON Patch test failed, or the monitor is already running a cluster operation). */
+        /** @description The request conflicts with the current state (the object is in use, exists already, a JSON Patch test failed, the monitor is already running a cluster operation, or, with configuration sync, another instance changed the configuration first: the description names the version stored in the cluster, nothing was changed, and the change can be retried once this instance has applied that version). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -2615,6 +2733,21 @@ export interface components {
                  * @example {
                  *       "error": "Not Found",
                  *       "description": "There is no server named 'db9'."
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The change cannot be committed to the cluster now (configuration sync is on and the cluster's primary is unknown or unreachable, or the commit failed); nothing was changed and reads keep working. Or, with `config_sync_wait_replicas`, the change was committed but not enough replicas had it in time. */
+        ConfigSyncUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "Service Unavailable",
+                 *       "description": "The configuration cannot be changed now: monitor 'Cluster' sees no primary (no server is labelled Master), so configuration changes cannot reach the cluster. Reads keep working; retry when the cluster has a reachable primary."
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -2757,7 +2890,8 @@ export interface operations {
                      *       "logdir": "/var/lib/weir/log",
                      *       "node_version": "v20.20.2",
                      *       "admin_host": "127.0.0.1",
-                     *       "admin_port": 8989
+                     *       "admin_port": 8989,
+                     *       "config_sync": null
                      *     }
                      */
                     "application/json": components["schemas"]["Maxscale"];
@@ -3360,6 +3494,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getService: {
@@ -3488,6 +3623,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchService: {
@@ -3566,6 +3702,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     startService: {
@@ -3769,6 +3906,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getServiceListener: {
@@ -3877,8 +4015,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listServiceSessions: {
@@ -4110,6 +4250,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getServer: {
@@ -4233,6 +4374,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchServer: {
@@ -4304,6 +4446,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listServerConnections: {
@@ -4547,6 +4690,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getMonitor: {
@@ -4657,6 +4801,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchMonitor: {
@@ -4728,6 +4873,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     startMonitor: {
@@ -4928,6 +5074,56 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    releaseMonitorLocks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Released. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "released": 3,
+                     *       "primary": false
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ReleaseLocksResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableEntity"];
+        };
+    };
     rejoinMonitor: {
         parameters: {
             query?: never;
@@ -5125,6 +5321,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getFilter: {
@@ -5234,6 +5431,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchFilter: {
@@ -5309,6 +5507,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listSessions: {

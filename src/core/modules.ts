@@ -57,6 +57,7 @@ export const MODULES: ModuleInfo[] = [
       { name: 'switchover_timeout', type: 'duration', unit: 's', default: 90, positive: true, modifiable: true, description: 'How long a switchover may take.' },
       { name: 'failover_timeout', type: 'duration', unit: 's', default: 90, positive: true, modifiable: true, description: 'How long a failover may take.' },
       { name: 'servers_no_promotion', type: 'serverlist', default: [], modifiable: true, description: 'Servers that switchover and failover never promote.' },
+      { name: 'cooperative_monitoring_locks', type: 'enum', default: 'none', enum_values: ['none', 'majority_of_all', 'majority_of_running'], modifiable: true, description: 'Several monitors (Weir or MaxScale) on one cluster: only the holder of a majority of server locks runs cluster operations.' },
     ],
   },
   {

@@ -11,8 +11,9 @@ import { serviceHandlers } from './services.ts';
 import { sessionHandlers } from './sessions.ts';
 import { userHandlers } from './users.ts';
 import { apiHandlers } from './api.ts';
+import { withConfigSync } from '../../config/sync/synced-operations.ts';
 
-export const handlers = {
+export const handlers = withConfigSync({
   ...maxscaleHandlers,
   ...serviceHandlers,
   ...serverHandlers,
@@ -21,4 +22,4 @@ export const handlers = {
   ...sessionHandlers,
   ...userHandlers,
   ...apiHandlers,
-} satisfies Handlers;
+} satisfies Handlers);
