@@ -12,6 +12,7 @@ import type { RuntimeStore } from './config/store.ts';
 import type { Monitors } from './monitor/mariadbmon.ts';
 import type { Listeners } from './proxy/listeners.ts';
 import type { CommandApi } from './console/api.ts';
+import type { WeirMetrics } from './metrics/metrics.ts';
 
 export interface WeirInfo {
   version: string;
@@ -36,5 +37,6 @@ export interface WeirContext {
   monitors: Monitors;
   listeners: Listeners;
   commandApi: CommandApi;
+  metrics: WeirMetrics;
   info: WeirInfo;
 }

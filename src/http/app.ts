@@ -40,6 +40,14 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  // Requests and durations by path template (the route is known once the spec matched it).
+  app.use((req, res, next) => {
+    const startedAt = performance.now();
+    res.once('finish', () => weir.metrics.adminRequest(req.method, (res.locals.route as Route | undefined)?.template ?? null,
+      res.statusCode, (performance.now() - startedAt) / 1000));
+    next();
+  });
+
   app.use((req, res, next) => {
     res.setHeader('Cache-Control', 'no-cache');
     // `/v1/...` is an alias of every path.
@@ -162,11 +170,15 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
 }
 
 /** Any operation's reply, as the sender sees it (each handler's own type is checked at its definition). */
-type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string };
+type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string; contentType?: string };
 
 function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: boolean): void {
   if (!('body' in reply)) {
     res.status(reply.status).end();
+    return;
+  }
+  if (reply.contentType) {
+    res.status(reply.status).type(reply.contentType).send(reply.body);
     return;
   }
   // Serialised once: the same text gives the ETag and, unprojected, the response body.

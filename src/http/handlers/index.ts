@@ -11,6 +11,7 @@ import { serviceHandlers } from './services.ts';
 import { sessionHandlers } from './sessions.ts';
 import { userHandlers } from './users.ts';
 import { apiHandlers } from './api.ts';
+import { metricsHandlers } from './metrics.ts';
 
 export const handlers = {
   ...maxscaleHandlers,
@@ -21,4 +22,5 @@ export const handlers = {
   ...sessionHandlers,
   ...userHandlers,
   ...apiHandlers,
+  ...metricsHandlers,
 } satisfies Handlers;
