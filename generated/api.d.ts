@@ -1095,6 +1095,14 @@ export interface components {
          */
         JsonPatch: components["schemas"]["JsonPatchOperation"][];
         /**
+         * @description An RFC 7396 JSON Merge Patch: the members to change, with their new values; `null`
+         *     clears a member (Weir's resources show a cleared member as null). Objects merge member by member. The
+         *     same fields are modifiable as with a JSON Patch, and the result must match the resource.
+         */
+        MergePatch: {
+            [key: string]: unknown;
+        };
+        /**
          * @example {
          *       "name": "load_sampler",
          *       "type": "repeated",
@@ -2907,6 +2915,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -3477,6 +3487,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -4208,6 +4220,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -4625,6 +4639,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -5192,6 +5208,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -5761,6 +5779,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {

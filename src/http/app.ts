@@ -15,6 +15,7 @@ import { authenticate, LoginThrottle } from './auth.ts';
 import { checkWritePreconditions, etagOf, etagOfText, hasWritePreconditions, notModified } from './conditional.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { handlers } from './handlers/index.ts';
+import { lenientBodies } from './lenient-bodies.ts';
 import { parseProjection, project, type Projection } from './projection.ts';
 import { schemaValidator } from './schemas.ts';
 import { buildRoutes, loadSpec, matchRoute, METHODS, SPEC_PATH, SPEC_YAML_PATH, type Route } from './spec.ts';
@@ -88,7 +89,7 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     const methods = METHODS.filter((m) => match.route.operations[m]).map((m) => m.toUpperCase());
     const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
     res.setHeader('Allow', allow);
-    if (match.route.operations.patch) res.setHeader('Accept-Patch', 'application/json-patch+json');
+    if (match.route.operations.patch) res.setHeader('Accept-Patch', 'application/json-patch+json, application/merge-patch+json');
     if (req.method === 'OPTIONS') return res.status(204).end();
     // HEAD is a GET whose body Node drops (it knows the request was HEAD).
     if (req.method === 'HEAD') req.method = 'GET';
@@ -98,6 +99,8 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     res.locals.route = match.route;
     next();
   });
+
+  app.use(lenientBodies(spec));
 
   // `fields` and `range` are applied after response validation: the validator sees the
   // full representation, the client gets the projection it asked for.
