@@ -73,7 +73,17 @@ try {
       sums.set(t.name, s);
     }
   }
+  // The scrape's own cost, measured without load: back-to-back scrapes and Weir's CPU for them.
+  const N = 200;
+  const idle0 = cpuSeconds(weir.child.pid!);
+  for (let i = 0; i < N; i++) await (await fetch(`${weir.url}/metrics`, { headers: { Authorization: AUTH } })).text();
+  const perScrapeMs = ((cpuSeconds(weir.child.pid!) - idle0) / N) * 1000;
   const base = sums.get('no scraping')!;
+  const loadCpuPerSecond = (base.cpu * base.qps) / 1e6;
+  console.log(`
+Weir's CPU per scrape (${N} back to back, no traffic): ${perScrapeMs.toFixed(2)} ms;`
+    + ` at one scrape per ${INTERVAL_MS} ms against ${loadCpuPerSecond.toFixed(2)} s of CPU per second under sysbench,`
+    + ` that is a computed CPU-per-query ratio of ${(1 + perScrapeMs / 1000 / (INTERVAL_MS / 1000) / loadCpuPerSecond).toFixed(4)}`);
   console.log(`\n${scrapes} scrapes, ${(bytes / Math.max(1, scrapes) / 1024).toFixed(1)} kB each`);
   console.log(`\nsysbench oltp_point_select, ${THREADS} threads, ${SECONDS} s per run, each target twice\n`);
   console.log('target                         QPS   CPU µs/query   QPS vs none   CPU/query vs none');
