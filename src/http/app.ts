@@ -44,7 +44,7 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   // Requests and durations by path template (the route is known once the spec matched it).
   app.use((req, res, next) => {
     const startedAt = performance.now();
-    res.once('finish', () => weir.metrics.adminRequest(req.method, (res.locals.route as Route | undefined)?.template ?? null,
+    res.once('finish', () => weir.metrics.adminRequest(req.method, (res.locals.route as Route | undefined)?.template ?? publicRoute(req.originalUrl),
       res.statusCode, (performance.now() - startedAt) / 1000));
     next();
   });
@@ -170,6 +170,13 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   }
 
   return app;
+}
+
+/** The pages outside the spec, as metric labels (anything else is `unmatched`). */
+function publicRoute(url: string): string | null {
+  const path = url.split('?')[0]!;
+  if (path === '/docs' || path.startsWith('/docs/')) return '/docs';
+  return ['/', '/openapi.json', '/openapi.yaml', '/console'].includes(path) ? path : null;
 }
 
 /** Any operation's reply, as the sender sees it (each handler's own type is checked at its definition). */

@@ -113,7 +113,9 @@ describe('GET /metrics', () => {
     await t.http.get('/servers/db1').auth(ADMIN.user, ADMIN.password).expect(200);
     await t.http.get('/servers/no-such-server').auth(ADMIN.user, ADMIN.password).expect(404);
     await t.http.get('/no/such/path').auth(ADMIN.user, ADMIN.password).expect(404);
+    await t.http.get('/openapi.json').expect(200);
     const text = await scrape(t);
+    assert.ok((value(text, 'weir_admin_requests_total', { method: 'GET', route: '/openapi.json', code: '200' }) ?? 0) >= 1);
     assert.ok((value(text, 'weir_admin_requests_total', { method: 'GET', route: '/servers/{name}', code: '200' }) ?? 0) >= 1);
     assert.ok((value(text, 'weir_admin_requests_total', { method: 'GET', route: '/servers/{name}', code: '404' }) ?? 0) >= 1);
     assert.ok((value(text, 'weir_admin_requests_total', { method: 'GET', route: 'unmatched', code: '404' }) ?? 0) >= 1);
