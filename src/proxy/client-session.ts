@@ -14,7 +14,7 @@ import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, openBackend } from './backend.ts';
 import { isSslRequest, readHandshakeResponse, writeAuthSwitchRequest, writeInitialHandshake, type HandshakeResponse } from './protocol/handshake.ts';
 import { doubleSha1FromHash, newScramble, tokenFor, verifyToken } from './protocol/native-password.ts';
-import { readChangeUser, writeChangeUser } from './protocol/change-user.ts';
+import { readChangeUser, writeChangeUser, type ChangeUser } from './protocol/change-user.ts';
 import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CAPABILITIES } from './protocol/packets.ts';
 import { selectServer } from './routers/readconnroute.ts';
 import { FilterChain } from './filters/chain.ts';
@@ -92,9 +92,51 @@ export class ClientSession implements Session {
   }
 
   private attach(socket: Socket): void {
-    socket.on('data', (d: Buffer) => this.onClientData(d));
-    socket.on('error', () => this.close('client connection error'));
-    socket.on('close', () => this.close('client closed the connection'));
+    socket.on('data', this.guard((d: Buffer) => this.onClientData(d)));
+    socket.on('error', this.guard(() => this.close('client connection error')));
+    socket.on('close', this.guard(() => this.close('client closed the connection')));
+  }
+
+  /**
+   * Every event handler of the session runs through this: an exception that escapes one
+   * (a packet Weir failed to expect, a bug) costs this session, never the process.
+   */
+  private guard<A extends unknown[]>(handler: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        handler(...args);
+      } catch (err) {
+        this.internalError(err);
+      }
+    };
+  }
+
+  /** Runs one of the session's asynchronous steps, whose failure must cost this session only. */
+  private settle(step: Promise<void>): void {
+    step.catch((err: unknown) => this.internalError(err));
+  }
+
+  /**
+   * Something the session did not expect. A packet a parser refused is the client's mistake
+   * (MariaDB's ER_MALFORMED_PACKET); anything else is Weir's, logged with its stack. Either
+   * way the client gets an error packet and the session closes; other sessions carry on.
+   */
+  private internalError(err: unknown): void {
+    if (err instanceof ProtocolError) return this.fail(1835, 'HY000', `Malformed communication packet: ${err.message}`, this.errorSequence());
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.deps.logger.error({ session: this.id, service: this.service, user: this.user, err: e.stack ?? e.message }, `session ${this.id} failed: ${e.message}`);
+    if (this.phase === 'closed') return;
+    try {
+      this.fail(1105, 'HY000', `Weir could not handle this session's traffic (${e.message}); the session is closed`, this.errorSequence());
+    } catch {
+      this.close(`internal error: ${e.message}`);
+    }
+  }
+
+  /** The sequence id of an error packet sent now: the answer to a pending command, or unsolicited. */
+  private errorSequence(): number {
+    if (this.phase === 'routing') return this.commandPending ? 1 : 0;
+    return 2;
   }
 
   /**
@@ -107,6 +149,9 @@ export class ClientSession implements Session {
     raw.removeAllListeners('data');
     raw.removeAllListeners('error');
     raw.removeAllListeners('close');
+    // The TLS socket reports the connection's errors from now on; one the raw socket still
+    // emits must not go unheard (an 'error' event without a listener ends the process).
+    raw.on('error', () => undefined);
     let transport: Socket | Duplex = raw;
     if (early.length) {
       const replay = new Duplex({
@@ -120,6 +165,7 @@ export class ClientSession implements Session {
       });
       raw.on('end', () => replay.push(null));
       raw.on('error', (err) => replay.destroy(err));
+      replay.on('error', () => undefined); // the TLS socket on top reports it
       raw.on('close', () => replay.destroy());
       transport = replay;
     }
@@ -210,9 +256,9 @@ export class ClientSession implements Session {
           this.client.write(writeAuthSwitchRequest(p.sequence + 1, NATIVE, this.scramble));
           return;
         }
-        void this.authenticate(this.response.authResponse, p.sequence + 1);
+        this.settle(this.authenticate(this.response.authResponse, p.sequence + 1));
       } else if (this.phase === 'auth-switch') {
-        void this.authenticate(p.payload, p.sequence + 1);
+        this.settle(this.authenticate(p.payload, p.sequence + 1));
       }
     } catch (err) {
       this.fail(1043, '08S01', `Bad handshake: ${err instanceof ProtocolError ? err.message : 'malformed packet'}`);
@@ -295,7 +341,7 @@ export class ClientSession implements Session {
     this.chain = this.buildChain(capabilities);
     this.replyTimer = this.deps.core.traffic.replyTimer(this.service, server.name);
 
-    socket.on('data', (chunk: Buffer) => {
+    socket.on('data', this.guard((chunk: Buffer) => {
       stats.reads++;
       this.bytesOut += chunk.length;
       this.commandPending = false;
@@ -318,9 +364,9 @@ export class ClientSession implements Session {
           socket.resume();
         });
       }
-    });
-    socket.on('error', () => this.backendLost(server));
-    socket.on('close', () => this.backendLost(server));
+    }));
+    socket.on('error', this.guard(() => this.backendLost(server, 'network error')));
+    socket.on('close', this.guard(() => this.backendLost(server, 'connection closed by the server')));
     const early = this.framer.drain();
     if (early.length) {
       if (this.chain) this.chain.fromClient(early);
@@ -442,7 +488,7 @@ export class ClientSession implements Session {
     c.parts.push(bytes.subarray(0, take));
     c.left -= take;
     if (take < bytes.length) this.held.push(bytes.subarray(take));
-    if (c.left === 0) void this.handleChangeUser(Buffer.concat(c.parts));
+    if (c.left === 0) this.settle(this.handleChangeUser(Buffer.concat(c.parts)));
   }
 
   /**
@@ -452,7 +498,14 @@ export class ClientSession implements Session {
    */
   private async handleChangeUser(raw: Buffer): Promise<void> {
     const caps = this.response!.capabilities;
-    const parsed = readChangeUser(raw.subarray(4), caps);
+    let parsed: ChangeUser;
+    try {
+      parsed = readChangeUser(raw.subarray(4), caps);
+    } catch (err) {
+      // A payload cut short: MariaDB answers ER_MALFORMED_PACKET and so does Weir, then closes.
+      if (!(err instanceof ProtocolError)) throw err;
+      return this.fail(1835, 'HY000', `Malformed communication packet: COM_CHANGE_USER ${err.message}`, (raw[3]! + 1) & 0xff);
+    }
     const account = findAccount(await this.deps.accounts.get(), parsed.user, this.address)
       ?? ((await this.deps.accounts.reloadIfAllowed()) ? findAccount(await this.deps.accounts.get(), parsed.user, this.address) : undefined);
     let sha1: Buffer | null = null;
@@ -480,13 +533,22 @@ export class ClientSession implements Session {
     for (const chunk of held) this.forwardToBackend(chunk);
   }
 
-  private backendLost(server: ConfigObject): void {
+  private backendLost(server: ConfigObject, why: string): void {
+    this.serverLost(server.name, why);
+  }
+
+  /**
+   * The session's server is gone: its connection broke, or the monitor found the server
+   * down (a killed or a frozen server) or no longer fit for the service. The client is told
+   * why with an error packet, as MaxScale does (2013, "Lost connection to backend server"),
+   * unless it is itself quitting, and the session closes.
+   */
+  serverLost(server: string, why: string): void {
     if (this.phase === 'closed') return;
-    if (this.state !== 'Stopping session') {
-      // Tell the client why, where the protocol allows it, then close.
-      this.client.end(errPacket(this.commandPending ? 1 : 0, 2013, 'HY000', `Lost connection to backend server '${server.name}'`));
+    if (this.phase === 'routing' && this.state !== 'Stopping session') {
+      this.client.end(errPacket(this.errorSequence(), 2013, 'HY000', `Lost connection to backend server '${server}': ${why}`));
     }
-    this.close(`connection to server '${server.name}' lost`);
+    this.close(`connection to server '${server}' lost: ${why}`);
   }
 
   /** A refused login: counted by reason, then MariaDB's access-denied error. */
@@ -497,7 +559,8 @@ export class ClientSession implements Session {
 
   private fail(code: number, sqlState: string, message: string, sequence = 2): void {
     if (this.phase === 'closed') return;
-    this.deps.logger.warning({ session: this.id, service: this.service, user: this.user, address: this.address, code }, message);
+    // One throttling budget per error code: the text names the user, which a client chooses freely.
+    this.deps.logger.warning({ kind: `session-error-${code}`, session: this.id, service: this.service, user: this.user, address: this.address, code }, message);
     this.client.end(errPacket(sequence, code, sqlState, message));
     this.close(message);
   }
