@@ -126,6 +126,18 @@ describe('GET /metrics', () => {
     }
   });
 
+  test('monitor events and cluster operations are counted by kind and result', async () => {
+    const before = await scrape(t);
+    await t.http.post('/monitors/Monitor/switchover').auth(ADMIN.user, ADMIN.password).send({ new_primary: 'no-such-server' }).expect(422);
+    const text = await scrape(t);
+    const refused = { monitor: 'Monitor', operation: 'switchover', result: 'refused' };
+    assert.equal((value(text, 'weir_cluster_operations_total', refused) ?? 0) - (value(before, 'weir_cluster_operations_total', refused) ?? 0), 1);
+    assert.ok((value(text, 'weir_cluster_operation_duration_seconds_count', { monitor: 'Monitor', operation: 'switchover' }) ?? 0) >= 1);
+    // db1 came up as the primary once Weir had started.
+    assert.ok(samples(text).some((s) => s.name === 'weir_monitor_events_total' && s.labels.monitor === 'Monitor' && s.value >= 1), 'a monitor event was counted');
+    assert.ok((value(text, 'weir_monitor_ticks_total', { monitor: 'Monitor' }) ?? 0) >= 1);
+  });
+
   test('a basic (read-only) user may scrape; without credentials it is a 401', async () => {
     await t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'prometheus', password: 'scrape-pw' }).expect(201);
     assert.match(await scrape(t, { user: 'prometheus', password: 'scrape-pw' }), /weir_server_up/);
