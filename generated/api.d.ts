@@ -917,6 +917,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Prometheus metrics
+         * @description Weir's metrics in the Prometheus text exposition format (version 0.0.4): every `weir_`
+         *     metric (services, servers, listeners, filters, monitors and cluster operations, the
+         *     admin API) and Node.js's standard `process_*` and `nodejs_*` metrics. Labels are object
+         *     names and small fixed sets only; an object's series disappear when it is deleted.
+         *
+         *     Like every other path it needs HTTP Basic credentials (as MaxScale's REST API does); a
+         *     `basic` (read-only) user may scrape it, so give Prometheus such a user in its scrape
+         *     configuration (`basic_auth`). The README lists every metric.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1151,6 +1178,14 @@ export interface components {
          *     ]
          */
         JsonPatch: components["schemas"]["JsonPatchOperation"][];
+        /**
+         * @description An RFC 7396 JSON Merge Patch: the members to change, with their new values; `null`
+         *     clears a member (Weir's resources show a cleared member as null). Objects merge member by member. The
+         *     same fields are modifiable as with a JSON Patch, and the result must match the resource.
+         */
+        MergePatch: {
+            [key: string]: unknown;
+        };
         /**
          * @example {
          *       "name": "load_sampler",
@@ -3059,6 +3094,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -3652,6 +3689,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -4403,6 +4442,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -4830,6 +4871,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -5460,6 +5503,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -6046,6 +6091,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -6117,6 +6164,33 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics, one sample per line. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP weir_server_up 1 when the monitor finds the server running.
+                     *     # TYPE weir_server_up gauge
+                     *     weir_server_up{server="server1"} 1
+                     */
+                    "text/plain": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
         };
     };

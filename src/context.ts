@@ -13,6 +13,7 @@ import type { Monitors } from './monitor/mariadbmon.ts';
 import type { Listeners } from './proxy/listeners.ts';
 import type { CommandApi } from './console/api.ts';
 import type { ConfigSync } from './config/sync/config-sync.ts';
+import type { WeirMetrics } from './metrics/metrics.ts';
 
 export interface WeirInfo {
   version: string;
@@ -39,5 +40,6 @@ export interface WeirContext {
   commandApi: CommandApi;
   /** Configuration sync through the cluster (`config_sync_cluster`); null when off. */
   configSync: ConfigSync | null;
+  metrics: WeirMetrics;
   info: WeirInfo;
 }

@@ -25,6 +25,7 @@ import { Listeners } from './proxy/listeners.ts';
 import { Filters } from './proxy/filters/registry.ts';
 import { CommandApi } from './console/api.ts';
 import { startConfigSync } from './config/sync/start.ts';
+import { WeirMetrics } from './metrics/metrics.ts';
 
 export interface StartOptions {
   /** Configuration file; the built-in default when absent. */
@@ -89,12 +90,15 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
     core, users, log, scheduler, load, globals, store, monitors, listeners, configSync,
     // Set just below: the command API runs commands against this very context.
     commandApi: undefined as unknown as CommandApi,
+    metrics: undefined as unknown as WeirMetrics,
     info: {
       version: VERSION, commit: gitCommit(), started: new Date(), config: options.configFile ? resolve(options.configFile) : null,
       datadir, logdir, adminHost: globals.admin_host, adminPort: globals.admin_port,
     },
   };
   context.commandApi = new CommandApi(context);
+  context.metrics = new WeirMetrics(core, context.info, logger);
+  core.traffic = context.metrics.traffic;
   scheduler.repeat('console_eviction', 1000, () => context.commandApi.sessions.evict());
 
   const app = createApp(context, { validateResponses: options.validateResponses ?? false });

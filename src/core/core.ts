@@ -19,6 +19,7 @@ import { addressesOf, overlap } from './endpoints.ts';
 import { paramDefs } from './objects.ts';
 import { SessionRegistry } from './sessions.ts';
 import type { Value } from './params.ts';
+import { NO_TRAFFIC_OBSERVER, type TrafficObserver } from './traffic.ts';
 
 /** Where runtime changes are persisted (src/config/store.ts). Writes are atomic. */
 export interface ObjectStore {
@@ -43,6 +44,15 @@ export interface CoreEvents {
   /** Its runtime facts or counters changed (monitor rounds, traffic). */
   touched: [ConfigObject];
   destroyed: [ConfigObject];
+  /** A monitor's switchover, failover or rejoin ended (for metrics). */
+  clusterOperation: [ClusterOperationOutcome];
+}
+
+export interface ClusterOperationOutcome {
+  monitor: string;
+  operation: string;
+  result: 'success' | 'refused' | 'error';
+  seconds: number;
 }
 
 const KIND_PLURAL: Record<ObjectKind, string> = {
@@ -56,6 +66,8 @@ export class Core extends EventEmitter<CoreEvents> {
   readonly sessions = new SessionRegistry();
   /** Statements passing through, for watchers (the command API). */
   readonly queries = new QueryFeed();
+  /** What the data plane reports for metrics; a no-op until src/metrics installs one. */
+  traffic: TrafficObserver = NO_TRAFFIC_OBSERVER;
   /** Sockets listeners must not use (set by whoever binds them). */
   private reserved: ReservedEndpoint[] = [];
 

@@ -141,6 +141,8 @@ export function checkJsonValue(def: ParamDef, value: unknown): Value {
 }
 
 function stringList(value: unknown): string[] {
+  // A comma-separated string is a list, as configuration files write it (`log_type=session,unified`).
+  if (typeof value === 'string') return value.split(',').map((v) => v.trim()).filter(Boolean);
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error(`must be an array of strings`);
   for (const v of value as string[]) {
     const problem = textProblem(v);

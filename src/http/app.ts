@@ -18,6 +18,7 @@ import { checkWritePreconditions, etagOf, etagOfText, hasWritePreconditions, not
 import { checkBodyShape } from './body-shape.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { handlers } from './handlers/index.ts';
+import { lenientBodies } from './lenient-bodies.ts';
 import { parseProjection, project, type Projection } from './projection.ts';
 import { schemaValidator } from './schemas.ts';
 import { buildRoutes, loadSpec, matchRoute, METHODS, SPEC_PATH, SPEC_YAML_PATH, type Route } from './spec.ts';
@@ -43,6 +44,14 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  // Requests and durations by path template (the route is known once the spec matched it).
+  app.use((req, res, next) => {
+    const startedAt = performance.now();
+    res.once('finish', () => weir.metrics.adminRequest(req.method, (res.locals.route as Route | undefined)?.template ?? publicRoute(req.originalUrl),
+      res.statusCode, (performance.now() - startedAt) / 1000));
+    next();
+  });
 
   app.use((req, res, next) => {
     res.setHeader('Cache-Control', 'no-cache');
@@ -87,7 +96,7 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     const methods = METHODS.filter((m) => match.route.operations[m]).map((m) => m.toUpperCase());
     const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
     res.setHeader('Allow', allow);
-    if (match.route.operations.patch) res.setHeader('Accept-Patch', 'application/json-patch+json');
+    if (match.route.operations.patch) res.setHeader('Accept-Patch', 'application/json-patch+json, application/merge-patch+json');
     if (req.method === 'OPTIONS') return res.status(204).end();
     // HEAD is a GET whose body Node drops (it knows the request was HEAD).
     if (req.method === 'HEAD') req.method = 'GET';
@@ -97,6 +106,8 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     res.locals.route = match.route;
     next();
   });
+
+  app.use(lenientBodies(spec));
 
   // `fields` and `range` are applied after response validation: the validator sees the
   // full representation, the client gets the projection it asked for.
@@ -168,12 +179,23 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   return app;
 }
 
+/** The pages outside the spec, as metric labels (anything else is `unmatched`). */
+function publicRoute(url: string): string | null {
+  const path = url.split('?')[0]!;
+  if (path === '/docs' || path.startsWith('/docs/')) return '/docs';
+  return ['/', '/openapi.json', '/openapi.yaml', '/console'].includes(path) ? path : null;
+}
+
 /** Any operation's reply, as the sender sees it (each handler's own type is checked at its definition). */
-type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string };
+type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string; contentType?: string };
 
 function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: boolean): void {
   if (!('body' in reply)) {
     res.status(reply.status).end();
+    return;
+  }
+  if (reply.contentType) {
+    res.status(reply.status).type(reply.contentType).send(reply.body);
     return;
   }
   // Serialised once: the same text gives the ETag and, unprojected, the response body.

@@ -8,6 +8,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import { schemaValidator as validator } from './schemas.ts';
 import { badRequest, conflict, forbidden, unprocessable } from '../core/errors.ts';
+import { mergePatchOperations } from './merge-patch.ts';
 
 const { applyPatch, JsonPatchError } = fastJsonPatch;
 
@@ -26,9 +27,11 @@ export interface PatchRules {
   writeOnly?: string[];
 }
 
-export function applyResourcePatch<T extends object>(resource: T, ops: PatchOperation[], rules: PatchRules): T & Record<string, unknown> {
+/** `body` is a JSON Patch, or an RFC 7396 merge patch (an object). */
+export function applyResourcePatch<T extends object>(resource: T, body: PatchOperation[] | Record<string, unknown>, rules: PatchRules): T & Record<string, unknown> {
   const view: Record<string, unknown> = structuredClone(resource) as Record<string, unknown>;
   for (const pointer of rules.writeOnly ?? []) setPointer(view, pointer, null);
+  const ops = Array.isArray(body) ? body : mergePatchOperations(view, body);
   let result: Record<string, unknown>;
   try {
     result = applyPatch(view, ops as fastJsonPatch.Operation[], true, false).newDocument;

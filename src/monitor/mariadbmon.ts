@@ -5,7 +5,7 @@
  * follows changes to the monitor (interval, servers, credentials) from the next round.
  */
 import type { Core } from '../core/core.ts';
-import { conflict, unprocessable } from '../core/errors.ts';
+import { conflict, unprocessable, WeirError } from '../core/errors.ts';
 import { noFacts, stringList, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { ClusterOperations, type Member, type OperationResult } from './cluster.ts';
@@ -275,9 +275,14 @@ export class MariaDBMonitor {
       });
       this.logger.notice({ monitor: this.name, operation: name }, `monitor '${this.name}': ${name} started`);
       let result: OperationResult;
+      const startedAt = performance.now();
+      const outcome = (result: 'success' | 'refused' | 'error') => this.core.emit('clusterOperation',
+        { monitor: this.name, operation: name, result, seconds: (performance.now() - startedAt) / 1000 });
       try {
         result = await body(ops);
+        outcome('success');
       } catch (err) {
+        outcome(err instanceof WeirError && err.status < 500 ? 'refused' : 'error');
         this.logger.error({ monitor: this.name, operation: name, err: (err as Error).message }, `monitor '${this.name}': ${name} failed: ${(err as Error).message}`);
         throw err;
       }

@@ -21,6 +21,7 @@ import { FilterChain } from './filters/chain.ts';
 import { Command } from './reply-tracker.ts';
 import type { Filters } from './filters/registry.ts';
 import { COMMAND_NAMES } from '../core/queries.ts';
+import { connectFailure, type AuthFailure, type ReplyTimer } from '../core/traffic.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -72,6 +73,9 @@ export class ClientSession implements Session {
   private backendScramble: Buffer = Buffer.alloc(0);
   /** The service's filters for this session; null (no filters) keeps the byte-forwarding path. */
   private chain: FilterChain | null = null;
+  /** Metrics: when the statement now waiting for its reply was sent (performance.now(); 0: none waits). */
+  private replyPendingSince = 0;
+  private replyTimer: ReplyTimer | null = null;
   /** Statements sent while someone watches, waiting for the first byte of their reply. */
   private observed: Array<{ command: number; sql: string; routedAt: number }> = [];
 
@@ -265,15 +269,18 @@ export class ClientSession implements Session {
     this.phase = 'connecting';
     this.state = 'Authenticating';
     const r = this.response!;
-    const denied = () => this.fail(1045, '28000', `Access denied for user '${r.user}'@'${this.address}' (using password: ${token.length ? 'YES' : 'NO'})`, sequence);
-    if (r.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true) return denied();
+    const denied = (reason: AuthFailure) => this.refuse(reason, r.user, token.length > 0, sequence);
+    if (r.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true) return denied('root_refused');
 
     let passwordSha1: Buffer | null = null;
+    let known = false;
     for (let attempt = 0; attempt < 2 && passwordSha1 === null; attempt++) {
       if (attempt === 1 && !(await this.deps.accounts.reloadIfAllowed())) break;
       const account = findAccount(await this.deps.accounts.get(), r.user, this.address);
       if (!account) continue;
+      known = true;
       if (account.plugin !== NATIVE && account.plugin !== '') {
+        this.deps.core.traffic.authFailed(this.service, 'plugin');
         return this.fail(1045, '28000', `Weir cannot log '${r.user}' in: the account uses the '${account.plugin}' authentication plugin, and Weir supports only mysql_native_password`, sequence);
       }
       try {
@@ -284,7 +291,7 @@ export class ClientSession implements Session {
     }
     // The client may have gone while the accounts loaded.
     if ((this.phase as string) === 'closed') return;
-    if (passwordSha1 === null) return denied();
+    if (passwordSha1 === null) return denied(known ? 'bad_password' : 'unknown_user');
     await this.connectBackend(passwordSha1, sequence);
   }
 
@@ -293,6 +300,7 @@ export class ClientSession implements Session {
     const servers = stringList(this.serviceObj.params.servers!).map((n) => this.deps.core.find('server', n)).filter((s): s is ConfigObject => !!s);
     const server = selectServer(this.serviceObj, servers);
     if (!server) {
+      this.deps.core.traffic.authFailed(this.service, 'no_server');
       const options = stringList(this.serviceObj.params.router_options!).join(',');
       return this.fail(2003, 'HY000', `No server of service '${this.service}' can take the session (router_options=${options}); check the servers' states`, sequence);
     }
@@ -313,6 +321,7 @@ export class ClientSession implements Session {
       this.backendScramble = backend.handshake.scramble;
       this.startRouting(backend.socket, server, sequence, backend.capabilities);
     } catch (err) {
+      this.deps.core.traffic.connectFailed(server.name, connectFailure(err));
       if (err instanceof BackendError) return this.fail(err.code, err.sqlState, err.message, sequence);
       return this.fail(2003, 'HY000', `Can't connect to server '${server.name}': ${(err as Error).message}`, sequence);
     }
@@ -330,11 +339,16 @@ export class ClientSession implements Session {
     this.lastModified = new Date();
     this.client.write(okPacket(sequence));
     this.chain = this.buildChain(capabilities);
+    this.replyTimer = this.deps.core.traffic.replyTimer(this.service, server.name);
 
     socket.on('data', this.guard((chunk: Buffer) => {
       stats.reads++;
       this.bytesOut += chunk.length;
       this.commandPending = false;
+      if (this.replyPendingSince !== 0) {
+        this.replyTimer!((performance.now() - this.replyPendingSince) / 1000);
+        this.replyPendingSince = 0;
+      }
       if (this.chain) this.chain.fromServer(chunk);
       else if (this.observed.length) {
         const o = this.observed.shift()!;
@@ -449,6 +463,7 @@ export class ClientSession implements Session {
         const command = chunk[i]!;
         this.statementsRouted++;
         this.commandPending = true;
+        if (this.replyPendingSince === 0 && command !== COM_QUIT) this.replyPendingSince = performance.now();
         if (command === COM_QUIT) this.state = 'Stopping session';
         if (command === COM_INIT_DB && i + length <= chunk.length) this.defaultDb = chunk.toString('utf8', i + 1, i + length);
         if (this.deps.core.queries.active && !this.chain && COMMAND_NAMES[command]) {
@@ -502,7 +517,7 @@ export class ClientSession implements Session {
     if (this.phase === 'closed') return;
     const rootRefused = parsed.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true;
     if (sha1 === null || rootRefused) {
-      this.fail(1045, '28000', `Access denied for user '${parsed.user}'@'${this.address}' (using password: ${parsed.token.length ? 'YES' : 'NO'})`, 1);
+      this.refuse(rootRefused ? 'root_refused' : account ? 'bad_password' : 'unknown_user', parsed.user, parsed.token.length > 0, 1);
       return;
     }
     this.user = parsed.user;
@@ -534,6 +549,12 @@ export class ClientSession implements Session {
       this.client.end(errPacket(this.errorSequence(), 2013, 'HY000', `Lost connection to backend server '${server}': ${why}`));
     }
     this.close(`connection to server '${server}' lost: ${why}`);
+  }
+
+  /** A refused login: counted by reason, then MariaDB's access-denied error. */
+  private refuse(reason: AuthFailure, user: string, usedPassword: boolean, sequence: number): void {
+    this.deps.core.traffic.authFailed(this.service, reason);
+    this.fail(1045, '28000', `Access denied for user '${user}'@'${this.address}' (using password: ${usedPassword ? 'YES' : 'NO'})`, sequence);
   }
 
   private fail(code: number, sqlState: string, message: string, sequence = 2): void {

@@ -176,9 +176,11 @@ export class Listeners {
       try {
         const service = this.core.find('service', String(listener.params.service));
         if (!service || service.params.state !== 'started') {
+          this.core.traffic.rejected(listener.name, 'service_stopped');
           socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
           return;
         }
+        this.core.traffic.accepted(listener.name);
         new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters }, service, socket).start();
       } catch (err) {
         socket.destroy();

@@ -12,6 +12,7 @@ import { sessionHandlers } from './sessions.ts';
 import { userHandlers } from './users.ts';
 import { apiHandlers } from './api.ts';
 import { withConfigSync } from '../../config/sync/synced-operations.ts';
+import { metricsHandlers } from './metrics.ts';
 
 export const handlers = withConfigSync({
   ...maxscaleHandlers,
@@ -22,4 +23,5 @@ export const handlers = withConfigSync({
   ...sessionHandlers,
   ...userHandlers,
   ...apiHandlers,
+  ...metricsHandlers,
 } satisfies Handlers);
