@@ -157,6 +157,7 @@ function stringList(value: unknown): string[] {
  */
 export function textProblem(text: string): string | null {
   if (/[\r\n]/.test(text)) return 'contains a line break, which a configuration file cannot hold';
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point: a configuration file cannot hold them
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) return 'contains a control character, which a configuration file cannot hold';
   if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)) return 'contains an unpaired UTF-16 surrogate, which a configuration file cannot hold';
   return null;

@@ -251,7 +251,7 @@ function tlsContext(listener: ConfigObject): SecureContext | null {
       ...(p.ssl_ca_cert ? { ca: readFileSync(String(p.ssl_ca_cert)) } : {}),
     });
   } catch (err) {
-    throw new Error(`its TLS files cannot be used: ${(err as Error).message}`);
+    throw new Error(`its TLS files cannot be used: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
+import { createUser, freePort, startReplicationTopology, type Topology } from '../harness/mariadb.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
 import { CLUSTER_ADMIN, clusterConfig, createClusterAdmin } from '../harness/config.ts';
 

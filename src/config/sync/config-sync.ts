@@ -252,9 +252,15 @@ export class ConfigSync {
     await new Promise<void>((done) => {
       let pending = replicas.length;
       for (const r of replicas) {
-        void ClusterTable.replicaHas(this.endpoint(r), gtid, this.settings.timeout).then((ok) => {
+        const settle = (ok: boolean): void => {
           if (ok) reached++;
           if (--pending === 0 || reached >= wanted) done();
+        };
+        // replicaHas answers false on any failure; a rejection anyway counts as "does not have it"
+        // rather than leaving the wait pending forever.
+        ClusterTable.replicaHas(this.endpoint(r), gtid, this.settings.timeout).then(settle, (err: unknown) => {
+          this.logger.error({ err: (err as Error).message }, `configuration sync: checking replica ${r.name} failed`);
+          settle(false);
         });
       }
     });

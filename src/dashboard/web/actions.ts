@@ -38,6 +38,11 @@ export function setAction(b: HTMLButtonElement, label: string, action: string): 
   if (b.dataset.action !== action) b.dataset.action = action;
 }
 
+/** Runs `a` from a button's click handler: a failure nobody expected is reported in the notice bar like a refusal. */
+export function performFromClick(a: Action, button: HTMLButtonElement): void {
+  perform(a, button).catch((err) => notify('error', `${a.question.replace(/\?$/, '')} failed: ${(err as Error).message}`));
+}
+
 export async function perform(a: Action, button?: HTMLButtonElement): Promise<void> {
   if (readOnly) return;
   if (!(await confirmed(a.question))) return;

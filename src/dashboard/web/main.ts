@@ -101,9 +101,13 @@ function updateSummary(servers: Server[], sessionCount: number): void {
   setText(byId('kpi-qps'), rate(qps));
 }
 
+function updateFailed(err: unknown): void {
+  notify('error', `The page failed to update: ${(err as Error).message}`);
+}
+
 /** One refresh at a time; a slow answer delays the next instead of piling requests up. */
 function refreshNow(): Promise<void> {
-  refreshing ??= refresh().catch((err) => notify('error', `The page failed to update: ${(err as Error).message}`)).finally(() => (refreshing = null));
+  refreshing ??= refresh().catch(updateFailed).finally(() => (refreshing = null));
   return refreshing;
 }
 
@@ -115,7 +119,15 @@ async function loop(): Promise<void> {
   }
 }
 
-onActionDone(() => void refreshNow());
+onActionDone(() => {
+  refreshNow().catch(updateFailed);
+});
+
+function showStatsProblem(problem: string | null): void {
+  const el = byId('stats-status');
+  setText(el, problem ?? '');
+  el.hidden = !problem;
+}
 
 const stats = new StatsStream((r) => {
   const now = Date.now();
@@ -132,11 +144,7 @@ const stats = new StatsStream((r) => {
     if (names.includes(chosen)) latencyService.value = chosen;
   }
   drawStats(now);
-}, (problem) => {
-  const el = byId('stats-status');
-  setText(el, problem ?? '');
-  el.hidden = !problem;
-});
+}, showStatsProblem);
 
 function drawStats(now: number): void {
   charts.qps.update(services.map((s) => ({ name: s.name, samples: history.get(`qps:${s.name}`) })), now);
@@ -146,5 +154,5 @@ function drawStats(now: number): void {
 latencyService.addEventListener('change', () => drawStats(Date.now()));
 window.addEventListener('pagehide', () => stats.close());
 
-void loop();
-void stats.run();
+loop().catch(updateFailed);
+stats.run().catch((err) => showStatsProblem(`Statistics stopped: ${(err as Error).message}`));

@@ -4,7 +4,7 @@
  * listeners and filters.
  */
 import { api, nameOf, outcome, type Filter, type Listener, type Monitor, type Server, type Service } from './api.ts';
-import { actionButton, perform, setAction } from './actions.ts';
+import { actionButton, performFromClick, setAction } from './actions.ts';
 import { badges } from './badges.ts';
 import { Sparkline } from './chart.ts';
 import { el, rate, setAttr, setText } from './dom.ts';
@@ -39,7 +39,7 @@ function serverActions(td: HTMLTableCellElement, s: Server, first: boolean): voi
     maintenance.addEventListener('click', () => {
       const on = maintenance.dataset.action === 'maintenance-on';
       const server = current.servers.get(td.parentElement!.dataset.key!)!;
-      void perform({
+      performFromClick({
         question: on ? `Put ${server.name} into maintenance? The monitor stops watching it and routers stop using it.` : `Take ${server.name} out of maintenance?`,
         done: on ? `${server.name} is in maintenance.` : `${server.name} is out of maintenance.`,
         run: () => setFlag(server, 'maintenance', on),
@@ -48,7 +48,7 @@ function serverActions(td: HTMLTableCellElement, s: Server, first: boolean): voi
     drain.addEventListener('click', () => {
       const on = drain.dataset.action === 'drain-on';
       const server = current.servers.get(td.parentElement!.dataset.key!)!;
-      void perform({
+      performFromClick({
         question: on ? `Drain ${server.name}? It gets no new connections; existing ones stay until they end.` : `Stop draining ${server.name}?`,
         done: on ? `${server.name} is draining.` : `${server.name} takes new connections again.`,
         run: () => setFlag(server, 'draining', on),
@@ -118,7 +118,7 @@ export class Overview {
           b.addEventListener('click', () => {
             const name = td.parentElement!.dataset.key!;
             const start = b.dataset.action === 'service-start';
-            void perform({
+            performFromClick({
               question: start ? `Start service ${name}? Its listeners accept new clients again.` : `Stop service ${name}? Its listeners accept no new clients; open sessions stay.`,
               done: `Service ${name} ${start ? 'started' : 'stopped'}.`,
               run: () => outcome(start ? api.PUT('/services/{name}/start', { params: { path: { name } } }) : api.PUT('/services/{name}/stop', { params: { path: { name } } })),
@@ -165,7 +165,7 @@ export class Overview {
       toggle.addEventListener('click', () => {
         const start = toggle.dataset.action === 'monitor-start';
         const n = name();
-        void perform({
+        performFromClick({
           question: start ? `Start monitor ${n}?` : `Stop monitor ${n}? Its servers' states are no longer watched.`,
           done: `Monitor ${n} ${start ? 'started' : 'stopped'}.`,
           run: () => outcome(start ? api.PUT('/monitors/{name}/start', { params: { path: { name: n } } }) : api.PUT('/monitors/{name}/stop', { params: { path: { name: n } } })),
@@ -174,7 +174,7 @@ export class Overview {
       switchover.addEventListener('click', () => {
         const n = name(), replica = target.value, primary = primaryOf(current.monitors.get(n)!);
         if (!replica) return;
-        void perform({
+        performFromClick({
           question: `Switch the primary over from ${primary ?? '(none)'} to ${replica}?`,
           done: `Switchover done: ${replica} is the primary.`,
           run: () => outcome(api.POST('/monitors/{name}/switchover', { params: { path: { name: n } }, body: primary ? { new_primary: replica, old_primary: primary } : { new_primary: replica } })),
@@ -182,7 +182,7 @@ export class Overview {
       });
       failover.addEventListener('click', () => {
         const n = name();
-        void perform({
+        performFromClick({
           question: `Fail over ${n}'s cluster? The most up-to-date replica is promoted; use this only when the primary is down.`,
           done: 'Failover done.',
           run: () => outcome(api.POST('/monitors/{name}/failover', { params: { path: { name: n } } })),
@@ -191,7 +191,7 @@ export class Overview {
       rejoin.addEventListener('click', () => {
         const n = name(), server = rejoinTarget.value;
         if (!server) return;
-        void perform({
+        performFromClick({
           question: `Rejoin ${server} to the primary of ${n}?`,
           done: `${server} replicates from the primary again.`,
           run: () => outcome(api.POST('/monitors/{name}/rejoin', { params: { path: { name: n } }, body: { server } })),

@@ -5,7 +5,7 @@
  * with thousands of sessions stays cheap, and it is not updated at all while hidden.
  */
 import { api, nameOf, outcome, type Session } from './api.ts';
-import { actionButton, perform } from './actions.ts';
+import { actionButton, performFromClick } from './actions.ts';
 import { byId, duration, setText } from './dom.ts';
 import { KeyedTable, type Column } from './table.ts';
 
@@ -46,7 +46,7 @@ export class SessionsView {
         if (!first) return;
         const kill = actionButton('Kill', 'kill', 'danger');
         kill.addEventListener('click', () => {
-          void perform({
+          performFromClick({
             question: `Kill session ${s.id} (${s.user} from ${s.address})? Its client is disconnected.`,
             done: `Session ${s.id} closed.`,
             run: () => outcome(api.DELETE('/sessions/{id}', { params: { path: { id: s.id } } })),

@@ -92,7 +92,11 @@ export class TopologyGraph {
       level.forEach((s, i) => position.set(s.name, { x: (width - span) / 2 + i * (NODE_W + GAP_X), y: PAD + d * LEVEL_H }));
     });
 
-    for (const [name, n] of this.nodes) if (!byName.has(name)) (n.g.remove(), this.nodes.delete(name));
+    for (const [name, n] of this.nodes) {
+      if (byName.has(name)) continue;
+      n.g.remove();
+      this.nodes.delete(name);
+    }
     for (const s of servers) {
       let n = this.nodes.get(s.name);
       if (!n) {
@@ -134,6 +138,10 @@ export class TopologyGraph {
       e.label.setAttribute('x', String((x1 + x2) / 2 + (x2 === x1 ? 28 : 0)));
       e.label.setAttribute('y', String(midY + 4));
     }
-    for (const [key, e] of this.edges) if (!wanted.has(key)) (e.g.remove(), this.edges.delete(key));
+    for (const [key, e] of this.edges) {
+      if (wanted.has(key)) continue;
+      e.g.remove();
+      this.edges.delete(key);
+    }
   }
 }
