@@ -2,8 +2,8 @@
  * The data plane's sockets: one TCP server per listener, bound while its service is
  * started, each accepted client becoming a ClientSession. Follows the core: listeners
  * created or deleted at runtime bind and unbind their ports, a stopped service stops
- * accepting (its sessions carry on), and sessions on a server the monitor finds down
- * are closed.
+ * accepting (its sessions carry on), and what the monitor finds out about a server is
+ * passed on to the router sessions using it.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -11,12 +11,13 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError } from '../config/ini.ts';
 import type { Core } from '../core/core.ts';
 import { unprocessable } from '../core/errors.ts';
-import { sameName, stringList, type ConfigObject } from '../core/objects.ts';
+import { sameName, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { ClientSession } from './client-session.ts';
 import type { Filters } from './filters/registry.ts';
 import { errPacket } from './protocol/packets.ts';
 import { ServiceAccounts } from './service-accounts.ts';
+import type { ServerEvent } from './routing/router.ts';
 
 export class Listeners {
   private readonly servers = new Map<string, Server>();
@@ -39,20 +40,20 @@ export class Listeners {
     core.on('touched', (obj) => {
       if (obj.kind !== 'server') return;
       const flags = obj.runtime.facts.flags;
-      if (flags.includes('down')) {
-        for (const s of core.sessions.usingServer(obj.name)) s.close(`server '${obj.name}' is down`);
-      }
-      // As readconnroute does: a session of a `master` service is only valid on the
-      // primary. When the primary moves (switchover, failover), its clients are
-      // disconnected and reconnect to the new one instead of writing to a replica.
+      // Each session's router decides what a server event means for it: readconnroute closes
+      // sessions on a server that is down (or, for `master` services, no longer the primary);
+      // readwritesplit drops that backend and carries on where it can.
       const wasMaster = this.masters.has(obj.name);
+      let event: ServerEvent = 'changed';
       if (flags.includes('master')) this.masters.add(obj.name);
       else if (wasMaster) {
         this.masters.delete(obj.name);
-        for (const s of core.sessions.usingServer(obj.name)) {
-          const service = core.find('service', s.service);
-          if (service && stringList(service.params.router_options!).join() === 'master') s.close(`server '${obj.name}' is no longer the primary`);
-        }
+        event = 'lost_master';
+      }
+      if (flags.includes('down')) event = 'down';
+      for (const s of core.sessions.usingServer(obj.name)) {
+        if (s instanceof ClientSession) s.serverChanged(obj, event);
+        else if (event === 'down') s.close(`server '${obj.name}' is down`);
       }
     });
   }

@@ -20,7 +20,7 @@
  */
 import { statSync } from 'node:fs';
 import type { ConfigObject } from '../../core/objects.ts';
-import { Command, IN_TRANSACTION, type Reply } from '../reply-tracker.ts';
+import { Command, IN_TRANSACTION, type Reply } from '../protocol/reply-tracker.ts';
 import { canonical } from './canonical.ts';
 import { LogFile } from './log-file.ts';
 import { matcher } from './matching.ts';

@@ -8,7 +8,7 @@
  */
 import type { ConfigObject } from '../../core/objects.ts';
 import type { WeirLogger } from '../../log/logger.ts';
-import { Command } from '../reply-tracker.ts';
+import { Command } from '../protocol/reply-tracker.ts';
 import { LogFile } from './log-file.ts';
 import { regexOption, sessionMatcher } from './matching.ts';
 import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';
