@@ -160,6 +160,8 @@ export class Backend {
   readonly threadId: number;
   readonly capabilities: number;
   closed = false;
+  /** The password hash the backend answers authentication switches with (kept current by COM_CHANGE_USER). */
+  passwordSha1: Buffer | null = null;
   /** Statements written (for per-server statistics and replica choice). */
   written = 0;
   lastWriteAt = 0;
@@ -176,6 +178,19 @@ export class Backend {
     this.view = { server: server.name, state: 'DCB in the polling loop', role, stats: this.stats };
     // Weir offers clients no MariaDB extended capabilities, so none are in effect with the backend.
     this.tracker = mode === 'raw' ? null : new ReplyTracker(opened.capabilities, 0, (reply, end) => this.onReply(reply, end));
+    if (mode === 'routed') {
+      // A COM_CHANGE_USER may be answered with an authentication switch (MariaDB sends a new
+      // scramble): the backend answers with the session's password hash, as at login.
+      this.tracker!.onAuthSwitch = (payload, sequence) => {
+        try {
+          const request = readAuthSwitchRequest(payload);
+          if (request.plugin !== 'mysql_native_password') throw new ProtocolError(`the server asks for authentication plugin '${request.plugin}'`);
+          this.socket.write(packet(sequence + 1, tokenFor(this.passwordSha1!, request.data.subarray(0, 20))));
+        } catch (err) {
+          this.fail(`server '${server.name}' could not re-authenticate: ${(err as Error).message}`);
+        }
+      };
+    }
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err) => this.fail(`connection to server '${server.name}' failed: ${err.message}`));
     this.socket.on('close', () => this.fail(`connection to server '${server.name}' lost`));
@@ -191,7 +206,9 @@ export class Backend {
       const opened = await openBackend({
         ...credentials, host: String(server.params.address), port: Number(server.params.port), connectTimeoutMs: 10_000,
       });
-      return new Backend(server, opened, mode, owner, role);
+      const backend = new Backend(server, opened, mode, owner, role);
+      backend.passwordSha1 = credentials.passwordSha1;
+      return backend;
     } catch (err) {
       server.runtime.currentConnections--;
       if (err instanceof BackendError) throw err;

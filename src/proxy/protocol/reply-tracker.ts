@@ -89,6 +89,11 @@ export class ReplyTracker {
   private continuation = false;
   /** The server sent something no command explains: stop interpreting rather than guess. */
   lost = false;
+  /**
+   * Set by an owner that answers a COM_CHANGE_USER's authentication switch request itself
+   * (readwritesplit, which re-authenticates each backend with its own scramble).
+   */
+  onAuthSwitch: ((payload: Buffer, sequence: number) => void) | null = null;
 
   /** `capabilities` and `extendedCapabilities`: what client and server both have. */
   constructor(capabilities: number, extendedCapabilities: number, private readonly onReply: (reply: Reply, end: number) => void) {
@@ -220,7 +225,12 @@ export class ReplyTracker {
           return false;
         }
         if (first === 0xfe && p.command === Command.CHANGE_USER) {
-          // An authentication switch: an exchange this tracker does not follow.
+          if (this.onAuthSwitch) {
+            // The owner answers the switch itself; the OK or ERR that follows ends the reply.
+            this.onAuthSwitch(Buffer.from(payload), this.header[3]!);
+            return false;
+          }
+          // An authentication switch answered by the client: an exchange this tracker does not follow.
           this.lost = true;
           return true;
         }

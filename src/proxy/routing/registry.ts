@@ -6,9 +6,10 @@
 import { findModule } from '../../core/modules.ts';
 import type { Router } from './router.ts';
 import { readconnroute } from './readconnroute.ts';
+import { readwritesplit } from './readwritesplit/router.ts';
 
 
-const ROUTERS: Router[] = [readconnroute];
+const ROUTERS: Router[] = [readconnroute, readwritesplit];
 
 export function routerFor(name: string): Router | undefined {
   const lower = name.toLowerCase();
