@@ -1789,7 +1789,7 @@ export interface components {
         Filter: {
             readonly name: string;
             /** @enum {string} */
-            readonly module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter";
+            readonly module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter" | "hintfilter" | "namedserverfilter";
             /** @description Every parameter of the filter's module with its value; `configurable` ones are modifiable (`/parameters/NAME/value`). */
             parameters: {
                 [key: string]: components["schemas"]["FilterParameter"];
@@ -1809,7 +1809,7 @@ export interface components {
         FilterCreate: {
             name: components["schemas"]["ObjectName"];
             /** @enum {string} */
-            module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter";
+            module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter" | "hintfilter" | "namedserverfilter";
             /** @description Parameter values by name (see `GET /maxscale/modules/{module}`). */
             parameters?: {
                 [key: string]: components["schemas"]["ParameterValue"];

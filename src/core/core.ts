@@ -16,6 +16,7 @@ import {
 } from './objects.ts';
 import { paramDefs } from './objects.ts';
 import { SessionRegistry } from './sessions.ts';
+import { namedServerPairs } from './named-server-pairs.ts';
 import type { Value } from './params.ts';
 
 /** Where runtime changes are persisted (src/config/store.ts). Writes are atomic. */
@@ -256,6 +257,7 @@ export class Core extends EventEmitter<CoreEvents> {
         }
         break;
       case 'filter':
+        if (obj.params.module === 'namedserverfilter') problems.push(...namedServerPairs(obj.params).problems);
         // Files a filter writes must be writable before it is accepted, not at the first statement.
         for (const key of ['filebase', 'log_file']) {
           const value = obj.params[key];

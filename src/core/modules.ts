@@ -134,6 +134,26 @@ export const MODULES: ModuleInfo[] = [
     ],
   },
   {
+    name: 'hintfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'Beta',
+    description: 'Reads MaxScale routing hints (-- maxscale route to master|slave|last|server NAME ...) from statement comments for the router.',
+    parameters: [],
+  },
+  {
+    name: 'namedserverfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'Beta',
+    description: 'Routes statements matching matchNN to targetNN (servers, ->master, ->slave, ->all).',
+    parameters: [
+      ...Array.from({ length: 25 }, (_, i) => String(i + 1).padStart(2, '0')).flatMap((n): ParamDef[] => [
+        { name: `match${n}`, type: 'regex', default: null, modifiable: true, description: `Statements matching this go to target${n}.` },
+        str(`target${n}`, `Where statements matching match${n} go: server names (comma list), ->master, ->slave or ->all.`),
+      ]),
+      { name: 'match', type: 'regex', default: null, modifiable: true, description: 'Legacy: statements matching this go to server.' },
+      str('server', 'Legacy: the server for match.'),
+      { name: 'options', type: 'enum_mask', default: ['ignorecase'], modifiable: true, enum_values: ['ignorecase', 'case', 'extended'], description: 'Regular expression options.' },
+      str('user', 'Only sessions of this user.'),
+      str('source', 'Only sessions from this client address.'),
+    ],
+  },
+  {
     name: 'MariaDBClient', type: 'Protocol', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'The MariaDB client protocol spoken on listeners.', parameters: [],
   },
