@@ -1198,16 +1198,10 @@ export interface components {
             slave_connections?: number;
             /** @description Replicas lagging this many seconds or more, or with unknown lag, get no reads (0 = ignore lag). */
             max_replication_lag?: number;
-            /**
-             * @description Where statements reading user variables go.
-             * @enum {string}
-             */
-            use_sql_variables_in?: "all" | "master";
-            /**
-             * @description How a replica is picked for a read.
-             * @enum {string}
-             */
-            slave_selection_criteria?: "least_current_operations" | "adaptive_routing" | "least_behind_master" | "least_router_connections" | "least_global_connections" | "LEAST_CURRENT_OPERATIONS" | "ADAPTIVE_ROUTING" | "LEAST_BEHIND_MASTER" | "LEAST_ROUTER_CONNECTIONS" | "LEAST_GLOBAL_CONNECTIONS";
+            /** @description Where statements reading user variables go: `all` or `master` (other values get 422 naming the parameter). */
+            use_sql_variables_in?: string;
+            /** @description How a replica is picked for a read: `least_current_operations`, `adaptive_routing`, `least_behind_master`, `least_router_connections` or `least_global_connections` (upper case accepted). */
+            slave_selection_criteria?: string;
             /** @description Whether the primary competes with the replicas for reads. */
             master_accept_reads?: boolean;
             /** @description After a multi-statement, route everything to the primary. */
@@ -1216,11 +1210,8 @@ export interface components {
             strict_sp_calls?: boolean;
             /** @description Close the session when its primary is lost while temporary tables exist. */
             strict_tmp_tables?: boolean;
-            /**
-             * @description What losing the primary does to a session.
-             * @enum {string}
-             */
-            master_failure_mode?: "fail_instantly" | "fail_on_write" | "error_on_write";
+            /** @description What losing the primary does to a session: `fail_instantly`, `fail_on_write` or `error_on_write`. */
+            master_failure_mode?: string;
             /** @description Move a session to a new primary (replaying its session state) when the primary changes. */
             master_reconnection?: boolean;
             /** @description Retry a read on another server when its server fails before answering. */

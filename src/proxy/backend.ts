@@ -127,6 +127,22 @@ export function openBackend(login: BackendLogin): Promise<OpenBackend> {
   });
 }
 
+/**
+ * Replies owed by Weir's connections to each server (lower-case name): readwritesplit's
+ * `least_current_operations`. Kept by the backends themselves, so a connection that dies
+ * with replies owed gives them back.
+ */
+const operations = new Map<string, number>();
+
+export function currentOperations(server: string): number {
+  return operations.get(server.toLowerCase()) ?? 0;
+}
+
+function addOperations(server: string, n: number): void {
+  const key = server.toLowerCase();
+  operations.set(key, Math.max(0, (operations.get(key) ?? 0) + n));
+}
+
 /** Where a routed command's reply goes. */
 export type ReplySink = 'client' | 'discard' | 'buffer';
 
@@ -231,6 +247,7 @@ export class Backend {
     this.stats.writes++;
     if (expectation) {
       this.expectations.push(expectation);
+      addOperations(this.server.name, 1);
       this.tracker?.expect(expectation.command);
     } else if (command >= 0 && this.mode === 'observe') {
       this.tracker!.expect(command);
@@ -251,6 +268,7 @@ export class Backend {
     this.closed = true;
     this.view.state = 'Closed';
     this.socket.destroy();
+    addOperations(this.server.name, -this.expectations.length);
     this.server.runtime.currentConnections--;
   }
 
@@ -291,6 +309,7 @@ export class Backend {
     }
     const e = this.expectations.shift();
     if (!e || !this.chunk) return;
+    addOperations(this.server.name, -1);
     this.deliver(e, this.chunk.subarray(this.cut, end));
     this.cut = end;
     let bytes: Buffer | null = null;

@@ -43,6 +43,7 @@ describe('readwritesplit', () => {
     topo = await startReplicationTopology(2);
     await createProxyUser(topo.primary);
     await createUser(topo.primary, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
+    await createUser(topo.primary, 'other', 'other-pw', 'ALL PRIVILEGES ON *.*');
     await topo.primary.query('CREATE DATABASE shop');
     await topo.primary.query('CREATE TABLE shop.items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))');
     await topo.primary.query("INSERT INTO shop.items (name) VALUES ('apple'), ('pear'), ('plum')");
@@ -50,7 +51,7 @@ describe('readwritesplit', () => {
     for (const r of topo.replicas) {
       await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT COUNT(*) AS n FROM shop.items'))[0].n === 3);
     }
-    for (const name of ['RWS', 'Lazy', 'Lag', 'Strict', 'VarsMaster', 'ErrorOnWrite']) ports[name] = await freePort();
+    for (const name of ['RWS', 'Lazy', 'Lag', 'Strict', 'VarsMaster', 'ErrorOnWrite', 'Hinted', 'Named']) ports[name] = await freePort();
     const servers = ['db1', 'db2', 'db3'];
     const config = `[maxscale]\nadmin_host=127.0.0.1\nusers_refresh_time=0s\n\n`
       + serverSection('db1', topo.primary.port) + serverSection('db2', topo.replicas[0]!.port) + serverSection('db3', topo.replicas[1]!.port)
@@ -60,7 +61,12 @@ describe('readwritesplit', () => {
       + rwsSection('Lag', ports.Lag!, servers, 'max_replication_lag=10s\n')
       + rwsSection('Strict', ports.Strict!, servers, 'strict_multi_stmt=true\nstrict_sp_calls=true\n')
       + rwsSection('VarsMaster', ports.VarsMaster!, servers, 'use_sql_variables_in=master\n')
-      + rwsSection('ErrorOnWrite', ports.ErrorOnWrite!, servers, 'master_failure_mode=error_on_write\n');
+      + rwsSection('ErrorOnWrite', ports.ErrorOnWrite!, servers, 'master_failure_mode=error_on_write\n')
+      + rwsSection('Hinted', ports.Hinted!, servers, 'filters=Hints\n')
+      + rwsSection('Named', ports.Named!, servers, 'filters=ByName\n')
+      + '[Hints]\ntype=filter\nmodule=hintfilter\n\n'
+      + '[ByName]\ntype=filter\nmodule=namedserverfilter\nmatch01=^SELECT .* FROM items WHERE id = 2\ntarget01=db3\n'
+      + 'match02=master_please\ntarget02=->master\nmatch03=everywhere_please\ntarget03=->all\nuser=app\n\n';
     t = await startTestWeir({ config });
     const core = t.weir.context.core;
     await waitFor('the monitor to find the primary and replicas', async () => {
@@ -330,5 +336,83 @@ describe('readwritesplit', () => {
     } finally {
       await replica.query('START SLAVE SQL_THREAD');
     }
+  });
+
+  test('53: routing hints: master, server, slave, last; no hint from a tab or a quoted string; named and stacked hints', async () => {
+    const c = await client('Hinted');
+    assert.equal(await serverId(c, ' -- maxscale route to master'), 1);
+    for (let i = 0; i < 3; i++) assert.equal(await serverId(c, ' /* maxscale route to server db3 */'), 3);
+    await c.query("INSERT INTO items (name) VALUES ('hinted')");
+    assert.notEqual(await serverId(c, ' # maxscale route to slave'), 1);
+    const before = await serverId(c, ' -- maxscale route to server db2');
+    assert.equal(await serverId(c, ' -- maxscale route to last'), before);
+    assert.notEqual(await serverId(c, ' --\tmaxscale route to master'), 1);
+    assert.notEqual(await serverId(c, ", '-- maxscale route to master' AS s"), 1);
+    assert.notEqual(await serverId(c, ' -- MAXSCALE ROUTE TO MASTER'), 1);
+    await c.query('SELECT 1 -- maxscale h1 prepare route to master');
+    assert.notEqual(await serverId(c), 1);
+    assert.equal(await serverId(c, ' -- maxscale h1 begin'), 1);
+    assert.equal(await serverId(c), 1);
+    await c.query('SELECT 1 -- maxscale end');
+    assert.notEqual(await serverId(c), 1);
+    assert.equal(await serverId(c, ' -- maxscale begin route to server db2'), 2);
+    assert.equal(await serverId(c), 2);
+    await c.query('SELECT 1 -- maxscale end');
+  });
+
+  test('28: inside a transaction a hint does not move a statement off the transaction server', async () => {
+    const c = await client('Hinted');
+    await c.query('BEGIN');
+    assert.equal(await serverId(c, ' -- maxscale route to server db3'), 1);
+    await c.query('COMMIT');
+    assert.equal(await serverId(c, ' -- maxscale route to server db3'), 3);
+  });
+
+  test('hints in a prepared statement apply to its executions (mysql2 execute)', async () => {
+    const c = await client('Hinted');
+    for (let i = 0; i < 3; i++) {
+      const [[row]] = (await c.execute('SELECT @@server_id AS id, ? AS x -- maxscale route to server db2', [i])) as any;
+      assert.equal(Number(row.id), 2);
+    }
+  });
+
+  test('54: namedserverfilter sends matching statements to their target, for its user only', async () => {
+    const c = await client('Named');
+    for (let i = 0; i < 3; i++) assert.equal(await serverId(c, ' FROM items WHERE id = 2'), 3);
+    assert.equal(await serverId(c, ", 'master_please' AS m"), 1);
+    assert.notEqual(await serverId(c, ", 'everywhere_please' AS m"), 1);
+    const other = await client('Named', { user: 'other', password: 'other-pw' });
+    const ids = new Set<number>();
+    for (let i = 0; i < 6; i++) ids.add(await serverId(other, ' FROM items WHERE id = 2'));
+    assert.deepEqual([...ids].sort(), [2, 3]);
+    // A matching PREPARE: its executions go to the target.
+    const [[row]] = (await c.execute('SELECT @@server_id AS id FROM items WHERE id = 2 AND ? = ?', [1, 1])) as any;
+    assert.equal(Number(row.id), 3);
+  });
+
+  test('a namedserverfilter with half a pair is refused, naming the key', async () => {
+    const res = await asAdmin(t.http.post('/filters')).send({ name: 'Half', module: 'namedserverfilter', parameters: { match01: 'x' } }).expect(422);
+    assert.match(JSON.stringify(res.body), /target01/);
+    const bad = await asAdmin(t.http.post('/services')).send({ name: 'Bad', router: 'readwritesplit', user: 'u', password: 'p', parameters: { master_failure_mode: 'sometimes' } }).expect(422);
+    assert.match(JSON.stringify(bad.body), /master_failure_mode/);
+  });
+
+  test('43: master_failure_mode=error_on_write: without a primary a write gets 1290 and reads go on; with it back writes work', async () => {
+    const c = await client('ErrorOnWrite');
+    const core = t.weir.context.core;
+    await asAdmin(t.http.patch('/servers/db1')).set('Content-Type', 'application/json-patch+json')
+      .send([{ op: 'add', path: '/state/-', value: 'maintenance' }]).expect(200);
+    try {
+      await waitFor('db1 in maintenance', async () => core.get('server', 'db1').params.state instanceof Array && (core.get('server', 'db1').params.state as string[]).includes('maintenance'));
+      await assert.rejects(c.query("INSERT INTO items (name) VALUES ('no')"), (err: any) => err.errno === 1290);
+      assert.notEqual(await serverId(c), 1);
+    } finally {
+      const state = (await asAdmin(t.http.get('/servers/db1')).expect(200)).body.state as string[];
+      await asAdmin(t.http.patch('/servers/db1')).set('Content-Type', 'application/json-patch+json')
+        .send([{ op: 'remove', path: `/state/${state.indexOf('maintenance')}` }]).expect(200);
+    }
+    await waitFor('db1 back as the primary', async () => !(core.get('server', 'db1').params.state as string[]).includes('maintenance'));
+    const [res] = (await c.query("INSERT INTO items (name) VALUES ('yes')")) as any;
+    assert.ok(res.insertId > 0);
   });
 });

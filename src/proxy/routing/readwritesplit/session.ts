@@ -8,7 +8,7 @@
  * 16 MiB statement) follow the command they belong to.
  */
 import { sameName, stringList, type ConfigObject, type RouterStatistics, type ServerQueryStatistics } from '../../../core/objects.ts';
-import { Backend, BackendError, type BackendOwner, type Expectation } from '../../backend.ts';
+import { Backend, BackendError, currentOperations, type BackendOwner, type Expectation } from '../../backend.ts';
 import { writeChangeUser, type ChangeUser } from '../../protocol/change-user.ts';
 import { Command, LAST_PREPARED, MAX_PAYLOAD } from '../../protocol/commands.ts';
 import { tokenFor } from '../../protocol/native-password.ts';
@@ -51,8 +51,7 @@ interface RWBackend {
   role: 'master' | 'slave';
 }
 
-/** Server-wide requests in flight from Weir (least_current_operations) and response times (adaptive_routing). */
-const inFlight = new Map<string, number>();
+/** Server-wide average response times (adaptive_routing), ms, by server name. */
 const responseTime = new Map<string, number>();
 
 function serverFlags(s: ConfigObject): string[] {
@@ -411,7 +410,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return null;
     }
     if (!m) {
-      if (this.backends.size === 0 || this.history.canRecover) return this.connectThen(d, best, 'master');
+      if (this.backendByName(best.name) || this.backends.size === 0 || this.history.canRecover) return this.adoptOrConnect(d, best);
       this.noMaster(d, 'The session state cannot be recovered on a new primary');
       return null;
     }
@@ -420,8 +419,24 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return null;
     }
     this.log(`replacing old primary '${m.backend.server.name}' with '${best.name}'`);
-    this.drop(m);
-    return this.connectThen(d, best, 'master');
+    // The old primary's connection holds the session's state: it stays, as a replica if it is one now.
+    m.role = 'slave';
+    m.backend.view.role = 'slave';
+    this.master = null;
+    if (!this.isReplicaCandidate(m.backend.server, 0)) this.drop(m);
+    return this.adoptOrConnect(d, best);
+  }
+
+  /** The new primary: a connection the session already has to it (a replica until now), or a new one. */
+  private adoptOrConnect(d: Decision, server: ConfigObject): RWBackend | 'wait' {
+    const open = this.backendByName(server.name);
+    if (!open) return this.connectThen(d, server, 'master');
+    open.role = 'master';
+    open.backend.view.role = 'master';
+    this.master = open;
+    this.masterLost = false;
+    this.publishBackends();
+    return open;
   }
 
   private canReplaceMaster(): boolean {
@@ -495,11 +510,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.begin(d, to);
     const started = performance.now();
     const name = to.backend.server.name;
-    inFlight.set(name, (inFlight.get(name) ?? 0) + 1);
     this.write(to, packet, {
       command: d.command, sink: 'client',
       done: (reply) => {
-        inFlight.set(name, Math.max(0, (inFlight.get(name) ?? 1) - 1));
         const took = performance.now() - started;
         responseTime.set(name, 0.8 * (responseTime.get(name) ?? took) + 0.2 * took);
         this.finished(d, to, reply);
@@ -705,10 +718,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const score = (c: { server: ConfigObject }): number => {
       const name = c.server.name;
       switch (criteria) {
-        case 'adaptive_routing': return (responseTime.get(name) ?? 0) * (1 + (inFlight.get(name) ?? 0));
+        case 'adaptive_routing': return (responseTime.get(name) ?? 0) * (1 + currentOperations(name));
         case 'least_behind_master': return c.server.runtime.facts.replication_lag ?? 0;
         case 'least_router_connections': case 'least_global_connections': return c.server.runtime.currentConnections;
-        default: return inFlight.get(name) ?? 0;
+        default: return currentOperations(name);
       }
     };
     pool.sort((a, b) => score(a) - score(b) || (a.backend?.lastWriteAt ?? 0) - (b.backend?.lastWriteAt ?? 0));
