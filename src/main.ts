@@ -8,6 +8,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { installBackstop, useLogger } from './backstop.ts';
 import { ConfigError } from './config/ini.ts';
 import { readConfiguration, startWeir, VERSION } from './weir.ts';
 
@@ -69,6 +70,9 @@ if (args.validate !== undefined) {
   }
 }
 
+// Before anything runs: an error nobody caught is logged, and Weir keeps serving (backstop.ts says why).
+installBackstop();
+
 try {
   const weir = await startWeir({
     datadir,
@@ -78,13 +82,19 @@ try {
     defaultUser: args['default-user'] ?? process.env.WEIR_DEFAULT_USER ?? 'root',
     defaultPassword: args['default-password'] ?? process.env.WEIR_DEFAULT_PASSWORD ?? '',
   });
-  const shutdown = async (signal: string) => {
+  useLogger(weir.context.log.logger);
+  const shutdown = (signal: string) => {
     weir.context.log.logger.notice(`received ${signal}, stopping`);
-    await weir.stop();
-    process.exit(0);
+    weir.stop().then(() => {
+      useLogger(null);
+      process.exit(0);
+    }, (err: Error) => {
+      process.stderr.write(`weir: stopping failed: ${err.stack ?? err.message}\n`);
+      process.exit(1);
+    });
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
   // logrotate's postrotate can send SIGUSR1, as with MaxScale, instead of calling the API.
   process.on('SIGUSR1', () => weir.context.log.flush());
 } catch (err) {

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -18,6 +18,7 @@ import { LoadSampler } from './core/load.ts';
 import { Scheduler } from './core/scheduler.ts';
 import { AdminUsers, DEFAULT_ADMIN } from './core/users.ts';
 import { createApp } from './http/app.ts';
+import { createAdminServer } from './http/server.ts';
 import { Log } from './log/logger.ts';
 import { Monitors } from './monitor/mariadbmon.ts';
 import { Listeners } from './proxy/listeners.ts';
@@ -94,7 +95,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   scheduler.repeat('console_eviction', 1000, () => context.commandApi.sessions.evict());
 
   const app = createApp(context, { validateResponses: options.validateResponses ?? false });
-  const server = createServer(app);
+  const server = createAdminServer(app, globals, logger);
   try {
     await listeners.startAll();
     await listen(server, globals.admin_port, globals.admin_host, options.configFile ?? DEFAULT_CONFIG_NAME);
@@ -107,8 +108,12 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   }
   const port = (server.address() as AddressInfo).port;
   context.info.adminPort = port;
+  core.reserve({ owner: 'the admin API', address: globals.admin_host, port });
   const adminUrl = `http://${isIP(globals.admin_host) === 6 ? `[${globals.admin_host}]` : globals.admin_host}:${port}`;
   logger.notice({ config: context.info.config ?? DEFAULT_CONFIG_NAME, datadir, version: VERSION }, `Weir started; admin API on ${adminUrl}`);
+  if (store.recovered.completed.length || store.recovered.removed.length) {
+    logger.warning({ completed: store.recovered.completed, removed: store.recovered.removed }, 'finished or discarded runtime changes an earlier crash interrupted');
+  }
   if (unused.length) logger.notice({ settings: unused }, 'MaxScale settings accepted but not used by Weir');
 
   return {

@@ -1,6 +1,7 @@
 /**
  * The `[maxscale]` section: Weir's process-wide settings.
  */
+import { unprocessable } from '../core/errors.ts';
 import { parseConfigValue, type ParamDef } from '../core/params.ts';
 
 export interface LogThrottling {
@@ -27,6 +28,16 @@ export interface Globals {
   log_throttling: LogThrottling;
   /** Delay applied per failed admin login beyond the first few, doubling each time (ms). */
   admin_auth_failure_delay: number;
+  /** Admin API: the whole request (headers and body) must arrive within this (ms; 0 = no limit). */
+  admin_request_timeout: number;
+  /** Admin API: the request headers must arrive within this (ms; 0 = no limit). */
+  admin_headers_timeout: number;
+  /** Admin API: an idle kept-alive connection is closed after this (ms). */
+  admin_keepalive_timeout: number;
+  /** Admin API: a connection with no traffic either way for this long is closed (ms; 0 = never). */
+  admin_idle_timeout: number;
+  /** Admin API: connections beyond this many are refused. */
+  admin_max_connections: number;
   /** Least time between two reloads of a service's user accounts (s). */
   users_refresh_time: number;
   /** Command API: a session idle this long is evicted, unless a job runs (ms). */
@@ -42,6 +53,11 @@ export const defaultGlobals = (): Globals => ({
   log_levels: { error: true, warning: true, notice: true, info: false, debug: false },
   log_throttling: { limit: 10, window: 1, suppression: 10 },
   admin_auth_failure_delay: 250,
+  admin_request_timeout: 30_000,
+  admin_headers_timeout: 10_000,
+  admin_keepalive_timeout: 5_000,
+  admin_idle_timeout: 300_000,
+  admin_max_connections: 100,
   users_refresh_time: 3,
   console_session_timeout: 30 * 60 * 1000,
   console_consumer_timeout: 5 * 60 * 1000,
@@ -56,6 +72,11 @@ const DEFS: ParamDef[] = [
   { name: 'log_info', type: 'bool', default: false, description: 'Log informational messages.' },
   { name: 'log_debug', type: 'bool', default: false, description: 'Log debug messages.' },
   { name: 'admin_auth_failure_delay', type: 'duration', unit: 'ms', default: 250, description: 'Delay per failed admin login.' },
+  { name: 'admin_request_timeout', type: 'duration', unit: 'ms', default: 30_000, description: 'Admin API: time for a whole request (headers and body) to arrive; 0 for no limit.' },
+  { name: 'admin_headers_timeout', type: 'duration', unit: 'ms', default: 10_000, description: 'Admin API: time for the request headers to arrive (at most admin_request_timeout); 0 for no limit.' },
+  { name: 'admin_keepalive_timeout', type: 'duration', unit: 'ms', default: 5_000, positive: true, description: 'Admin API: an idle kept-alive connection is closed after this.' },
+  { name: 'admin_idle_timeout', type: 'duration', unit: 'ms', default: 300_000, description: 'Admin API: a connection without traffic either way for this long is closed; 0 for never.' },
+  { name: 'admin_max_connections', type: 'count', default: 100, positive: true, description: 'Admin API: connections beyond this many are refused at once.' },
   { name: 'users_refresh_time', type: 'duration', unit: 's', default: 3, description: 'Least time between reloads of user accounts.' },
   { name: 'console_session_timeout', type: 'duration', unit: 'ms', default: 1_800_000, positive: true, description: 'Command API sessions idle this long are evicted (never while a job runs).' },
   { name: 'console_consumer_timeout', type: 'duration', unit: 'ms', default: 300_000, positive: true, description: 'Command API consumers that have not pulled for this long are evicted.' },
@@ -85,6 +106,11 @@ export function applyGlobal(globals: Globals, key: string, raw: string): boolean
     case 'admin_port': globals.admin_port = value as number; break;
     case 'logdir': globals.logdir = value as string; break;
     case 'admin_auth_failure_delay': globals.admin_auth_failure_delay = value as number; break;
+    case 'admin_request_timeout': globals.admin_request_timeout = value as number; break;
+    case 'admin_headers_timeout': globals.admin_headers_timeout = value as number; break;
+    case 'admin_keepalive_timeout': globals.admin_keepalive_timeout = value as number; break;
+    case 'admin_idle_timeout': globals.admin_idle_timeout = value as number; break;
+    case 'admin_max_connections': globals.admin_max_connections = value as number; break;
     case 'users_refresh_time': globals.users_refresh_time = value as number; break;
     case 'console_session_timeout': globals.console_session_timeout = value as number; break;
     case 'console_consumer_timeout': globals.console_consumer_timeout = value as number; break;
@@ -108,3 +134,19 @@ export function parseThrottling(raw: string): LogThrottling {
 
 export const formatThrottling = (t: LogThrottling) =>
   `${t.limit}, ${Math.round(t.window * 1000)}ms, ${Math.round(t.suppression * 1000)}ms`;
+
+/**
+ * Throttling values are written in whole milliseconds: refuses (422) values the file
+ * would give back different (0.0004 s, 1e300 s), so that what GET shows survives a restart.
+ */
+export function assertThrottlingWritable(t: LogThrottling): void {
+  let back: LogThrottling | null = null;
+  try {
+    back = parseThrottling(formatThrottling(t));
+  } catch {
+    // reported below
+  }
+  if (back && back.limit === t.limit && back.window === t.window && back.suppression === t.suppression) return;
+  const message = 'window and suppression must be whole milliseconds (e.g. 0.25 s) that the configuration file can hold';
+  throw unprocessable(`Parameter 'log_throttling': ${message}; nothing was changed.`, [{ path: '/log_throttling', message }]);
+}

@@ -105,6 +105,13 @@ function newSection(name: string, line: number): IniSection {
   return { name, line, entries, get: (key) => entries.find((e) => e.key === key) };
 }
 
+/** A value formatIni cannot write so that parseIni reads it back. */
+export class UnwritableValue extends Error {
+  constructor(readonly key: string, message: string) {
+    super(message);
+  }
+}
+
 /** Writes sections back in MaxScale form; every value must survive parseIni unchanged. */
 export function formatIni(sections: Array<{ name: string; entries: Array<{ key: string; value: string }> }>, header?: string): string {
   const out: string[] = [];
@@ -113,8 +120,8 @@ export function formatIni(sections: Array<{ name: string; entries: Array<{ key: 
     if (out.length) out.push('');
     out.push(`[${section.name}]`);
     for (const { key, value } of section.entries) {
-      if (/[\r\n]/.test(value)) throw new Error(`the value of '${key}' in [${section.name}] contains a newline, which a configuration file cannot hold`);
-      if (value !== value.trim()) throw new Error(`the value of '${key}' in [${section.name}] has leading or trailing whitespace, which a configuration file cannot hold`);
+      if (/[\r\n]/.test(value)) throw new UnwritableValue(key, `contains a newline, which a configuration file cannot hold`);
+      if (value !== value.trim()) throw new UnwritableValue(key, `has leading or trailing whitespace, which a configuration file cannot hold`);
       out.push(`${key}=${value}`);
     }
   }

@@ -6,7 +6,7 @@
  */
 import { Core, type ObjectStore } from '../core/core.ts';
 import { KINDS, type ObjectKind } from '../core/modules.ts';
-import { buildParams, DefinitionError, newObject } from '../core/objects.ts';
+import { buildParams, DefinitionError, nameProblem, newObject } from '../core/objects.ts';
 import { applyGlobal, defaultGlobals, type Globals } from './globals.ts';
 import { ConfigError, type IniDocument, type IniSection } from './ini.ts';
 import { SSL_ALIASES } from '../core/modules.ts';
@@ -62,9 +62,8 @@ export function loadConfig(docs: { main: IniDocument; runtime: IniDocument[] }, 
     if (!KINDS.includes(kind)) {
       throw new ConfigError(file, typeEntry.line, `'${typeEntry.value}' is not an object type (one of ${KINDS.join(', ')})`, section.name, 'type');
     }
-    if (!/^[A-Za-z0-9_.~-]+$/.test(section.name)) {
-      throw new ConfigError(file, section.line, `'${section.name}' is not a valid object name`, section.name);
-    }
+    const badName = nameProblem(section.name);
+    if (badName) throw new ConfigError(file, section.line, badName, section.name);
     const given: Record<string, string> = {};
     for (const e of section.entries) if (e.key !== 'type') given[e.key] = e.value;
     if (kind === 'listener' && given.ssl !== undefined) given.ssl = SSL_ALIASES[given.ssl.toLowerCase()] ?? given.ssl;
@@ -80,6 +79,7 @@ export function loadConfig(docs: { main: IniDocument; runtime: IniDocument[] }, 
     }
   }
 
+  core.reserve({ owner: 'the admin API', address: globals.admin_host, port: globals.admin_port });
   const linkProblem = core.linkProblems()[0];
   if (linkProblem) {
     const loc = located.get(linkProblem.obj.name.toLowerCase())!;

@@ -58,6 +58,8 @@ export class CommandApi {
     if (!sessionId) return { state: 'FAILED', message: "'sessionId' is required" };
     const session = this.sessions.get(sessionId);
     if (!session) return { state: 'FAILED', message: `session not found: ${sessionId}` };
+    const refusal = this.refusal(session, user);
+    if (refusal) return refusal;
     switch (action) {
       case 'async_exec': return this.asyncExec(session, req, user);
       case 'pull_results': return this.pull(session, req.consumerId as string | undefined);
@@ -74,6 +76,16 @@ export class CommandApi {
         };
       }
     }
+  }
+
+  /**
+   * A session is its creator's: only they or an admin may join it, pull its results, run
+   * commands in it or close it. Knowing its id is not enough for a basic user, since its
+   * results may be an admin's.
+   */
+  private refusal(session: ConsoleSession, user: AdminUser): ApiResponse | null {
+    if (user.role === 'admin' || session.user.name.toLowerCase() === user.name.toLowerCase()) return null;
+    return { state: 'FAILED', sessionId: session.id, message: `session ${session.id} was created by another user; '${user.name}' is a basic user, who may use only the sessions they created` };
   }
 
   private initSession(user: AdminUser): ApiResponse {
@@ -97,7 +109,14 @@ export class CommandApi {
     }
     const command = findCommand(words[0] ?? '');
     if (!command) return `'${words[0]}' is not a command; 'help' lists them`;
-    if (user.role !== 'admin' && !command.readOnly(words.slice(1))) {
+    let readOnly: boolean;
+    try {
+      readOnly = command.readOnly(words.slice(1));
+    } catch (err) {
+      if (err instanceof UsageError || err instanceof TokenizeError) return err.message;
+      throw err;
+    }
+    if (user.role !== 'admin' && !readOnly) {
       return `'${line.trim()}' changes Weir and needs an admin user; '${user.name}' is a basic user, who may run read-only commands such as 'list', 'show' and 'watch'`;
     }
     return { command, words: words.slice(1), background, line: line.trim() };
@@ -116,6 +135,8 @@ export class CommandApi {
     else {
       const found = this.sessions.get(req.sessionId as string);
       if (!found) return { state: 'FAILED', message: `session not found: ${req.sessionId}` };
+      const refusal = this.refusal(found, user);
+      if (refusal) return refusal;
       session = found;
     }
     try {

@@ -9,11 +9,13 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { conflict, notFound, unprocessable, WeirError } from './errors.ts';
 import { QueryFeed } from './queries.ts';
+import { compileRegex } from './regex.ts';
 import { KINDS, type ObjectKind } from './modules.ts';
 import {
-  buildParams, DefinitionError, newObject, sameName, stringList,
-  type ConfigObject, type CustomValue,
+  buildParams, DefinitionError, nameProblem, newObject, sameName, stringList,
+  type ConfigObject, type CustomValue, type ParamProblem,
 } from './objects.ts';
+import { addressesOf, overlap } from './endpoints.ts';
 import { paramDefs } from './objects.ts';
 import { SessionRegistry } from './sessions.ts';
 import { namedServerPairs } from './named-server-pairs.ts';
@@ -22,7 +24,17 @@ import type { Value } from './params.ts';
 /** Where runtime changes are persisted (src/config/store.ts). Writes are atomic. */
 export interface ObjectStore {
   saveObject(obj: ConfigObject): void;
-  saveDeleted(kind: ObjectKind, name: string): void;
+  /** Several objects deleted as one change: all or none survive a crash. */
+  saveDeleted(objects: Array<{ kind: ObjectKind; name: string }>): void;
+  /** Values that would not come back unchanged from the object's file at the next start. */
+  problems(obj: ConfigObject): ParamProblem[];
+}
+
+/** A socket that is not a listener's but that listeners must not take (the admin API's). */
+export interface ReservedEndpoint {
+  owner: string;
+  address: string;
+  port: number;
 }
 
 export interface CoreEvents {
@@ -45,6 +57,8 @@ export class Core extends EventEmitter<CoreEvents> {
   readonly sessions = new SessionRegistry();
   /** Statements passing through, for watchers (the command API). */
   readonly queries = new QueryFeed();
+  /** Sockets listeners must not use (set by whoever binds them). */
+  private reserved: ReservedEndpoint[] = [];
 
   constructor(private readonly store: ObjectStore) {
     super();
@@ -88,6 +102,11 @@ export class Core extends EventEmitter<CoreEvents> {
     return this.list('listener').filter((l) => sameName(String(l.params.service), service));
   }
 
+  /** Declares the socket of something other than a listener (the admin API), replacing an earlier one of the same owner. */
+  reserve(endpoint: ReservedEndpoint): void {
+    this.reserved = [...this.reserved.filter((r) => r.owner !== endpoint.owner), endpoint];
+  }
+
   // ---- loading (configuration files; no persistence) ----
 
   /** Adds an object read from configuration. Links are checked by checkAllLinks() once all are loaded. */
@@ -118,14 +137,13 @@ export class Core extends EventEmitter<CoreEvents> {
 
   /** Every check a create makes, without creating anything (for checks the core cannot make, like binding a port). */
   prepare(kind: ObjectKind, name: string, values: Record<string, unknown>): ConfigObject {
-    if (!/^[A-Za-z0-9_.~-]+$/.test(name)) {
-      throw unprocessable(`'${name}' is not a valid name: use letters, digits and _ . ~ -`);
-    }
-    if (name.toLowerCase() === 'maxscale') throw unprocessable(`'${name}' is reserved for the global [maxscale] section.`);
+    const bad = nameProblem(name);
+    if (bad) throw unprocessable(`${bad}.`, [{ path: '/name', message: bad }]);
     const existing = this.objects.get(name.toLowerCase());
     if (existing) throw conflict(`The name '${name}' is already used by the ${existing.kind} '${existing.name}'.`);
     const obj = newObject(kind, name, this.build(kind, values), { type: 'runtime' });
     this.assertLinks(obj);
+    this.assertPersistable(obj);
     return obj;
   }
 
@@ -163,14 +181,15 @@ export class Core extends EventEmitter<CoreEvents> {
     if (users.length && !(force && kind === 'service')) {
       throw conflict(`The ${kind} '${obj.name}' is in use: ${users.join(', ')}.`);
     }
-    if (kind === 'service') {
-      for (const session of this.sessions.ofService(obj.name)) session.close('service deleted');
-      for (const listener of this.listenersOfService(obj.name)) this.destroy('listener', listener.name);
+    // A service goes with its listeners, persisted as one change.
+    const doomed = kind === 'service' ? [...this.listenersOfService(obj.name), obj] : [obj];
+    this.store.saveDeleted(doomed.map((o) => ({ kind: o.kind, name: o.name })));
+    if (kind === 'service') for (const session of this.sessions.ofService(obj.name)) session.close('service deleted');
+    for (const o of doomed) {
+      this.objects.delete(o.name.toLowerCase());
+      this.collectionModified.set(o.kind, new Date());
+      this.emit('destroyed', o);
     }
-    this.store.saveDeleted(kind, obj.name);
-    this.objects.delete(obj.name.toLowerCase());
-    this.collectionModified.set(kind, new Date());
-    this.emit('destroyed', obj);
   }
 
   /** Starts or stops a service (its listeners) or a monitor; persisted. */
@@ -207,6 +226,7 @@ export class Core extends EventEmitter<CoreEvents> {
   }
 
   private commit(current: ConfigObject, candidate: ConfigObject): ConfigObject {
+    this.assertPersistable(candidate);
     this.store.saveObject(candidate);
     current.params = candidate.params;
     current.custom = candidate.custom;
@@ -231,10 +251,16 @@ export class Core extends EventEmitter<CoreEvents> {
     return this.build(kind, given);
   }
 
+  /** What is acknowledged must start again: refuse values its file would not give back. */
+  private assertPersistable(obj: ConfigObject): void {
+    const problems = this.store.problems(obj);
+    if (problems.length) throw toUnprocessable(problems);
+  }
+
   private assertLinks(obj: ConfigObject): void {
     const problems = this.checkLinks(obj);
     const inUse = problems.find((p) => p.conflict);
-    if (inUse) throw conflict(inUse.message);
+    if (inUse) throw new WeirError(409, inUse.message, [{ path: `/${inUse.key}`, message: inUse.message }]);
     if (problems.length) throw toUnprocessable(problems);
   }
 
@@ -265,12 +291,18 @@ export class Core extends EventEmitter<CoreEvents> {
           const problem = unwritable(value);
           if (problem) problems.push({ key, message: problem });
         }
+        problems.push(...regexProblems(obj));
         break;
       case 'listener': {
         mustExist('service', 'service', [String(obj.params.service)]);
+        // Whatever their state: a stopped listener binds again when its service starts.
+        const mine = addressesOf(String(obj.params.address));
+        const port = obj.params.port;
         const clash = this.list('listener').find((l) => !sameName(l.name, obj.name)
-          && l.params.port === obj.params.port && l.params.address === obj.params.address);
-        if (clash) problems.push({ key: 'port', message: `listener '${clash.name}' already uses ${obj.params.address} port ${obj.params.port}`, conflict: true });
+          && l.params.port === port && overlap(mine, addressesOf(String(l.params.address))));
+        if (clash) problems.push({ key: 'port', message: `listener '${clash.name}' already uses ${clash.params.address} port ${port}${clash.params.address === obj.params.address ? '' : `, the same socket as ${obj.params.address} port ${port}`}`, conflict: true });
+        const taken = this.reserved.find((r) => r.port === port && overlap(mine, addressesOf(r.address)));
+        if (taken) problems.push({ key: 'port', message: `${taken.address} port ${port} is used by ${taken.owner}`, conflict: true });
         break;
       }
     }
@@ -306,6 +338,22 @@ function unwritable(path: string): string | null {
     const code = (err as NodeJS.ErrnoException).code;
     return `names '${path}', but its directory '${dir}' ${code === 'ENOENT' ? 'does not exist' : 'is not writable'}`;
   }
+}
+
+/** Each regex parameter that does not compile with the filter's `options` (`extended` changes what compiles). */
+function regexProblems(filter: ConfigObject): Array<{ key: string; message: string }> {
+  const options = Array.isArray(filter.params.options) ? (filter.params.options as string[]) : [];
+  const problems = [];
+  for (const def of paramDefs('filter', moduleKeyValue(filter))) {
+    const value = filter.params[def.name];
+    if (def.type !== 'regex' || typeof value !== 'string' || value === '') continue;
+    try {
+      compileRegex(value, options);
+    } catch (err) {
+      problems.push({ key: def.name, message: (err as Error).message });
+    }
+  }
+  return problems;
 }
 
 function moduleKeyValue(obj: ConfigObject): string | null {

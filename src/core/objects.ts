@@ -4,7 +4,7 @@
  * module's parameters) plus what only runtime knows (counters, monitor facts).
  */
 import { CORE_PARAMS, MODULES, MODULE_KEY, findModule, type ObjectKind } from './modules.ts';
-import { checkJsonValue, parseConfigValue, type ParamDef, type Value } from './params.ts';
+import { checkJsonValue, parseConfigValue, textProblem, type ParamDef, type Value } from './params.ts';
 
 export type CustomValue = string | number | boolean;
 
@@ -137,9 +137,10 @@ export function buildParams(
   for (const [key, raw] of Object.entries(given)) {
     if (defs.some((d) => d.name === key)) continue;
     if (kind === 'server' && /^[A-Za-z0-9_]+$/.test(key)) {
-      if (typeof raw === 'string' && fromConfig) custom[key] = customFromConfig(raw);
-      else if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') custom[key] = raw;
-      else problems.push({ key, message: 'a custom parameter must be a string, number or boolean' });
+      const value = fromConfig && typeof raw === 'string' ? customFromConfig(raw) : raw;
+      const problem = customProblem(value);
+      if (problem) problems.push({ key, message: problem });
+      else custom[key] = value as CustomValue;
     } else {
       problems.push({ key, message: `is not a parameter of ${moduleName ? `module ${moduleName}` : `a ${kind}`}` });
     }
@@ -150,11 +151,47 @@ export function buildParams(
   return { params, custom };
 }
 
-/** A configuration file has no types: a custom value that reads as a number or boolean is one. */
-function customFromConfig(raw: string): CustomValue {
-  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+function customProblem(value: unknown): string | null {
+  if (typeof value === 'string') return textProblem(value);
+  if (typeof value === 'boolean') return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? null : 'must be a finite number';
+  return 'a custom parameter must be a string, number or boolean';
+}
+
+/**
+ * A configuration file has no types, so a custom value's file form says its type: a
+ * number in its canonical form (`String(n)`) or `true`/`false` is one; anything else is a
+ * string, and a string that would read as something else (`"007"`, `"true"`, edge
+ * whitespace, quotes at both ends) is written quoted. `"..."` always reads as the string
+ * between the quotes.
+ */
+export function customFromConfig(raw: string): CustomValue {
+  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')) return raw.slice(1, -1);
   if (raw === 'true' || raw === 'false') return raw === 'true';
+  if (/^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(raw) && String(Number(raw)) === raw) return Number(raw);
   return raw;
+}
+
+export function formatCustomValue(value: CustomValue): string {
+  if (typeof value !== 'string') return String(value);
+  return customFromConfig(value) === value && value === value.trim() ? value : `"${value}"`;
+}
+
+/**
+ * Object names, as MaxScale's section names: letters, digits and `_ . ~ -` (URL-safe),
+ * but never starting with `.`, `-` or `~`, so that no name can be a hidden file, a
+ * temporary file of the runtime store, an option, or `.`/`..`; at most 128 characters;
+ * `maxscale` is the global section. Unique across all kinds, case-insensitively.
+ */
+export const OBJECT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.~-]*$/;
+export const MAX_NAME_LENGTH = 128;
+
+/** Why `name` cannot name an object, or null. */
+export function nameProblem(name: string): string | null {
+  if (name.length > MAX_NAME_LENGTH) return `'${name.slice(0, 32)}...' is too long for a name: at most ${MAX_NAME_LENGTH} characters`;
+  if (!OBJECT_NAME.test(name)) return `'${name}' is not a valid name: use letters, digits and _ . ~ -, starting with a letter, digit or _`;
+  if (name.toLowerCase() === 'maxscale') return `'${name}' is reserved for the global [maxscale] section`;
+  return null;
 }
 
 export function newObject(

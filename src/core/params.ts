@@ -4,6 +4,8 @@
  * definition, and the canonical value (what the REST API shows) is a JSON value:
  * durations are numbers in the definition's unit, lists are arrays.
  */
+import { compileRegex } from './regex.ts';
+
 export type ParamType =
   | 'bool' | 'int' | 'count' | 'duration' | 'size' | 'enum' | 'enum_mask' | 'string'
   | 'password' | 'path' | 'regex' | 'serverlist' | 'filterlist' | 'service' | 'address' | 'port';
@@ -65,7 +67,7 @@ export function parseConfigValue(def: ParamDef, raw: string): Value {
       const items = text === '' ? [] : text.split(separator).map((s) => s.trim()).filter((s) => s !== '');
       return checkJsonValue(def, items);
     }
-    case 'string':
+    case 'string': case 'password':
       // MaxScale lets a string be quoted, which is the only way to keep edge whitespace.
       return checkJsonValue(def, /^".*"$/s.test(text) && text.length >= 2 ? text.slice(1, -1) : text);
     default:
@@ -117,11 +119,22 @@ export function checkJsonValue(def: ParamDef, value: unknown): Value {
     }
     case 'regex': {
       if (typeof value !== 'string') throw new Error(`must be a string`);
-      compileRegex(value, []);
+      assertWritable(def, value);
+      // Checked again with the filter's `options` (core.ts); here it must compile either way.
+      try {
+        compileRegex(value, []);
+      } catch (err) {
+        try {
+          compileRegex(value, ['extended']);
+        } catch {
+          throw err;
+        }
+      }
       return value;
     }
     default:
       if (typeof value !== 'string') throw new Error(`must be a string`);
+      assertWritable(def, value);
       if (def.mandatory && value === '' && def.type !== 'password') throw new Error(`must not be empty`);
       return value;
   }
@@ -129,17 +142,30 @@ export function checkJsonValue(def: ParamDef, value: unknown): Value {
 
 function stringList(value: unknown): string[] {
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error(`must be an array of strings`);
+  for (const v of value as string[]) {
+    const problem = textProblem(v);
+    if (problem) throw new Error(problem);
+  }
   return value as string[];
 }
 
-/** A regex parameter may be written `/.../` (MaxScale's style) or bare. Throws when it does not compile. */
-export function compileRegex(source: string, options: string[]): RegExp {
-  const body = /^\/.*\/$/s.test(source) && source.length >= 2 ? source.slice(1, -1) : source;
-  const flags = options.includes('ignorecase') ? 'i' : '';
-  try {
-    return new RegExp(body, flags);
-  } catch (err) {
-    throw new Error(`is not a valid regular expression: ${(err as Error).message}`);
+/**
+ * Why a configuration file cannot hold this text, or null: a file is lines of UTF-8, so
+ * line breaks, other control characters and unpaired surrogates cannot survive it.
+ */
+export function textProblem(text: string): string | null {
+  if (/[\r\n]/.test(text)) return 'contains a line break, which a configuration file cannot hold';
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) return 'contains a control character, which a configuration file cannot hold';
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)) return 'contains an unpaired UTF-16 surrogate, which a configuration file cannot hold';
+  return null;
+}
+
+/** Strings and passwords are written quoted when they need it; other text must fit a file as it is. */
+function assertWritable(def: ParamDef, value: string): void {
+  const problem = textProblem(value);
+  if (problem) throw new Error(problem);
+  if (def.type !== 'string' && def.type !== 'password' && value !== value.trim()) {
+    throw new Error('has leading or trailing whitespace, which a configuration file cannot hold');
   }
 }
 
@@ -149,6 +175,6 @@ export function formatConfigValue(def: ParamDef, value: Value): string {
   if (Array.isArray(value)) return value.join(def.type === 'filterlist' ? '|' : ',');
   if (def.type === 'duration') return `${value}${def.unit ?? 's'}`;
   const text = String(value);
-  if (def.type === 'string' && (text !== text.trim() || /^".*"$/s.test(text))) return `"${text}"`;
+  if ((def.type === 'string' || def.type === 'password') && (text !== text.trim() || /^".*"$/s.test(text))) return `"${text}"`;
   return text;
 }

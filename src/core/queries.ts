@@ -2,8 +2,10 @@
  * Statements passing through Weir, for whoever is watching (the command API's
  * `watch queries`, `monitor services`, `top queries`, `dashboard`). Sessions publish only
  * while someone subscribes, so with no watcher the data plane pays one boolean test per
- * command.
+ * command. Password literals are masked before any watcher sees a statement (redact.ts).
  */
+import { redactSecrets } from './redact.ts';
+
 export interface QueryEvent {
   time: Date;
   session: number;
@@ -33,9 +35,10 @@ export class QueryFeed {
   }
 
   publish(event: QueryEvent): void {
+    const shown = { ...event, sql: redactSecrets(event.sql) };
     for (const l of this.listeners) {
       try {
-        l(event);
+        l(shown);
       } catch {
         // A watcher's failure is its own; the statement's session carries on.
       }

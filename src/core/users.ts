@@ -1,14 +1,17 @@
 /**
  * Admin users of the REST and command APIs, persisted in `<datadir>/users.json` as salted
- * scrypt hashes. Verifying a password with scrypt costs tens of milliseconds, so a
- * successful check is remembered for a short while under an HMAC of the credentials
- * (keyed with a per-process secret), and forgotten when the user changes.
+ * scrypt hashes. Verifying a password with scrypt costs tens of milliseconds, so it runs
+ * off the event loop through a bounded PasswordHasher, and a successful check is
+ * remembered for a short while under an HMAC of the credentials (keyed with a
+ * per-process secret, so the plain password is never kept), and forgotten when the user
+ * changes or is deleted.
  */
 import { createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../config/atomic.ts';
 import { conflict, notFound, unprocessable } from './errors.ts';
+import { PasswordHasher, SCRYPT } from './password-hasher.ts';
 
 export type Role = 'admin' | 'basic';
 
@@ -29,8 +32,11 @@ interface StoredUser {
 }
 
 export const DEFAULT_ADMIN = { name: 'admin', password: 'mariadb' } as const;
-const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
-const CACHE_MS = 5 * 60_000;
+/** How long a verified credential is trusted without hashing again. */
+export const VERIFIED_CACHE_MS = 60_000;
+/** At most this many credentials are remembered (the oldest go first). */
+const VERIFIED_CACHE_SIZE = 1000;
+const NO_SALT = Buffer.alloc(16);
 
 export class AdminUsers {
   private users = new Map<string, StoredUser & { lastLogin: Date | null; lastModified: Date }>();
@@ -39,7 +45,7 @@ export class AdminUsers {
   private readonly verified = new Map<string, { name: string; until: number }>();
   lastModified = new Date();
 
-  constructor(datadir: string) {
+  constructor(datadir: string, readonly hasher = new PasswordHasher()) {
     this.file = join(datadir, 'users.json');
     if (existsSync(this.file)) {
       const stored = JSON.parse(readFileSync(this.file, 'utf8')) as StoredUser[];
@@ -112,21 +118,51 @@ export class AdminUsers {
     this.forget(current.name);
   }
 
-  /** Checks credentials; returns the user or null. Records the login time. */
-  authenticate(name: string, password: string): AdminUser | null {
-    const key = createHmac('sha256', this.secret).update(`${name}\0${password}`).digest('base64');
+  /**
+   * The user, when exactly these credentials were verified within VERIFIED_CACHE_MS and the
+   * user has not changed since; null otherwise. Costs one HMAC, no scrypt. Records the login.
+   */
+  recentlyVerified(name: string, password: string): AdminUser | null {
+    const key = this.credentialKey(name, password);
     const cached = this.verified.get(key);
-    let user = cached && cached.until > Date.now() ? this.users.get(cached.name) : undefined;
-    if (!user) {
-      const candidate = this.users.get(name.toLowerCase());
-      // Hash even for an unknown name, so that timing does not tell which names exist.
-      const ok = candidate ? this.matches(candidate, password) : (hash(password, Buffer.alloc(16)), false);
-      if (!ok || !candidate) return null;
-      user = candidate;
-      this.verified.set(key, { name: name.toLowerCase(), until: Date.now() + CACHE_MS });
+    if (!cached) return null;
+    const user = this.users.get(cached.name);
+    if (cached.until <= Date.now() || !user) {
+      this.verified.delete(key);
+      return null;
     }
     user.lastLogin = new Date();
     return view(user);
+  }
+
+  /**
+   * Checks credentials with scrypt off the event loop; returns the user or null and records
+   * the login time. Rejects with HasherBusy when too many verifications are in progress.
+   */
+  async verify(name: string, password: string): Promise<AdminUser | null> {
+    const candidate = this.users.get(name.toLowerCase());
+    // Hash even for an unknown name, so that timing does not tell which names exist.
+    const actual = await this.hasher.hash(password, candidate ? Buffer.from(candidate.salt, 'base64') : NO_SALT);
+    if (!candidate) return null;
+    const expected = Buffer.from(candidate.hash, 'base64');
+    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null;
+    // Changed or deleted while the hash ran: the old password must not let anyone in.
+    if (this.users.get(name.toLowerCase()) !== candidate) return null;
+    const key = this.credentialKey(name, password);
+    this.verified.delete(key);
+    this.verified.set(key, { name: name.toLowerCase(), until: Date.now() + VERIFIED_CACHE_MS });
+    if (this.verified.size > VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+    candidate.lastLogin = new Date();
+    return view(candidate);
+  }
+
+  /** Checks credentials: the cache first, then scrypt. */
+  async authenticate(name: string, password: string): Promise<AdminUser | null> {
+    return this.recentlyVerified(name, password) ?? this.verify(name, password);
+  }
+
+  private credentialKey(name: string, password: string): string {
+    return createHmac('sha256', this.secret).update(`${name}\0${password}`).digest('base64');
   }
 
   private matches(u: StoredUser, password: string): boolean {

@@ -11,8 +11,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { notFound, WeirError } from '../core/errors.ts';
 import type { WeirContext } from '../context.ts';
-import { authenticate, LoginThrottle } from './auth.ts';
+import { LoginThrottle } from '../core/login-throttle.ts';
+import { authenticate } from './auth.ts';
 import { checkWritePreconditions, etagOf, etagOfText, hasWritePreconditions, notModified } from './conditional.ts';
+import { checkBodyShape } from './body-shape.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { handlers } from './handlers/index.ts';
 import { parseProjection, project, type Projection } from './projection.ts';
@@ -71,6 +73,7 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   app.use(authenticate(weir, throttle));
   app.get('/console', (_req, res) => res.type('html').send(readFileSync(CONSOLE_PAGE)));
   app.use(express.json({ type: JSON_TYPES, limit: '1mb' }));
+  app.use(checkBodyShape);
 
   // Paths and methods come from the spec: 404 for an unknown path, 405 with Allow for an
   // unsupported method, Allow and Accept-Patch on every answer of a known path.

@@ -1,71 +1,85 @@
 /**
- * HTTP Basic authentication of admin users, the `basic` role's read-only rule, and the
- * slow-down of repeated failed logins: after FREE_FAILURES failures from one address,
- * every further attempt from it waits `admin_auth_failure_delay` ms, doubling with each
- * failure up to MAX_DELAY_MS, until a login from that address succeeds.
+ * HTTP Basic authentication of admin users and the `basic` role's read-only rule.
+ *
+ * Credentials verified in the last minute are recognised without hashing. Anything else
+ * is first admitted by the LoginThrottle (per address and per user name, see
+ * core/login-throttle.ts), then verified with scrypt off the event loop. A refusal —
+ * throttled (429), too many verifications at once (429), wrong credentials (401) — is
+ * answered without reading the request body, and closes the connection when a body was
+ * still on its way, so a slow body cannot keep the connection open.
  */
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WeirError } from '../core/errors.ts';
+import { HasherBusy } from '../core/password-hasher.ts';
+import type { LoginThrottle } from '../core/login-throttle.ts';
 import type { WeirContext } from '../context.ts';
 import { sendError } from './errors.ts';
-
-export const FREE_FAILURES = 5;
-const MAX_DELAY_MS = 10_000;
-const FORGET_AFTER_MS = 15 * 60_000;
-
-export class LoginThrottle {
-  private readonly failures = new Map<string, { count: number; last: number }>();
-  constructor(private readonly baseDelayMs: () => number) {}
-
-  delayFor(address: string): number {
-    const f = this.failures.get(address);
-    if (!f || f.count < FREE_FAILURES) return 0;
-    return Math.min(this.baseDelayMs() * 2 ** (f.count - FREE_FAILURES), MAX_DELAY_MS);
-  }
-  failed(address: string): void {
-    const f = this.failures.get(address) ?? { count: 0, last: 0 };
-    f.count++;
-    f.last = Date.now();
-    this.failures.set(address, f);
-  }
-  succeeded(address: string): void {
-    this.failures.delete(address);
-  }
-  /** Scheduled: forget addresses that stopped trying. */
-  purge(): void {
-    const cutoff = Date.now() - FORGET_AFTER_MS;
-    for (const [addr, f] of this.failures) if (f.last < cutoff) this.failures.delete(addr);
-  }
-}
 
 const unauthorized = (why: string) => new WeirError(401, `${why} Send HTTP Basic credentials of a Weir admin user.`);
 
 export function authenticate(weir: WeirContext, throttle: LoginThrottle): RequestHandler {
   return async (req, res, next) => {
-    const header = req.get('Authorization');
-    const m = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null;
-    if (!m) return sendError(res, unauthorized(header ? 'The Authorization header is not HTTP Basic.' : 'Authentication is required.'));
-    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    const [name, password] = colon < 0 ? [decoded, ''] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
-    const address = req.socket.remoteAddress ?? 'unknown';
-    const delay = throttle.delayFor(address);
-    if (delay > 0) await sleep(delay);
-    const user = weir.users.authenticate(name, password);
-    if (!user) {
-      throttle.failed(address);
-      weir.log.logger.warning({ user: name, address }, 'admin login failed');
-      return sendError(res, unauthorized('Wrong user name or password.'));
+    try {
+      const header = req.get('Authorization');
+      const m = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null;
+      if (!m) return refuse(req, res, unauthorized(header ? 'The Authorization header is not HTTP Basic.' : 'Authentication is required.'));
+      const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      const [name, password] = colon < 0 ? [decoded, ''] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
+      const address = req.socket.remoteAddress ?? 'unknown';
+
+      let user = weir.users.recentlyVerified(name, password);
+      if (!user) {
+        const admission = throttle.admit(address, name);
+        if (!admission.admitted) {
+          weir.log.logger.warning({ kind: 'admin-auth-throttled', user: name, address }, 'admin login refused: too many failed logins');
+          return refuse(req, res, tooMany('Too many failed logins from this address or for this user.', admission.retryAfterMs));
+        }
+        const { attempt } = admission;
+        try {
+          if (admission.waitMs > 0) await sleep(admission.waitMs);
+          // Gone while waiting: nobody would read the answer, so do not spend a hash on it.
+          if (req.socket.destroyed) return attempt.abandoned();
+          user = await weir.users.verify(name, password);
+        } catch (err) {
+          attempt.abandoned();
+          if (err instanceof HasherBusy) return refuse(req, res, tooMany('Too many logins are being verified at once.', 1000));
+          throw err;
+        }
+        if (!user) {
+          attempt.failed();
+          weir.log.logger.warning({ kind: 'admin-auth-failed', user: name, address }, 'admin login failed');
+          return refuse(req, res, unauthorized('Wrong user name or password.'));
+        }
+        attempt.succeeded();
+      }
+      res.locals.user = user;
+      const reads = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS';
+      // The command API decides per command: a basic user may run the read-only ones.
+      const commandApi = req.method === 'POST' && req.path === '/api'; // `/v1/api` was rewritten before this
+      if (!reads && !commandApi && user.role !== 'admin') {
+        return refuse(req, res, new WeirError(403, `Administrative access required: '${user.name}' has the basic role, which may only read.`));
+      }
+      next();
+    } catch (err) {
+      next(err);
     }
-    throttle.succeeded(address);
-    res.locals.user = user;
-    const reads = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS';
-    // The command API decides per command: a basic user may run the read-only ones.
-    const commandApi = req.method === 'POST' && req.path === '/api'; // `/v1/api` was rewritten before this
-    if (!reads && !commandApi && user.role !== 'admin') {
-      return sendError(res, new WeirError(403, `Administrative access required: '${user.name}' has the basic role, which may only read.`));
-    }
-    next();
   };
+}
+
+function tooMany(why: string, retryAfterMs: number): WeirError & { retryAfterMs: number } {
+  return Object.assign(new WeirError(429, `${why} Retry after the number of seconds in Retry-After.`), { retryAfterMs });
+}
+
+/**
+ * Answers without reading the body. If one is still coming, the connection closes after
+ * the answer: otherwise Node would keep reading (and waiting for) a body nobody wants.
+ */
+function refuse(req: Request, res: Response, err: WeirError & { retryAfterMs?: number }): void {
+  if (err.retryAfterMs !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+  if (!req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)) {
+    res.setHeader('Connection', 'close');
+  }
+  sendError(res, err);
 }

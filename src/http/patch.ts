@@ -33,13 +33,16 @@ export function applyResourcePatch<T extends object>(resource: T, ops: PatchOper
   try {
     result = applyPatch(view, ops as fastJsonPatch.Operation[], true, false).newDocument;
   } catch (err) {
-    if (!(err instanceof JsonPatchError)) throw err;
+    if (!(err instanceof JsonPatchError)) throw notApplicable(ops, err);
     const at = `operation ${Number(err.index ?? 0) + 1} (${err.operation?.op ?? '?'} ${err.operation?.path ?? ''})`;
     if (err.name === 'TEST_OPERATION_FAILED') throw conflict(`The test of ${at} failed; nothing was changed.`);
     if (err.name === 'OPERATION_PATH_UNRESOLVABLE' || err.name === 'OPERATION_PATH_CANNOT_ADD' || err.name === 'OPERATION_PATH_ILLEGAL_ARRAY_INDEX') {
       throw unprocessable(`${at} cannot be applied: ${firstLine(err.message)}; nothing was changed.`, [{ path: err.operation?.path ?? '', message: firstLine(err.message) }]);
     }
     throw badRequest(`${at} is not a valid JSON Patch operation: ${firstLine(err.message)}.`);
+  }
+  if (!isPlainObject(result)) {
+    throw unprocessable('The patch must leave the resource an object (it removed or replaced the whole of it); nothing was changed.', [{ path: '', message: 'must be an object' }]);
   }
   for (const pointer of changedPointers(view, result)) {
     if (!rules.modifiable(pointer)) throw forbidden(`Field ${pointer} is not modifiable; nothing was changed.`);
@@ -52,6 +55,17 @@ export function applyResourcePatch<T extends object>(resource: T, ops: PatchOper
     throw unprocessable(`The patched resource is not valid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}. Nothing was changed.`, errors);
   }
   return result as T & Record<string, unknown>;
+}
+
+/**
+ * An error fast-json-patch throws other than its own: a path through `__proto__`,
+ * `constructor` or `prototype` (refused for safety), or an operation after one that
+ * removed the whole document. The client's patch, so a 4xx.
+ */
+function notApplicable(ops: PatchOperation[], err: unknown): Error {
+  const banned = ops.find((o) => typeof o?.path === 'string' && /(^|\/)(__proto__|constructor|prototype)(\/|$)/.test(o.path));
+  if (banned) return unprocessable(`The path ${banned.path} goes through __proto__, constructor or prototype, which a patch may not touch; nothing was changed.`, [{ path: banned.path, message: 'may not go through __proto__, constructor or prototype' }]);
+  return badRequest(`The patch cannot be applied: ${firstLine(String((err as Error)?.message ?? err))}; nothing was changed.`);
 }
 
 /** JSON Pointers of every leaf (or whole array) that differs between a and b. */

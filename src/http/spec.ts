@@ -3,6 +3,7 @@
  * and operationIds (for 404/405/Allow/Accept-Patch before the validator runs), and the
  * field names each GET can return (for `fields`).
  */
+import { badRequest } from '../core/errors.ts';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -53,10 +54,19 @@ export function matchRoute(routes: Route[], path: string): { route: Route; param
     const m = route.regex.exec(path);
     if (!m) continue;
     const params: Record<string, string> = {};
-    route.params.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1]!)));
+    route.params.forEach((name, i) => (params[name] = decodePathParam(name, m[i + 1]!)));
     return { route, params };
   }
   return null;
+}
+
+/** A path segment that is not valid percent-encoded UTF-8 (`%E0%A4%A`) is the client's mistake. */
+function decodePathParam(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`The path parameter '${name}' is not valid percent-encoded UTF-8: '${raw}'.`, [{ path: `/${name}`, message: 'is not valid percent-encoding' }]);
+  }
 }
 
 function resolve(spec: Spec, schema: Schema): Schema {

@@ -5,6 +5,12 @@
  * which a pino threshold cannot express; so the logger runs at the lowest level and a
  * logMethod hook drops the priorities that are off. The same hook throttles repeated
  * errors and warnings as MaxScale's `log_throttling` does. Passwords are redacted.
+ *
+ * MaxScale throttles per place in the code that logs, not per text. Here a message's kind
+ * is its `kind` field when it has one (a stable name such as 'session-error-1045' for
+ * messages that interpolate user names or addresses), else its text; an unauthenticated
+ * client choosing new user names gets one budget, not one per name. The throttling state
+ * is bounded (THROTTLE_KEYS, least recently used first out).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +20,9 @@ import type { LogLevels, LogThrottling } from '../config/globals.ts';
 export const LEVELS = { debug: 20, info: 30, notice: 35, warning: 40, error: 50 } as const;
 export type Level = keyof typeof LEVELS;
 export type WeirLogger = Logger<Level>;
+
+/** At most this many message kinds are tracked for throttling. */
+export const THROTTLE_KEYS = 1000;
 
 export interface LogOptions {
   logdir: string;
@@ -33,13 +42,14 @@ export class Log {
   private readonly recent = new Map<string, { count: number; windowStart: number; suppressedUntil: number }>();
 
   constructor(readonly options: LogOptions) {
-    mkdirSync(options.logdir, { recursive: true });
+    // Logs name users, clients and statements: readable by Weir's own user only.
+    mkdirSync(options.logdir, { recursive: true, mode: 0o700 });
     this.file = join(options.logdir, 'weir.log');
     this.levels = { ...options.levels };
     this.throttling = { ...options.throttling };
     // Synchronous writes: a line is on disk before the call returns, so nothing is lost
     // in a crash and a flush/reopen never races a pending buffer.
-    this.fileStream = pino.destination({ dest: this.file, sync: true, mkdir: true });
+    this.fileStream = pino.destination({ dest: this.file, sync: true, mkdir: true, mode: 0o600 });
     const streams: pino.StreamEntry<Level>[] = [{ level: 'debug', stream: this.fileStream }];
     if (options.stdout) streams.push({ level: 'debug', stream: pino.destination({ fd: 1, sync: true }) });
     const log = this;
@@ -85,24 +95,41 @@ export class Log {
   }
 
   close(): void {
+    // Work still finishing after a stop (a login being verified) must not write to a closed file.
+    this.closed = true;
     this.fileStream.flushSync();
     this.fileStream.end();
   }
 
+  private closed = false;
+
   private allows(levelValue: number, args: unknown[]): boolean {
+    if (this.closed) return false;
     const name = (Object.keys(LEVELS) as Level[]).find((k) => LEVELS[k] === levelValue);
     if (!name || !this.levels[name]) return false;
     if (name !== 'error' && name !== 'warning') return true;
     return this.notThrottled(args);
   }
 
-  /** The same message `limit` times within `window` is suppressed for `suppression`. */
+  /** Message kinds tracked for throttling, for tests. */
+  throttleKeys(): number {
+    return this.recent.size;
+  }
+
+  /** The same kind of message `limit` times within `window` is suppressed for `suppression`. */
   private notThrottled(args: unknown[]): boolean {
     const { limit, window, suppression } = this.throttling;
     if (limit === 0) return true;
-    const key = args.map((a) => (typeof a === 'string' ? a : '')).join('|');
+    const key = throttleKey(args);
     const now = Date.now();
-    const entry = this.recent.get(key) ?? { count: 0, windowStart: now, suppressedUntil: 0 };
+    let entry = this.recent.get(key);
+    if (entry) {
+      // Most recently used last: the map's first entries are the ones to drop.
+      this.recent.delete(key);
+    } else {
+      if (this.recent.size >= THROTTLE_KEYS) this.prune(now);
+      entry = { count: 0, windowStart: now, suppressedUntil: 0 };
+    }
     this.recent.set(key, entry);
     if (now < entry.suppressedUntil) return false;
     if (now - entry.windowStart > window * 1000) {
@@ -118,4 +145,21 @@ export class Log {
     }
     return true;
   }
+
+  /** Drops kinds whose window and suppression are over, then the least recently used until there is room. */
+  private prune(now: number): void {
+    const windowMs = this.throttling.window * 1000;
+    for (const [key, e] of this.recent) if (now >= e.suppressedUntil && now - e.windowStart > windowMs) this.recent.delete(key);
+    for (const key of this.recent.keys()) {
+      if (this.recent.size < THROTTLE_KEYS) break;
+      this.recent.delete(key);
+    }
+  }
+}
+
+/** A message's kind: its `kind` field, else its text. */
+function throttleKey(args: unknown[]): string {
+  const first = args[0];
+  if (first && typeof first === 'object' && typeof (first as { kind?: unknown }).kind === 'string') return `kind:${(first as { kind: string }).kind}`;
+  return args.map((a) => (typeof a === 'string' ? a : '')).join('|');
 }

@@ -43,7 +43,7 @@ export class MariaDBMonitor {
   sync(): void {
     const shouldRun = this.obj.params.state === 'running';
     if (shouldRun && !this.running) this.start();
-    else if (!shouldRun && this.running) void this.stop();
+    else if (!shouldRun && this.running) this.stopInBackground();
     // A new interval applies from now, not after the old one has run out.
     else if (shouldRun && !this.tickInFlight) this.schedule(Number(this.obj.params.monitor_interval));
     // Servers that left the monitor are no longer known to it.
@@ -61,6 +61,11 @@ export class MariaDBMonitor {
     this.running = true;
     this.logger.notice({ monitor: this.name }, `monitor '${this.name}' started`);
     this.schedule(0);
+  }
+
+  /** Stops without a caller to wait for it; a failure is logged, never left unhandled. */
+  stopInBackground(): void {
+    this.stop().catch((err: Error) => this.logger.error({ monitor: this.name, err: err.stack }, `monitor '${this.name}' did not stop cleanly: ${err.message}`));
   }
 
   async stop(): Promise<void> {
@@ -106,7 +111,9 @@ export class MariaDBMonitor {
 
   /** One round now; the next is scheduled one interval after it ends. */
   private runRound(): void {
-    this.tickInFlight = this.tick().finally(() => {
+    // Nobody awaits a round: one that fails is logged, and the next is scheduled all the same.
+    const round = this.tick().catch((err: Error) => this.logger.error({ monitor: this.name, err: err.stack }, `monitor '${this.name}': the round failed: ${err.message}`));
+    this.tickInFlight = round.finally(() => {
       this.tickInFlight = null;
       if (this.running) this.schedule(Number(this.obj.params.monitor_interval));
     });
@@ -296,7 +303,7 @@ export class Monitors {
       if (obj.kind !== 'monitor') return;
       const m = this.monitors.get(obj.name.toLowerCase());
       this.monitors.delete(obj.name.toLowerCase());
-      void m?.stop();
+      m?.stopInBackground();
     });
   }
 

@@ -161,8 +161,8 @@ export interface BackendOwner {
   whenClientDrains(resume: () => void): void;
   /** `observe` mode: a reply the client received is complete. */
   replied?(backend: Backend, reply: Reply): void;
-  /** The connection broke, or the server sent what its protocol does not allow. */
-  lost(backend: Backend, reason: string): void;
+  /** The connection broke, or the server sent what its protocol does not allow (`why`, for the client and the log). */
+  lost(backend: Backend, why: string): void;
 }
 
 export type ReadMode = 'raw' | 'observe' | 'routed';
@@ -203,13 +203,13 @@ export class Backend {
           if (request.plugin !== 'mysql_native_password') throw new ProtocolError(`the server asks for authentication plugin '${request.plugin}'`);
           this.socket.write(packet(sequence + 1, tokenFor(this.passwordSha1!, request.data.subarray(0, 20))));
         } catch (err) {
-          this.fail(`server '${server.name}' could not re-authenticate: ${(err as Error).message}`);
+          this.fail(`re-authentication failed: ${(err as Error).message}`);
         }
       };
     }
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('error', (err) => this.fail(`connection to server '${server.name}' failed: ${err.message}`));
-    this.socket.on('close', () => this.fail(`connection to server '${server.name}' lost`));
+    this.socket.on('error', () => this.fail('network error'));
+    this.socket.on('close', () => this.fail('connection closed by the server'));
     if (opened.leftover.length) this.onData(opened.leftover);
     this.socket.resume();
   }
@@ -290,10 +290,10 @@ export class Backend {
     this.chunk = chunk;
     tracker.feed(chunk);
     if (this.closed) return;
-    if (tracker.lost) return this.fail(`server '${this.server.name}' sent a reply Weir cannot follow`);
+    if (tracker.lost) return this.fail('the server sent a reply Weir cannot follow');
     if (this.cut < chunk.length) {
       const head = this.expectations[0];
-      if (!head) return this.fail(`server '${this.server.name}' sent data nobody asked for`);
+      if (!head) return this.fail('the server sent data nobody asked for');
       this.deliver(head, chunk.subarray(this.cut));
     }
     this.chunk = null;

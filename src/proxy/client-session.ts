@@ -18,7 +18,7 @@ import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, type Credentials } from './backend.ts';
 import { isSslRequest, readHandshakeResponse, writeAuthSwitchRequest, writeInitialHandshake, type HandshakeResponse } from './protocol/handshake.ts';
 import { doubleSha1FromHash, newScramble, verifyToken } from './protocol/native-password.ts';
-import { readChangeUser } from './protocol/change-user.ts';
+import { readChangeUser, type ChangeUser } from './protocol/change-user.ts';
 import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CAPABILITIES } from './protocol/packets.ts';
 import { Command, MAX_PAYLOAD } from './protocol/commands.ts';
 import type { Reply } from './protocol/reply-tracker.ts';
@@ -99,9 +99,51 @@ export class ClientSession implements Session {
   }
 
   private attach(socket: Socket): void {
-    socket.on('data', (d: Buffer) => this.onClientData(d));
-    socket.on('error', () => this.close('client connection error'));
-    socket.on('close', () => this.close('client closed the connection'));
+    socket.on('data', this.guard((d: Buffer) => this.onClientData(d)));
+    socket.on('error', this.guard(() => this.close('client connection error')));
+    socket.on('close', this.guard(() => this.close('client closed the connection')));
+  }
+
+  /**
+   * Every event handler of the session runs through this: an exception that escapes one
+   * (a packet Weir failed to expect, a bug) costs this session, never the process.
+   */
+  private guard<A extends unknown[]>(handler: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        handler(...args);
+      } catch (err) {
+        this.internalError(err);
+      }
+    };
+  }
+
+  /** Runs one of the session's asynchronous steps, whose failure must cost this session only. */
+  private settle(step: Promise<void>): void {
+    step.catch((err: unknown) => this.internalError(err));
+  }
+
+  /**
+   * Something the session did not expect. A packet a parser refused is the client's mistake
+   * (MariaDB's ER_MALFORMED_PACKET); anything else is Weir's, logged with its stack. Either
+   * way the client gets an error packet and the session closes; other sessions carry on.
+   */
+  private internalError(err: unknown): void {
+    if (err instanceof ProtocolError) return this.fail(1835, 'HY000', `Malformed communication packet: ${err.message}`, this.errorSequence());
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.deps.logger.error({ session: this.id, service: this.service, user: this.user, err: e.stack ?? e.message }, `session ${this.id} failed: ${e.message}`);
+    if (this.phase === 'closed') return;
+    try {
+      this.fail(1105, 'HY000', `Weir could not handle this session's traffic (${e.message}); the session is closed`, this.errorSequence());
+    } catch {
+      this.close(`internal error: ${e.message}`);
+    }
+  }
+
+  /** The sequence id of an error packet sent now: the answer to a pending command, or unsolicited. */
+  private errorSequence(): number {
+    if (this.phase === 'routing') return this.commandPending ? 1 : 0;
+    return 2;
   }
 
   /**
@@ -114,6 +156,9 @@ export class ClientSession implements Session {
     raw.removeAllListeners('data');
     raw.removeAllListeners('error');
     raw.removeAllListeners('close');
+    // The TLS socket reports the connection's errors from now on; one the raw socket still
+    // emits must not go unheard (an 'error' event without a listener ends the process).
+    raw.on('error', () => undefined);
     let transport: Socket | Duplex = raw;
     if (early.length) {
       const replay = new Duplex({
@@ -127,6 +172,7 @@ export class ClientSession implements Session {
       });
       raw.on('end', () => replay.push(null));
       raw.on('error', (err) => replay.destroy(err));
+      replay.on('error', () => undefined); // the TLS socket on top reports it
       raw.on('close', () => replay.destroy());
       transport = replay;
     }
@@ -217,9 +263,9 @@ export class ClientSession implements Session {
           this.client.write(writeAuthSwitchRequest(p.sequence + 1, NATIVE, this.scramble));
           return;
         }
-        this.authenticate(this.response.authResponse, p.sequence + 1).catch((err: unknown) => this.internalError(err));
+        this.settle(this.authenticate(this.response.authResponse, p.sequence + 1));
       } else if (this.phase === 'auth-switch') {
-        this.authenticate(p.payload, p.sequence + 1).catch((err: unknown) => this.internalError(err));
+        this.settle(this.authenticate(p.payload, p.sequence + 1));
       }
     } catch (err) {
       this.fail(1043, '08S01', `Bad handshake: ${err instanceof ProtocolError ? err.message : 'malformed packet'}`);
@@ -504,7 +550,7 @@ export class ClientSession implements Session {
     c.parts.push(Buffer.from(bytes.subarray(0, take)));
     c.left -= take;
     if (take < bytes.length) this.held.push(bytes.subarray(take));
-    if (c.left === 0) this.handleChangeUser(Buffer.concat(c.parts)).catch((err: unknown) => this.internalError(err));
+    if (c.left === 0) this.settle(this.handleChangeUser(Buffer.concat(c.parts)));
   }
 
   /**
@@ -516,11 +562,13 @@ export class ClientSession implements Session {
    */
   private async handleChangeUser(raw: Buffer): Promise<void> {
     const caps = this.response!.capabilities;
-    let parsed;
+    let parsed: ChangeUser;
     try {
       parsed = readChangeUser(raw.subarray(4), caps);
     } catch (err) {
-      return this.fail(1047, '08S01', `Malformed COM_CHANGE_USER packet: ${err instanceof ProtocolError ? err.message : 'unreadable'}`, 1);
+      // A payload cut short: MariaDB answers ER_MALFORMED_PACKET and so does Weir, then closes.
+      if (!(err instanceof ProtocolError)) throw err;
+      return this.fail(1835, 'HY000', `Malformed communication packet: COM_CHANGE_USER ${err.message}`, (raw[3]! + 1) & 0xff);
     }
     const account = findAccount(await this.deps.accounts.get(), parsed.user, this.address)
       ?? ((await this.deps.accounts.reloadIfAllowed()) ? findAccount(await this.deps.accounts.get(), parsed.user, this.address) : undefined);
@@ -557,13 +605,7 @@ export class ClientSession implements Session {
     if (!this.changeUser && this.packets.pending) this.framed(EMPTY);
   }
 
-  /** Something Weir did not expect went wrong in this session: it costs this session only. */
-  private internalError(err: unknown): void {
-    this.deps.logger.error({ session: this.id, service: this.service, err: (err as Error)?.message }, `session ${this.id} failed: ${(err as Error)?.stack ?? String(err)}`);
-    this.fail(1105, 'HY000', `Internal error in Weir: ${(err as Error)?.message ?? String(err)}`, this.phase === 'routing' ? 1 : 2);
-  }
-
-  /** The monitor changed a server this session uses. */
+  /** The monitor changed a server this session uses: its router decides what that means. */
   serverChanged(server: ConfigObject, event: ServerEvent): void {
     if (this.phase === 'closed') return;
     if (!this.router) {
@@ -573,16 +615,21 @@ export class ClientSession implements Session {
     this.router.serverChanged(server, event);
   }
 
-  /** The router lost what it needs mid-session: tell the client why where the protocol allows it, and close. */
+  /**
+   * The router lost what it needs mid-session (a server gone, as MaxScale says with 2013
+   * "Lost connection to backend server"): the client is told why with an error packet,
+   * unless it is itself quitting, and the session closes.
+   */
   private abort(code: number, sqlState: string, message: string): void {
     if (this.phase === 'closed') return;
-    if (this.state !== 'Stopping session') this.client.end(errPacket(this.commandPending ? 1 : 0, code, sqlState, message));
+    if (this.phase === 'routing' && this.state !== 'Stopping session') this.client.end(errPacket(this.errorSequence(), code, sqlState, message));
     this.close(message);
   }
 
   private fail(code: number, sqlState: string, message: string, sequence = 2): void {
     if (this.phase === 'closed') return;
-    this.deps.logger.warning({ session: this.id, service: this.service, user: this.user, address: this.address, code }, message);
+    // One throttling budget per error code: the text names the user, which a client chooses freely.
+    this.deps.logger.warning({ kind: `session-error-${code}`, session: this.id, service: this.service, user: this.user, address: this.address, code }, message);
     this.client.end(errPacket(sequence, code, sqlState, message));
     this.close(message);
   }

@@ -52,13 +52,60 @@ export class Listeners {
       }
       if (flags.includes('down')) event = 'down';
       for (const s of core.sessions.usingServer(obj.name)) {
-        if (s instanceof ClientSession) s.serverChanged(obj, event);
-        else if (event === 'down') s.close(`server '${obj.name}' is down`);
+        // One session that cannot take the news must not spare the others.
+        try {
+          if (s instanceof ClientSession) s.serverChanged(obj, event);
+          else if (event === 'down') s.close(`server '${obj.name}' is down`);
+        } catch (err) {
+          s.close(`server '${obj.name}': ${event}`);
+          this.logger.error({ session: s.id, err: (err as Error).stack }, `session ${s.id} could not be told about server '${obj.name}': ${(err as Error).message}`);
+        }
       }
     });
   }
 
-  /** Binds every listener of a started service; a port that cannot be bound stops the start. */
+  /**
+   * Starts a service: its listeners are bound first, and only when every one of them is
+   * listening is the started state persisted. A listener that cannot bind fails alone and
+   * visibly: its state shows `failed`, the others of the service are unbound again, the
+   * service stays as it was, and the error names the listener and the reason. Starting a
+   * started service binds those of its listeners that are not listening (a retry).
+   */
+  async startService(name: string): Promise<void> {
+    const service = this.core.get('service', name);
+    const bound: ConfigObject[] = [];
+    const failed: Array<{ listener: ConfigObject; reason: string }> = [];
+    for (const listener of this.core.listenersOfService(service.name)) {
+      if (this.servers.has(listener.name.toLowerCase())) continue;
+      try {
+        await this.bind(listener);
+        bound.push(listener);
+      } catch (err) {
+        this.bindFailed(listener, err);
+        failed.push({ listener, reason: describe(err) });
+      }
+    }
+    const wasStarted = service.params.state === 'started';
+    if (failed.length) {
+      if (!wasStarted) for (const l of bound) this.unbind(l);
+      const what = failed.map(({ listener: l, reason }) => `listener '${l.name}' cannot listen on ${l.params.address} port ${l.params.port}: ${reason}`);
+      throw unprocessable(`Service '${service.name}' ${wasStarted ? 'is started, but' : 'was not started:'} ${what.join('; ')}.`,
+        failed.map(({ listener: l, reason }) => ({ path: `/listeners/${l.name}/port`, message: reason })));
+    }
+    try {
+      this.core.setRunState('service', service.name, true);
+    } catch (err) {
+      if (!wasStarted) for (const l of bound) this.unbind(l);
+      throw err;
+    }
+  }
+
+  /**
+   * Binds every listener of a started service at Weir's start. As MaxScale ("Failed to
+   * start all MaxScale services. Exiting."), a listener that cannot bind stops the start,
+   * with the file, section and key: the configuration checks refuse every conflict between
+   * Weir's own sockets, so what remains is the machine (a port another process holds).
+   */
   async startAll(): Promise<void> {
     for (const listener of this.core.list('listener')) {
       const service = this.core.find('service', String(listener.params.service));
@@ -101,7 +148,13 @@ export class Listeners {
       const service = this.core.find('service', session.service);
       const timeout = Number(service?.params.connection_timeout ?? 0);
       if (timeout > 0 && now - session.lastActivity > timeout * 1000 && session instanceof ClientSession) {
-        session.timeOut();
+        // One session that cannot be timed out must not spare the others (nor escape the timer).
+        try {
+          session.timeOut();
+        } catch (err) {
+          session.close('idle for longer than connection_timeout');
+          this.logger.error({ session: session.id, err: (err as Error).stack }, `session ${session.id} could not be timed out: ${(err as Error).message}`);
+        }
       }
     }
   }
@@ -124,12 +177,19 @@ export class Listeners {
     if (this.servers.has(key)) return;
     const tls = tlsContext(listener);
     const server = createServer({ noDelay: true }, (socket) => {
-      const service = this.core.find('service', String(listener.params.service));
-      if (!service || service.params.state !== 'started') {
-        socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
-        return;
+      // Until a session owns the socket: an 'error' event nobody listens to ends the process.
+      socket.on('error', () => undefined);
+      try {
+        const service = this.core.find('service', String(listener.params.service));
+        if (!service || service.params.state !== 'started') {
+          socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
+          return;
+        }
+        new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters }, service, socket).start();
+      } catch (err) {
+        socket.destroy();
+        this.logger.error({ listener: listener.name, err: (err as Error).stack }, `listener '${listener.name}' could not start a session: ${(err as Error).message}`);
       }
-      new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters }, service, socket).start();
     });
     this.servers.set(key, server);
     try {
@@ -138,6 +198,8 @@ export class Listeners {
       this.servers.delete(key);
       throw err;
     }
+    // Once listening, an error (EMFILE when accepting, say) is logged; without a listener it would end the process.
+    server.on('error', (err) => this.logger.error({ listener: listener.name }, `listener '${listener.name}': ${describe(err)}`));
     listener.runtime.listenerState = 'running';
     this.core.touch(listener);
     this.logger.notice({ listener: listener.name }, `listener '${listener.name}' listening on ${listener.params.address} port ${listener.params.port}`);
@@ -145,9 +207,11 @@ export class Listeners {
 
   private unbind(listener: ConfigObject): void {
     const key = listener.name.toLowerCase();
-    this.servers.get(key)?.close();
+    const server = this.servers.get(key);
+    server?.close();
     this.servers.delete(key);
-    listener.runtime.listenerState = null;
+    // A listener that failed to bind keeps showing it until it binds.
+    if (server || listener.runtime.listenerState !== 'failed') listener.runtime.listenerState = null;
   }
 
   private followService(service: ConfigObject): void {
@@ -162,6 +226,7 @@ export class Listeners {
   }
 
   private bindFailed(listener: ConfigObject, err: unknown): void {
+    if (this.core.find('listener', listener.name) !== listener) return; // deleted meanwhile
     listener.runtime.listenerState = 'failed';
     this.core.touch(listener);
     this.logger.error({ listener: listener.name }, `listener '${listener.name}' cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`);

@@ -64,6 +64,11 @@ describe('/monitors and /filters', () => {
     assert.match(missing.body.description, /'replace' is mandatory/);
     const badRegex = await asAdmin(box.t.http.post('/filters')).send({ name: 'Rewrite', module: 'regexfilter', parameters: { match: '(', replace: 'b' } }).expect(422);
     assert.match(badRegex.body.description, /'match' is not a valid regular expression/);
+    // PCRE features a linear-time engine cannot run are refused by name, not run with backtracking.
+    const lookahead = await asAdmin(box.t.http.post('/filters')).send({ name: 'Rewrite', module: 'regexfilter', parameters: { match: 'from (?!t2)', replace: 'b' } }).expect(422);
+    assert.match(lookahead.body.description, /Parameter 'match' uses lookahead \(\(\?= or \(\?!\), which Weir does not support/);
+    const patched = await asAdmin(box.t.http.post('/filters')).send({ name: 'Rewrite', module: 'qlafilter', parameters: { filebase: '/tmp/weir-qla-x', exclude: '(\\w+)\\1' } }).expect(422);
+    assert.match(patched.body.description, /Parameter 'exclude' uses a backreference/);
     const unknown = await asAdmin(box.t.http.post('/filters')).send({ name: 'Rewrite', module: 'regexfilter', parameters: { match: 'a', replace: 'b', colour: 'red' } }).expect(422);
     assert.match(unknown.body.description, /'colour' is not a parameter of module regexfilter/);
     await asAdmin(box.t.http.get('/filters/Rewrite')).expect(404);

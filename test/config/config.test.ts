@@ -63,6 +63,22 @@ describe('configuration errors name the file, line, section and key', () => {
     assert.match(configError('[maxscale]\nadmin_colour=1\n').message, /:2: \[maxscale\] key 'admin_colour': is not a \[maxscale\] setting/);
   });
 
+  test('a regular expression with a PCRE feature the linear-time engine lacks, or that only compiles with its options', () => {
+    const qla = (lines: string) => `[Q]\ntype=filter\nmodule=qlafilter\nfilebase=${fresh()}/q\n${lines}`;
+    const backref = configError(qla('options=ignorecase\nmatch=(a)\\1\n'));
+    assert.deepEqual([backref.line, backref.section, backref.key], [6, 'Q', 'match']);
+    assert.match(backref.message, /key 'match': uses a backreference \(\\1\.\.\.\), which Weir does not support: .*linear-time engine/);
+    const lookahead = configError(qla('user_match=^(?!root)\n'));
+    assert.deepEqual([lookahead.line, lookahead.key], [5, 'user_match']);
+    assert.match(lookahead.message, /uses lookahead/);
+    // `extended` makes `# (` a comment; without it the same pattern does not compile.
+    assert.match(configError(qla('exclude=select # (why\n')).message, /:5: \[Q\] key 'exclude': is not a valid regular expression: missing closing \)/);
+    const dir = fresh();
+    const file = join(dir, 'ok.cnf');
+    writeFileSync(file, qla('options=extended\nexclude=select # (why\n'));
+    readConfiguration({ configFile: file, datadir: dir });
+  });
+
   test('listeners on the same address and port', () => {
     const err = configError(`${TEST_CONFIG}\n[Twin]\ntype=listener\nservice=RW-Service\naddress=127.0.0.1\nport=4406\n`);
     assert.match(err.message, /key 'port': listener '.*' already uses 127\.0\.0\.1 port 4406/);

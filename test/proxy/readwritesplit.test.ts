@@ -10,6 +10,7 @@ import * as mariadb from 'mariadb';
 import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
 import { createProxyUser, monitorSection, PROXY_USER, serverSection } from '../harness/config.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { currentOperations } from '../../src/proxy/backend.ts';
 
 function rwsSection(name: string, port: number, servers: string[], extra = ''): string {
   return `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers.join(',')}\n`
@@ -384,7 +385,9 @@ describe('readwritesplit', () => {
     const other = await client('Named', { user: 'other', password: 'other-pw' });
     const ids = new Set<number>();
     for (let i = 0; i < 6; i++) ids.add(await serverId(other, ' FROM items WHERE id = 2'));
-    assert.deepEqual([...ids].sort(), [2, 3]);
+    const conns = (await connectionsOf(await sessionIdOf(other))).map((b) => b.server);
+    assert.deepEqual([...ids].sort(), [2, 3], `reads of another user went to ${[...ids]}; its connections: ${conns}; `
+      + `operations owed: db2 ${currentOperations('db2')}, db3 ${currentOperations('db3')}`);
     // A matching PREPARE: its executions go to the target.
     const [[row]] = (await c.execute('SELECT @@server_id AS id FROM items WHERE id = 2 AND ? = ?', [1, 1])) as any;
     assert.equal(Number(row.id), 3);

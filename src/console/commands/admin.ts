@@ -8,7 +8,7 @@ import { paramDefs } from '../../core/objects.ts';
 import { parseConfigValue, type Value } from '../../core/params.ts';
 import type { ObjectKind } from '../../core/modules.ts';
 import { rest } from './rest.ts';
-import { UsageError, type Command, type CommandContext } from './types.ts';
+import { requireAdmin, UsageError, type Command, type CommandContext } from './types.ts';
 
 const LISTS = ['servers', 'services', 'listeners', 'monitors', 'filters', 'sessions', 'users', 'modules'] as const;
 const SHOWS = ['server', 'service', 'monitor', 'filter', 'session', 'maxscale'] as const;
@@ -80,6 +80,7 @@ export const adminCommands: Command[] = [
       oneOf(words[0], ['server'] as const, usage);
       need(words, 3, usage);
       const flag = oneOf(words[2], ['maintenance', 'drain'] as const, usage) === 'drain' ? 'draining' : 'maintenance';
+      requireAdmin(ctx);
       const server = ctx.weir.core.get('server', words[1]!);
       const current = (server.params.state as string[]) ?? [];
       const next = verb === 'set' ? [...new Set([...current, flag])] : current.filter((f) => f !== flag);
@@ -164,6 +165,7 @@ export const adminCommands: Command[] = [
           throw unprocessable(`Parameter '${key}' ${(err as Error).message}.`);
         }
       }
+      requireAdmin(ctx);
       ctx.weir.core.alter(kind as ObjectKind, obj.name, changes);
       await showObject(ctx, kind, obj.name);
     },

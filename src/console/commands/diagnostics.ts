@@ -9,18 +9,27 @@ import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import type { components } from '../../../generated/api.d.ts';
-import { compileRegex } from '../../core/params.ts';
+import { compileRegex, type UserRegex } from '../../core/regex.ts';
 import type { QueryEvent } from '../../core/queries.ts';
+import { canonical } from '../../proxy/filters/canonical.ts';
 import { parseOptions } from '../tokenize.ts';
 import { rest } from './rest.ts';
-import { interrupted, UsageError, type Command, type CommandContext } from './types.ts';
+import { interrupted, requireAdmin, UsageError, type Command, type CommandContext } from './types.ts';
 
 type QueryResult = components['schemas']['ApiQueryResult'];
 const always = () => true;
 const never = () => false;
 
-function queryResult(e: QueryEvent, jobId = 0): QueryResult {
-  return { type: 'query', jobId, time: e.time.toISOString(), session: e.session, service: e.service, user: e.user, server: e.server, command: e.command, sql: e.sql, durationMs: round(e.durationMs) };
+function queryResult(e: QueryEvent, sql: string, jobId = 0): QueryResult {
+  return { type: 'query', jobId, time: e.time.toISOString(), session: e.session, service: e.service, user: e.user, server: e.server, command: e.command, sql, durationMs: round(e.durationMs) };
+}
+
+/**
+ * A statement as this user may see it: admins the text (its password literals already
+ * masked by the feed), basic users its canonical form, which has no literals at all.
+ */
+function statementFor(ctx: CommandContext): (sql: string) => string {
+  return ctx.user.role === 'admin' ? (sql) => sql : canonical;
 }
 
 function round(n: number): number {
@@ -48,6 +57,7 @@ async function every(ctx: CommandContext, ms: number, count: number | null, tick
   });
 }
 
+const LOGGER_OPTIONS = { level: 'string' } as const;
 const SECRET = /pass|secret|token|key|credential/i;
 let profiler: { session: InspectorSession; started: number; timer: NodeJS.Timeout | null } | null = null;
 
@@ -107,9 +117,9 @@ export const diagnosticCommands: Command[] = [
   },
   {
     name: 'logger', usage: 'logger [--level error|warning|notice|info|debug]', summary: 'Show the log levels, or log from LEVEL up (needs admin).',
-    readOnly: (words) => !words.some((w) => w.startsWith('--level')), streaming: false,
+    readOnly: (words) => parseOptions(words, LOGGER_OPTIONS).options.level === undefined, streaming: false,
     async run(ctx, words) {
-      const { options, args } = parseOptions(words, { level: 'string' });
+      const { options, args } = parseOptions(words, LOGGER_OPTIONS);
       if (args.length) throw new UsageError(`unexpected '${args[0]}'; usage: logger [--level error|warning|notice|info|debug]`);
       if (options.level !== undefined) {
         const order = ['error', 'warning', 'notice', 'info', 'debug'];
@@ -129,7 +139,7 @@ export const diagnosticCommands: Command[] = [
       if (words[0] !== 'queries') throw new UsageError(`usage: ${usage}`);
       const { options, args } = parseOptions(words.slice(1), { service: 'string', session: 'number', user: 'string', match: 'string', n: 'number' });
       if (args.length) throw new UsageError(`unexpected '${args[0]}'; usage: ${usage}`);
-      let match: RegExp | null = null;
+      let match: UserRegex | null = null;
       if (options.match !== undefined) {
         try {
           match = compileRegex(String(options.match), ['ignorecase']);
@@ -138,14 +148,17 @@ export const diagnosticCommands: Command[] = [
         }
       }
       const limit = options.n === undefined ? 100 : Number(options.n);
+      const shown = statementFor(ctx);
       let seen = 0;
       await new Promise<void>((resolve) => {
         const unsubscribe = ctx.weir.core.queries.subscribe((e) => {
           if (options.service !== undefined && e.service.toLowerCase() !== String(options.service).toLowerCase()) return;
           if (options.session !== undefined && e.session !== options.session) return;
           if (options.user !== undefined && e.user !== options.user) return;
-          if (match && !match.test(e.sql)) return;
-          const { jobId: _omit, ...result } = queryResult(e);
+          // --match sees what the user sees, so it cannot probe literals a basic user may not read.
+          const sql = shown(e.sql);
+          if (match && !match.test(sql)) return;
+          const { jobId: _omit, ...result } = queryResult(e, sql);
           ctx.emit(result);
           if (++seen >= limit) stop();
         });
@@ -215,7 +228,7 @@ export const diagnosticCommands: Command[] = [
       await Promise.race([new Promise((r) => setTimeout(r, seconds * 1000).unref()), interrupted(ctx.signal)]);
       unsubscribe();
       seen.sort((a, b) => b.durationMs - a.durationMs);
-      ctx.emit({ type: 'top_queries', sampledSeconds: round((performance.now() - started) / 1000), queries: seen.slice(0, n).map((e) => queryResult(e, ctx.job.id)) });
+      ctx.emit({ type: 'top_queries', sampledSeconds: round((performance.now() - started) / 1000), queries: seen.slice(0, n).map((e) => queryResult(e, statementFor(ctx)(e.sql), ctx.job.id)) });
     },
   },
   {
@@ -254,6 +267,7 @@ export const diagnosticCommands: Command[] = [
     name: 'heapdump', usage: 'heapdump [FILE]', summary: 'Write a V8 heap snapshot (Chrome DevTools, Memory tab); pauses Weir while it writes.',
     readOnly: never, streaming: false,
     async run(ctx, words) {
+      requireAdmin(ctx);
       const file = words[0] ? resolve(words[0]) : join(diagnosticsDir(ctx), `weir-${new Date().toISOString().replace(/[:.]/g, '-')}.heapsnapshot`);
       const written = writeHeapSnapshot(file);
       ctx.emit({ type: 'heapdump', file: written, bytes: statSync(written).size });
@@ -269,6 +283,7 @@ export const diagnosticCommands: Command[] = [
       if (action === 'status') {
         return ctx.emit({ type: 'profiler', action: 'status', running: profiler !== null });
       }
+      requireAdmin(ctx);
       if (action === 'start') {
         const { options, args } = parseOptions(words.slice(1), { duration: 'number' });
         if (args.length) throw new UsageError(`unexpected '${args[0]}'; usage: ${usage}`);
@@ -281,7 +296,11 @@ export const diagnosticCommands: Command[] = [
         if (options.duration !== undefined) {
           const p = profiler;
           p.timer = setTimeout(() => {
-            if (profiler === p) void stopProfiler(ctx).then(({ file }) => ctx.weir.log.logger.notice({ file }, `CPU profile written to ${file}`));
+            if (profiler !== p) return;
+            stopProfiler(ctx).then(
+              ({ file }) => ctx.weir.log.logger.notice({ file }, `CPU profile written to ${file}`),
+              (err: Error) => ctx.weir.log.logger.error({ err: err.stack }, `the CPU profile could not be written: ${err.message}`),
+            );
           }, Number(options.duration) * 1000);
           p.timer.unref();
         }

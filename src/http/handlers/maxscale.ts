@@ -3,7 +3,7 @@ import { userInfo } from 'node:os';
 import type { components } from '../../../generated/api.d.ts';
 import { notFound } from '../../core/errors.ts';
 import { findModule, MODULES, type ModuleInfo } from '../../core/modules.ts';
-import { formatThrottling } from '../../config/globals.ts';
+import { assertThrottlingWritable, formatThrottling } from '../../config/globals.ts';
 import type { WeirContext } from '../../context.ts';
 import { iso, isoOrNull } from '../links.ts';
 import { applyResourcePatch } from '../patch.ts';
@@ -81,6 +81,7 @@ export const maxscaleHandlers: HandlerGroup<'getMaxscale' | 'getThreads' | 'getL
 
   patchLogs: ({ weir, body }) => {
     const after = applyResourcePatch(logsView(weir), body, { schema: 'Logs', modifiable: (p) => LOG_MODIFIABLE.test(p) });
+    assertThrottlingWritable(after.log_throttling);
     // Persist first: a failed write changes nothing.
     weir.store.saveGlobals({
       log_warning: String(after.log_levels.warning), log_notice: String(after.log_levels.notice),

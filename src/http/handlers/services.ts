@@ -55,8 +55,10 @@ export function serviceView(weir: WeirContext, obj: ConfigObject): Service {
 
 export function listenerView(weir: WeirContext, obj: ConfigObject): Listener {
   const service = weir.core.find('service', String(obj.params.service));
-  // Until the data plane binds listeners they are only created; a stopped service's are stopped.
-  const state = service?.params.state === 'stopped' ? 'stopped' : (obj.runtime.listenerState ?? 'created');
+  // Until the data plane binds listeners they are only created; a stopped service's are
+  // stopped, unless their last bind failed (a start refused for it says so too).
+  const bindState = obj.runtime.listenerState;
+  const state = bindState === 'failed' ? 'failed' : service?.params.state === 'stopped' ? 'stopped' : (bindState ?? 'created');
   return {
     name: obj.name,
     service: link('service', service?.name ?? String(obj.params.service)),
@@ -127,8 +129,8 @@ export const serviceHandlers: HandlerGroup<'listServices' | 'createService' | 'g
     return { status: 204 };
   },
 
-  startService: ({ weir, params }) => {
-    weir.core.setRunState('service', params.name, true);
+  startService: async ({ weir, params }) => {
+    await weir.listeners.startService(params.name);
     return { status: 204 };
   },
 

@@ -16,7 +16,8 @@ export class LogFile {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(readonly path: string, private readonly options: { append: boolean; flush: boolean; header?: string }) {
-    this.fd = openSync(path, options.append ? 'a' : 'w');
+    // Statements can hold private data: readable by Weir's own user only.
+    this.fd = openSync(path, options.append ? 'a' : 'w', 0o600);
     if (options.header !== undefined) this.write(options.header);
   }
 
@@ -46,7 +47,7 @@ export class LogFile {
     this.flushNow();
     if (this.fd < 0) return;
     closeSync(this.fd);
-    this.fd = openSync(this.path, 'a');
+    this.fd = openSync(this.path, 'a', 0o600);
     if (this.options.header !== undefined && fstatSync(this.fd).size === 0) this.write(this.options.header);
   }
 

@@ -1,10 +1,11 @@
 /**
  * The parameters most filters share: `match`/`exclude` with `options` pick statements,
  * `user`/`source` pick sessions. Regular expressions are written as in MaxScale (PCRE2,
- * optionally inside slashes); JavaScript's engine runs them, with `extended` emulated.
+ * optionally inside slashes) and run on RE2's linear-time engine (src/core/regex.ts), with
+ * `ignorecase` and `extended` as MaxScale's options.
  */
 import type { ConfigObject } from '../../core/objects.ts';
-import { compileRegex } from '../../core/params.ts';
+import { compileRegex, type UserRegex } from '../../core/regex.ts';
 import type { SessionInfo } from './types.ts';
 
 export interface Matcher {
@@ -14,10 +15,10 @@ export interface Matcher {
   statement(sql: string): boolean;
 }
 
-export function regexOption(params: ConfigObject['params'], key: string, options: string[]): RegExp | null {
+export function regexOption(params: ConfigObject['params'], key: string, options: string[]): UserRegex | null {
   const source = params[key];
   if (typeof source !== 'string' || source === '') return null;
-  return compileRegex(options.includes('extended') ? stripExtended(source) : source, options);
+  return compileRegex(source, options);
 }
 
 export function matcher(filter: ConfigObject): Matcher {
@@ -49,26 +50,4 @@ export function sessionMatcher(filter: ConfigObject): Matcher['session'] {
 
 function regexOptions(filter: ConfigObject): string[] {
   return Array.isArray(filter.params.options) ? (filter.params.options as string[]) : [];
-}
-
-/** PCRE's `x` flag: whitespace and `#` comments outside character classes are not part of the pattern. */
-export function stripExtended(pattern: string): string {
-  let out = '';
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\') {
-      out += c + (pattern[i + 1] ?? '');
-      i++;
-    } else if (inClass) {
-      if (c === ']') inClass = false;
-      out += c;
-    } else if (c === '[') {
-      inClass = true;
-      out += c;
-    } else if (c === '#') {
-      while (i < pattern.length && pattern[i] !== '\n') i++;
-    } else if (!/\s/.test(c)) out += c;
-  }
-  return out;
 }

@@ -17,10 +17,14 @@
  * - Files are reopened by name on `POST /maxscale/logs/flush` (log rotation).
  *
  * Logged statements: COM_QUERY, and COM_STMT_EXECUTE with the prepared statement's text.
+ * Password literals are never written, whatever `log_data` asks: they are masked as `'***'`
+ * (src/core/redact.ts), and the error message of a statement that held one loses its
+ * `near '…'` excerpt, which could quote the secret.
  */
 import { statSync } from 'node:fs';
 import type { ConfigObject } from '../../core/objects.ts';
 import { Command, IN_TRANSACTION, type Reply } from '../protocol/reply-tracker.ts';
+import { redactSecrets } from '../../core/redact.ts';
 import { canonical } from './canonical.ts';
 import { LogFile } from './log-file.ts';
 import { matcher } from './matching.ts';
@@ -82,6 +86,7 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
           inTransaction = nowIn;
         }
         // Only the columns log_data asks for are worked out: this runs for every statement.
+        const sql = redactSecrets(statement.sql);
         const value = (key: string): string => {
           switch (key) {
             case 'service': return info.service;
@@ -90,14 +95,14 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
             case 'user': return `${info.user}@${info.address}`;
             case 'reply_time': return reply ? duration(reply.firstByteAt - statement.routedAt) : '';
             case 'total_reply_time': return reply ? duration(reply.completedAt - statement.routedAt) : '';
-            case 'query': return (canonicalForm ? canonical(statement.sql) : statement.sql).replace(/\r?\n/g, newline);
+            case 'query': return (canonicalForm ? canonical(sql) : sql).replace(/\r?\n/g, newline);
             case 'default_db': return info.defaultDb() ?? '';
             case 'num_rows': return reply ? String(reply.rows) : '';
             case 'reply_size': return reply ? String(reply.size) : '';
             case 'transaction': return inTransaction || transactionTime ? String(transaction) : '';
             case 'transaction_time': return transactionTime;
             case 'num_warnings': return reply ? String(reply.warnings) : '';
-            case 'error_msg': return reply?.error ? reply.error.message.replace(/\r?\n/g, newline) : '';
+            case 'error_msg': return reply?.error ? errorText(reply.error.message, sql !== statement.sql).replace(/\r?\n/g, newline) : '';
             default: return '';
           }
         };
@@ -131,6 +136,11 @@ export function qlafilter(filter: ConfigObject): FilterInstance {
       if (sessions === 0) unified?.close();
     },
   };
+}
+
+/** MariaDB's syntax errors quote the statement (`near '…' at line 1`); of a statement with a password, not. */
+function errorText(message: string, hadSecret: boolean): string {
+  return hadSecret ? message.replace(/near '[\s\S]*' at line/, "near '***' at line") : message;
 }
 
 function needsHeader(path: string, append: boolean): boolean {

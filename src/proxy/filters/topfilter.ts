@@ -2,10 +2,11 @@
  * topfilter: for each session it applies to, keeps the `count` slowest statements (time from
  * routing to the first byte of the reply) that pass `match`/`exclude`, and when the session
  * closes writes them, slowest first, with the session's totals, to `<filebase>.<session id>`
- * in MaxScale's report layout.
+ * in MaxScale's report layout. Password literals are masked (src/core/redact.ts).
  */
 import { writeFileSync } from 'node:fs';
 import type { ConfigObject } from '../../core/objects.ts';
+import { redactSecrets } from '../../core/redact.ts';
 import { matcher } from './matching.ts';
 import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';
 
@@ -28,7 +29,7 @@ export function topfilter(filter: ConfigObject): FilterInstance {
           statements++;
           total += seconds;
           if (top.length < count || seconds > top[top.length - 1]!.seconds) {
-            top.push({ seconds, sql: s.sql });
+            top.push({ seconds, sql: redactSecrets(s.sql) });
             top.sort((a, b) => b.seconds - a.seconds);
             if (top.length > count) top.pop();
           }

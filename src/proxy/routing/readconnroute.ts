@@ -54,12 +54,13 @@ class ReadConnRouteSession implements RouterSession, BackendOwner {
 
   serverChanged(server: ConfigObject, event: ServerEvent): void {
     if (!this.backend || !sameName(this.backend.server.name, server.name)) return;
-    if (event === 'down') this.s.close(`server '${server.name}' is down`);
+    // The client is told why with an error packet, as MaxScale does (2013).
+    if (event === 'down') this.s.fail(2013, 'HY000', `Lost connection to backend server '${server.name}': the server is down`);
     // As MaxScale's readconnroute does: a session of a `master` service is only valid on the
     // primary. When the primary moves (switchover, failover), its clients are disconnected
     // and reconnect to the new one instead of writing to a replica.
     if (event === 'lost_master' && stringList(this.s.service.params.router_options!).join() === 'master') {
-      this.s.close(`server '${server.name}' is no longer the primary`);
+      this.s.fail(2013, 'HY000', `Lost connection to backend server '${server.name}': the server is no longer the primary`);
     }
   }
 
@@ -78,10 +79,9 @@ class ReadConnRouteSession implements RouterSession, BackendOwner {
   replied(backend: Backend, reply: Reply): void {
     this.s.replied(reply, backend.server.name);
   }
-  lost(backend: Backend, reason: string): void {
+  lost(backend: Backend, why: string): void {
     if (this.closed) return;
-    this.s.fail(2013, 'HY000', `Lost connection to backend server '${backend.server.name}'`);
-    void reason;
+    this.s.fail(2013, 'HY000', `Lost connection to backend server '${backend.server.name}': ${why}`);
   }
 
   private write(bytes: Buffer, command: number): void {

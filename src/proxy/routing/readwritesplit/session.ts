@@ -114,6 +114,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private readonly stats: RouterStatistics;
   /** Backends being brought to the session's state: how to tell the waiter they were lost. */
   private readonly replayWaiters = new Map<Backend, () => void>();
+  /** PREPAREs answered by their replier, waiting for the other backends' ids. */
+  private readonly prepareWaits = new Set<{ awaiting: Set<RWBackend>; done: (() => void) | null }>();
   private readonly p: ConfigObject['params'];
 
   constructor(private readonly s: SessionHandle) {
@@ -557,18 +559,38 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return;
     }
     this.begin(d, replier);
+    const prepare = d.command === Command.STMT_PREPARE;
+    // A PREPARE is answered once every backend has its id for it: an EXECUTE right after
+    // must not find a replica still preparing.
+    const wait = prepare ? { awaiting: new Set(open), done: null as (() => void) | null } : null;
+    if (wait) this.prepareWaits.add(wait);
+    const settled = (b: RWBackend) => {
+      if (!wait) return;
+      wait.awaiting.delete(b);
+      if (wait.awaiting.size === 0 && wait.done) {
+        this.prepareWaits.delete(wait);
+        wait.done();
+      }
+    };
     for (const b of open) {
       const packet = this.forBackend(d, b);
-      if (!packet) continue;
-      const prepare = d.command === Command.STMT_PREPARE;
+      if (!packet) {
+        settled(b);
+        continue;
+      }
       if (b === replier) {
         this.write(b, packet, {
           command: d.command, sink: prepare ? 'buffer' : 'client',
           done: (reply, bytes) => {
             replierOk = reply.error === null;
-            if (prepare) this.preparedOn(b, d, reply, bytes);
-            this.finished(d, b, reply);
-            compare();
+            const answer = () => {
+              if (prepare) this.preparedOn(b, d, reply, bytes);
+              this.finished(d, b, reply);
+              compare();
+            };
+            if (!wait) return answer();
+            wait.done = answer;
+            settled(b);
           },
         });
       } else {
@@ -577,6 +599,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           done: (reply) => {
             if (prepare && reply.error === null && reply.statementId !== null) b.statements.ids.set(d.statement!.id, reply.statementId);
             outcomes.set(b, reply.error === null);
+            settled(b);
             compare();
           },
         });
@@ -792,6 +815,14 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   private drop(b: RWBackend): void {
     b.backend.close();
+    // A PREPARE waiting for this backend's answer waits no more.
+    for (const wait of [...this.prepareWaits]) {
+      wait.awaiting.delete(b);
+      if (wait.awaiting.size === 0 && wait.done) {
+        this.prepareWaits.delete(wait);
+        wait.done();
+      }
+    }
     if (this.master === b) this.master = null;
     if (this.trxTarget === b) this.trxTarget = null;
     if (this.lastUsed === b) this.lastUsed = null;
@@ -805,12 +836,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   // ---- failures (§6) ----
 
-  lost(backend: Backend, reason: string): void {
+  lost(backend: Backend, why: string): void {
     if (this.closed) return;
     this.replayWaiters.get(backend)?.();
     const b = [...this.backends.values()].find((x) => x.backend === backend);
     if (!b) return;
-    this.log(reason);
+    this.log(`connection to server '${backend.server.name}' lost: ${why}`);
     this.handleLost(b);
   }
 
@@ -851,7 +882,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.pump();
       return;
     }
-    this.s.fail(2013, 'HY000', `Lost connection to backend server '${b.backend.server.name}'`);
+    this.s.fail(2013, 'HY000', `Lost connection to backend server '${b.backend.server.name}': the connection broke while it owed the client a reply`);
   }
 
   serverChanged(server: ConfigObject, event: ServerEvent): void {
