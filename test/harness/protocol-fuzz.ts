@@ -339,7 +339,8 @@ export interface FuzzTarget {
   stop(): Promise<void>;
 }
 
-export async function startFuzzTarget(seed: number): Promise<FuzzTarget> {
+/** A child-process Weir on one MariaDB; `router` picks the service's router (readconnroute by default). */
+export async function startFuzzTarget(seed: number, router: 'readconnroute' | 'readwritesplit' = 'readconnroute'): Promise<FuzzTarget> {
   const db: MariaDBServer = await startMariaDB();
   const dir = tempDir();
   let weir: Awaited<ReturnType<typeof spawnWeir>> | undefined;
@@ -367,8 +368,8 @@ monitor_interval=200ms
 
 [Svc]
 type=service
-router=readconnroute
-router_options=running
+router=${router}
+${router === 'readconnroute' ? 'router_options=running' : 'master_accept_reads=true'}
 servers=db1
 user=maxuser
 password=max-pw
