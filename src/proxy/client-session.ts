@@ -401,6 +401,8 @@ export class ClientSession implements Session {
   /** A reply the client received in full, from `server`. */
   private replied(reply: Reply, server: string): void {
     this.commandPending = false;
+    // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
+    if (reply.command === Command.CHANGE_USER) return;
     if (this.chain) return this.chain.reply(reply, server);
     const index = this.repliesSeen++;
     while (this.observed.length && this.observed[0]!.index < index) this.observed.shift();
