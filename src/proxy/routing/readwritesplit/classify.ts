@@ -76,6 +76,15 @@ interface Token {
 
 const LIMIT = 1 << 20;
 
+/** Letters, digits, `_`, `$` and anything beyond ASCII: what identifiers are made of. */
+function identChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 36 || c >= 0x80;
+}
+
+function identStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 0x80;
+}
+
 /** The tokens of `sql`; `/*! *\/` contents are SQL, other comments are skipped. */
 export function tokenize(sql: string): Token[] {
   const out: Token[] = [];
@@ -121,23 +130,27 @@ export function tokenize(sql: string): Token[] {
       const quote = sql[i]!;
       let j = i + 1;
       let text = '';
+      let from = j;
+      // Copied in runs between escapes, not a character at a time.
       for (; j < n; j++) {
-        const ch = sql[j]!;
-        if (ch === '\\' && quote !== '`') {
-          text += sql[j + 1] ?? '';
+        const ch = sql.charCodeAt(j);
+        if (ch === 92 /* \\ */ && c !== 96) {
+          text += sql.slice(from, j) + (sql[j + 1] ?? '');
           j++;
+          from = j + 1;
           continue;
         }
-        if (ch === quote) {
-          if (sql[j + 1] === quote) {
-            text += quote;
+        if (ch === c) {
+          if (sql.charCodeAt(j + 1) === c) {
+            text += sql.slice(from, j + 1);
             j++;
+            from = j + 1;
             continue;
           }
           break;
         }
-        text += ch;
       }
+      text += sql.slice(from, Math.min(j, n));
       out.push({ kind: quote === '`' ? Kind.Quoted : Kind.String, text });
       i = j + 1;
       continue;
@@ -155,7 +168,7 @@ export function tokenize(sql: string): Token[] {
         continue;
       }
       const start = j;
-      while (j < n && /[A-Za-z0-9_$.]/.test(sql[j]!)) j++;
+      while (j < n && (identChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
       out.push({ kind: sys ? Kind.SysVar : Kind.UserVar, text: sql.slice(start, j).toLowerCase() });
       i = j;
       continue;
@@ -167,16 +180,16 @@ export function tokenize(sql: string): Token[] {
     }
     if ((c >= 48 && c <= 57) || (c === 46 && sql.charCodeAt(i + 1) >= 48 && sql.charCodeAt(i + 1) <= 57)) {
       let j = i + 1;
-      while (j < n && /[0-9A-Za-z_.]/.test(sql[j]!)) j++;
+      while (j < n && (identChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
       const text = sql.slice(i, j);
       // 1abc is an identifier in MariaDB; keep it a word so it is never read as a number.
       out.push({ kind: /^[0-9.]+(e[0-9]+)?$/i.test(text) || /^0x[0-9a-f]+$/i.test(text) ? Kind.Number : Kind.Word, text: text.toUpperCase() });
       i = j;
       continue;
     }
-    if (/[A-Za-z_$\u0080-\uffff]/.test(sql[i]!)) {
+    if (identStart(c)) {
       let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$\u0080-\uffff]/.test(sql[j]!)) j++;
+      while (j < n && identChar(sql.charCodeAt(j))) j++;
       out.push({ kind: Kind.Word, text: sql.slice(i, j).toUpperCase() });
       i = j;
       continue;
