@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readErr } from '../../src/proxy/protocol/packets.ts';
 import { commandCases, newStats, runCases, startFuzzTarget, type FuzzTarget } from '../harness/protocol-fuzz.ts';
 
 const SEED = Number(process.env.WEIR_FUZZ_SEED ?? 20261130);
@@ -21,6 +22,26 @@ describe('the MariaDB protocol fuzzed after login, through readwritesplit', () =
   });
   after(async () => {
     await target?.stop();
+  });
+
+  test('34: an EXECUTE of a statement id never prepared gets error 1243; an unknown CLOSE is dropped; the session goes on', async () => {
+    const client = await target.login();
+    const execute = Buffer.alloc(10);
+    execute[0] = 0x17;
+    execute.writeUInt32LE(999_999, 1);
+    execute.writeUInt32LE(1, 6);
+    client.command(execute);
+    const answer = (await client.next())!;
+    assert.equal(answer.payload[0], 0xff);
+    assert.equal(readErr(answer.payload).code, 1243);
+    assert.equal(answer.sequence, 1);
+    const close = Buffer.alloc(5);
+    close[0] = 0x19;
+    close.writeUInt32LE(424_242, 1);
+    client.command(close);
+    assert.equal(await client.selectOne(), '1');
+    client.destroy();
+    await target.onlyBystanderLeft();
   });
 
   test(`every command byte after login, random and malformed (seed ${SEED}, ${PER_COMMAND} per byte)`, async (t) => {
