@@ -340,7 +340,8 @@ export interface FuzzTarget {
   stop(): Promise<void>;
 }
 
-export async function startFuzzTarget(seed: number): Promise<FuzzTarget> {
+/** A child-process Weir on one MariaDB; `router` picks the service's router (readconnroute by default). */
+export async function startFuzzTarget(seed: number, router: 'readconnroute' | 'readwritesplit' = 'readconnroute'): Promise<FuzzTarget> {
   const db: MariaDBServer = await startMariaDB();
   const dir = tempDir();
   let weir: Awaited<ReturnType<typeof spawnWeir>> | undefined;
@@ -353,7 +354,7 @@ export async function startFuzzTarget(seed: number): Promise<FuzzTarget> {
     const port = await freePort();
     writeFileSync(join(dir, 'weir.cnf'), serverSection('db1', db.port)
       + monitorSection('Monitor', ['db1'], 200)
-      + serviceSections('Svc', port, { servers: ['db1'] }));
+      + serviceSections('Svc', port, { servers: ['db1'], router, extra: router === 'readconnroute' ? '' : 'master_accept_reads=true\n' }));
     const w = weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
     // The router picks a server only once the monitor has seen it running.
     await waitFor('a first login through Weir', async () => {
