@@ -1290,6 +1290,111 @@ export interface components {
             max_replication_lag?: number;
         };
         /**
+         * @description The readwritesplit router's own parameters (MaxScale's names and defaults). Modifiable; changes apply to new sessions.
+         * @example {
+         *       "max_slave_connections": 255,
+         *       "slave_connections": 255,
+         *       "max_replication_lag": 0,
+         *       "use_sql_variables_in": "all",
+         *       "slave_selection_criteria": "least_current_operations",
+         *       "master_accept_reads": false,
+         *       "strict_multi_stmt": false,
+         *       "strict_sp_calls": false,
+         *       "strict_tmp_tables": true,
+         *       "master_failure_mode": "fail_on_write",
+         *       "master_reconnection": true,
+         *       "retry_failed_reads": true,
+         *       "lazy_connect": false,
+         *       "max_sescmd_history": 50,
+         *       "prune_sescmd_history": true,
+         *       "disable_sescmd_history": false
+         *     }
+         */
+        ReadWriteSplitParameters: {
+            /** @description Most replica connections per session (0 = every statement to the primary). */
+            max_slave_connections?: number;
+            /** @description Replica connections opened when a session starts. */
+            slave_connections?: number;
+            /** @description Replicas lagging this many seconds or more, or with unknown lag, get no reads (0 = ignore lag). */
+            max_replication_lag?: number;
+            /** @description Where statements reading user variables go: `all` or `master` (other values get 422 naming the parameter). */
+            use_sql_variables_in?: string;
+            /** @description How a replica is picked for a read: `least_current_operations`, `adaptive_routing`, `least_behind_master`, `least_router_connections` or `least_global_connections` (upper case accepted). */
+            slave_selection_criteria?: string;
+            /** @description Whether the primary competes with the replicas for reads. */
+            master_accept_reads?: boolean;
+            /** @description After a multi-statement, route everything to the primary. */
+            strict_multi_stmt?: boolean;
+            /** @description After a CALL, route everything to the primary. */
+            strict_sp_calls?: boolean;
+            /** @description Close the session when its primary is lost while temporary tables exist. */
+            strict_tmp_tables?: boolean;
+            /** @description What losing the primary does to a session: `fail_instantly`, `fail_on_write` or `error_on_write`. */
+            master_failure_mode?: string;
+            /** @description Move a session to a new primary (replaying its session state) when the primary changes. */
+            master_reconnection?: boolean;
+            /** @description Retry a read on another server when its server fails before answering. */
+            retry_failed_reads?: boolean;
+            /** @description Open backend connections only when a statement needs them. */
+            lazy_connect?: boolean;
+            /** @description Most session commands kept for connections opened later. */
+            max_sescmd_history?: number;
+            /** @description Drop the oldest session command when the history is full. */
+            prune_sescmd_history?: boolean;
+            /** @description Keep no session command history; lost connections are not replaced. */
+            disable_sescmd_history?: boolean;
+        };
+        /**
+         * @description What readwritesplit has routed since Weir started (MaxScale's `router_diagnostics`): statements by resolved target, transactions by kind (counted when their COMMIT or ROLLBACK is routed; read-only when every statement in them was a read), and per-server statement counts.
+         * @example {
+         *       "queries": 12,
+         *       "route_master": 4,
+         *       "route_slave": 7,
+         *       "route_all": 1,
+         *       "rw_transactions": 1,
+         *       "ro_transactions": 0,
+         *       "replayed_transactions": 0,
+         *       "server_query_statistics": [
+         *         {
+         *           "id": "server1",
+         *           "total": 5,
+         *           "read": 1,
+         *           "write": 4
+         *         },
+         *         {
+         *           "id": "server2",
+         *           "total": 8,
+         *           "read": 8,
+         *           "write": 0
+         *         }
+         *       ]
+         *     }
+         */
+        RouterDiagnostics: {
+            /** @description Every routed statement, session commands included. */
+            queries: number;
+            /** @description Statements whose target was the primary. */
+            route_master: number;
+            /** @description Statements whose target was a replica. */
+            route_slave: number;
+            /** @description Session commands (sent to every backend of the session). */
+            route_all: number;
+            rw_transactions: number;
+            ro_transactions: number;
+            /** @description Always 0 (transaction replay is not implemented yet). */
+            replayed_transactions: number;
+            server_query_statistics: {
+                /** @description The server's name. */
+                id: string;
+                /** @description Statements written to the server. */
+                total: number;
+                /** @description Reads routed to it as a replica, and every copy of a session command. */
+                read: number;
+                /** @description Statements routed to it as the primary. */
+                write: number;
+            }[];
+        };
+        /**
          * @description A service routes its clients' traffic to its servers through its router and filters.
          * @example {
          *       "name": "Read-Connection-Service",
@@ -1318,14 +1423,15 @@ export interface components {
          *       "parameters": {
          *         "master_accept_reads": true,
          *         "max_replication_lag": 0
-         *       }
+         *       },
+         *       "router_diagnostics": null
          *     }
          */
         Service: {
             readonly name: string;
             /** @enum {string} */
-            readonly router: "readconnroute";
-            /** @description Modifiable. */
+            readonly router: "readconnroute" | "readwritesplit";
+            /** @description readconnroute's server choice (empty for other routers). Modifiable. */
             router_options: components["schemas"]["RouterOption"][];
             /**
              * @description A stopped service's listeners accept no new clients (`PUT .../start|stop`).
@@ -1357,7 +1463,10 @@ export interface components {
             max_connections: number;
             /** @description Strip escape characters from database names in grants. Modifiable. */
             strip_db_esc: boolean;
-            parameters: components["schemas"]["ReadConnRouteParameters"];
+            /** @description The router's own parameters. */
+            parameters: components["schemas"]["ReadConnRouteParameters"] | components["schemas"]["ReadWriteSplitParameters"];
+            /** @description What the router has routed (readwritesplit); null for routers that keep no statistics. */
+            readonly router_diagnostics: components["schemas"]["RouterDiagnostics"] | null;
         };
         /**
          * @description An object name; letters, digits and `_ . ~ -`, starting with a letter, digit or `_`, never `maxscale`; unique across all object kinds (case-insensitive).
@@ -1381,7 +1490,7 @@ export interface components {
         ServiceCreate: {
             name: components["schemas"]["ObjectName"];
             /** @enum {string} */
-            router: "readconnroute";
+            router: "readconnroute" | "readwritesplit";
             user: string;
             password: string;
             router_options?: components["schemas"]["RouterOption"][];
@@ -1393,7 +1502,8 @@ export interface components {
             connection_timeout?: number;
             max_connections?: number;
             strip_db_esc?: boolean;
-            parameters?: components["schemas"]["ReadConnRouteParameters"];
+            /** @description The router's own parameters; each router's are checked against its module (`GET /maxscale/modules`). */
+            parameters?: components["schemas"]["ReadConnRouteParameters"] | components["schemas"]["ReadWriteSplitParameters"];
         };
         /**
          * @description A port where a service accepts MariaDB clients.
@@ -1833,7 +1943,7 @@ export interface components {
         Filter: {
             readonly name: string;
             /** @enum {string} */
-            readonly module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter";
+            readonly module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter" | "hintfilter" | "namedserverfilter";
             /** @description Every parameter of the filter's module with its value; `configurable` ones are modifiable (`/parameters/NAME/value`). */
             parameters: {
                 [key: string]: components["schemas"]["FilterParameter"];
@@ -1853,7 +1963,7 @@ export interface components {
         FilterCreate: {
             name: components["schemas"]["ObjectName"];
             /** @enum {string} */
-            module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter";
+            module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter" | "hintfilter" | "namedserverfilter";
             /** @description Parameter values by name (see `GET /maxscale/modules/{module}`). */
             parameters?: {
                 [key: string]: components["schemas"]["ParameterValue"];
@@ -3460,7 +3570,8 @@ export interface operations {
                      *         "parameters": {
                      *           "master_accept_reads": true,
                      *           "max_replication_lag": 0
-                     *         }
+                     *         },
+                     *         "router_diagnostics": null
                      *       }
                      *     ]
                      */
@@ -3606,7 +3717,8 @@ export interface operations {
                      *       "parameters": {
                      *         "master_accept_reads": true,
                      *         "max_replication_lag": 0
-                     *       }
+                     *       },
+                     *       "router_diagnostics": null
                      *     }
                      */
                     "application/json": components["schemas"]["Service"];

@@ -18,6 +18,7 @@ import {
 import { addressesOf, overlap } from './endpoints.ts';
 import { paramDefs } from './objects.ts';
 import { SessionRegistry } from './sessions.ts';
+import { namedServerPairs } from './named-server-pairs.ts';
 import type { Value } from './params.ts';
 import { NO_TRAFFIC_OBSERVER, type TrafficObserver } from './traffic.ts';
 
@@ -294,6 +295,7 @@ export class Core extends EventEmitter<CoreEvents> {
         }
         break;
       case 'filter':
+        if (obj.params.module === 'namedserverfilter') problems.push(...namedServerPairs(obj.params).problems);
         // Files a filter writes must be writable before it is accepted, not at the first statement.
         for (const key of ['filebase', 'log_file']) {
           const value = obj.params[key];

@@ -40,7 +40,9 @@ export const NO_TRAFFIC_OBSERVER: TrafficObserver = {
 
 /** A failed backend connect's reason, from the error openBackend threw. */
 export function connectFailure(err: unknown): ConnectFailure {
-  const e = err as NodeJS.ErrnoException & { code?: unknown };
+  // A socket error wrapped in the data plane's own error keeps the original as its cause.
+  const inner = err instanceof Error && err.cause !== undefined ? err.cause : err;
+  const e = inner as NodeJS.ErrnoException & { code?: unknown };
   if (e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH') return 'refused';
   if (e.code === 'ETIMEDOUT' || /timed? ?out/i.test(String(e.message))) return 'timeout';
   if (typeof e.code === 'number') return e.code === 1045 || e.code === 1044 ? 'auth' : 'server_error';

@@ -15,7 +15,7 @@
 import type { RequestHandler } from 'express';
 import { WeirError } from '../core/errors.ts';
 import { sendError } from './errors.ts';
-import type { Route, Spec } from './spec.ts';
+import { resolveSchema, type Route, type Spec } from './spec.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the bundled spec is parsed JSON walked by OpenAPI keys ($ref, properties, items, content...); no OpenAPI type package is a dependency to name them
 type Schema = Record<string, any>;
@@ -46,13 +46,13 @@ export function lenientBodies(spec: Spec): RequestHandler {
 /** Rewrites `value` in place as `schema` means it; `dropNulls` removes optional non-nullable nulls. */
 export function normalise(spec: Spec, schema: Schema, value: unknown, dropNulls: boolean, depth = 0): void {
   if (depth > 8 || typeof value !== 'object' || value === null || Array.isArray(value)) return;
-  const s = pick(spec, resolve(spec, schema), value as Record<string, unknown>);
+  const s = pick(spec, resolveSchema(spec, schema), value as Record<string, unknown>);
   const obj = value as Record<string, unknown>;
   const required: string[] = s.required ?? [];
   for (const key of Object.keys(obj)) {
     const prop = s.properties?.[key] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
     if (!prop) continue;
-    const p = resolve(spec, prop);
+    const p = resolveSchema(spec, prop);
     if (obj[key] === null) {
       if (dropNulls && !required.includes(key) && !allows(spec, p, 'null')) delete obj[key];
     } else if (typeof obj[key] === 'string' && allows(spec, p, 'array') && !allows(spec, p, 'string')) {
@@ -63,24 +63,15 @@ export function normalise(spec: Spec, schema: Schema, value: unknown, dropNulls:
   }
 }
 
-function resolve(spec: Spec, schema: Schema): Schema {
-  let s = schema;
-  while (s && typeof s.$ref === 'string') {
-    const [, section, name] = /^#\/components\/([^/]+)\/(.+)$/.exec(s.$ref) ?? [];
-    s = spec.components[section!]?.[name!] as Schema;
-  }
-  return s ?? {};
-}
-
 /** For a oneOf with a discriminator, the variant the body names; otherwise the schema itself (allOf merged). */
 function pick(spec: Spec, s: Schema, value: Record<string, unknown>): Schema {
   if (s.oneOf && s.discriminator) {
     const tag = value[s.discriminator.propertyName];
     const ref = s.discriminator.mapping?.[String(tag)];
-    if (ref) return resolve(spec, { $ref: ref });
+    if (ref) return resolveSchema(spec, { $ref: ref });
   }
   if (s.allOf) {
-    const parts = s.allOf.map((p: Schema) => resolve(spec, p));
+    const parts = s.allOf.map((p: Schema) => resolveSchema(spec, p));
     return { ...s, properties: Object.assign({}, s.properties, ...parts.map((p: Schema) => p.properties)), required: [...(s.required ?? []), ...parts.flatMap((p: Schema) => p.required ?? [])] };
   }
   return s;
@@ -91,6 +82,6 @@ function allows(spec: Spec, s: Schema, type: string): boolean {
   if (s.type !== undefined) return Array.isArray(s.type) ? s.type.includes(type) : s.type === type;
   if (s.const !== undefined) return (s.const === null ? 'null' : typeof s.const) === type;
   const alts = [...(s.oneOf ?? []), ...(s.anyOf ?? [])];
-  if (alts.length) return alts.some((a: Schema) => allows(spec, resolve(spec, a), type));
+  if (alts.length) return alts.some((a: Schema) => allows(spec, resolveSchema(spec, a), type));
   return !s.enum || s.enum.some((v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v) === type);
 }
