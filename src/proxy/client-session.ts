@@ -346,14 +346,14 @@ export class ClientSession implements Session {
 
   /** What the router session may ask of this session. */
   private handle(): SessionHandle {
-    const session = this;
+    const currentUser = (): typeof this.user => this.user;
     return {
       id: this.id,
       service: this.serviceObj,
       core: this.deps.core,
       logger: this.deps.logger,
       get user() {
-        return session.user;
+        return currentUser();
       },
       address: this.address,
       followsReplies: this.chain !== null,

@@ -6,6 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import mysql, { type Connection } from 'mysql2/promise';
 import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
@@ -52,7 +54,8 @@ describe('readwritesplit when the primary changes', () => {
     await untilFlags('db3', 'slave', 'running');
   });
   after(async () => {
-    await Promise.all(open.map((c) => c.destroy()));
+    // destroy() returns nothing to await: wait for each client socket to close before Weir stops.
+    await Promise.all(open.map(destroyed));
     await t?.stop();
     if (t) removeDir(t.datadir);
     await topo?.destroy();
@@ -91,3 +94,11 @@ describe('readwritesplit when the primary changes', () => {
     await waitFor('the session to be gone', async () => (await asAdmin(t.http.get('/sessions')).expect(200)).body.every((s: any) => !s.service.endsWith('/Instant')));
   });
 });
+
+/** Destroys a client connection and resolves once its socket has closed. */
+function destroyed(c: Connection): Promise<unknown> {
+  const socket = (c as unknown as { connection: { stream: Socket } }).connection.stream;
+  const closed = socket.closed ? Promise.resolve() : once(socket, 'close');
+  c.destroy();
+  return closed;
+}

@@ -392,7 +392,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       const replica = this.pickReader(d.maxLag);
       if (replica instanceof Backend) return this.backends.get(replica.server.name.toLowerCase())!;
       if (replica) return this.connectThen(d, replica, this.isMasterServer(replica) ? 'master' : 'slave');
-      target = 'master';
+      // No replica can take it: the primary does.
     }
     return this.chooseMaster(d);
   }
@@ -528,7 +528,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       for (const b of this.backends.values()) b.backend.write(d.packet);
       return;
     }
-    let open = [...this.backends.values()].filter((b) => !b.backend.closed);
+    const open = [...this.backends.values()].filter((b) => !b.backend.closed);
     if (open.length === 0) {
       // Nothing open yet (lazy_connect, or everything lost): open one, the primary only if it takes reads.
       const server = this.p.master_accept_reads === true || this.trx.inReadWriteTransaction ? this.bestMaster() ?? this.pickNewReplica(0) : this.pickNewReplica(0) ?? this.bestMaster();
