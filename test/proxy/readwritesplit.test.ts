@@ -379,6 +379,15 @@ describe('readwritesplit', () => {
   });
 
   test('54: namedserverfilter sends matching statements to their target, for its user only', async () => {
+    // Earlier tests stop and kill replicas: the other user's session must find both back.
+    const core = t.weir.context.core;
+    await waitFor('both replicas to be replicas again', async () => {
+      await t.weir.context.monitors.get('Monitor')!.nextTick();
+      return ['db2', 'db3'].every((name) => {
+        const facts = core.get('server', name).runtime.facts;
+        return facts.flags.includes('slave') && facts.replication_lag !== null && facts.replication_lag >= 0;
+      });
+    });
     const c = await client('Named');
     for (let i = 0; i < 3; i++) assert.equal(await serverId(c, ' FROM items WHERE id = 2'), 3);
     assert.equal(await serverId(c, ", 'master_please' AS m"), 1);
