@@ -68,7 +68,7 @@ describe('the command API', () => {
     await createProxyUser(db);
     await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     port = await freePort();
-    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }) });
+    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }), serversRunning: true });
   });
   after(async () => {
     await t?.stop();
