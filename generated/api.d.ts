@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Get Weir's process information
-         * @description Version, start time, directories, the configuration file and the admin address of this Weir.
+         * @description Version, start time, directories, the configuration file and the admin address of this Weir, and the state of configuration synchronisation (`config_sync`).
          */
         get: operations["getMaxscale"];
         put?: never;
@@ -626,6 +626,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/monitors/{name}/release-locks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release the cooperative-monitoring locks
+         * @description MaxScale's `release-locks` command: the monitor releases every lock it holds
+         *     (`maxscale_mariadbmonitor` on each server and `maxscale_mariadbmonitor_master`), stops
+         *     being the primary monitor and takes no locks for 60 seconds, so another monitor
+         *     (Weir or MaxScale) takes the role. Refused with 422 when `cooperative_monitoring_locks`
+         *     is `none` or the monitor holds no lock. Use it only when another monitor is ready to
+         *     take over; until one does, no monitor marks a master.
+         */
+        post: operations["releaseMonitorLocks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/monitors/{name}/rejoin": {
         parameters: {
             query?: never;
@@ -886,10 +917,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Prometheus metrics
+         * @description Weir's metrics in the Prometheus text exposition format (version 0.0.4): every `weir_`
+         *     metric (services, servers, listeners, filters, monitors and cluster operations, the
+         *     admin API) and Node.js's standard `process_*` and `nodejs_*` metrics. Labels are object
+         *     names and small fixed sets only; an object's series disappear when it is deleted.
+         *
+         *     Like every other path it needs HTTP Basic credentials (as MaxScale's REST API does); a
+         *     `basic` (read-only) user may scrape it, so give Prometheus such a user in its scrape
+         *     configuration (`basic_auth`). The README lists every metric.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description Configuration synchronisation through the cluster (`config_sync_cluster`), in MaxScale's
+         *     shape; null when it is off. Before the first change in the cluster only `version: 0` and
+         *     `status` are shown. `nodes` lists exactly the instances that have applied `version`,
+         *     each with `OK` or the error that kept it from applying it. `node` is this instance's name.
+         * @example {
+         *       "version": 4,
+         *       "checksum": "3f786850e387550fdab836ed7e6dc881de23001b",
+         *       "origin": "weir-a",
+         *       "nodes": {
+         *         "weir-a": "OK",
+         *         "weir-b": "OK"
+         *       },
+         *       "status": "OK",
+         *       "node": "weir-b"
+         *     }
+         */
+        ConfigSync: {
+            /** @description The configuration version this instance is at (1 after the first change). */
+            version: number;
+            /** @description SHA-1 of this instance's synchronised configuration; equal on every instance in sync. */
+            checksum?: string;
+            /** @description The instance that made the latest change. */
+            origin?: string;
+            /** @description The instances at `version`, each with `OK` or the error text of its apply. */
+            nodes?: {
+                [key: string]: string;
+            };
+            /** @description `OK`, `No configuration changes`, the error of the last apply, or `diverged: ...` when this instance is ahead of the cluster. */
+            status: string;
+            /** @description This instance's name in `origin` and `nodes` (`config_sync_node_name`, default `<host>:<admin port>`). */
+            node: string;
+        } | null;
         /**
          * @description Weir's own process.
          * @example {
@@ -905,7 +996,18 @@ export interface components {
          *       "logdir": "/var/lib/weir/log",
          *       "node_version": "v20.20.2",
          *       "admin_host": "127.0.0.1",
-         *       "admin_port": 8989
+         *       "admin_port": 8989,
+         *       "config_sync": {
+         *         "version": 4,
+         *         "checksum": "3f786850e387550fdab836ed7e6dc881de23001b",
+         *         "origin": "weir-a",
+         *         "nodes": {
+         *           "weir-a": "OK",
+         *           "weir-b": "OK"
+         *         },
+         *         "status": "OK",
+         *         "node": "weir-b"
+         *       }
          *     }
          */
         Maxscale: {
@@ -930,6 +1032,7 @@ export interface components {
             node_version: string;
             admin_host: string;
             admin_port: number;
+            config_sync?: components["schemas"]["ConfigSync"];
         };
         ErrorDetail: {
             /**
@@ -1076,6 +1179,14 @@ export interface components {
          */
         JsonPatch: components["schemas"]["JsonPatchOperation"][];
         /**
+         * @description An RFC 7396 JSON Merge Patch: the members to change, with their new values; `null`
+         *     clears a member (Weir's resources show a cleared member as null). Objects merge member by member. The
+         *     same fields are modifiable as with a JSON Patch, and the result must match the resource.
+         */
+        MergePatch: {
+            [key: string]: unknown;
+        };
+        /**
          * @example {
          *       "name": "load_sampler",
          *       "type": "repeated",
@@ -1179,6 +1290,111 @@ export interface components {
             max_replication_lag?: number;
         };
         /**
+         * @description The readwritesplit router's own parameters (MaxScale's names and defaults). Modifiable; changes apply to new sessions.
+         * @example {
+         *       "max_slave_connections": 255,
+         *       "slave_connections": 255,
+         *       "max_replication_lag": 0,
+         *       "use_sql_variables_in": "all",
+         *       "slave_selection_criteria": "least_current_operations",
+         *       "master_accept_reads": false,
+         *       "strict_multi_stmt": false,
+         *       "strict_sp_calls": false,
+         *       "strict_tmp_tables": true,
+         *       "master_failure_mode": "fail_on_write",
+         *       "master_reconnection": true,
+         *       "retry_failed_reads": true,
+         *       "lazy_connect": false,
+         *       "max_sescmd_history": 50,
+         *       "prune_sescmd_history": true,
+         *       "disable_sescmd_history": false
+         *     }
+         */
+        ReadWriteSplitParameters: {
+            /** @description Most replica connections per session (0 = every statement to the primary). */
+            max_slave_connections?: number;
+            /** @description Replica connections opened when a session starts. */
+            slave_connections?: number;
+            /** @description Replicas lagging this many seconds or more, or with unknown lag, get no reads (0 = ignore lag). */
+            max_replication_lag?: number;
+            /** @description Where statements reading user variables go: `all` or `master` (other values get 422 naming the parameter). */
+            use_sql_variables_in?: string;
+            /** @description How a replica is picked for a read: `least_current_operations`, `adaptive_routing`, `least_behind_master`, `least_router_connections` or `least_global_connections` (upper case accepted). */
+            slave_selection_criteria?: string;
+            /** @description Whether the primary competes with the replicas for reads. */
+            master_accept_reads?: boolean;
+            /** @description After a multi-statement, route everything to the primary. */
+            strict_multi_stmt?: boolean;
+            /** @description After a CALL, route everything to the primary. */
+            strict_sp_calls?: boolean;
+            /** @description Close the session when its primary is lost while temporary tables exist. */
+            strict_tmp_tables?: boolean;
+            /** @description What losing the primary does to a session: `fail_instantly`, `fail_on_write` or `error_on_write`. */
+            master_failure_mode?: string;
+            /** @description Move a session to a new primary (replaying its session state) when the primary changes. */
+            master_reconnection?: boolean;
+            /** @description Retry a read on another server when its server fails before answering. */
+            retry_failed_reads?: boolean;
+            /** @description Open backend connections only when a statement needs them. */
+            lazy_connect?: boolean;
+            /** @description Most session commands kept for connections opened later. */
+            max_sescmd_history?: number;
+            /** @description Drop the oldest session command when the history is full. */
+            prune_sescmd_history?: boolean;
+            /** @description Keep no session command history; lost connections are not replaced. */
+            disable_sescmd_history?: boolean;
+        };
+        /**
+         * @description What readwritesplit has routed since Weir started (MaxScale's `router_diagnostics`): statements by resolved target, transactions by kind (counted when their COMMIT or ROLLBACK is routed; read-only when every statement in them was a read), and per-server statement counts.
+         * @example {
+         *       "queries": 12,
+         *       "route_master": 4,
+         *       "route_slave": 7,
+         *       "route_all": 1,
+         *       "rw_transactions": 1,
+         *       "ro_transactions": 0,
+         *       "replayed_transactions": 0,
+         *       "server_query_statistics": [
+         *         {
+         *           "id": "server1",
+         *           "total": 5,
+         *           "read": 1,
+         *           "write": 4
+         *         },
+         *         {
+         *           "id": "server2",
+         *           "total": 8,
+         *           "read": 8,
+         *           "write": 0
+         *         }
+         *       ]
+         *     }
+         */
+        RouterDiagnostics: {
+            /** @description Every routed statement, session commands included. */
+            queries: number;
+            /** @description Statements whose target was the primary. */
+            route_master: number;
+            /** @description Statements whose target was a replica. */
+            route_slave: number;
+            /** @description Session commands (sent to every backend of the session). */
+            route_all: number;
+            rw_transactions: number;
+            ro_transactions: number;
+            /** @description Always 0 (transaction replay is not implemented yet). */
+            replayed_transactions: number;
+            server_query_statistics: {
+                /** @description The server's name. */
+                id: string;
+                /** @description Statements written to the server. */
+                total: number;
+                /** @description Reads routed to it as a replica, and every copy of a session command. */
+                read: number;
+                /** @description Statements routed to it as the primary. */
+                write: number;
+            }[];
+        };
+        /**
          * @description A service routes its clients' traffic to its servers through its router and filters.
          * @example {
          *       "name": "Read-Connection-Service",
@@ -1207,14 +1423,15 @@ export interface components {
          *       "parameters": {
          *         "master_accept_reads": true,
          *         "max_replication_lag": 0
-         *       }
+         *       },
+         *       "router_diagnostics": null
          *     }
          */
         Service: {
             readonly name: string;
             /** @enum {string} */
-            readonly router: "readconnroute";
-            /** @description Modifiable. */
+            readonly router: "readconnroute" | "readwritesplit";
+            /** @description readconnroute's server choice (empty for other routers). Modifiable. */
             router_options: components["schemas"]["RouterOption"][];
             /**
              * @description A stopped service's listeners accept no new clients (`PUT .../start|stop`).
@@ -1246,7 +1463,10 @@ export interface components {
             max_connections: number;
             /** @description Strip escape characters from database names in grants. Modifiable. */
             strip_db_esc: boolean;
-            parameters: components["schemas"]["ReadConnRouteParameters"];
+            /** @description The router's own parameters. */
+            parameters: components["schemas"]["ReadConnRouteParameters"] | components["schemas"]["ReadWriteSplitParameters"];
+            /** @description What the router has routed (readwritesplit); null for routers that keep no statistics. */
+            readonly router_diagnostics: components["schemas"]["RouterDiagnostics"] | null;
         };
         /**
          * @description An object name; letters, digits and `_ . ~ -`, starting with a letter, digit or `_`, never `maxscale`; unique across all object kinds (case-insensitive).
@@ -1270,7 +1490,7 @@ export interface components {
         ServiceCreate: {
             name: components["schemas"]["ObjectName"];
             /** @enum {string} */
-            router: "readconnroute";
+            router: "readconnroute" | "readwritesplit";
             user: string;
             password: string;
             router_options?: components["schemas"]["RouterOption"][];
@@ -1282,7 +1502,8 @@ export interface components {
             connection_timeout?: number;
             max_connections?: number;
             strip_db_esc?: boolean;
-            parameters?: components["schemas"]["ReadConnRouteParameters"];
+            /** @description The router's own parameters; each router's are checked against its module (`GET /maxscale/modules`). */
+            parameters?: components["schemas"]["ReadConnRouteParameters"] | components["schemas"]["ReadWriteSplitParameters"];
         };
         /**
          * @description A port where a service accepts MariaDB clients.
@@ -1508,6 +1729,11 @@ export interface components {
          *     }
          */
         MariadbmonParameters: {
+            /**
+             * @description Several monitors (Weir or MaxScale) on one cluster cooperate through the MariaDB locks `maxscale_mariadbmonitor` and `maxscale_mariadbmonitor_master`; only the holder of a majority of server locks runs switchover, failover, rejoin and automatic operations.
+             * @enum {string}
+             */
+            cooperative_monitoring_locks?: "none" | "majority_of_all" | "majority_of_running";
             /** @description Promote a replica on its own when the primary is down for `failcount` rounds. */
             auto_failover?: boolean;
             /** @description Point a returning old primary (or a stray replica) at the current primary. */
@@ -1543,7 +1769,17 @@ export interface components {
          *         "auto_failover": false,
          *         "auto_rejoin": false,
          *         "failcount": 5,
-         *         "replication_user": null
+         *         "replication_user": null,
+         *         "cooperative_monitoring_locks": "majority_of_all"
+         *       },
+         *       "monitor_diagnostics": {
+         *         "primary": true,
+         *         "server_info": [
+         *           {
+         *             "name": "server1",
+         *             "lock_held": true
+         *           }
+         *         ]
          *       }
          *     }
          */
@@ -1573,6 +1809,20 @@ export interface components {
             /** @description Password of `user`; never returned. Modifiable. */
             password?: string;
             parameters: components["schemas"]["MariadbmonParameters"];
+            /**
+             * @description Cooperative monitoring, as MaxScale shows it: `primary` is null without locks
+             *     (`cooperative_monitoring_locks=none`), else whether this monitor holds the server lock
+             *     `maxscale_mariadbmonitor` on a majority of servers (only the primary monitor runs
+             *     cluster operations); `lock_held` says per server whether this monitor holds that lock
+             *     (null when unknown or locks are off).
+             */
+            readonly monitor_diagnostics?: {
+                primary: boolean | null;
+                server_info: {
+                    name: string;
+                    lock_held: boolean | null;
+                }[];
+            };
         };
         /**
          * @example {
@@ -1642,6 +1892,19 @@ export interface components {
              */
             duration_ms: number;
         };
+        /**
+         * @description What `release-locks` released.
+         * @example {
+         *       "released": 3,
+         *       "primary": false
+         *     }
+         */
+        ReleaseLocksResult: {
+            /** @description Servers on which this monitor released its locks. */
+            released: number;
+            /** @description Always false afterwards; the monitor takes no locks for 60 seconds. */
+            primary: boolean;
+        };
         /** @description The server to point at the current primary. */
         RejoinRequest: {
             /**
@@ -1680,7 +1943,7 @@ export interface components {
         Filter: {
             readonly name: string;
             /** @enum {string} */
-            readonly module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter";
+            readonly module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter" | "hintfilter" | "namedserverfilter";
             /** @description Every parameter of the filter's module with its value; `configurable` ones are modifiable (`/parameters/NAME/value`). */
             parameters: {
                 [key: string]: components["schemas"]["FilterParameter"];
@@ -1700,7 +1963,7 @@ export interface components {
         FilterCreate: {
             name: components["schemas"]["ObjectName"];
             /** @enum {string} */
-            module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter";
+            module: "qlafilter" | "regexfilter" | "topfilter" | "throttlefilter" | "hintfilter" | "namedserverfilter";
             /** @description Parameter values by name (see `GET /maxscale/modules/{module}`). */
             parameters?: {
                 [key: string]: components["schemas"]["ParameterValue"];
@@ -1715,6 +1978,9 @@ export interface components {
          *       "address": "192.168.0.200",
          *       "port": 51234,
          *       "service": "/services/Read-Connection-Service",
+         *       "servers": [
+         *         "/servers/server1"
+         *       ],
          *       "connected": "2026-11-24T12:00:00Z",
          *       "idle": 260,
          *       "default_db": "shop",
@@ -1733,6 +1999,8 @@ export interface components {
             /** @description The client's port. */
             port: number;
             service: components["schemas"]["Link"];
+            /** @description The servers the session has a backend connection to now (details in `/sessions/{id}/connections`). */
+            servers: components["schemas"]["Link"][];
             /** Format: date-time */
             connected: string;
             /** @description Seconds since the client last sent anything. */
@@ -2518,7 +2786,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The request conflicts with the current state (the object is in use, exists already, a JSON Patch test failed, or the monitor is already running a cluster operation). */
+        /** @description The request conflicts with the current state (the object is in use, exists already, a JSON Patch test failed, the monitor is already running a cluster operation, or, with configuration sync, another instance changed the configuration first: the description names the version stored in the cluster, nothing was changed, and the change can be retried once this instance has applied that version). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -2610,6 +2878,21 @@ export interface components {
                  * @example {
                  *       "error": "Not Found",
                  *       "description": "There is no server named 'db9'."
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The change cannot be committed to the cluster now (configuration sync is on and the cluster's primary is unknown or unreachable, or the commit failed); nothing was changed and reads keep working. Or, with `config_sync_wait_replicas`, the change was committed but not enough replicas had it in time. */
+        ConfigSyncUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "Service Unavailable",
+                 *       "description": "The configuration cannot be changed now: monitor 'Cluster' sees no primary (no server is labelled Master), so configuration changes cannot reach the cluster. Reads keep working; retry when the cluster has a reachable primary."
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -2752,7 +3035,8 @@ export interface operations {
                      *       "logdir": "/var/lib/weir/log",
                      *       "node_version": "v20.20.2",
                      *       "admin_host": "127.0.0.1",
-                     *       "admin_port": 8989
+                     *       "admin_port": 8989,
+                     *       "config_sync": null
                      *     }
                      */
                     "application/json": components["schemas"]["Maxscale"];
@@ -2920,6 +3204,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -3284,7 +3570,8 @@ export interface operations {
                      *         "parameters": {
                      *           "master_accept_reads": true,
                      *           "max_replication_lag": 0
-                     *         }
+                     *         },
+                     *         "router_diagnostics": null
                      *       }
                      *     ]
                      */
@@ -3355,6 +3642,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getService: {
@@ -3429,7 +3717,8 @@ export interface operations {
                      *       "parameters": {
                      *         "master_accept_reads": true,
                      *         "max_replication_lag": 0
-                     *       }
+                     *       },
+                     *       "router_diagnostics": null
                      *     }
                      */
                     "application/json": components["schemas"]["Service"];
@@ -3483,6 +3772,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchService: {
@@ -3511,6 +3801,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -3561,6 +3853,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     startService: {
@@ -3764,6 +4057,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getServiceListener: {
@@ -3872,8 +4166,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listServiceSessions: {
@@ -4105,6 +4401,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getServer: {
@@ -4228,6 +4525,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchServer: {
@@ -4256,6 +4554,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -4299,6 +4599,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listServerConnections: {
@@ -4542,6 +4843,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getMonitor: {
@@ -4652,6 +4954,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchMonitor: {
@@ -4680,6 +4983,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -4723,6 +5028,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     startMonitor: {
@@ -4923,6 +5229,56 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    releaseMonitorLocks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Released. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "released": 3,
+                     *       "primary": false
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ReleaseLocksResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableEntity"];
+        };
+    };
     rejoinMonitor: {
         parameters: {
             query?: never;
@@ -5120,6 +5476,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     getFilter: {
@@ -5229,6 +5586,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     patchFilter: {
@@ -5257,6 +5615,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -5304,6 +5664,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ConfigSyncUnavailable"];
         };
     };
     listSessions: {
@@ -5357,6 +5718,9 @@ export interface operations {
                      *         "address": "192.168.0.200",
                      *         "port": 51234,
                      *         "service": "/services/Read-Connection-Service",
+                     *         "servers": [
+                     *           "/servers/server1"
+                     *         ],
                      *         "connected": "2026-11-24T12:00:00Z",
                      *         "idle": 260,
                      *         "default_db": "shop",
@@ -5425,6 +5789,9 @@ export interface operations {
                      *       "address": "192.168.0.200",
                      *       "port": 51234,
                      *       "service": "/services/Read-Connection-Service",
+                     *       "servers": [
+                     *         "/servers/server1"
+                     *       ],
                      *       "connected": "2026-11-24T12:00:00Z",
                      *       "idle": 260,
                      *       "default_db": "shop",
@@ -5836,6 +6203,8 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
                 /**
                  * @example [
                  *       {
@@ -5907,6 +6276,33 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics, one sample per line. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP weir_server_up 1 when the monitor finds the server running.
+                     *     # TYPE weir_server_up gauge
+                     *     weir_server_up{server="server1"} 1
+                     */
+                    "text/plain": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
         };
     };

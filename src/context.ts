@@ -12,6 +12,8 @@ import type { RuntimeStore } from './config/store.ts';
 import type { Monitors } from './monitor/mariadbmon.ts';
 import type { Listeners } from './proxy/listeners.ts';
 import type { CommandApi } from './console/api.ts';
+import type { ConfigSync } from './config/sync/config-sync.ts';
+import type { WeirMetrics } from './metrics/metrics.ts';
 
 export interface WeirInfo {
   version: string;
@@ -36,5 +38,8 @@ export interface WeirContext {
   monitors: Monitors;
   listeners: Listeners;
   commandApi: CommandApi;
+  /** Configuration sync through the cluster (`config_sync_cluster`); null when off. */
+  configSync: ConfigSync | null;
+  metrics: WeirMetrics;
   info: WeirInfo;
 }

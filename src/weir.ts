@@ -24,6 +24,8 @@ import { Monitors } from './monitor/mariadbmon.ts';
 import { Listeners } from './proxy/listeners.ts';
 import { Filters } from './proxy/filters/registry.ts';
 import { CommandApi } from './console/api.ts';
+import { startConfigSync } from './config/sync/start.ts';
+import { WeirMetrics } from './metrics/metrics.ts';
 
 export interface StartOptions {
   /** Configuration file; the built-in default when absent. */
@@ -75,6 +77,8 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
       `refusing to serve the admin API on ${globals.admin_host} while the user '${DEFAULT_ADMIN.name}' has the default password; change it first (PATCH /users/${DEFAULT_ADMIN.name} on a loopback address) or use a loopback admin_host`, 'maxscale', 'admin_host');
   }
 
+  // Before anything follows the core's events: the cached cluster copy replaces the local one.
+  const configSync = startConfigSync(core, globals, datadir, logger, options.configFile ?? DEFAULT_CONFIG_NAME);
   const scheduler = new Scheduler();
   const load = new LoadSampler();
   scheduler.repeat('load_sampler', 1000, () => load.sample());
@@ -83,15 +87,18 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const listeners = new Listeners(core, logger, () => globals.users_refresh_time, filters);
   scheduler.repeat('session_timeouts', 1000, () => listeners.closeIdleSessions());
   const context: WeirContext = {
-    core, users, log, scheduler, load, globals, store, monitors, listeners,
+    core, users, log, scheduler, load, globals, store, monitors, listeners, configSync,
     // Set just below: the command API runs commands against this very context.
     commandApi: undefined as unknown as CommandApi,
+    metrics: undefined as unknown as WeirMetrics,
     info: {
       version: VERSION, commit: gitCommit(), started: new Date(), config: options.configFile ? resolve(options.configFile) : null,
       datadir, logdir, adminHost: globals.admin_host, adminPort: globals.admin_port,
     },
   };
   context.commandApi = new CommandApi(context);
+  context.metrics = new WeirMetrics(core, context.info, logger);
+  core.traffic = context.metrics.traffic;
   scheduler.repeat('console_eviction', 1000, () => context.commandApi.sessions.evict());
 
   const app = createApp(context, { validateResponses: options.validateResponses ?? false });
@@ -101,6 +108,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
     await listen(server, globals.admin_port, globals.admin_host, options.configFile ?? DEFAULT_CONFIG_NAME);
   } catch (err) {
     scheduler.stopAll();
+    await configSync?.stop();
     await listeners.stopAll();
     await monitors.stopAll();
     log.close();
@@ -109,6 +117,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const port = (server.address() as AddressInfo).port;
   context.info.adminPort = port;
   core.reserve({ owner: 'the admin API', address: globals.admin_host, port });
+  configSync?.start(port);
   const adminUrl = `http://${isIP(globals.admin_host) === 6 ? `[${globals.admin_host}]` : globals.admin_host}:${port}`;
   logger.notice({ config: context.info.config ?? DEFAULT_CONFIG_NAME, datadir, version: VERSION }, `Weir started; admin API on ${adminUrl}`);
   if (store.recovered.completed.length || store.recovered.removed.length) {
@@ -121,6 +130,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
     adminUrl,
     async stop() {
       scheduler.stopAll();
+      await configSync?.stop();
       context.commandApi.sessions.closeAll();
       await listeners.stopAll();
       filters.closeAll();

@@ -3,6 +3,7 @@
  */
 import { unprocessable } from '../core/errors.ts';
 import { parseConfigValue, type ParamDef } from '../core/params.ts';
+import { applySyncSetting, defaultSyncSettings, type ConfigSyncSettings } from './sync/settings.ts';
 
 export interface LogThrottling {
   limit: number;
@@ -44,6 +45,8 @@ export interface Globals {
   console_session_timeout: number;
   /** Command API: a consumer that has not pulled for this long is evicted (ms). */
   console_consumer_timeout: number;
+  /** `config_sync_*`: configuration synchronisation through the cluster (src/config/sync). */
+  config_sync: ConfigSyncSettings;
 }
 
 export const defaultGlobals = (): Globals => ({
@@ -61,6 +64,7 @@ export const defaultGlobals = (): Globals => ({
   users_refresh_time: 3,
   console_session_timeout: 30 * 60 * 1000,
   console_consumer_timeout: 5 * 60 * 1000,
+  config_sync: defaultSyncSettings(),
 });
 
 const DEFS: ParamDef[] = [
@@ -95,6 +99,7 @@ export function applyGlobal(globals: Globals, key: string, raw: string): boolean
     globals.log_throttling = parseThrottling(raw);
     return true;
   }
+  if (applySyncSetting(globals.config_sync, key, raw)) return true;
   const def = DEFS.find((d) => d.name === key);
   if (!def) {
     if (ACCEPTED_UNUSED.has(key)) return false;

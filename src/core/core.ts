@@ -18,7 +18,9 @@ import {
 import { addressesOf, overlap } from './endpoints.ts';
 import { paramDefs } from './objects.ts';
 import { SessionRegistry } from './sessions.ts';
+import { namedServerPairs } from './named-server-pairs.ts';
 import type { Value } from './params.ts';
+import { NO_TRAFFIC_OBSERVER, type TrafficObserver } from './traffic.ts';
 
 /** Where runtime changes are persisted (src/config/store.ts). Writes are atomic. */
 export interface ObjectStore {
@@ -43,6 +45,15 @@ export interface CoreEvents {
   /** Its runtime facts or counters changed (monitor rounds, traffic). */
   touched: [ConfigObject];
   destroyed: [ConfigObject];
+  /** A monitor's switchover, failover or rejoin ended (for metrics). */
+  clusterOperation: [ClusterOperationOutcome];
+}
+
+export interface ClusterOperationOutcome {
+  monitor: string;
+  operation: string;
+  result: 'success' | 'refused' | 'error';
+  seconds: number;
 }
 
 const KIND_PLURAL: Record<ObjectKind, string> = {
@@ -56,6 +67,8 @@ export class Core extends EventEmitter<CoreEvents> {
   readonly sessions = new SessionRegistry();
   /** Statements passing through, for watchers (the command API). */
   readonly queries = new QueryFeed();
+  /** What the data plane reports for metrics; a no-op until src/metrics installs one. */
+  traffic: TrafficObserver = NO_TRAFFIC_OBSERVER;
   /** Sockets listeners must not use (set by whoever binds them). */
   private reserved: ReservedEndpoint[] = [];
 
@@ -282,6 +295,7 @@ export class Core extends EventEmitter<CoreEvents> {
         }
         break;
       case 'filter':
+        if (obj.params.module === 'namedserverfilter') problems.push(...namedServerPairs(obj.params).problems);
         // Files a filter writes must be writable before it is accepted, not at the first statement.
         for (const key of ['filebase', 'log_file']) {
           const value = obj.params[key];

@@ -46,6 +46,28 @@ export const MODULES: ModuleInfo[] = [
     ],
   },
   {
+    name: 'readwritesplit', type: 'Router', version: VERSION, api_version: API, maturity: 'Beta',
+    description: 'Statement-level read/write splitting: writes and transactions to the primary, reads to replicas, session state kept on every connection.',
+    parameters: [
+      { name: 'max_slave_connections', type: 'count', default: 255, modifiable: true, description: 'Most replica connections per session (0 = every statement to the primary).' },
+      { name: 'slave_connections', type: 'count', default: 255, modifiable: true, description: 'Replica connections opened when a session starts.' },
+      { name: 'max_replication_lag', type: 'duration', unit: 's', default: 0, modifiable: true, description: 'Replicas lagging this much or more (or with unknown lag) get no reads (0 = ignore lag).' },
+      { name: 'use_sql_variables_in', type: 'enum', default: 'all', enum_values: ['all', 'master'], modifiable: true, description: 'Where statements reading user variables go: any server (all) or the primary.' },
+      { name: 'slave_selection_criteria', type: 'enum', default: 'least_current_operations', enum_values: ['least_current_operations', 'adaptive_routing', 'least_behind_master', 'least_router_connections', 'least_global_connections', 'LEAST_CURRENT_OPERATIONS', 'ADAPTIVE_ROUTING', 'LEAST_BEHIND_MASTER', 'LEAST_ROUTER_CONNECTIONS', 'LEAST_GLOBAL_CONNECTIONS'], modifiable: true, description: 'How a replica is picked for a read.' },
+      bool('master_accept_reads', false, 'Whether the primary competes with the replicas for reads.'),
+      bool('strict_multi_stmt', false, 'After a multi-statement, route everything to the primary.'),
+      bool('strict_sp_calls', false, 'After a CALL, route everything to the primary.'),
+      bool('strict_tmp_tables', true, 'Close the session when its primary is lost while temporary tables exist.'),
+      { name: 'master_failure_mode', type: 'enum', default: 'fail_on_write', enum_values: ['fail_instantly', 'fail_on_write', 'error_on_write'], modifiable: true, description: 'What losing the primary does to a session.' },
+      bool('master_reconnection', true, 'Move a session to a new primary (replaying its session state) when the primary changes.'),
+      bool('retry_failed_reads', true, 'Retry a read on another server when its server fails before answering.'),
+      bool('lazy_connect', false, 'Open backend connections only when a statement needs them.'),
+      { name: 'max_sescmd_history', type: 'count', default: 50, modifiable: true, description: 'Most session commands kept for connections opened later.' },
+      bool('prune_sescmd_history', true, 'Drop the oldest session command when the history is full (instead of refusing new connections).'),
+      bool('disable_sescmd_history', false, 'Keep no session command history: lost connections are not replaced.'),
+    ],
+  },
+  {
     name: 'mariadbmon', type: 'Monitor', version: VERSION, api_version: API, maturity: 'Beta',
     description: 'Monitors MariaDB primary/replica clusters: server states, replication topology, switchover and failover.',
     parameters: [
@@ -57,6 +79,7 @@ export const MODULES: ModuleInfo[] = [
       { name: 'switchover_timeout', type: 'duration', unit: 's', default: 90, positive: true, modifiable: true, description: 'How long a switchover may take.' },
       { name: 'failover_timeout', type: 'duration', unit: 's', default: 90, positive: true, modifiable: true, description: 'How long a failover may take.' },
       { name: 'servers_no_promotion', type: 'serverlist', default: [], modifiable: true, description: 'Servers that switchover and failover never promote.' },
+      { name: 'cooperative_monitoring_locks', type: 'enum', default: 'none', enum_values: ['none', 'majority_of_all', 'majority_of_running'], modifiable: true, description: 'Several monitors (Weir or MaxScale) on one cluster: only the holder of a majority of server locks runs cluster operations.' },
     ],
   },
   {
@@ -109,6 +132,26 @@ export const MODULES: ModuleInfo[] = [
       { name: 'throttling_duration', type: 'duration', unit: 'ms', default: null, mandatory: true, positive: true, modifiable: true, description: 'Disconnect a session throttled continuously for this long.' },
       { name: 'sampling_duration', type: 'duration', unit: 'ms', default: 250, positive: true, modifiable: true, description: 'Window over which the rate is measured.' },
       { name: 'continuous_duration', type: 'duration', unit: 'ms', default: 2000, positive: true, modifiable: true, description: 'Time under the limit after which throttling is forgotten.' },
+    ],
+  },
+  {
+    name: 'hintfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'Beta',
+    description: 'Reads MaxScale routing hints (-- maxscale route to master|slave|last|server NAME ...) from statement comments for the router.',
+    parameters: [],
+  },
+  {
+    name: 'namedserverfilter', type: 'Filter', version: VERSION, api_version: API, maturity: 'Beta',
+    description: 'Routes statements matching matchNN to targetNN (servers, ->master, ->slave, ->all).',
+    parameters: [
+      ...Array.from({ length: 25 }, (_, i) => String(i + 1).padStart(2, '0')).flatMap((n): ParamDef[] => [
+        { name: `match${n}`, type: 'regex', default: null, modifiable: true, description: `Statements matching this go to target${n}.` },
+        str(`target${n}`, `Where statements matching match${n} go: server names (comma list), ->master, ->slave or ->all.`),
+      ]),
+      { name: 'match', type: 'regex', default: null, modifiable: true, description: 'Legacy: statements matching this go to server.' },
+      str('server', 'Legacy: the server for match.'),
+      { name: 'options', type: 'enum_mask', default: ['ignorecase'], modifiable: true, enum_values: ['ignorecase', 'case', 'extended'], description: 'Regular expression options.' },
+      str('user', 'Only sessions of this user.'),
+      str('source', 'Only sessions from this client address.'),
     ],
   },
   {

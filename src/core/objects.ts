@@ -48,7 +48,28 @@ export interface ConfigObject {
     facts: ServerFacts;
     /** A listener's socket state, set by the data plane once it binds (`running`, `failed`). */
     listenerState: 'running' | 'failed' | null;
+    /** A service's router statistics, kept by routers that have them (readwritesplit). */
+    router: RouterStatistics | null;
   };
+}
+
+/** Per-server statement counts of a router (MaxScale's server_query_statistics). */
+export interface ServerQueryStatistics {
+  total: number;
+  read: number;
+  write: number;
+}
+
+/** What GET /services/{name} shows of a readwritesplit service's routing (MaxScale's router_diagnostics). */
+export interface RouterStatistics {
+  queries: number;
+  route_master: number;
+  route_slave: number;
+  route_all: number;
+  rw_transactions: number;
+  ro_transactions: number;
+  replayed_transactions: number;
+  servers: Map<string, ServerQueryStatistics>;
 }
 
 /** One problem with one key of an object's definition. */
@@ -181,7 +202,7 @@ export function newObject(
 ): ConfigObject {
   return {
     kind, name, params: built.params, custom: built.custom, source, lastModified: new Date(),
-    runtime: { started: null, totalConnections: 0, currentConnections: 0, ticks: 0, facts: noFacts(), listenerState: null },
+    runtime: { started: null, totalConnections: 0, currentConnections: 0, ticks: 0, facts: noFacts(), listenerState: null, router: null },
   };
 }
 

@@ -141,6 +141,8 @@ export function checkJsonValue(def: ParamDef, value: unknown): Value {
 }
 
 function stringList(value: unknown): string[] {
+  // A comma-separated string is a list, as configuration files write it (`log_type=session,unified`).
+  if (typeof value === 'string') return value.split(',').map((v) => v.trim()).filter(Boolean);
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error(`must be an array of strings`);
   for (const v of value as string[]) {
     const problem = textProblem(v);
@@ -155,6 +157,7 @@ function stringList(value: unknown): string[] {
  */
 export function textProblem(text: string): string | null {
   if (/[\r\n]/.test(text)) return 'contains a line break, which a configuration file cannot hold';
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point: a configuration file cannot hold them
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) return 'contains a control character, which a configuration file cannot hold';
   if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)) return 'contains an unpaired UTF-16 surrogate, which a configuration file cannot hold';
   return null;

@@ -37,8 +37,17 @@ export interface Session {
   close(reason: string): void;
 }
 
+/** What closed sessions carried, kept per service and per server so totals never go back. */
+export interface TrafficTotals {
+  statements: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 export class SessionRegistry {
   private readonly sessions = new Map<number, Session>();
+  private readonly closedByService = new Map<string, TrafficTotals>();
+  private readonly closedByServer = new Map<string, TrafficTotals>();
   private nextId = 1;
   /** When a session was last added or removed (for Last-Modified of the collection). */
   lastModified = new Date();
@@ -51,7 +60,36 @@ export class SessionRegistry {
     this.lastModified = new Date();
   }
   remove(id: number): void {
-    if (this.sessions.delete(id)) this.lastModified = new Date();
+    const session = this.sessions.get(id);
+    if (!session) return;
+    this.sessions.delete(id);
+    this.lastModified = new Date();
+    addTo(this.closedByService, session.service, session);
+    const server = session.backends[0]?.server;
+    if (server) addTo(this.closedByServer, server, session);
+  }
+  /** Statements and bytes of a service's sessions so far, open and closed. */
+  serviceTotals(service: string): TrafficTotals {
+    return this.totals(this.closedByService, service, (s) => sameLower(s.service, service));
+  }
+  /** The same for a server, counted by the server each session was routed to. */
+  serverTotals(server: string): TrafficTotals {
+    return this.totals(this.closedByServer, server, (s) => s.backends[0] !== undefined && sameLower(s.backends[0].server, server));
+  }
+  /** A deleted object's totals go with it: one created later under its name starts from zero. */
+  forget(name: string): void {
+    this.closedByService.delete(name.toLowerCase());
+    this.closedByServer.delete(name.toLowerCase());
+  }
+  private totals(closed: Map<string, TrafficTotals>, name: string, open: (s: Session) => boolean): TrafficTotals {
+    const t = { ...(closed.get(name.toLowerCase()) ?? { statements: 0, bytesIn: 0, bytesOut: 0 }) };
+    for (const s of this.sessions.values()) {
+      if (!open(s)) continue;
+      t.statements += s.statementsRouted;
+      t.bytesIn += s.bytesIn;
+      t.bytesOut += s.bytesOut;
+    }
+    return t;
   }
   get(id: number): Session | undefined {
     return this.sessions.get(id);
@@ -67,4 +105,15 @@ export class SessionRegistry {
     const lower = server.toLowerCase();
     return this.list().filter((s) => s.backends.some((b) => b.server.toLowerCase() === lower));
   }
+}
+
+const sameLower = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+function addTo(map: Map<string, TrafficTotals>, name: string, s: Session): void {
+  const key = name.toLowerCase();
+  const t = map.get(key) ?? { statements: 0, bytesIn: 0, bytesOut: 0 };
+  t.statements += s.statementsRouted;
+  t.bytesIn += s.bytesIn;
+  t.bytesOut += s.bytesOut;
+  map.set(key, t);
 }

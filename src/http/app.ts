@@ -11,12 +11,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { notFound, WeirError } from '../core/errors.ts';
 import type { WeirContext } from '../context.ts';
+import { dashboardPage, dashboardScript } from '../dashboard/serve.ts';
 import { LoginThrottle } from '../core/login-throttle.ts';
 import { authenticate } from './auth.ts';
 import { checkWritePreconditions, etagOf, etagOfText, hasWritePreconditions, notModified } from './conditional.ts';
 import { checkBodyShape } from './body-shape.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { handlers } from './handlers/index.ts';
+import { lenientBodies } from './lenient-bodies.ts';
 import { parseProjection, project, type Projection } from './projection.ts';
 import { schemaValidator } from './schemas.ts';
 import { buildRoutes, loadSpec, matchRoute, METHODS, SPEC_PATH, SPEC_YAML_PATH, type Route } from './spec.ts';
@@ -28,6 +30,7 @@ export interface AppOptions {
 }
 
 const CONSOLE_PAGE = fileURLToPath(new URL('../console/page.html', import.meta.url));
+const HOME_PAGE = fileURLToPath(new URL('./home.html', import.meta.url));
 const JSON_TYPES = ['application/json', 'application/json-patch+json', 'application/json-patch', 'application/*+json'];
 
 export function createApp(weir: WeirContext, options: AppOptions): express.Express {
@@ -41,6 +44,14 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  // Requests and durations by path template (the route is known once the spec matched it).
+  app.use((req, res, next) => {
+    const startedAt = performance.now();
+    res.once('finish', () => weir.metrics.adminRequest(req.method, (res.locals.route as Route | undefined)?.template ?? publicRoute(req.originalUrl),
+      res.statusCode, (performance.now() - startedAt) / 1000));
+    next();
+  });
 
   app.use((req, res, next) => {
     res.setHeader('Cache-Control', 'no-cache');
@@ -68,10 +79,12 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     customSiteTitle: 'Weir admin API',
     swaggerOptions: { persistAuthorization: true, tryItOutEnabled: false, displayOperationId: true },
   }));
-  app.get('/', (_req, res) => res.redirect(302, '/docs/'));
+  app.get('/', (_req, res) => res.type('html').send(readFileSync(HOME_PAGE)));
 
   app.use(authenticate(weir, throttle));
   app.get('/console', (_req, res) => res.type('html').send(readFileSync(CONSOLE_PAGE)));
+  app.get('/dashboard', (_req, res) => res.type('html').send(dashboardPage(res.locals.user.role)));
+  app.get('/dashboard.js', (_req, res, next) => dashboardScript().then((js) => res.type('js').send(js), next));
   app.use(express.json({ type: JSON_TYPES, limit: '1mb' }));
   app.use(checkBodyShape);
 
@@ -83,7 +96,7 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     const methods = METHODS.filter((m) => match.route.operations[m]).map((m) => m.toUpperCase());
     const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
     res.setHeader('Allow', allow);
-    if (match.route.operations.patch) res.setHeader('Accept-Patch', 'application/json-patch+json');
+    if (match.route.operations.patch) res.setHeader('Accept-Patch', 'application/json-patch+json, application/merge-patch+json');
     if (req.method === 'OPTIONS') return res.status(204).end();
     // HEAD is a GET whose body Node drops (it knows the request was HEAD).
     if (req.method === 'HEAD') req.method = 'GET';
@@ -93,6 +106,8 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     res.locals.route = match.route;
     next();
   });
+
+  app.use(lenientBodies(spec));
 
   // `fields` and `range` are applied after response validation: the validator sees the
   // full representation, the client gets the projection it asked for.
@@ -164,12 +179,23 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   return app;
 }
 
+/** The pages outside the spec, as metric labels (anything else is `unmatched`). */
+function publicRoute(url: string): string | null {
+  const path = url.split('?')[0]!;
+  if (path === '/docs' || path.startsWith('/docs/')) return '/docs';
+  return ['/', '/openapi.json', '/openapi.yaml', '/console'].includes(path) ? path : null;
+}
+
 /** Any operation's reply, as the sender sees it (each handler's own type is checked at its definition). */
-type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string };
+type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string; contentType?: string };
 
 function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: boolean): void {
   if (!('body' in reply)) {
     res.status(reply.status).end();
+    return;
+  }
+  if (reply.contentType) {
+    res.status(reply.status).type(reply.contentType).send(reply.body);
     return;
   }
   // Serialised once: the same text gives the ETag and, unprojected, the response body.

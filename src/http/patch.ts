@@ -8,6 +8,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import { schemaValidator as validator } from './schemas.ts';
 import { badRequest, conflict, forbidden, unprocessable } from '../core/errors.ts';
+import { mergePatchOperations } from './merge-patch.ts';
 
 const { applyPatch, JsonPatchError } = fastJsonPatch;
 
@@ -26,9 +27,11 @@ export interface PatchRules {
   writeOnly?: string[];
 }
 
-export function applyResourcePatch<T extends object>(resource: T, ops: PatchOperation[], rules: PatchRules): T & Record<string, unknown> {
+/** `body` is a JSON Patch, or an RFC 7396 merge patch (an object). */
+export function applyResourcePatch<T extends object>(resource: T, body: PatchOperation[] | Record<string, unknown>, rules: PatchRules): T & Record<string, unknown> {
   const view: Record<string, unknown> = structuredClone(resource) as Record<string, unknown>;
   for (const pointer of rules.writeOnly ?? []) setPointer(view, pointer, null);
+  const ops = Array.isArray(body) ? body : mergePatchOperations(view, body);
   let result: Record<string, unknown>;
   try {
     result = applyPatch(view, ops as fastJsonPatch.Operation[], true, false).newDocument;
@@ -84,16 +87,20 @@ const firstLine = (s: string) => s.split('\n')[0]!.trim();
 function segments(pointer: string): string[] {
   return pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
-function getPointer(doc: Record<string, any>, pointer: string): unknown {
-  return segments(pointer).reduce<any>((o, k) => (o == null ? undefined : o[k]), doc);
+/** One step down a JSON document: a member of an object or an element of an array (by its index text). */
+function child(o: unknown, k: string): unknown {
+  return o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined;
 }
-function setPointer(doc: Record<string, any>, pointer: string, value: unknown): void {
-  const keys = segments(pointer);
-  const parent = keys.slice(0, -1).reduce<any>((o, k) => o?.[k], doc);
-  if (parent && typeof parent === 'object') parent[keys[keys.length - 1]!] = value;
+function getPointer(doc: Record<string, unknown>, pointer: string): unknown {
+  return segments(pointer).reduce<unknown>(child, doc);
 }
-function deletePointer(doc: Record<string, any>, pointer: string): void {
+function setPointer(doc: Record<string, unknown>, pointer: string, value: unknown): void {
   const keys = segments(pointer);
-  const parent = keys.slice(0, -1).reduce<any>((o, k) => o?.[k], doc);
-  if (parent && typeof parent === 'object') delete parent[keys[keys.length - 1]!];
+  const parent = keys.slice(0, -1).reduce<unknown>(child, doc);
+  if (parent && typeof parent === 'object') (parent as Record<string, unknown>)[keys[keys.length - 1]!] = value;
+}
+function deletePointer(doc: Record<string, unknown>, pointer: string): void {
+  const keys = segments(pointer);
+  const parent = keys.slice(0, -1).reduce<unknown>(child, doc);
+  if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[keys[keys.length - 1]!];
 }

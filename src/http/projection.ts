@@ -46,8 +46,8 @@ function pickFields(obj: unknown, fields: string[][]): unknown {
   if (typeof obj !== 'object' || obj === null) return obj;
   const out: Record<string, unknown> = {};
   for (const path of fields) {
-    let src: any = obj;
-    for (const key of path) src = src != null && typeof src === 'object' ? src[key] : undefined;
+    let src: unknown = obj;
+    for (const key of path) src = src != null && typeof src === 'object' ? (src as Record<string, unknown>)[key] : undefined;
     if (src === undefined) continue;
     let dst = out;
     path.slice(0, -1).forEach((key) => (dst = (dst[key] ??= {}) as Record<string, unknown>));

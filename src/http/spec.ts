@@ -10,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 export const SPEC_PATH = fileURLToPath(new URL('../../generated/openapi.json', import.meta.url));
 export const SPEC_YAML_PATH = fileURLToPath(new URL('../../generated/openapi.yaml', import.meta.url));
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the bundled spec is parsed JSON walked by OpenAPI keys ($ref, properties, items, content...); no OpenAPI type package is a dependency to name them
 type Schema = Record<string, any>;
 export interface Spec {
-  paths: Record<string, Record<string, any>>;
+  paths: Record<string, Record<string, Schema>>;
   components: Record<string, Record<string, Schema>>;
 }
 
@@ -44,7 +45,7 @@ export function buildRoutes(spec: Spec): Route[] {
     for (const m of METHODS) if (item[m]) operations[m] = item[m].operationId as string;
     const body = item.get?.responses?.['200']?.content?.['application/json']?.schema;
     const integerParams = new Set<string>(
-      (item.parameters ?? []).map((p: Schema) => resolve(spec, p)).filter((p: Schema) => p.in === 'path' && p.schema?.type === 'integer').map((p: Schema) => p.name as string));
+      (item.parameters ?? []).map((p: Schema) => resolveSchema(spec, p)).filter((p: Schema) => p.in === 'path' && p.schema?.type === 'integer').map((p: Schema) => p.name as string));
     return { template, regex: new RegExp(`^${pattern}/?$`), params, operations, integerParams, fields: body ? collectFields(spec, body) : null };
   });
 }
@@ -69,7 +70,8 @@ function decodePathParam(name: string, raw: string): string {
   }
 }
 
-function resolve(spec: Spec, schema: Schema): Schema {
+/** Follows `$ref`s inside the bundled spec to the schema they name. */
+export function resolveSchema(spec: Spec, schema: Schema): Schema {
   let s = schema;
   while (s && typeof s.$ref === 'string') {
     const [, section, name] = /^#\/components\/([^/]+)\/(.+)$/.exec(s.$ref) ?? [];
@@ -82,7 +84,7 @@ function collectFields(spec: Spec, root: Schema): { exact: Set<string>; open: st
   const exact = new Set<string>();
   const open: string[] = [];
   const walk = (schema: Schema, prefix: string, depth: number) => {
-    const s = resolve(spec, schema);
+    const s = resolveSchema(spec, schema);
     if (depth > 6) return;
     for (const alt of [...(s.oneOf ?? []), ...(s.anyOf ?? []), ...(s.allOf ?? [])]) walk(alt, prefix, depth + 1);
     for (const [name, sub] of Object.entries<Schema>(s.properties ?? {})) {
@@ -92,7 +94,7 @@ function collectFields(spec: Spec, root: Schema): { exact: Set<string>; open: st
     }
     if (prefix && s.additionalProperties && s.additionalProperties !== false) open.push(`${prefix}.`);
   };
-  const top = resolve(spec, root);
+  const top = resolveSchema(spec, root);
   walk(top.type === 'array' ? top.items : top, '', 0);
   return { exact, open };
 }

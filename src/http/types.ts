@@ -20,7 +20,9 @@ type RequestBody<K extends OperationId> = Op<K> extends { requestBody: { content
 
 type Responses<K extends OperationId> = Op<K>['responses'];
 type SuccessStatus<K extends OperationId> = Extract<keyof Responses<K>, 200 | 201 | 202 | 204>;
-type JsonBody<R> = R extends { content: { 'application/json': infer B } } ? B : never;
+type JsonBody<R> = R extends { content: { 'application/json': infer B } } ? B
+  : R extends { content: { 'text/plain': infer B } } ? B // GET /metrics
+  : never;
 
 export interface Request<K extends OperationId> {
   weir: WeirContext;
@@ -41,6 +43,8 @@ export type Reply<K extends OperationId> = {
         lastModified?: Date;
         /** Path of a created resource. */
         location?: string;
+        /** A body sent as it is with this type instead of as JSON (GET /metrics). */
+        contentType?: string;
       };
 }[SuccessStatus<K>];
 

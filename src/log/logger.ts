@@ -52,7 +52,7 @@ export class Log {
     this.fileStream = pino.destination({ dest: this.file, sync: true, mkdir: true, mode: 0o600 });
     const streams: pino.StreamEntry<Level>[] = [{ level: 'debug', stream: this.fileStream }];
     if (options.stdout) streams.push({ level: 'debug', stream: pino.destination({ fd: 1, sync: true }) });
-    const log = this;
+    const allows = (level: number, args: unknown[]): boolean => this.allows(level, args);
     this.logger = pino<Level>(
       {
         level: 'debug',
@@ -64,7 +64,7 @@ export class Log {
         redact: { paths: ['password', '*.password', 'replication_password', '*.replication_password'], censor: '*****' },
         hooks: {
           logMethod(args, method, level) {
-            if (log.allows(level, args)) method.apply(this, args as Parameters<typeof method>);
+            if (allows(level, args)) method.apply(this, args as Parameters<typeof method>);
           },
         },
       },

@@ -35,6 +35,8 @@ export interface OperationSettings {
   connectTimeout: number;
   /** seconds: how long the whole operation may wait for replicas to catch up. */
   timeout: number;
+  /** Checked right before every step that changes a server (cooperative monitoring: still the lock holder?). */
+  guard?: () => Promise<void>;
 }
 
 export interface OperationResult {
@@ -179,6 +181,7 @@ export class ClusterOperations {
       const received = chosen.link.gtid_io_pos || chosen.status.currentPos;
       try {
         this.steps.push(`'${candidate.name}' is the most up-to-date replica (received up to GTID ${received || '(none)'})`);
+        await pauseForTests('WEIR_TEST_PAUSE_BEFORE_PROMOTE');
         await this.waitFor(candidate, received);
         await this.promote(candidate, chosen.link.connection_name);
       } catch (err) {
@@ -333,6 +336,7 @@ export class ClusterOperations {
   }
 
   private async run(node: Node, sql: string, shown = sql): Promise<void> {
+    await this.settings.guard?.();
     await node.query(sql);
     this.steps.push(`${node.name}: ${shown}`);
   }
@@ -361,4 +365,10 @@ function connName(name: string): string {
 /** The server's replication connection to `m`, if it has one. */
 function replicationTo(status: Status, m: Member): SlaveConnection | undefined {
   return status.replication.find((r) => r.master_port === m.port && sameHost(r.master_host, m.address));
+}
+
+/** Test hook: widens the window between choosing a candidate and promoting it (unset in production). */
+async function pauseForTests(name: string): Promise<void> {
+  const ms = Number(process.env[name] ?? 0);
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
 }

@@ -5,11 +5,12 @@
  * follows changes to the monitor (interval, servers, credentials) from the next round.
  */
 import type { Core } from '../core/core.ts';
-import { conflict, unprocessable } from '../core/errors.ts';
+import { conflict, unprocessable, WeirError } from '../core/errors.ts';
 import { noFacts, stringList, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { ClusterOperations, type Member, type OperationResult } from './cluster.ts';
 import { ServerProbe } from './probe.ts';
+import { CooperativeLocks, lockWaitTimeout, type LockMode, type LockSettings } from './locks.ts';
 import { assignRoles, stateEvent, type Observed } from './topology.ts';
 
 export class MariaDBMonitor {
@@ -32,8 +33,24 @@ export class MariaDBMonitor {
   private autoFailoverGaveUp = false;
   /** Servers auto_rejoin was refused for, with the GTID position it was refused at. */
   private readonly rejoinRefused = new Map<string, string>();
+  /** Cooperative monitoring with other Weirs and MaxScales (`cooperative_monitoring_locks`). */
+  readonly locks: CooperativeLocks;
 
-  constructor(private readonly core: Core, private readonly obj: ConfigObject, private readonly logger: WeirLogger) {}
+  constructor(private readonly core: Core, private readonly obj: ConfigObject, private readonly logger: WeirLogger) {
+    this.locks = new CooperativeLocks(obj.name, logger);
+  }
+
+  get lockMode(): LockMode {
+    return (this.obj.params.cooperative_monitoring_locks ?? 'none') as LockMode;
+  }
+
+  private lockSettings(): LockSettings {
+    const p = this.obj.params;
+    return {
+      mode: this.lockMode, user: String(p.user), password: String(p.password ?? ''), connectTimeout: Number(p.connect_timeout),
+      waitTimeout: lockWaitTimeout(Number(p.monitor_interval), Number(p.read_timeout), Number(p.write_timeout)), failcount: Number(p.failcount),
+    };
+  }
 
   get name(): string {
     return this.obj.name;
@@ -75,6 +92,7 @@ export class MariaDBMonitor {
     await this.tickInFlight;
     for (const p of this.probes.values()) p.close();
     this.probes.clear();
+    await this.locks.closeAll();
     for (const server of this.servers()) this.forget(server);
     this.primary = null;
     this.knownPrimary = null;
@@ -136,7 +154,11 @@ export class MariaDBMonitor {
       return { name: s.name, address: String(s.params.address), port: Number(s.params.port), result };
     }));
     if (!this.running) return;
-    const { primary, roles } = assignRoles(observed, this.primary);
+    const locking = this.lockSettings();
+    await this.locks.tick(locking, observed.map((o) => ({ name: o.name, host: o.address, port: o.port, running: o.result.status !== 'down' })));
+    if (!this.running) return;
+    const { primary, roles } = this.rolesWithLocks(observed, locking.mode);
+    await this.locks.placeMasterLock(locking, primary);
     if (primary !== this.primary && this.primary !== null) {
       this.logger.warning({ monitor: this.name, old: this.primary, new: primary }, `monitor '${this.name}': the primary changed from ${this.primary} to ${primary ?? 'none'}`);
     }
@@ -178,11 +200,33 @@ export class MariaDBMonitor {
     this.automaticOperations(observed.map((o) => ({ name: o.name, flags: roles.get(o.name)!.flags, replicatesFrom: roles.get(o.name)!.replicatesFrom, gtid: o.result.status === 'up' ? o.result.gtid_current_pos : '' })));
   }
 
+  /**
+   * Roles as assignRoles gives them; a secondary monitor (locks on, not primary) accepts
+   * only the master the primary monitor marked with its master lock, or none.
+   */
+  private rolesWithLocks(observed: Observed[], mode: LockMode): ReturnType<typeof assignRoles> {
+    if (mode === 'none' || this.locks.primary(mode)) return assignRoles(observed, this.primary);
+    const marked = observed.find((o) => this.locks.markedAsMaster(o.name))?.name ?? null;
+    const result = assignRoles(observed, marked);
+    if (result.primary !== null && result.primary === marked) return result;
+    for (const role of result.roles.values()) role.flags = role.flags.filter((f) => f !== 'master');
+    return { primary: null, roles: result.roles };
+  }
+
   // ---- cluster operations ----
 
   /** `POST /monitors/{name}/switchover`: see ClusterOperations.switchover. */
   switchover(newPrimary?: string, oldPrimary?: string): Promise<OperationResult> {
     return this.runOperation('switchover', (ops) => ops.switchover(this.primary, newPrimary, oldPrimary), Number(this.obj.params.switchover_timeout));
+  }
+
+  /** `POST /monitors/{name}/release-locks`: hands the primary-monitor role over; the number of servers released. */
+  async releaseLocks(): Promise<number> {
+    try {
+      return await this.locks.releaseLocks(this.lockMode);
+    } catch (err) {
+      throw unprocessable(`Monitor '${this.name}': ${(err as Error).message}.`);
+    }
   }
 
   /** `POST /monitors/{name}/failover`: only when the primary is down. */
@@ -207,6 +251,9 @@ export class MariaDBMonitor {
 
   private async runOperation(name: string, body: (ops: ClusterOperations) => Promise<OperationResult>, timeout: number): Promise<OperationResult> {
     if (!this.running) throw unprocessable(`Monitor '${this.name}' is stopped; start it before a ${name}.`);
+    if (this.locks.primary(this.lockMode) === false) {
+      throw conflict(`Cannot perform cluster operation because this Weir does not have exclusive locks on a majority of servers. Run "SELECT IS_USED_LOCK('maxscale_mariadbmonitor');" on the servers to find out which connection id has a lock.`);
+    }
     if (this.operation) throw conflict(`Monitor '${this.name}' is already running a ${this.operation}; try again when it has finished.`);
     this.operation = name;
     try {
@@ -224,12 +271,18 @@ export class MariaDBMonitor {
         user: String(p.user), password: String(p.password ?? ''),
         replicationUser: String(p.replication_user ?? p.user), replicationPassword: String(p.replication_password ?? p.password ?? ''),
         connectTimeout: Number(p.connect_timeout), timeout,
+        guard: () => this.locks.verifyOwnership(this.lockMode),
       });
       this.logger.notice({ monitor: this.name, operation: name }, `monitor '${this.name}': ${name} started`);
       let result: OperationResult;
+      const startedAt = performance.now();
+      const outcome = (result: 'success' | 'refused' | 'error') => this.core.emit('clusterOperation',
+        { monitor: this.name, operation: name, result, seconds: (performance.now() - startedAt) / 1000 });
       try {
         result = await body(ops);
+        outcome('success');
       } catch (err) {
+        outcome(err instanceof WeirError && err.status < 500 ? 'refused' : 'error');
         this.logger.error({ monitor: this.name, operation: name, err: (err as Error).message }, `monitor '${this.name}': ${name} failed: ${(err as Error).message}`);
         throw err;
       }
@@ -255,6 +308,8 @@ export class MariaDBMonitor {
   /** auto_failover and auto_rejoin, decided on one round's results. */
   private automaticOperations(servers: Array<{ name: string; flags: string[]; replicatesFrom: string | null; gtid: string }>): void {
     if (this.operation || !this.running) return;
+    // A secondary monitor reports the cluster and keeps routing; only the primary monitor acts.
+    if (!this.locks.mayRunAutomatic(this.lockMode)) return;
     const p = this.obj.params;
     const known = servers.find((s) => s.name === this.knownPrimary);
     if (known?.flags.includes('down') && !this.primary) this.primaryDownRounds++;

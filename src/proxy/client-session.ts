@@ -1,33 +1,37 @@
 /**
  * One client session: Weir's handshake, authenticating the client against the backends'
- * accounts, opening the backend connection readconnroute picked, and then forwarding
- * bytes both ways with backpressure, counting what the REST API shows.
+ * accounts (keeping its credentials, so backends can be opened at any time), then the
+ * query path: client packets through the filter chain to the service's router session,
+ * which decides which backend(s) get them and what of their replies reaches the client.
+ *
+ * When the router allows it (readconnroute) and nothing needs to look at packets (no
+ * filters), client bytes go to the router untouched: the pass-through fast path.
  */
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Core } from '../core/core.ts';
 import { stringList, type ConfigObject } from '../core/objects.ts';
-import type { BackendConnection, ConnectionStats, Session } from '../core/sessions.ts';
+import type { BackendConnection, Session } from '../core/sessions.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { findAccount, normaliseAddress } from './accounts.ts';
-import { BackendError, openBackend } from './backend.ts';
+import { BackendError, type Credentials } from './backend.ts';
 import { isSslRequest, readHandshakeResponse, writeAuthSwitchRequest, writeInitialHandshake, type HandshakeResponse } from './protocol/handshake.ts';
-import { doubleSha1FromHash, newScramble, tokenFor, verifyToken } from './protocol/native-password.ts';
-import { readChangeUser, writeChangeUser, type ChangeUser } from './protocol/change-user.ts';
+import { doubleSha1FromHash, newScramble, verifyToken } from './protocol/native-password.ts';
+import { readChangeUser, type ChangeUser } from './protocol/change-user.ts';
 import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CAPABILITIES } from './protocol/packets.ts';
-import { selectServer } from './routers/readconnroute.ts';
+import { Command, MAX_PAYLOAD } from './protocol/commands.ts';
+import type { Reply } from './protocol/reply-tracker.ts';
 import { FilterChain } from './filters/chain.ts';
-import { Command } from './reply-tracker.ts';
 import type { Filters } from './filters/registry.ts';
 import { COMMAND_NAMES } from '../core/queries.ts';
+import { connectFailure, type AuthFailure, type ReplyTimer } from '../core/traffic.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
+import { routerFor } from './routing/registry.ts';
+import type { Hint, RouterSession, ServerEvent, SessionHandle } from './routing/router.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const NATIVE = 'mysql_native_password';
-const COM_QUIT = 0x01;
-const COM_INIT_DB = 0x02;
-const COM_CHANGE_USER = 0x11;
 const EMPTY = Buffer.alloc(0);
 
 export interface SessionDeps {
@@ -59,21 +63,32 @@ export class ClientSession implements Session {
   private readonly framer = new PacketFramer(1 << 20);
   private phase: 'handshake' | 'auth-switch' | 'connecting' | 'routing' | 'closed' = 'handshake';
   private response: HandshakeResponse | null = null;
-  private backendSocket: Socket | null = null;
-  private server: ConfigObject | null = null;
+  private credentials: Credentials | null = null;
   private timer: NodeJS.Timeout | null = null;
-  /** Forwarding: bytes left of the current client packet, and a partial header. */
+  private router: RouterSession | null = null;
+  /** Pass-through: client bytes go to the router as they came (no filters, a router that allows it). */
+  private passthrough = false;
+  /** Framed path: client packets. */
+  private readonly packets = new PacketFramer();
+  private inContinuation = false;
+  /** Pass-through: bytes left of the current client packet, and a partial header. */
   private packetLeft = 0;
   private header = EMPTY;
   private commandPending = false;
   /** A COM_CHANGE_USER being collected and checked; client bytes after it wait in `held`. */
   private changeUser: { parts: Buffer[]; left: number } | null = null;
   private held: Buffer[] = [];
-  private backendScramble: Buffer = Buffer.alloc(0);
   /** The service's filters for this session; null (no filters) keeps the byte-forwarding path. */
   private chain: FilterChain | null = null;
-  /** Statements sent while someone watches, waiting for the first byte of their reply. */
-  private observed: Array<{ command: number; sql: string; routedAt: number }> = [];
+  /** Metrics: when the statement now waiting for its reply was sent (performance.now(); 0: none waits). */
+  private replyPendingSince = 0;
+  private replyTimer: ReplyTimer | null = null;
+  /** Statements sent while someone watches, by their command number, waiting for their replies. */
+  private observed: Array<{ index: number; command: number; sql: string; arrivedAt: number; routedAt: number }> = [];
+  /** Commands sent that have a reply, and replies the client got: to pair watched statements with replies. */
+  private commandsSent = 0;
+  private repliesSeen = 0;
+  private clientPaused = 0;
 
   private client: Socket;
 
@@ -200,11 +215,11 @@ export class ClientSession implements Session {
     this.state = 'Stopping session';
     if (this.timer) clearTimeout(this.timer);
     this.client.destroy();
-    this.backendSocket?.destroy();
+    this.router?.close();
     this.chain?.close();
-    if (this.server) {
-      this.server.runtime.currentConnections--;
-      this.deps.core.touch(this.server);
+    for (const b of this.backends) {
+      const server = this.deps.core.find('server', b.server);
+      if (server) this.deps.core.touch(server);
     }
     if (this.deps.core.sessions.get(this.id) === this) {
       this.deps.core.sessions.remove(this.id);
@@ -226,7 +241,7 @@ export class ClientSession implements Session {
   private onClientData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
     this.lastActivity = Date.now();
-    if (this.phase === 'routing') return this.chain ? this.chain.fromClient(chunk) : this.forwardToBackend(chunk);
+    if (this.phase === 'routing') return this.passthrough ? this.forwardRaw(chunk) : this.framed(chunk);
     if (this.phase === 'connecting' || this.phase === 'closed') {
       // A client must wait for the login's answer; anything else is kept for after it.
       if (this.phase === 'connecting') this.framer.push(chunk);
@@ -265,15 +280,18 @@ export class ClientSession implements Session {
     this.phase = 'connecting';
     this.state = 'Authenticating';
     const r = this.response!;
-    const denied = () => this.fail(1045, '28000', `Access denied for user '${r.user}'@'${this.address}' (using password: ${token.length ? 'YES' : 'NO'})`, sequence);
-    if (r.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true) return denied();
+    const denied = (reason: AuthFailure) => this.refuse(reason, r.user, token.length > 0, sequence);
+    if (r.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true) return denied('root_refused');
 
     let passwordSha1: Buffer | null = null;
+    let known = false;
     for (let attempt = 0; attempt < 2 && passwordSha1 === null; attempt++) {
       if (attempt === 1 && !(await this.deps.accounts.reloadIfAllowed())) break;
       const account = findAccount(await this.deps.accounts.get(), r.user, this.address);
       if (!account) continue;
+      known = true;
       if (account.plugin !== NATIVE && account.plugin !== '') {
+        this.deps.core.traffic.authFailed(this.service, 'plugin');
         return this.fail(1045, '28000', `Weir cannot log '${r.user}' in: the account uses the '${account.plugin}' authentication plugin, and Weir supports only mysql_native_password`, sequence);
       }
       try {
@@ -284,133 +302,203 @@ export class ClientSession implements Session {
     }
     // The client may have gone while the accounts loaded.
     if ((this.phase as string) === 'closed') return;
-    if (passwordSha1 === null) return denied();
-    await this.connectBackend(passwordSha1, sequence);
+    if (passwordSha1 === null) return denied(known ? 'bad_password' : 'unknown_user');
+    await this.openRouterSession(passwordSha1, sequence);
   }
 
-  private async connectBackend(passwordSha1: Buffer, sequence: number): Promise<void> {
+
+  private async openRouterSession(passwordSha1: Buffer, sequence: number): Promise<void> {
     const r = this.response!;
-    const servers = stringList(this.serviceObj.params.servers!).map((n) => this.deps.core.find('server', n)).filter((s): s is ConfigObject => !!s);
-    const server = selectServer(this.serviceObj, servers);
-    if (!server) {
-      const options = stringList(this.serviceObj.params.router_options!).join(',');
-      return this.fail(2003, 'HY000', `No server of service '${this.service}' can take the session (router_options=${options}); check the servers' states`, sequence);
-    }
+    this.credentials = { user: r.user, passwordSha1, database: r.database, capabilities: r.capabilities, charset: r.charset, attributes: r.attributes };
+    const router = routerFor(String(this.serviceObj.params.router));
+    if (!router) return this.fail(1105, 'HY000', `Service '${this.service}' uses router '${this.serviceObj.params.router}', which Weir does not have`, sequence);
+    this.defaultDb = r.database;
+    this.chain = this.buildChain();
     this.state = 'Connecting to backend';
-    this.server = server;
-    server.runtime.currentConnections++;
-    server.runtime.totalConnections++;
-    this.deps.core.touch(server);
+    const session = router.newSession(this.handle());
+    this.router = session;
     try {
-      const backend = await openBackend({
-        host: String(server.params.address), port: Number(server.params.port), user: r.user, passwordSha1,
-        database: r.database, capabilities: r.capabilities, charset: r.charset, attributes: r.attributes, connectTimeoutMs: 10_000,
-      });
-      if (this.phase === 'closed') {
-        backend.socket.destroy();
-        return;
-      }
-      this.backendScramble = backend.handshake.scramble;
-      this.startRouting(backend.socket, server, sequence, backend.capabilities);
+      await session.open();
     } catch (err) {
+      if (err instanceof BackendError && err.server) this.deps.core.traffic.connectFailed(err.server, connectFailure(err));
+      else if (err instanceof BackendError) this.deps.core.traffic.authFailed(this.service, 'no_server');
       if (err instanceof BackendError) return this.fail(err.code, err.sqlState, err.message, sequence);
-      return this.fail(2003, 'HY000', `Can't connect to server '${server.name}': ${(err as Error).message}`, sequence);
+      return this.fail(2003, 'HY000', `Can't connect to the servers of service '${this.service}': ${(err as Error).message}`, sequence);
     }
+    if (this.phase === 'closed') return;
+    this.startRouting(sequence);
   }
 
-  private startRouting(socket: Socket, server: ConfigObject, sequence: number, capabilities: number): void {
+  private startRouting(sequence: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.backendSocket = socket;
-    this.defaultDb = this.response!.database;
-    const stats: ConnectionStats = { reads: 0, writes: 0, buffered_writes: 0, high_water_events: 0, low_water_events: 0 };
-    this.backends = [{ server: server.name, state: 'DCB in the polling loop', role: 'Backend Request Handler', stats }];
     this.phase = 'routing';
     this.state = 'Session ready for routing';
     this.lastModified = new Date();
+    this.passthrough = this.router!.passthrough && this.chain === null;
     this.client.write(okPacket(sequence));
-    this.chain = this.buildChain(capabilities);
-
-    socket.on('data', this.guard((chunk: Buffer) => {
-      stats.reads++;
-      this.bytesOut += chunk.length;
-      this.commandPending = false;
-      if (this.chain) this.chain.fromServer(chunk);
-      else if (this.observed.length) {
-        const o = this.observed.shift()!;
-        const now = performance.now();
-        this.publishQuery(o.command, o.sql, Date.now() - (now - o.routedAt), o.routedAt, now, null);
-      }
-      if (!this.client.write(chunk)) {
-        // The client reads slower than the server sends: pause the server until it drains.
-        stats.high_water_events++;
-        socket.pause();
-        this.client.once('drain', () => {
-          stats.low_water_events++;
-          socket.resume();
-        });
-      }
-    }));
-    socket.on('error', this.guard(() => this.backendLost(server, 'network error')));
-    socket.on('close', this.guard(() => this.backendLost(server, 'connection closed by the server')));
     const early = this.framer.drain();
     if (early.length) {
-      if (this.chain) this.chain.fromClient(early);
-      else this.forwardToBackend(early);
+      if (this.passthrough) this.forwardRaw(early);
+      else this.framed(early);
     }
   }
 
-  private buildChain(capabilities: number): FilterChain | null {
+  /** What the router session may ask of this session. */
+  private handle(): SessionHandle {
+    const currentUser = (): typeof this.user => this.user;
+    return {
+      id: this.id,
+      service: this.serviceObj,
+      core: this.deps.core,
+      logger: this.deps.logger,
+      get user() {
+        return currentUser();
+      },
+      address: this.address,
+      followsReplies: this.chain !== null,
+      credentials: () => this.credentials!,
+      servers: () => stringList(this.serviceObj.params.servers!).map((n) => this.deps.core.find('server', n)).filter((s): s is ConfigObject => !!s),
+      toClient: (bytes) => {
+        this.bytesOut += bytes.length;
+        this.commandPending = false;
+        if (this.replyPendingSince !== 0) this.timeReply();
+        if (this.observed.length && this.passthrough) this.publishRawReply();
+        return this.phase === 'closed' ? true : this.client.write(bytes);
+      },
+      whenClientDrains: (resume) => this.client.once('drain', resume),
+      pauseClient: () => this.pauseClient(),
+      resumeClient: () => this.resumeClient(),
+      replied: (reply, server) => this.replied(reply, server),
+      backendsChanged: (backends) => {
+        this.backends = backends;
+        this.lastModified = new Date();
+      },
+      fail: (code, sqlState, message) => this.abort(code, sqlState, message),
+      close: (reason) => this.close(reason),
+    };
+  }
+
+  private pauseClient(): void {
+    if (this.clientPaused++ === 0) this.client.pause();
+  }
+
+  private resumeClient(): void {
+    if (this.clientPaused > 0 && --this.clientPaused === 0) this.client.resume();
+  }
+
+  private buildChain(): FilterChain | null {
     const filters = this.deps.filters.chainFor(this.serviceObj, {
       id: this.id, service: this.service, user: this.user, address: this.address, connected: this.connected,
       defaultDb: () => this.defaultDb,
     });
     if (filters.length === 0) return null;
-    return new FilterChain(filters, capabilities, {
-      forward: (bytes) => this.forwardToBackend(bytes),
+    return new FilterChain(filters, {
+      forward: (packet, hints) => this.route(packet, hints),
       refuse: (message, sequence) => this.fail(1105, 'HY000', message, sequence),
-      pauseClient: () => this.client.pause(),
-      resumeClient: () => this.client.resume(),
+      pauseClient: () => this.pauseClient(),
+      resumeClient: () => this.resumeClient(),
       filterFailed: (err) => this.deps.logger.error({ session: this.id, service: this.service, err: err.message }, `a filter of service '${this.service}' failed: ${err.message}`),
-      observe: (statement, reply) => this.publishQuery(statement.command, statement.sql, statement.arrivedAt, statement.routedAt, reply.firstByteAt, reply.error !== null),
+      observe: (statement, reply, server) => this.publishQuery(statement.command, statement.sql, statement.arrivedAt, statement.routedAt, reply.firstByteAt, reply.error !== null, server),
     });
+  }
+
+  private route(packet: Buffer, hints: Hint[] | null): void {
+    if (this.phase !== 'routing') return;
+    this.router!.routeQuery(packet, hints);
+  }
+
+  /** A reply the client received in full, from `server`. */
+  private replied(reply: Reply, server: string): void {
+    this.commandPending = false;
+    // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
+    if (reply.command === Command.CHANGE_USER) return;
+    if (this.chain) return this.chain.reply(reply, server);
+    const index = this.repliesSeen++;
+    while (this.observed.length && this.observed[0]!.index < index) this.observed.shift();
+    if (this.observed.length && this.observed[0]!.index === index) {
+      const o = this.observed.shift()!;
+      this.publishQuery(o.command, o.sql, o.arrivedAt, o.routedAt, reply.firstByteAt, reply.error !== null, server);
+    }
   }
 
   /**
    * A statement (arrived at `time`, epoch ms) and its reply's first byte (performance.now()
-   * times), for watchers. A session without filters does not follow replies, so it knows no
+   * times), for watchers. A pass-through session does not follow replies, so it knows no
    * outcome (`error` null).
    */
-  private publishQuery(command: number, sql: string, time: number, routedAt: number, firstByteAt: number, error: boolean | null): void {
+  private publishQuery(command: number, sql: string, time: number, routedAt: number, firstByteAt: number, error: boolean | null, server: string): void {
     if (!this.deps.core.queries.active) return;
     this.deps.core.queries.publish({
       time: new Date(time), session: this.id, service: this.service, user: this.user,
-      server: this.server?.name ?? '', command: COMMAND_NAMES[command]!, sql, durationMs: Math.max(0, firstByteAt - routedAt), error,
+      server, command: COMMAND_NAMES[command]!, sql, durationMs: Math.max(0, firstByteAt - routedAt), error,
     });
   }
 
-  private forwardToBackend(chunk: Buffer): void {
+  /** Pass-through: the first bytes of a reply answer the oldest watched statement. */
+  private publishRawReply(): void {
+    const o = this.observed.shift()!;
+    const now = performance.now();
+    this.publishQuery(o.command, o.sql, o.arrivedAt, o.routedAt, now, null, this.backends[0]?.server ?? '');
+  }
+
+  // ---- framed path: whole packets, to the chain or the router ----
+
+  private framed(chunk: Buffer): void {
+    if (this.changeUser) {
+      this.held.push(chunk);
+      return;
+    }
+    this.packets.push(chunk);
+    try {
+      for (let p = this.packets.next(); p && this.phase === 'routing'; p = this.changeUser ? null : this.packets.next()) this.onPacket(p.raw);
+    } catch (err) {
+      this.fail(1105, 'HY000', `Malformed packet: ${(err as Error).message}`, 1);
+    }
+  }
+
+  private onPacket(raw: Buffer): void {
+    const length = raw.length - 4;
+    const continuation = this.inContinuation;
+    this.inContinuation = length === MAX_PAYLOAD;
+    if (!continuation && raw[3] === 0 && length > 0) {
+      const command = raw[4]!;
+      this.statementsRouted++;
+      this.commandPending = true;
+      if (command === Command.QUIT) this.state = 'Stopping session';
+      if (command === Command.INIT_DB) this.defaultDb = raw.toString('utf8', 5);
+      if (command === Command.CHANGE_USER) {
+        // Checked first; what the client sends meanwhile waits.
+        this.changeUser = { parts: [raw], left: 0 };
+        this.handleChangeUser(raw).catch((err: unknown) => this.internalError(err));
+        return;
+      }
+      if (!this.chain && command !== Command.QUIT && command !== Command.STMT_CLOSE && command !== Command.STMT_SEND_LONG_DATA) {
+        const index = this.commandsSent++;
+        if (this.deps.core.queries.active && COMMAND_NAMES[command]) {
+          const sql = command === Command.STMT_EXECUTE ? `(prepared statement ${length >= 5 ? raw.readUInt32LE(5) : '?'})` : raw.toString('utf8', 5);
+          this.observed.push({ index, command, sql, arrivedAt: Date.now(), routedAt: performance.now() });
+        }
+      }
+    }
+    if (this.chain) this.chain.fromClient(raw);
+    else this.route(raw, null);
+  }
+
+  // ---- pass-through path: bytes as they came ----
+
+  private forwardRaw(chunk: Buffer): void {
     if (this.changeUser || this.held.length) {
       this.held.push(chunk);
       if (!this.changeUser) this.releaseHeld();
       return;
     }
     const split = this.scanCommands(chunk);
-    if (split === null) return this.writeBackend(chunk);
+    if (split === null) return this.router!.forwardRaw(chunk);
     // A COM_CHANGE_USER starts inside this chunk: forward what precedes it, collect it.
-    if (split.start > 0) this.writeBackend(chunk.subarray(0, split.start));
+    if (split.start > 0) this.router!.forwardRaw(chunk.subarray(0, split.start));
     this.changeUser = { parts: [], left: split.length + 4 };
     this.collectChangeUser(chunk.subarray(split.start));
-  }
-
-  private writeBackend(chunk: Buffer): void {
-    const stats = this.backends[0]!.stats;
-    stats.writes++;
-    if (!this.backendSocket!.write(chunk)) {
-      stats.buffered_writes++;
-      this.client.pause();
-      this.backendSocket!.once('drain', () => this.client.resume());
-    }
   }
 
   /**
@@ -449,16 +537,17 @@ export class ClientSession implements Session {
         const command = chunk[i]!;
         this.statementsRouted++;
         this.commandPending = true;
-        if (command === COM_QUIT) this.state = 'Stopping session';
-        if (command === COM_INIT_DB && i + length <= chunk.length) this.defaultDb = chunk.toString('utf8', i + 1, i + length);
-        if (this.deps.core.queries.active && !this.chain && COMMAND_NAMES[command]) {
+        if (this.replyPendingSince === 0 && command !== Command.QUIT) this.replyPendingSince = performance.now();
+        if (command === Command.QUIT) this.state = 'Stopping session';
+        if (command === Command.INIT_DB && i + length <= chunk.length) this.defaultDb = chunk.toString('utf8', i + 1, i + length);
+        if (this.deps.core.queries.active && COMMAND_NAMES[command]) {
           // What of the statement this read holds: all of it, unless it is split across reads.
           const sql = command === Command.STMT_EXECUTE
             ? `(prepared statement ${i + 5 <= chunk.length ? chunk.readUInt32LE(i + 1) : '?'})`
             : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
-          this.observed.push({ command, sql, routedAt: performance.now() });
+          this.observed.push({ index: 0, command, sql, arrivedAt: Date.now(), routedAt: performance.now() });
         }
-        if (command === COM_CHANGE_USER && headerStart >= 0) {
+        if (command === Command.CHANGE_USER && headerStart >= 0) {
           this.packetLeft = 0;
           return { start: headerStart, length };
         }
@@ -470,16 +559,19 @@ export class ClientSession implements Session {
   private collectChangeUser(bytes: Buffer): void {
     const c = this.changeUser!;
     const take = Math.min(c.left, bytes.length);
-    c.parts.push(bytes.subarray(0, take));
+    // Kept across an await (the account check): a copy, not a view of the read buffer.
+    c.parts.push(Buffer.from(bytes.subarray(0, take)));
     c.left -= take;
     if (take < bytes.length) this.held.push(bytes.subarray(take));
     if (c.left === 0) this.settle(this.handleChangeUser(Buffer.concat(c.parts)));
   }
 
   /**
-   * COM_CHANGE_USER carries a token made with Weir's scramble; the backend expects one made
-   * with its own. Weir checks the token against the new user's account, recovers SHA1(password)
-   * and rewrites the token for the backend, as it did at login.
+   * COM_CHANGE_USER carries a token made with Weir's scramble; each backend expects one made
+   * with its own. Weir checks the token against the new user's account, recovers
+   * SHA1(password), keeps it for backends opened later, and has the router re-token it for
+   * each backend, as at login. A packet that does not read as COM_CHANGE_USER costs this
+   * session only: ERR, then close.
    */
   private async handleChangeUser(raw: Buffer): Promise<void> {
     const caps = this.response!.capabilities;
@@ -502,38 +594,66 @@ export class ClientSession implements Session {
     if (this.phase === 'closed') return;
     const rootRefused = parsed.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true;
     if (sha1 === null || rootRefused) {
-      this.fail(1045, '28000', `Access denied for user '${parsed.user}'@'${this.address}' (using password: ${parsed.token.length ? 'YES' : 'NO'})`, 1);
+      this.refuse(rootRefused ? 'root_refused' : account ? 'bad_password' : 'unknown_user', parsed.user, parsed.token.length > 0, 1);
       return;
     }
     this.user = parsed.user;
     this.defaultDb = parsed.database;
+    this.credentials = { ...this.credentials!, user: parsed.user, passwordSha1: sha1, database: parsed.database, charset: parsed.charset ?? this.credentials!.charset };
     this.changeUser = null;
-    this.writeBackend(writeChangeUser(raw[3]!, { ...parsed, token: tokenFor(sha1, this.backendScramble) }, caps));
+    this.chain?.changedUser();
+    this.router!.changeUser(parsed, sha1, raw[3]!);
     this.releaseHeld();
   }
 
   private releaseHeld(): void {
     const held = this.held;
     this.held = [];
-    for (const chunk of held) this.forwardToBackend(chunk);
+    if (this.passthrough) {
+      for (const chunk of held) this.forwardRaw(chunk);
+      return;
+    }
+    for (const chunk of held) this.framed(chunk);
+    // Packets already framed before the change-user came are next.
+    if (!this.changeUser && this.packets.pending) this.framed(EMPTY);
   }
 
-  private backendLost(server: ConfigObject, why: string): void {
-    this.serverLost(server.name, why);
+  /** The monitor changed a server this session uses: its router decides what that means. */
+  serverChanged(server: ConfigObject, event: ServerEvent): void {
+    if (this.phase === 'closed') return;
+    if (!this.router) {
+      if (event === 'down') this.close(`server '${server.name}' is down`);
+      return;
+    }
+    this.router.serverChanged(server, event);
   }
 
   /**
-   * The session's server is gone: its connection broke, or the monitor found the server
-   * down (a killed or a frozen server) or no longer fit for the service. The client is told
-   * why with an error packet, as MaxScale does (2013, "Lost connection to backend server"),
+   * The router lost what it needs mid-session (a server gone, as MaxScale says with 2013
+   * "Lost connection to backend server"): the client is told why with an error packet,
    * unless it is itself quitting, and the session closes.
    */
-  serverLost(server: string, why: string): void {
+  private abort(code: number, sqlState: string, message: string): void {
     if (this.phase === 'closed') return;
-    if (this.phase === 'routing' && this.state !== 'Stopping session') {
-      this.client.end(errPacket(this.errorSequence(), 2013, 'HY000', `Lost connection to backend server '${server}': ${why}`));
-    }
-    this.close(`connection to server '${server}' lost: ${why}`);
+    if (this.phase === 'routing' && this.state !== 'Stopping session') this.client.end(errPacket(this.errorSequence(), code, sqlState, message));
+    this.close(message);
+  }
+
+  /**
+   * Metrics: the time from a statement to the first byte of its reply. The timer is labelled
+   * with the session's first backend's server (with readwritesplit an approximation: replies
+   * of other backends are counted there too).
+   */
+  private timeReply(): void {
+    this.replyTimer ??= this.deps.core.traffic.replyTimer(this.service, this.backends[0]?.server ?? '');
+    this.replyTimer((performance.now() - this.replyPendingSince) / 1000);
+    this.replyPendingSince = 0;
+  }
+
+  /** A refused login: counted by reason, then MariaDB's access-denied error. */
+  private refuse(reason: AuthFailure, user: string, usedPassword: boolean, sequence: number): void {
+    this.deps.core.traffic.authFailed(this.service, reason);
+    this.fail(1045, '28000', `Access denied for user '${user}'@'${this.address}' (using password: ${usedPassword ? 'YES' : 'NO'})`, sequence);
   }
 
   private fail(code: number, sqlState: string, message: string, sequence = 2): void {

@@ -2,22 +2,22 @@
  * The data plane's sockets: one TCP server per listener, bound while its service is
  * started, each accepted client becoming a ClientSession. Follows the core: listeners
  * created or deleted at runtime bind and unbind their ports, a stopped service stops
- * accepting (its sessions carry on), and sessions on a server the monitor finds down
- * are closed.
+ * accepting (its sessions carry on), and what the monitor finds out about a server is
+ * passed on to the router sessions using it.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError } from '../config/ini.ts';
 import type { Core } from '../core/core.ts';
-import type { Session } from '../core/sessions.ts';
 import { unprocessable } from '../core/errors.ts';
-import { sameName, stringList, type ConfigObject } from '../core/objects.ts';
+import { sameName, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { ClientSession } from './client-session.ts';
 import type { Filters } from './filters/registry.ts';
 import { errPacket } from './protocol/packets.ts';
 import { ServiceAccounts } from './service-accounts.ts';
+import type { ServerEvent } from './routing/router.ts';
 
 export class Listeners {
   private readonly servers = new Map<string, Server>();
@@ -40,19 +40,25 @@ export class Listeners {
     core.on('touched', (obj) => {
       if (obj.kind !== 'server') return;
       const flags = obj.runtime.facts.flags;
-      if (flags.includes('down')) {
-        for (const s of core.sessions.usingServer(obj.name)) lose(s, obj.name, 'the server is down');
-      }
-      // As readconnroute does: a session of a `master` service is only valid on the
-      // primary. When the primary moves (switchover, failover), its clients are
-      // disconnected and reconnect to the new one instead of writing to a replica.
+      // Each session's router decides what a server event means for it: readconnroute closes
+      // sessions on a server that is down (or, for `master` services, no longer the primary);
+      // readwritesplit drops that backend and carries on where it can.
       const wasMaster = this.masters.has(obj.name);
+      let event: ServerEvent = 'changed';
       if (flags.includes('master')) this.masters.add(obj.name);
       else if (wasMaster) {
         this.masters.delete(obj.name);
-        for (const s of core.sessions.usingServer(obj.name)) {
-          const service = core.find('service', s.service);
-          if (service && stringList(service.params.router_options!).join() === 'master') lose(s, obj.name, 'the server is no longer the primary');
+        event = 'lost_master';
+      }
+      if (flags.includes('down')) event = 'down';
+      for (const s of core.sessions.usingServer(obj.name)) {
+        // One session that cannot take the news must not spare the others.
+        try {
+          if (s instanceof ClientSession) s.serverChanged(obj, event);
+          else if (event === 'down') s.close(`server '${obj.name}' is down`);
+        } catch (err) {
+          s.close(`server '${obj.name}': ${event}`);
+          this.logger.error({ session: s.id, err: (err as Error).stack }, `session ${s.id} could not be told about server '${obj.name}': ${(err as Error).message}`);
         }
       }
     });
@@ -176,9 +182,11 @@ export class Listeners {
       try {
         const service = this.core.find('service', String(listener.params.service));
         if (!service || service.params.state !== 'started') {
+          this.core.traffic.rejected(listener.name, 'service_stopped');
           socket.end(errPacket(0, 1927, '08S01', 'The service is stopped'));
           return;
         }
+        this.core.traffic.accepted(listener.name);
         new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters }, service, socket).start();
       } catch (err) {
         socket.destroy();
@@ -227,16 +235,6 @@ export class Listeners {
   }
 }
 
-/** Closes a session whose server went away; the client gets an error packet where the protocol allows one. */
-function lose(session: Session, server: string, why: string): void {
-  try {
-    if (session instanceof ClientSession) return session.serverLost(server, why);
-  } catch {
-    // The error packet could not be sent: the session still closes.
-  }
-  session.close(`server '${server}': ${why}`);
-}
-
 /** The listener's TLS context when `ssl=true`; throws when its files are missing or unreadable. */
 function tlsContext(listener: ConfigObject): SecureContext | null {
   const p = listener.params;
@@ -249,7 +247,7 @@ function tlsContext(listener: ConfigObject): SecureContext | null {
       ...(p.ssl_ca_cert ? { ca: readFileSync(String(p.ssl_ca_cert)) } : {}),
     });
   } catch (err) {
-    throw new Error(`its TLS files cannot be used: ${(err as Error).message}`);
+    throw new Error(`its TLS files cannot be used: ${(err as Error).message}`, { cause: err });
   }
 }
 

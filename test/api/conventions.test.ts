@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN, asAdmin, useTestWeir } from '../harness/weir.ts';
+import { ADMIN, useTestWeir } from '../harness/weir.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 

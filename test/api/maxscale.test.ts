@@ -1,8 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
-import { ADMIN, asAdmin, useTestWeir } from '../harness/weir.ts';
+import { asAdmin, useTestWeir } from '../harness/weir.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 

@@ -60,7 +60,7 @@ try {
         })).json()) as ApiReply;
       } catch (err) {
         // A kept-alive connection the server closed as the request went out: try once more; a dead Weir is fatal.
-        if (weir.child.exitCode !== null || weir.child.signalCode !== null) throw new Error(`Weir exited:\n${weir.output()}`);
+        if (weir.child.exitCode !== null || weir.child.signalCode !== null) throw new Error(`Weir exited:\n${weir.output()}`, { cause: err });
         if (attempt > 0) throw err;
       }
     }

@@ -21,9 +21,11 @@ export function monitorSection(name: string, servers: string[], intervalMs: numb
     + `monitor_interval=${intervalMs}ms\n${extra}\n`;
 }
 
-/** A readconnroute service and its listener on `port`. */
-export function serviceSections(name: string, port: number, o: { servers: string[]; routerOptions?: string; filters?: string; extra?: string }): string {
-  return `[${name}]\ntype=service\nrouter=readconnroute\nrouter_options=${o.routerOptions ?? 'running'}\nservers=${o.servers.join(',')}\n`
+/** A service (readconnroute unless `router` says otherwise) and its listener on `port`. */
+export function serviceSections(name: string, port: number, o: { servers: string[]; router?: string; routerOptions?: string; filters?: string; extra?: string }): string {
+  const router = o.router ?? 'readconnroute';
+  const routing = router === 'readconnroute' ? `router=readconnroute\nrouter_options=${o.routerOptions ?? 'running'}\n` : `router=${router}\n`;
+  return `[${name}]\ntype=service\n${routing}servers=${o.servers.join(',')}\n`
     + `user=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n${o.filters ? `filters=${o.filters}\n` : ''}${o.extra ?? ''}\n`
     + `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`;
 }

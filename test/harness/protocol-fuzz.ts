@@ -21,6 +21,7 @@ import request from 'supertest';
 import { Capability, packet } from '../../src/proxy/protocol/packets.ts';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from './mariadb.ts';
 import { CLIENT_CAPABILITIES, RawClient } from './raw-client.ts';
+import { createProxyUser, monitorSection, serverSection, serviceSections } from './config.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from './weir.ts';
 
 /** A step: bytes to write, or 'answer': wait for Weir's next packet (or its close). */
@@ -339,46 +340,21 @@ export interface FuzzTarget {
   stop(): Promise<void>;
 }
 
-export async function startFuzzTarget(seed: number): Promise<FuzzTarget> {
+/** A child-process Weir on one MariaDB; `router` picks the service's router (readconnroute by default). */
+export async function startFuzzTarget(seed: number, router: 'readconnroute' | 'readwritesplit' = 'readconnroute'): Promise<FuzzTarget> {
   const db: MariaDBServer = await startMariaDB();
   const dir = tempDir();
   let weir: Awaited<ReturnType<typeof spawnWeir>> | undefined;
   let bystander: Connection | undefined;
   try {
-    await createUser(db, 'maxuser', 'max-pw', 'SELECT ON mysql.*');
-    await db.query('GRANT REPLICA MONITOR ON *.* TO maxuser@`127.0.0.1`');
+    await createProxyUser(db);
     await db.query('CREATE DATABASE fuzzdb');
     await createUser(db, 'fuzz', 'fuzz-pw', 'SELECT ON fuzzdb.*');
     await createUser(db, 'app', 'app-pw');
     const port = await freePort();
-    writeFileSync(join(dir, 'weir.cnf'), `
-[db1]
-type=server
-address=127.0.0.1
-port=${db.port}
-
-[Monitor]
-type=monitor
-module=mariadbmon
-servers=db1
-user=maxuser
-password=max-pw
-monitor_interval=200ms
-
-[Svc]
-type=service
-router=readconnroute
-router_options=running
-servers=db1
-user=maxuser
-password=max-pw
-
-[Listener]
-type=listener
-service=Svc
-address=127.0.0.1
-port=${port}
-`);
+    writeFileSync(join(dir, 'weir.cnf'), serverSection('db1', db.port)
+      + monitorSection('Monitor', ['db1'], 200)
+      + serviceSections('Svc', port, { servers: ['db1'], router, extra: router === 'readconnroute' ? '' : 'master_accept_reads=true\n' }));
     const w = weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
     // The router picks a server only once the monitor has seen it running.
     await waitFor('a first login through Weir', async () => {

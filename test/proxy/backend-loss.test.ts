@@ -13,6 +13,7 @@ import mysql from 'mysql2/promise';
 import { readErr } from '../../src/proxy/protocol/packets.ts';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
 import { RawClient } from '../harness/raw-client.ts';
+import { createProxyUser, monitorSection, serverSection, serviceSections } from '../harness/config.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
 
 describe('sessions whose server is killed or frozen', () => {
@@ -38,40 +39,14 @@ describe('sessions whose server is killed or frozen', () => {
 
   before(async () => {
     db = await startMariaDB();
-    await createUser(db, 'maxuser', 'max-pw', 'SELECT ON mysql.*');
-    await db.query('GRANT REPLICA MONITOR ON *.* TO maxuser@`127.0.0.1`');
+    await createProxyUser(db);
     await createUser(db, 'app', 'app-pw');
     port = await freePort();
-    t = await startTestWeir({ config: `
-[db1]
-type=server
-address=127.0.0.1
-port=${db.port}
-
-[Monitor]
-type=monitor
-module=mariadbmon
-servers=db1
-user=maxuser
-password=max-pw
-monitor_interval=200ms
-connect_timeout=1s
-read_timeout=1s
-
-[Svc]
-type=service
-router=readconnroute
-router_options=running
-servers=db1
-user=maxuser
-password=max-pw
-
-[Listener]
-type=listener
-service=Svc
-address=127.0.0.1
-port=${port}
-` });
+    t = await startTestWeir({
+      config: serverSection('db1', db.port)
+        + monitorSection('Monitor', ['db1'], 200, 'connect_timeout=1s\nread_timeout=1s\n')
+        + serviceSections('Svc', port, { servers: ['db1'] }),
+    });
     await waitFor('db1 to be running', running);
   });
 

@@ -5,7 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -101,7 +102,8 @@ describe('clients through Weir', () => {
     });
   });
   after(async () => {
-    await Promise.all(open.map((c) => c.destroy()));
+    // destroy() returns nothing to await: wait for each client socket to close before Weir stops.
+    await Promise.all(open.map(destroyed));
     await t?.stop();
     if (t) removeDir(t.datadir);
     await topo?.destroy();
@@ -355,3 +357,11 @@ describe('clients through Weir', () => {
     await topo.primary.restart();
   });
 });
+
+/** Destroys a client connection and resolves once its socket has closed. */
+function destroyed(c: Connection): Promise<unknown> {
+  const socket = (c as unknown as { connection: { stream: Socket } }).connection.stream;
+  const closed = socket.closed ? Promise.resolve() : once(socket, 'close');
+  c.destroy();
+  return closed;
+}

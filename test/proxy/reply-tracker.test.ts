@@ -18,7 +18,7 @@ import mysql from 'mysql2/promise';
 import { createUser, startMariaDB, type MariaDBServer } from '../harness/mariadb.ts';
 import { readHandshakeResponse, readInitialHandshake } from '../../src/proxy/protocol/handshake.ts';
 import { Capability, PacketFramer } from '../../src/proxy/protocol/packets.ts';
-import { CACHE_METADATA, ReplyTracker, type Reply } from '../../src/proxy/reply-tracker.ts';
+import { CACHE_METADATA, ReplyTracker, type Reply } from '../../src/proxy/protocol/reply-tracker.ts';
 
 const run = promisify(execFile);
 

@@ -88,7 +88,7 @@ test('handshake packets read back as written', () => {
 });
 
 test('the reply tracker never throws on whatever a server sends, and says when it lost track', async () => {
-  const { ReplyTracker, Command } = await import('../../src/proxy/reply-tracker.ts');
+  const { ReplyTracker, Command } = await import('../../src/proxy/protocol/reply-tracker.ts');
   fc.assert(fc.property(
     fc.array(fc.constantFrom(Command.QUERY, Command.STMT_PREPARE, Command.STMT_EXECUTE, Command.PING, Command.FIELD_LIST, Command.STMT_FETCH), { minLength: 1, maxLength: 5 }),
     fc.array(fc.uint8Array({ maxLength: 60 }), { maxLength: 20 }),

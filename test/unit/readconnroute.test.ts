@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildParams, newObject, type ConfigObject } from '../../src/core/objects.ts';
-import { selectServer } from '../../src/proxy/routers/readconnroute.ts';
+import { selectServer } from '../../src/proxy/routing/select-server.ts';
 
 function server(name: string, flags: string[], extra: { connections?: number; admin?: string[]; rank?: string; lag?: number; weight?: number } = {}): ConfigObject {
   const given: Record<string, unknown> = { address: '127.0.0.1', state: extra.admin ?? [], rank: extra.rank ?? 'primary' };

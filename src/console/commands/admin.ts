@@ -8,6 +8,7 @@ import { paramDefs } from '../../core/objects.ts';
 import { parseConfigValue, type Value } from '../../core/params.ts';
 import type { ObjectKind } from '../../core/modules.ts';
 import { rest } from './rest.ts';
+import { synced } from '../../config/sync/synced-operations.ts';
 import { requireAdmin, UsageError, type Command, type CommandContext } from './types.ts';
 
 const LISTS = ['servers', 'services', 'listeners', 'monitors', 'filters', 'sessions', 'users', 'modules'] as const;
@@ -84,7 +85,7 @@ export const adminCommands: Command[] = [
       const server = ctx.weir.core.get('server', words[1]!);
       const current = (server.params.state as string[]) ?? [];
       const next = verb === 'set' ? [...new Set([...current, flag])] : current.filter((f) => f !== flag);
-      ctx.weir.core.setServerAdminState(server.name, next);
+      await synced(ctx.weir, () => ctx.weir.core.setServerAdminState(server.name, next));
       await showObject(ctx, 'server', server.name);
     },
   })),
@@ -166,7 +167,7 @@ export const adminCommands: Command[] = [
         }
       }
       requireAdmin(ctx);
-      ctx.weir.core.alter(kind as ObjectKind, obj.name, changes);
+      await synced(ctx.weir, () => ctx.weir.core.alter(kind as ObjectKind, obj.name, changes));
       await showObject(ctx, kind, obj.name);
     },
   },

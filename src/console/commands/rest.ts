@@ -3,10 +3,13 @@
  * request are one implementation: same checks, same persistence, same objects. As over
  * HTTP, only an admin may run an operation other than a GET, whatever the command that asks.
  */
-import type { Handler, OperationId, Request } from '../../http/types.ts';
+import type { Handler, OperationId, Reply, Request } from '../../http/types.ts';
 import { handlers } from '../../http/handlers/index.ts';
 import { buildRoutes, loadSpec } from '../../http/spec.ts';
 import { requireAdmin, type CommandContext } from './types.ts';
+
+/** The body of an operation's success reply. */
+type ReplyBody<K extends OperationId> = Extract<Reply<K>, { body: unknown }>['body'];
 
 let reads: Set<string> | null = null;
 
@@ -18,9 +21,10 @@ function readOperations(): Set<string> {
 
 export async function rest<K extends OperationId>(
   ctx: CommandContext, operation: K, request: { params?: Request<K>['params']; body?: Request<K>['body'] } = {},
-): Promise<any> {
+): Promise<ReplyBody<K>> {
   if (!readOperations().has(operation)) requireAdmin(ctx);
   const handler = handlers[operation] as unknown as Handler<K>;
   const reply = await handler({ weir: ctx.weir, user: ctx.user, params: request.params ?? ({} as never), query: {} as never, body: request.body as never });
-  return 'body' in reply ? reply.body : undefined;
+  // An operation that answers without a body (204) has `never` here: its callers use no result.
+  return ('body' in reply ? reply.body : undefined) as ReplyBody<K>;
 }

@@ -11,8 +11,10 @@ import { serviceHandlers } from './services.ts';
 import { sessionHandlers } from './sessions.ts';
 import { userHandlers } from './users.ts';
 import { apiHandlers } from './api.ts';
+import { withConfigSync } from '../../config/sync/synced-operations.ts';
+import { metricsHandlers } from './metrics.ts';
 
-export const handlers = {
+export const handlers = withConfigSync({
   ...maxscaleHandlers,
   ...serviceHandlers,
   ...serverHandlers,
@@ -21,4 +23,5 @@ export const handlers = {
   ...sessionHandlers,
   ...userHandlers,
   ...apiHandlers,
-} satisfies Handlers;
+  ...metricsHandlers,
+} satisfies Handlers);

@@ -57,8 +57,10 @@ export const maxscaleHandlers: HandlerGroup<'getMaxscale' | 'getThreads' | 'getL
         version: i.version, commit: i.commit, started: iso(i.started), uptime: (Date.now() - i.started.getTime()) / 1000,
         pid: process.pid, user: userInfo().username, threads: 1, config: i.config, datadir: i.datadir, logdir: i.logdir,
         node_version: process.version, admin_host: i.adminHost, admin_port: i.adminPort,
+        config_sync: weir.configSync?.view() ?? null,
       },
-      lastModified: i.started,
+      // The sync state moves with the cluster: never a stale 304.
+      lastModified: weir.configSync ? new Date() : i.started,
     };
   },
 

@@ -8,8 +8,10 @@ import type { HandlerGroup } from '../types.ts';
 type Monitor = components['schemas']['Monitor'];
 type MonitorParameters = components['schemas']['MariadbmonParameters'];
 
-export function monitorView(_weir: WeirContext, obj: ConfigObject): Monitor {
+export function monitorView(weir: WeirContext, obj: ConfigObject): Monitor {
   const p = obj.params;
+  const live = weir.monitors.get(obj.name);
+  const mode = live?.lockMode ?? 'none';
   return {
     name: obj.name,
     module: 'mariadbmon',
@@ -29,6 +31,11 @@ export function monitorView(_weir: WeirContext, obj: ConfigObject): Monitor {
       switchover_timeout: Number(p.switchover_timeout),
       failover_timeout: Number(p.failover_timeout),
       servers_no_promotion: stringList(p.servers_no_promotion ?? []),
+      cooperative_monitoring_locks: mode,
+    },
+    monitor_diagnostics: {
+      primary: live?.locks.primary(mode) ?? null,
+      server_info: stringList(p.servers!).map((name) => ({ name, lock_held: live?.locks.lockHeld(mode, name) ?? null })),
     },
   };
 }
@@ -52,7 +59,7 @@ function liveMonitor(weir: WeirContext, name: string) {
 }
 
 export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'getMonitor' | 'patchMonitor' | 'deleteMonitor' | 'startMonitor' | 'stopMonitor'
-  | 'switchoverMonitor' | 'failoverMonitor' | 'rejoinMonitor'> = {
+  | 'switchoverMonitor' | 'failoverMonitor' | 'rejoinMonitor' | 'releaseMonitorLocks'> = {
   listMonitors: ({ weir }) => ({
     status: 200,
     body: weir.core.list('monitor').map((m) => monitorView(weir, m)),
@@ -103,4 +110,6 @@ export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'g
   failoverMonitor: async ({ weir, params }) => ({ status: 200, body: await liveMonitor(weir, params.name).failover() }),
 
   rejoinMonitor: async ({ weir, params, body }) => ({ status: 200, body: await liveMonitor(weir, params.name).rejoin(body.server) }),
+
+  releaseMonitorLocks: async ({ weir, params }) => ({ status: 200, body: { released: await liveMonitor(weir, params.name).releaseLocks(), primary: false } }),
 };

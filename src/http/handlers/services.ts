@@ -1,7 +1,8 @@
 import type { components } from '../../../generated/api.d.ts';
 import type { WeirContext } from '../../context.ts';
 import { notFound } from '../../core/errors.ts';
-import { sameName, stringList, type ConfigObject } from '../../core/objects.ts';
+import { findModule } from '../../core/modules.ts';
+import { sameName, stringList, type ConfigObject, type RouterStatistics } from '../../core/objects.ts';
 import { isoOrNull, link, links, listenerLink, namesFromLinks, sessionLink } from '../links.ts';
 import { applyResourcePatch } from '../patch.ts';
 import type { HandlerGroup } from '../types.ts';
@@ -10,11 +11,26 @@ type Service = components['schemas']['Service'];
 type Listener = components['schemas']['Listener'];
 type RouterOption = components['schemas']['RouterOption'];
 
+type Diagnostics = components['schemas']['RouterDiagnostics'];
+
+/** The router's own parameters, as its module declares them (router_options is shown apart). */
+function routerParameters(obj: ConfigObject): Service['parameters'] {
+  const defs = findModule(String(obj.params.router))?.parameters ?? [];
+  return Object.fromEntries(defs.filter((d) => d.name !== 'router_options').map((d) => [d.name, obj.params[d.name] ?? null])) as Service['parameters'];
+}
+
+function diagnosticsView(stats: RouterStatistics | null): Diagnostics | null {
+  if (!stats) return null;
+  const { servers, ...counts } = stats;
+  return { ...counts, server_query_statistics: [...servers].map(([id, s]) => ({ id, ...s })) };
+}
+
 export function serviceView(weir: WeirContext, obj: ConfigObject): Service {
   const p = obj.params;
+  const router = String(p.router) === 'readwritesplit' ? 'readwritesplit' : 'readconnroute';
   return {
     name: obj.name,
-    router: 'readconnroute',
+    router,
     router_options: stringList(p.router_options!) as RouterOption[],
     state: p.state === 'stopped' ? 'stopped' : 'started',
     started: isoOrNull(obj.runtime.started),
@@ -30,7 +46,10 @@ export function serviceView(weir: WeirContext, obj: ConfigObject): Service {
     connection_timeout: Number(p.connection_timeout),
     max_connections: Number(p.max_connections),
     strip_db_esc: p.strip_db_esc === true,
-    parameters: { master_accept_reads: p.master_accept_reads === true, max_replication_lag: Number(p.max_replication_lag) },
+    parameters: routerParameters(obj),
+    router_diagnostics: router === 'readwritesplit' ? diagnosticsView(obj.runtime.router) ?? diagnosticsView({
+      queries: 0, route_master: 0, route_slave: 0, route_all: 0, rw_transactions: 0, ro_transactions: 0, replayed_transactions: 0, servers: new Map(),
+    }) : null,
   };
 }
 
@@ -64,6 +83,8 @@ function serviceValues(b: Partial<Service> & { password?: string; router?: strin
   if (b.servers !== undefined) values.servers = namesFromLinks('server', 'servers', b.servers);
   if (b.filters !== undefined) values.filters = namesFromLinks('filter', 'filters', b.filters);
   if (b.parameters) Object.assign(values, b.parameters);
+  // router_options belongs to readconnroute; other routers show it empty.
+  if (b.router !== undefined && b.router !== 'readconnroute' && Array.isArray(values.router_options) && values.router_options.length === 0) delete values.router_options;
   return values;
 }
 

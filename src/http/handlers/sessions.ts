@@ -19,7 +19,7 @@ export function sessionView(s: Session): SessionView {
   if (connected === undefined) connectedText.set(s.connected, (connected = iso(s.connected)));
   return {
     id: s.id, state: s.state, user: s.user, address: s.address, port: s.port,
-    service: link('service', s.service), connected,
+    service: link('service', s.service), servers: s.backends.map((b) => link('server', b.server)), connected,
     idle: Math.max(0, (Date.now() - s.lastActivity) / 1000),
     default_db: s.defaultDb, statements_routed: s.statementsRouted, bytes_in: s.bytesIn, bytes_out: s.bytesOut,
   };

@@ -24,7 +24,7 @@
 import { statSync } from 'node:fs';
 import type { ConfigObject } from '../../core/objects.ts';
 import type { WeirLogger } from '../../log/logger.ts';
-import { Command, IN_TRANSACTION, type Reply } from '../reply-tracker.ts';
+import { Command, IN_TRANSACTION, type Reply } from '../protocol/reply-tracker.ts';
 import { redactSecrets } from '../../core/redact.ts';
 import { canonical } from './canonical.ts';
 import { LogFile } from './log-file.ts';

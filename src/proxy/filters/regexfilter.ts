@@ -10,7 +10,7 @@
 import type { ConfigObject } from '../../core/objects.ts';
 import type { WeirLogger } from '../../log/logger.ts';
 import { redactSecrets } from '../../core/redact.ts';
-import { Command } from '../reply-tracker.ts';
+import { Command } from '../protocol/reply-tracker.ts';
 import { LogFile } from './log-file.ts';
 import { regexOption, sessionMatcher } from './matching.ts';
 import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';

@@ -6,13 +6,15 @@
 import type { Core } from '../../core/core.ts';
 import { stringList, type ConfigObject } from '../../core/objects.ts';
 import type { Log, WeirLogger } from '../../log/logger.ts';
+import { hintfilter } from './hintfilter.ts';
+import { namedserverfilter } from './namedserverfilter.ts';
 import { qlafilter } from './qlafilter.ts';
 import { regexfilter } from './regexfilter.ts';
 import { throttlefilter } from './throttlefilter.ts';
 import { topfilter } from './topfilter.ts';
 import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';
 
-const MODULES: Record<string, (filter: ConfigObject, logger: WeirLogger) => FilterInstance> = { qlafilter, regexfilter, topfilter, throttlefilter };
+const MODULES: Record<string, (filter: ConfigObject, logger: WeirLogger) => FilterInstance> = { qlafilter, regexfilter, topfilter, throttlefilter, hintfilter, namedserverfilter };
 
 export class Filters {
   private readonly instances = new Map<string, FilterInstance>();

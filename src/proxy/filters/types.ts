@@ -4,7 +4,8 @@
  * statements at COM_STMT_PREPARE and each COM_STMT_EXECUTE) passes through them before the
  * router; each reply, as the reply tracker saw it, comes back after the backend.
  */
-import type { Reply } from '../reply-tracker.ts';
+import type { Reply } from '../protocol/reply-tracker.ts';
+import type { Hint } from '../routing/router.ts';
 
 export interface SessionInfo {
   id: number;
@@ -35,6 +36,8 @@ export interface Verdict {
   delayMs?: number;
   /** Close the session with this error message instead of routing the statement. */
   close?: string;
+  /** Routing hints for the router (hintfilter, namedserverfilter); later filters' hints come after. */
+  hints?: Hint[];
 }
 
 export interface FilterSession {

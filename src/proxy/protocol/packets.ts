@@ -4,7 +4,9 @@
  * a 1-byte sequence id, and the payload; a payload of 0xffffff bytes continues in the
  * next packet.
  */
-export const MAX_PAYLOAD = 0xffffff;
+import { MAX_PAYLOAD } from './commands.ts';
+
+export { MAX_PAYLOAD };
 
 export const Capability = {
   LONG_PASSWORD: 1,

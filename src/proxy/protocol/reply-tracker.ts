@@ -23,19 +23,13 @@
  * A packet of 0xFFFFFF bytes is continued by the next one; continuations are part of the
  * same logical packet and never read as a new one.
  */
-import { Capability, Cursor, readErr } from './protocol/packets.ts';
+import { Capability, Cursor, readErr } from './packets.ts';
+import { Command, MAX_PAYLOAD as MAX_PACKET, NO_REPLY, Status } from './commands.ts';
 
-export const Command = {
-  QUIT: 0x01, INIT_DB: 0x02, QUERY: 0x03, FIELD_LIST: 0x04, STATISTICS: 0x09, PING: 0x0e,
-  CHANGE_USER: 0x11, STMT_PREPARE: 0x16, STMT_EXECUTE: 0x17, STMT_SEND_LONG_DATA: 0x18,
-  STMT_CLOSE: 0x19, STMT_RESET: 0x1a, SET_OPTION: 0x1b, STMT_FETCH: 0x1c, RESET_CONNECTION: 0x1f,
-} as const;
-
-const NO_REPLY = new Set<number>([Command.QUIT, Command.STMT_CLOSE, Command.STMT_SEND_LONG_DATA]);
-const MORE_RESULTS = 0x0008;
-const CURSOR_EXISTS = 0x0040;
-export const IN_TRANSACTION = 0x0001;
-const MAX_PACKET = 0xffffff;
+export { Command } from './commands.ts';
+const MORE_RESULTS = Status.MORE_RESULTS;
+const CURSOR_EXISTS = Status.CURSOR_EXISTS;
+export const IN_TRANSACTION = Status.IN_TRANS;
 /** MARIADB_CLIENT_CACHE_METADATA (extended capability bit 4): a result set may skip its column definitions. */
 export const CACHE_METADATA = 1 << 4;
 /** How much of a packet is kept to read its fields (an ERR's message included). */
@@ -53,8 +47,9 @@ export interface Reply {
   warnings: number;
   /** Server status flags of its last OK or EOF (IN_TRANSACTION, ...). */
   status: number;
-  /** For a successful COM_STMT_PREPARE, the statement id the server gave. */
+  /** For a successful COM_STMT_PREPARE, the statement id the server gave and its parameter count. */
   statementId: number | null;
+  parameters: number;
   /** Bytes of the reply, packet headers included. */
   size: number;
   /** performance.now() of its first and last byte. */
@@ -94,9 +89,14 @@ export class ReplyTracker {
   private continuation = false;
   /** The server sent something no command explains: stop interpreting rather than guess. */
   lost = false;
+  /**
+   * Set by an owner that answers a COM_CHANGE_USER's authentication switch request itself
+   * (readwritesplit, which re-authenticates each backend with its own scramble).
+   */
+  onAuthSwitch: ((payload: Buffer, sequence: number) => void) | null = null;
 
   /** `capabilities` and `extendedCapabilities`: what client and server both have. */
-  constructor(capabilities: number, extendedCapabilities: number, private readonly onReply: (reply: Reply) => void) {
+  constructor(capabilities: number, extendedCapabilities: number, private readonly onReply: (reply: Reply, end: number) => void) {
     this.deprecateEof = (capabilities & Capability.DEPRECATE_EOF) !== 0;
     this.cacheMetadata = (extendedCapabilities & CACHE_METADATA) !== 0;
   }
@@ -107,7 +107,7 @@ export class ReplyTracker {
     this.queue.push({
       // COM_STMT_FETCH answers with rows straight away (the columns came with the execute).
       command, phase: command === Command.STATISTICS ? 'single' : command === Command.STMT_FETCH ? 'rows' : 'first', count: 0, prepareColumns: 0,
-      reply: { command, error: null, rows: 0, resultSets: 0, affectedRows: 0, warnings: 0, status: 0, statementId: null, size: 0, firstByteAt: 0, completedAt: 0 },
+      reply: { command, error: null, rows: 0, resultSets: 0, affectedRows: 0, warnings: 0, status: 0, statementId: null, parameters: 0, size: 0, firstByteAt: 0, completedAt: 0 },
     });
   }
 
@@ -116,7 +116,10 @@ export class ReplyTracker {
     return this.queue.length;
   }
 
-  /** Bytes from the server, as they arrived. */
+  /**
+   * Bytes from the server, as they arrived. Each completed reply is reported with `end`, the
+   * offset in `chunk` just after its last byte, so an owner can cut the chunk at reply boundaries.
+   */
   feed(chunk: Buffer): void {
     if (this.lost) return;
     const now = performance.now();
@@ -129,7 +132,7 @@ export class ReplyTracker {
         i += n;
         if (this.headerHave < 4) break;
         this.startPacket(this.header[0]! | (this.header[1]! << 8) | (this.header[2]! << 16), now);
-        if (this.left === 0) this.endPacket(now);
+        if (this.left === 0) this.endPacket(now, i);
         continue;
       }
       const n = Math.min(this.left, chunk.length - i);
@@ -145,7 +148,7 @@ export class ReplyTracker {
       }
       this.left -= n;
       i += n;
-      if (this.left === 0) this.endPacket(now);
+      if (this.left === 0) this.endPacket(now, i);
     }
   }
 
@@ -170,7 +173,7 @@ export class ReplyTracker {
     return true;
   }
 
-  private endPacket(now: number): void {
+  private endPacket(now: number, end: number): void {
     const wasContinuation = this.continuation;
     this.continuation = this.packetLength === MAX_PACKET;
     if (wasContinuation) return; // the rest of a packet already read
@@ -193,7 +196,7 @@ export class ReplyTracker {
     if (complete) {
       current.reply.completedAt = now;
       this.queue.shift();
-      this.onReply(current.reply);
+      this.onReply(current.reply, end);
     }
   }
 
@@ -211,6 +214,7 @@ export class ReplyTracker {
           r.statementId = c.int4();
           p.prepareColumns = c.int2();
           p.count = c.int2();
+          r.parameters = p.count;
           c.int1();
           r.warnings += c.remaining >= 2 ? c.int2() : 0;
           return this.afterPrepareGroup(p, 'params');
@@ -221,7 +225,12 @@ export class ReplyTracker {
           return false;
         }
         if (first === 0xfe && p.command === Command.CHANGE_USER) {
-          // An authentication switch: an exchange this tracker does not follow.
+          if (this.onAuthSwitch) {
+            // The owner answers the switch itself; the OK or ERR that follows ends the reply.
+            this.onAuthSwitch(Buffer.from(payload), this.header[3]!);
+            return false;
+          }
+          // An authentication switch answered by the client: an exchange this tracker does not follow.
           this.lost = true;
           return true;
         }

@@ -1,0 +1,3 @@
+module weir.example/client
+
+go 1.19

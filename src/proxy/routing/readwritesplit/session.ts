@@ -1,0 +1,980 @@
+/**
+ * A readwritesplit session (readwritesplit reference §1-§6): one client, up to one backend
+ * connection per server of the service, each statement sent where it belongs.
+ *
+ * One request is in flight at a time: a client packet that arrives while a reply is owed
+ * waits in `queue` and is routed when the reply is complete, so replies reach the client in
+ * the order it asked. Packets that do not start a command (LOCAL INFILE data, the rest of a
+ * 16 MiB statement) follow the command they belong to.
+ */
+import { sameName, stringList, type ConfigObject, type RouterStatistics, type ServerQueryStatistics } from '../../../core/objects.ts';
+import { Backend, BackendError, currentOperations, type BackendOwner, type Expectation } from '../../backend.ts';
+import { writeChangeUser, type ChangeUser } from '../../protocol/change-user.ts';
+import { Command, LAST_PREPARED, MAX_PAYLOAD } from '../../protocol/commands.ts';
+import { tokenFor } from '../../protocol/native-password.ts';
+import { errPacket, okPacket } from '../../protocol/packets.ts';
+import type { Reply } from '../../protocol/reply-tracker.ts';
+import type { Hint, RouterSession, ServerEvent, SessionHandle } from '../router.ts';
+import { classify, Type, type Classification } from './classify.ts';
+import { SessionCommandHistory, type HistoryEntry } from './history.ts';
+import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
+import { TransactionTracker } from './transaction.ts';
+
+type Target = 'master' | 'slave' | 'all' | 'last';
+
+/** What was decided for a client command, once (state changes happen when it is decided). */
+interface Decision {
+  packet: Buffer;
+  command: number;
+  target: Target;
+  /** Named servers from hints, tried first (no role check). */
+  named: string[];
+  /** A lag limit from a hint. */
+  maxLag: number;
+  /** Recorded in the history once its outcome is known. */
+  history: HistoryEntry | null;
+  /** Binary prepared statement the command refers to (client id). */
+  statement: PreparedStatement | null;
+  /** Retries left after losing the backend before anything reached the client. */
+  retries: number;
+  /** The reply is Weir's own (an error), nothing is routed. */
+  local: Buffer | null;
+  /** The command has no reply (COM_STMT_CLOSE, COM_QUIT...). */
+  noReply: boolean;
+  /** A read (for retry_failed_reads). */
+  read: boolean;
+}
+
+interface RWBackend {
+  backend: Backend;
+  statements: BackendStatements;
+  role: 'master' | 'slave';
+}
+
+/** Server-wide average response times (adaptive_routing), ms, by server name. */
+const responseTime = new Map<string, number>();
+
+function serverFlags(s: ConfigObject): string[] {
+  return [...stringList(s.params.state!), ...s.runtime.facts.flags];
+}
+
+function usable(s: ConfigObject): boolean {
+  const f = serverFlags(s);
+  return f.includes('running') && !f.includes('maintenance') && !f.includes('down');
+}
+
+function connectable(s: ConfigObject): boolean {
+  return usable(s) && !serverFlags(s).includes('draining');
+}
+
+export function statisticsOf(service: ConfigObject): RouterStatistics {
+  return (service.runtime.router ??= {
+    queries: 0, route_master: 0, route_slave: 0, route_all: 0, rw_transactions: 0, ro_transactions: 0, replayed_transactions: 0, servers: new Map(),
+  });
+}
+
+function serverStats(stats: RouterStatistics, server: string): ServerQueryStatistics {
+  let s = stats.servers.get(server);
+  if (!s) stats.servers.set(server, (s = { total: 0, read: 0, write: 0 }));
+  return s;
+}
+
+export class RWSplitSession implements RouterSession, BackendOwner {
+  readonly passthrough = false;
+  private readonly backends = new Map<string, RWBackend>();
+  private master: RWBackend | null = null;
+  /** Servers this session will not use again (divergent session state, failed login). */
+  private readonly failed = new Set<string>();
+  private readonly queue: Array<{ packet: Buffer; hints: Hint[] | null }> = [];
+  /** The command whose reply the client is waiting for, and where it went. */
+  private current: { decision: Decision; to: RWBackend | null; sentToClient: number } | null = null;
+  /** Packets that do not start a command go where the last command went. */
+  private lastTargets: RWBackend[] = [];
+  private inContinuation = false;
+  private busy = false;
+  private closed = false;
+  private readonly trx = new TransactionTracker();
+  private trxTarget: RWBackend | null = null;
+  private lastUsed: RWBackend | null = null;
+  private readonly history: SessionCommandHistory;
+  private readonly statements = new Map<number, PreparedStatement>();
+  private readonly textStatements = new Map<string, Classification | null>();
+  private nextStatementId = 1;
+  private lastPrepared = 0;
+  private readonly temporaryTables = new Set<string>();
+  private database: string | null;
+  /** strict_multi_stmt/strict_sp_calls, SERIALIZABLE, a pending SET TRANSACTION: everything to the primary. */
+  private lockedToMaster = false;
+  private serializable = false;
+  private nextTrxPending = false;
+  /** Why the primary may not be silently replaced (GET_LOCK). */
+  private unsafeToReconnect: string | null = null;
+  /** fail_instantly: the primary was lost, so it may not be replaced. */
+  private masterLost = false;
+  private readonly stats: RouterStatistics;
+  /** Backends being brought to the session's state: how to tell the waiter they were lost. */
+  private readonly replayWaiters = new Map<Backend, () => void>();
+  /** PREPAREs answered by their replier, waiting for the other backends' ids. */
+  private readonly prepareWaits = new Set<{ awaiting: Set<RWBackend>; done: (() => void) | null }>();
+  private readonly p: ConfigObject['params'];
+
+  constructor(private readonly s: SessionHandle) {
+    this.p = s.service.params;
+    this.stats = statisticsOf(s.service);
+    this.history = new SessionCommandHistory({
+      max: Number(this.p.max_sescmd_history ?? 50), prune: this.p.prune_sescmd_history !== false, disabled: this.p.disable_sescmd_history === true,
+    });
+    this.database = s.credentials().database;
+  }
+
+  // ---- parameters ----
+  private get failureMode(): string {
+    return this.p.lazy_connect === true ? 'fail_on_write' : String(this.p.master_failure_mode ?? 'fail_on_write');
+  }
+  private get masterReconnection(): boolean {
+    if (this.p.disable_sescmd_history === true) return false;
+    return this.p.lazy_connect === true || this.p.master_reconnection !== false;
+  }
+  private get maxSlaves(): number {
+    return Number(this.p.max_slave_connections ?? 255);
+  }
+
+  // ---- session start ----
+
+  async open(): Promise<void> {
+    if (this.p.lazy_connect === true) return;
+    const master = this.bestMaster();
+    if (!master && this.failureMode === 'fail_instantly') {
+      throw new BackendError(2003, 'HY000', `Couldn't find suitable Primary from ${this.s.servers().length} candidates for service '${this.s.service.name}'`);
+    }
+    if (master) {
+      try {
+        await this.connect(master, 'master');
+      } catch (err) {
+        if (this.failureMode === 'fail_instantly') throw err;
+        this.log(`cannot connect to primary '${master.name}': ${(err as Error).message}`);
+      }
+    }
+    const wanted = Math.min(this.maxSlaves, Number(this.p.slave_connections ?? 255));
+    const replicas = this.s.servers().filter((s) => this.isReplicaCandidate(s, this.maxLag(0)) && connectable(s))
+      .sort((a, b) => a.runtime.currentConnections - b.runtime.currentConnections);
+    for (const server of replicas.slice(0, wanted)) {
+      try {
+        await this.connect(server, 'slave');
+      } catch (err) {
+        this.log(`cannot connect to replica '${server.name}': ${(err as Error).message}`);
+      }
+    }
+    if (this.backends.size === 0) {
+      throw new BackendError(2003, 'HY000', `No server of service '${this.s.service.name}' can take the session; check the servers' states`);
+    }
+  }
+
+  // ---- client packets ----
+
+  routeQuery(packet: Buffer, hints: Hint[] | null): void {
+    if (this.closed) return;
+    const continuation = this.inContinuation;
+    this.inContinuation = packet.length - 4 === MAX_PAYLOAD;
+    const startsCommand = !continuation && packet[3] === 0 && packet.length > 4;
+    if (!startsCommand && this.queue.length === 0) {
+      // LOCAL INFILE data or the rest of a large statement: where its command went.
+      for (const b of this.lastTargets) b.backend.write(packet);
+      return;
+    }
+    this.queue.push({ packet, hints });
+    this.pump();
+  }
+
+  forwardRaw(chunk: Buffer): void {
+    this.routeQuery(chunk, null);
+  }
+
+  private pump(): void {
+    while (!this.busy && !this.closed && this.queue.length) {
+      const { packet, hints } = this.queue.shift()!;
+      const startsCommand = packet[3] === 0 && packet.length > 4;
+      if (!startsCommand) {
+        for (const b of this.lastTargets) b.backend.write(packet);
+        continue;
+      }
+      let decision: Decision;
+      try {
+        decision = this.decide(packet, hints);
+      } catch (err) {
+        // A packet Weir cannot make sense of costs this session, never the process.
+        this.s.fail(1105, 'HY000', `Weir could not route the statement: ${(err as Error).message}`);
+        return;
+      }
+      this.dispatch(decision);
+    }
+  }
+
+  // ---- deciding where a command goes ----
+
+  private decision(packet: Buffer, command: number, target: Target, extra: Partial<Decision> = {}): Decision {
+    return { packet, command, target, named: [], maxLag: 0, history: null, statement: null, retries: 1, local: null, noReply: false, read: false, ...extra };
+  }
+
+  private decide(packet: Buffer, hints: Hint[] | null): Decision {
+    const command = packet[4]!;
+    const length = packet.length - 4;
+    switch (command) {
+      case Command.QUERY:
+        return this.decideQuery(packet, hints);
+      case Command.STMT_PREPARE: {
+        const sql = packet.toString('utf8', 5);
+        const id = this.nextStatementId++;
+        const statement: PreparedStatement = { id, sql, classification: classify(sql), parameters: 0, types: null };
+        const entry: HistoryEntry = { packet: Buffer.from(packet), command, statementId: id, ok: null };
+        return this.decision(packet, command, 'all', { history: entry, statement });
+      }
+      case Command.STMT_EXECUTE: case Command.STMT_FETCH: case Command.STMT_SEND_LONG_DATA:
+      case Command.STMT_RESET: case Command.STMT_CLOSE: case Command.STMT_BULK_EXECUTE: {
+        const raw = length >= 5 ? packet.readUInt32LE(5) : -1;
+        const id = raw === LAST_PREPARED ? this.lastPrepared : raw;
+        const statement = this.statements.get(id) ?? null;
+        const noReply = command === Command.STMT_CLOSE || command === Command.STMT_SEND_LONG_DATA;
+        if (!statement) {
+          if (noReply) return this.decision(packet, command, 'master', { noReply: true, local: Buffer.alloc(0) });
+          return this.decision(packet, command, 'master', { local: errPacket(1, 1243, 'HY000', `Unknown prepared statement handler (${raw}) given to Weir`) });
+        }
+        if (command === Command.STMT_CLOSE) {
+          this.statements.delete(id);
+          this.history.forgetStatement(id);
+          return this.decision(packet, command, 'all', { statement, noReply: true });
+        }
+        if (command === Command.STMT_RESET) return this.decision(packet, command, 'all', { statement });
+        if (command === Command.STMT_FETCH || command === Command.STMT_SEND_LONG_DATA) {
+          // Where the statement last ran (its cursor, its long data).
+          return this.decision(packet, command, 'last', { statement, noReply });
+        }
+        if (command === Command.STMT_EXECUTE && statement.parameters > 0) {
+          const types = readTypes(packet, statement.parameters);
+          if (types) statement.types = types;
+        }
+        return this.routed(packet, command, statement.classification, hints, { statement });
+      }
+      case Command.INIT_DB:
+        return this.decision(packet, command, 'all', { history: { packet: Buffer.from(packet), command, statementId: null, ok: null } });
+      case Command.SET_OPTION:
+        return this.decision(packet, command, 'all', { history: { packet: Buffer.from(packet), command, statementId: null, ok: null } });
+      case Command.PING:
+        return this.decision(packet, command, 'all');
+      case Command.RESET_CONNECTION:
+        this.resetState();
+        return this.decision(packet, command, 'all');
+      case Command.QUIT:
+        return this.decision(packet, command, 'all', { noReply: true });
+      case Command.FIELD_LIST:
+        return this.routed(packet, command, { ...classify(''), type: Type.READ }, hints);
+      case Command.PROCESS_KILL: {
+        const id = length >= 5 ? packet.readUInt32LE(5) : -1;
+        return this.decision(packet, command, 'master', { local: this.kill(id, false) });
+      }
+      default:
+        // COM_STATISTICS, COM_PROCESS_INFO, COM_CREATE_DB, COM_DROP_DB, COM_DEBUG...
+        return this.routed(packet, command, { ...classify(''), type: Type.WRITE }, hints);
+    }
+  }
+
+  private decideQuery(packet: Buffer, hints: Hint[] | null): Decision {
+    const sql = packet.toString('utf8', 5);
+    const c = classify(sql);
+    if (c.kill) return this.decision(packet, Command.QUERY, 'master', { local: this.kill(c.kill.id, c.kill.query) });
+    if (c.type & Type.PREPARE_NAMED_STMT && c.preparedName) {
+      this.textStatements.set(c.preparedName, c.preparedSql !== null ? classify(c.preparedSql) : null);
+    }
+    if (c.type & Type.DEALLOC_PREPARE && c.preparedName) this.textStatements.delete(c.preparedName);
+    let effective = c;
+    if (c.type & Type.EXEC_STMT) {
+      // EXECUTE name: the type of what was prepared under that name (unknown: the primary).
+      const stored = c.preparedName ? this.textStatements.get(c.preparedName) : null;
+      effective = stored ? { ...stored } : { ...c, type: Type.WRITE };
+    }
+    return this.routed(packet, Command.QUERY, effective, hints);
+  }
+
+  /** The target of a statement by MaxScale's rules (§2.2, §3), then hints (§9.2). */
+  private routed(packet: Buffer, command: number, c: Classification, hints: Hint[] | null, extra: Partial<Decision> = {}): Decision {
+    const type = c.type;
+    const varsInMaster = this.p.use_sql_variables_in === 'master';
+    // Transaction state first: it decides where this statement belongs.
+    this.trx.onStatement(type, c.readOnlyTrx);
+    if (!this.trx.active || this.trx.starting) this.trxTarget = null;
+    if (c.multiStatement && this.p.strict_multi_stmt === true) this.lockedToMaster = true;
+    if (c.call && this.p.strict_sp_calls === true) this.lockedToMaster = true;
+    if (c.usesLock) this.unsafeToReconnect = 'the session used GET_LOCK()';
+    if (c.isolation !== null && type & Type.SESSION_WRITE) this.serializable = c.isolation === 'SERIALIZABLE';
+    if (c.createdTemporary) this.temporaryTables.add(this.qualify(c.createdTemporary));
+    for (const t of c.dropped) this.temporaryTables.delete(this.qualify(t));
+
+    let target: Target;
+    const sessionCommand = !(type & Type.WRITE) && (
+      (type & Type.SESSION_WRITE) || (type & Type.USERVAR_WRITE && !varsInMaster) || (type & Type.GSYSVAR_WRITE)
+      || (type & (Type.ENABLE_AUTOCOMMIT | Type.DISABLE_AUTOCOMMIT)));
+    let readOnly = !(type & (Type.MASTER_READ | Type.WRITE)) && (type & (Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ)) !== 0;
+    if (readOnly && type & Type.USERVAR_READ && varsInMaster) readOnly = false;
+    if (readOnly && type & Type.USERVAR_WRITE && varsInMaster) readOnly = false;
+    if (readOnly && c.tables.some((t) => this.temporaryTables.has(this.qualify(t)))) readOnly = false;
+    if (type & (Type.PREPARE_NAMED_STMT | Type.DEALLOC_PREPARE)) target = 'all';
+    else if (type & Type.NEXT_TRX) {
+      target = 'master';
+      this.nextTrxPending = true;
+    } else if (sessionCommand) target = 'all';
+    else if (!this.trx.active && readOnly) target = 'slave';
+    else if (this.trx.active && this.trx.readOnly) target = 'slave';
+    else target = 'master';
+    if (this.trx.active && !readOnly && !(type & (Type.BEGIN_TRX | Type.COMMIT | Type.ROLLBACK))) this.trx.allReads = false;
+    if (type & (Type.COMMIT | Type.ROLLBACK) && this.trx.ending) {
+      if (this.trx.allReads) this.stats.ro_transactions++;
+      else this.stats.rw_transactions++;
+    }
+
+    if (target !== 'all' && (this.lockedToMaster || this.serializable || this.nextTrxPending)) target = 'master';
+    if (target === 'slave' && c.relatesToPrevious && !this.trx.active) target = 'last';
+    if (target === 'slave' && this.maxSlaves === 0) target = 'master';
+
+    const d = this.decision(packet, command, target, { ...extra, read: target === 'slave' || target === 'last' });
+    // Session commands are kept for backends opened later; SET GLOBAL is not (it is not the session's).
+    if (target === 'all' && (type & ~Type.GSYSVAR_WRITE) !== 0) d.history = { packet: Buffer.from(packet), command, statementId: null, ok: null };
+    // A transaction's statements go where it runs: hints do not move them.
+    if (this.trx.active && this.trxTarget && !this.trxTarget.backend.closed) return d;
+    for (const h of hints ?? []) {
+      if (h.type === 'master') {
+        d.target = 'master';
+        d.history = null;
+        break;
+      }
+      if (d.target === 'all') continue;
+      if (h.type === 'slave') d.target = 'slave';
+      else if (h.type === 'last') d.target = 'last';
+      else if (h.type === 'server') d.named.push(h.server);
+      else if (h.type === 'lag' && h.seconds > 0) d.maxLag = h.seconds;
+    }
+    return d;
+  }
+
+  private qualify(table: string): string {
+    return table.includes('.') ? table : `${this.database ?? ''}.${table}`;
+  }
+
+  // ---- sending ----
+
+  private dispatch(d: Decision): void {
+    if (d.local) {
+      if (d.local.length) this.answerLocally(d.local);
+      return;
+    }
+    if (d.target === 'all') return this.routeToAll(d);
+    const chosen = this.choose(d);
+    if (chosen === 'wait') return;
+    if (chosen === null) return;
+    this.send(d, chosen);
+  }
+
+  /** The backend for a single-target command; 'wait' while one is being connected; null when it was answered or failed. */
+  private choose(d: Decision): RWBackend | 'wait' | null {
+    // Inside a transaction: where it runs.
+    if (this.trx.active && this.trxTarget && !this.trxTarget.backend.closed) return this.trxTarget;
+    for (const name of d.named) {
+      const b = this.backendByName(name);
+      if (b) return b;
+      const server = this.s.servers().find((s) => sameName(s.name, name));
+      if (server && connectable(server) && !this.failed.has(server.name) && this.history.canRecover) return this.connectThen(d, server, this.isMasterServer(server) ? 'master' : 'slave');
+    }
+    let target = d.target;
+    if (target === 'last') {
+      if (this.lastUsed && !this.lastUsed.backend.closed) return this.lastUsed;
+      target = d.command === Command.STMT_FETCH || d.command === Command.STMT_SEND_LONG_DATA ? 'master' : 'slave';
+    }
+    if (target === 'slave') {
+      const replica = this.pickReader(d.maxLag);
+      if (replica instanceof Backend) return this.backends.get(replica.server.name.toLowerCase())!;
+      if (replica) return this.connectThen(d, replica, this.isMasterServer(replica) ? 'master' : 'slave');
+      // No replica can take it: the primary does.
+    }
+    return this.chooseMaster(d);
+  }
+
+  private chooseMaster(d: Decision): RWBackend | 'wait' | null {
+    const best = this.bestMaster();
+    const m = this.master && !this.master.backend.closed ? this.master : null;
+    if (m && best && sameName(best.name, m.backend.server.name)) return m;
+    if (!best) {
+      // The monitor knows no primary: reads may still use the old one, writes may not.
+      if (m && d.read) return m;
+      this.noMaster(d, 'No primary is available');
+      return null;
+    }
+    if (this.failed.has(best.name)) {
+      this.noMaster(d, `The primary '${best.name}' failed in this session`);
+      return null;
+    }
+    if (!m) {
+      if (this.backendByName(best.name) || this.backends.size === 0 || this.history.canRecover) return this.adoptOrConnect(d, best);
+      this.noMaster(d, 'The session state cannot be recovered on a new primary');
+      return null;
+    }
+    if (!this.canReplaceMaster()) {
+      this.noMaster(d, `Cannot replace old primary with '${best.name}'`);
+      return null;
+    }
+    this.log(`replacing old primary '${m.backend.server.name}' with '${best.name}'`);
+    // The old primary's connection holds the session's state: it stays, as a replica if it is one now.
+    m.role = 'slave';
+    m.backend.view.role = 'slave';
+    this.master = null;
+    if (!this.isReplicaCandidate(m.backend.server, 0)) this.drop(m);
+    return this.adoptOrConnect(d, best);
+  }
+
+  /** The new primary: a connection the session already has to it (a replica until now), or a new one. */
+  private adoptOrConnect(d: Decision, server: ConfigObject): RWBackend | 'wait' {
+    const open = this.backendByName(server.name);
+    if (!open) return this.connectThen(d, server, 'master');
+    open.role = 'master';
+    open.backend.view.role = 'master';
+    this.master = open;
+    this.masterLost = false;
+    this.publishBackends();
+    return open;
+  }
+
+  private canReplaceMaster(): boolean {
+    if (!this.masterReconnection || this.failureMode === 'fail_instantly' && this.masterLost) return false;
+    if (this.trx.active && !this.trx.starting) return false;
+    if (this.lockedToMaster || this.nextTrxPending || this.serializable || this.unsafeToReconnect) return false;
+    return this.history.canRecover;
+  }
+
+  /** A write with no primary to send it to: master_failure_mode decides (§6.2). */
+  private noMaster(d: Decision, reason: string): void {
+    if (this.failureMode === 'error_on_write') {
+      this.answerLocally(errPacket(1, 1290, 'HY000', 'The MariaDB server is running with the --read-only option so it cannot execute this statement'));
+      return;
+    }
+    const what = d.read ? 'Read' : 'Write';
+    this.s.fail(2003, 'HY000', `${what} query received from ${this.s.user}@${this.s.address}. ${reason}. Closing client connection.`);
+  }
+
+  /** Connects `server` (replaying the history), then routes `d` again. */
+  private connectThen(d: Decision, server: ConfigObject, role: 'master' | 'slave'): 'wait' {
+    this.busy = true;
+    this.connect(server, role).then(() => {
+      this.busy = false;
+      if (this.closed) return;
+      this.dispatch(d);
+      this.pump();
+    }, (err: unknown) => {
+      this.busy = false;
+      if (this.closed) return;
+      this.failed.add(server.name);
+      this.log(`cannot connect to '${server.name}': ${(err as Error).message}`);
+      if (d.retries-- > 0) {
+        this.dispatch(d);
+        this.pump();
+      } else this.s.fail(2003, 'HY000', `Could not connect to server '${server.name}': ${(err as Error).message}`);
+    }).catch((err: unknown) => this.s.fail(1105, 'HY000', `Internal error: ${(err as Error).message}`));
+    return 'wait';
+  }
+
+  private send(d: Decision, to: RWBackend): void {
+    let packet = d.packet;
+    const st = d.statement;
+    if (st) {
+      // A backend that failed the PREPARE (or never got it) cannot run it: the primary can.
+      if (!to.statements.ids.has(st.id) && this.master && !this.master.backend.closed && this.master.statements.ids.has(st.id)) to = this.master;
+      const internal = to.statements.ids.get(st.id);
+      if (internal === undefined) {
+        if (d.noReply) return;
+        this.answerLocally(errPacket(1, 1243, 'HY000', `Unknown prepared statement handler (${st.id}) given to Weir`));
+        return;
+      }
+      packet = withStatementId(packet, internal);
+      if (d.command === Command.STMT_EXECUTE && st.parameters > 0) {
+        if (readTypes(packet, st.parameters)) to.statements.typesSent.add(st.id);
+        else if (!to.statements.typesSent.has(st.id) && st.types) {
+          packet = withTypes(packet, st.parameters, st.types);
+          to.statements.typesSent.add(st.id);
+        }
+      }
+    }
+    this.count(d, [to]);
+    this.lastTargets = [to];
+    if (d.command !== Command.STMT_FETCH) this.lastUsed = to;
+    if (this.trx.active && !this.trxTarget) this.trxTarget = to;
+    if (this.trx.ending) this.nextTrxPending = false;
+    if (d.noReply) {
+      to.backend.write(packet);
+      return;
+    }
+    this.begin(d, to);
+    const started = performance.now();
+    const name = to.backend.server.name;
+    this.write(to, packet, {
+      command: d.command, sink: 'client',
+      done: (reply) => {
+        const took = performance.now() - started;
+        responseTime.set(name, 0.8 * (responseTime.get(name) ?? took) + 0.2 * took);
+        this.finished(d, to, reply);
+      },
+    });
+  }
+
+  /** A session command: every open backend, the replier's answer to the client (§4.1). */
+  private routeToAll(d: Decision): void {
+    if (d.command === Command.QUIT) {
+      for (const b of this.backends.values()) b.backend.write(d.packet);
+      return;
+    }
+    const open = [...this.backends.values()].filter((b) => !b.backend.closed);
+    if (open.length === 0) {
+      // Nothing open yet (lazy_connect, or everything lost): open one, the primary only if it takes reads.
+      const server = this.p.master_accept_reads === true || this.trx.inReadWriteTransaction ? this.bestMaster() ?? this.pickNewReplica(0) : this.pickNewReplica(0) ?? this.bestMaster();
+      if (!server || !this.history.canRecover) return this.s.fail(2003, 'HY000', `No server of service '${this.s.service.name}' can take the session`);
+      this.connectThen(d, server, this.isMasterServer(server) ? 'master' : 'slave');
+      return;
+    }
+    const replier = this.trx.active && this.trxTarget && !this.trxTarget.backend.closed ? this.trxTarget
+      : this.master && !this.master.backend.closed ? this.master : open[0]!;
+    this.count(d, open);
+    this.lastTargets = open;
+    if (d.history) d.history.ok = null;
+    const outcomes = new Map<RWBackend, boolean>();
+    let replierOk: boolean | null = null;
+    const compare = () => {
+      if (replierOk === null) return;
+      for (const [b, ok] of outcomes) {
+        if (ok !== replierOk) {
+          this.log(`response from server '${b.backend.server.name}' differs from the expected response to ${commandName(d.command)}; closing that connection due to inconsistent session state`);
+          this.failed.add(b.backend.server.name);
+          this.discard(b);
+        }
+      }
+      outcomes.clear();
+    };
+    if (d.noReply) {
+      for (const b of open) b.backend.write(this.forBackend(d, b) ?? d.packet);
+      return;
+    }
+    this.begin(d, replier);
+    const prepare = d.command === Command.STMT_PREPARE;
+    // A PREPARE is answered once every backend has its id for it: an EXECUTE right after
+    // must not find a replica still preparing.
+    const wait = prepare ? { awaiting: new Set(open), done: null as (() => void) | null } : null;
+    if (wait) this.prepareWaits.add(wait);
+    const settled = (b: RWBackend) => {
+      if (!wait) return;
+      wait.awaiting.delete(b);
+      if (wait.awaiting.size === 0 && wait.done) {
+        this.prepareWaits.delete(wait);
+        wait.done();
+      }
+    };
+    for (const b of open) {
+      const packet = this.forBackend(d, b);
+      if (!packet) {
+        settled(b);
+        continue;
+      }
+      if (b === replier) {
+        this.write(b, packet, {
+          command: d.command, sink: prepare ? 'buffer' : 'client',
+          done: (reply, bytes) => {
+            replierOk = reply.error === null;
+            const answer = () => {
+              if (prepare) this.preparedOn(b, d, reply, bytes);
+              this.finished(d, b, reply);
+              compare();
+            };
+            if (!wait) return answer();
+            wait.done = answer;
+            settled(b);
+          },
+        });
+      } else {
+        this.write(b, packet, {
+          command: d.command, sink: 'discard',
+          done: (reply) => {
+            if (prepare && reply.error === null && reply.statementId !== null) b.statements.ids.set(d.statement!.id, reply.statementId);
+            outcomes.set(b, reply.error === null);
+            settled(b);
+            compare();
+          },
+        });
+      }
+    }
+  }
+
+  /** A session command as one backend gets it (a prepared statement's id is per backend); null: nothing to send. */
+  private forBackend(d: Decision, b: RWBackend): Buffer | null {
+    if (d.command === Command.STMT_CLOSE || d.command === Command.STMT_RESET) {
+      const internal = b.statements.ids.get(d.statement!.id);
+      if (internal === undefined) return null;
+      if (d.command === Command.STMT_CLOSE) b.statements.forget(d.statement!.id);
+      return withStatementId(d.packet, internal);
+    }
+    return d.packet;
+  }
+
+  /** The replier answered a COM_STMT_PREPARE: the client gets Weir's id instead of the server's. */
+  private preparedOn(b: RWBackend, d: Decision, reply: Reply, bytes: Buffer | null): void {
+    const st = d.statement!;
+    let out = bytes ?? Buffer.alloc(0);
+    if (reply.error === null && reply.statementId !== null) {
+      b.statements.ids.set(st.id, reply.statementId);
+      st.parameters = reply.parameters;
+      this.statements.set(st.id, st);
+      this.lastPrepared = st.id;
+      out = withStatementId(out, st.id);
+      reply.statementId = st.id;
+    } else if (d.history) {
+      d.history = null;
+    }
+    this.toClient(out);
+  }
+
+  private write(b: RWBackend, packet: Buffer, e: Expectation): void {
+    if (!b.backend.write(packet, e)) {
+      this.s.pauseClient();
+      b.backend.whenDrained(() => this.s.resumeClient());
+    }
+  }
+
+  private begin(d: Decision, to: RWBackend): void {
+    this.busy = true;
+    this.current = { decision: d, to, sentToClient: 0 };
+  }
+
+  /** The client's reply is complete. */
+  private finished(d: Decision, from: RWBackend, reply: Reply): void {
+    if (d.history) {
+      d.history.ok = reply.error === null;
+      if (reply.error === null || d.command !== Command.STMT_PREPARE) this.history.add(d.history);
+      d.history = null;
+    }
+    if (reply.error === null && d.command === Command.INIT_DB) this.database = d.packet.toString('utf8', 5);
+    if (reply.error === null && d.command !== Command.STMT_PREPARE && reply.command !== Command.STMT_FETCH) this.trx.onServerStatus(reply.status);
+    if (!this.trx.active) this.trxTarget = null;
+    this.current = null;
+    this.busy = false;
+    this.s.replied(reply, from.backend.server.name);
+    this.pump();
+  }
+
+  /** Weir answers the command itself (an error, an OK). */
+  private answerLocally(packet: Buffer): void {
+    this.toClient(packet);
+    const error = packet[4] === 0xff;
+    const now = performance.now();
+    this.s.replied({
+      command: 0, error: error ? { code: packet.readUInt16LE(5), sqlState: 'HY000', message: '' } : null, rows: 0, resultSets: 0, affectedRows: 0,
+      warnings: 0, status: 0, statementId: null, parameters: 0, size: packet.length, firstByteAt: now, completedAt: now,
+    }, '');
+  }
+
+  private count(d: Decision, to: RWBackend[]): void {
+    this.stats.queries++;
+    if (d.target === 'all') this.stats.route_all++;
+    else if (d.named.length === 0 && d.target === 'master') this.stats.route_master++;
+    else if (d.named.length === 0 && d.target === 'slave') this.stats.route_slave++;
+    for (const b of to) {
+      const s = serverStats(this.stats, b.backend.server.name);
+      s.total++;
+      if (d.target === 'all' || b.role === 'slave') s.read++;
+      else s.write++;
+    }
+  }
+
+  // ---- backends ----
+
+  private isMasterServer(s: ConfigObject): boolean {
+    return usable(s) && serverFlags(s).includes('master');
+  }
+
+  private bestMaster(): ConfigObject | null {
+    const current = this.master && !this.master.backend.closed ? this.master.backend.server : null;
+    if (current && this.isMasterServer(current)) return current;
+    const masters = this.s.servers().filter((s) => this.isMasterServer(s) && connectable(s));
+    masters.sort((a, b) => (a.params.rank === 'secondary' ? 1 : 0) - (b.params.rank === 'secondary' ? 1 : 0) || a.runtime.currentConnections - b.runtime.currentConnections);
+    return masters[0] ?? null;
+  }
+
+  private maxLag(hinted: number): number {
+    const configured = Number(this.p.max_replication_lag ?? 0);
+    return hinted > 0 ? hinted : configured;
+  }
+
+  private isReplicaCandidate(s: ConfigObject, maxLag: number): boolean {
+    if (!usable(s) || this.failed.has(s.name)) return false;
+    const f = serverFlags(s);
+    if (!f.includes('slave')) return false;
+    if (maxLag > 0) {
+      const lag = s.runtime.facts.replication_lag;
+      if (lag === null || lag < 0 || lag >= maxLag) return false;
+    }
+    return true;
+  }
+
+  /** A replica for a read (§5.3): an open Backend, a server to connect, or null (read on the primary). */
+  private pickReader(hintedLag: number): Backend | ConfigObject | null {
+    const maxLag = this.maxLag(hintedLag);
+    const openReplicas = [...this.backends.values()].filter((b) => !b.backend.closed && b.role === 'slave');
+    const mayOpen = openReplicas.length < this.maxSlaves && this.history.canRecover;
+    const candidates: Array<{ server: ConfigObject; backend: Backend | null; klass: number }> = [];
+    for (const server of this.s.servers()) {
+      const open = this.backends.get(server.name.toLowerCase());
+      const isOpen = !!open && !open.backend.closed;
+      if (this.isReplicaCandidate(server, maxLag)) {
+        if (isOpen) candidates.push({ server, backend: open.backend, klass: open.backend.pending ? 1 : 0 });
+        else if (mayOpen && connectable(server)) candidates.push({ server, backend: null, klass: 0 });
+      } else if (this.isMasterServer(server) && isOpen) {
+        candidates.push({ server, backend: open.backend, klass: this.p.master_accept_reads === true ? 0 : 2 });
+      }
+    }
+    if (candidates.length === 0) return null;
+    const best = Math.min(...candidates.map((c) => c.klass));
+    const pool = candidates.filter((c) => c.klass === best);
+    if (best === 2) return null; // the primary, reached through chooseMaster
+    const criteria = String(this.p.slave_selection_criteria ?? 'least_current_operations').toLowerCase();
+    const score = (c: { server: ConfigObject }): number => {
+      const name = c.server.name;
+      switch (criteria) {
+        case 'adaptive_routing': return (responseTime.get(name) ?? 0) * (1 + currentOperations(name));
+        case 'least_behind_master': return c.server.runtime.facts.replication_lag ?? 0;
+        case 'least_router_connections': case 'least_global_connections': return c.server.runtime.currentConnections;
+        default: return currentOperations(name);
+      }
+    };
+    pool.sort((a, b) => score(a) - score(b) || (a.backend?.lastWriteAt ?? 0) - (b.backend?.lastWriteAt ?? 0));
+    const chosen = pool[0]!;
+    return chosen.backend ?? chosen.server;
+  }
+
+  private pickNewReplica(hintedLag: number): ConfigObject | null {
+    const r = this.pickReader(hintedLag);
+    return r instanceof Backend ? r.server : r;
+  }
+
+  private backendByName(name: string): RWBackend | null {
+    const b = this.backends.get(name.toLowerCase());
+    return b && !b.backend.closed ? b : null;
+  }
+
+  /** Opens a backend and brings it to the session's state (history replay, §4.4). */
+  private async connect(server: ConfigObject, role: 'master' | 'slave'): Promise<RWBackend> {
+    const backend = await Backend.open(server, this.s.credentials(), 'routed', this, role === 'master' ? 'master' : 'slave');
+    if (this.closed) {
+      backend.close();
+      throw new Error('the session closed');
+    }
+    const rb: RWBackend = { backend, statements: new BackendStatements(), role };
+    const key = server.name.toLowerCase();
+    const old = this.backends.get(key);
+    if (old && !old.backend.closed) old.backend.close();
+    this.backends.set(key, rb);
+    if (role === 'master') {
+      this.master = rb;
+      this.masterLost = false;
+    }
+    this.s.core.touch(server);
+    this.publishBackends();
+    // The history, pipelined; the backend is used once it has answered all of it.
+    const entries = [...this.history.entries];
+    if (entries.length === 0) return rb;
+    await new Promise<void>((resolve, reject) => {
+      let left = entries.length;
+      const lost = () => reject(new Error(`server '${server.name}' was lost while its session state was being restored`));
+      for (const entry of entries) {
+        const written = backend.write(entry.packet, {
+          command: entry.command, sink: 'discard',
+          done: (reply) => {
+            if (entry.statementId !== null && reply.error === null && reply.statementId !== null) rb.statements.ids.set(entry.statementId, reply.statementId);
+            if (entry.ok !== null && entry.ok !== (reply.error === null)) {
+              this.log(`replaying the session's history on '${server.name}' gave a different answer to ${commandName(entry.command)}; closing that connection`);
+              this.failed.add(server.name);
+              this.drop(rb);
+              return reject(new Error(`server '${server.name}' answered the session's history differently`));
+            }
+            if (--left === 0) resolve();
+          },
+        });
+        void written;
+      }
+      this.replayWaiters.set(backend, lost);
+    }).finally(() => this.replayWaiters.delete(backend));
+    return rb;
+  }
+
+  /** Closes a backend this session stops using; one that owed the client a reply is handled as lost. */
+  private discard(b: RWBackend): void {
+    if (this.current?.to === b) this.handleLost(b);
+    else this.drop(b);
+  }
+
+  private drop(b: RWBackend): void {
+    b.backend.close();
+    // A PREPARE waiting for this backend's answer waits no more.
+    for (const wait of [...this.prepareWaits]) {
+      wait.awaiting.delete(b);
+      if (wait.awaiting.size === 0 && wait.done) {
+        this.prepareWaits.delete(wait);
+        wait.done();
+      }
+    }
+    if (this.master === b) this.master = null;
+    if (this.trxTarget === b) this.trxTarget = null;
+    if (this.lastUsed === b) this.lastUsed = null;
+    this.s.core.touch(b.backend.server);
+    this.publishBackends();
+  }
+
+  private publishBackends(): void {
+    this.s.backendsChanged([...this.backends.values()].filter((b) => !b.backend.closed).map((b) => b.backend.view));
+  }
+
+  // ---- failures (§6) ----
+
+  lost(backend: Backend, why: string): void {
+    if (this.closed) return;
+    this.replayWaiters.get(backend)?.();
+    const b = [...this.backends.values()].find((x) => x.backend === backend);
+    if (!b) return;
+    this.log(`connection to server '${backend.server.name}' lost: ${why}`);
+    this.handleLost(b);
+  }
+
+  private handleLost(b: RWBackend): void {
+    const wasMaster = this.master === b;
+    const owed = this.current && this.current.to === b ? this.current : null;
+    this.drop(b);
+    if (wasMaster) {
+      this.masterLost = true;
+      if (this.failureMode === 'fail_instantly') return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}'`);
+      if (this.temporaryTables.size && this.p.strict_tmp_tables !== false) {
+        return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}' while the session has temporary tables`);
+      }
+      if (this.unsafeToReconnect) return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}': unsafe to reconnect (${this.unsafeToReconnect})`);
+    }
+    if (this.trx.active && this.trxTarget === null && owed === null && this.trx.inReadWriteTransaction && wasMaster) {
+      return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}' in the middle of a transaction`);
+    }
+    if (!owed) return;
+    // The lost backend owed the client a reply: retry a read that sent nothing yet elsewhere (§6.5).
+    const d = owed.decision;
+    if (d.read && !this.trx.active && owed.sentToClient === 0 && this.p.retry_failed_reads !== false && d.retries-- > 0 && !d.statement) {
+      this.current = null;
+      this.busy = false;
+      this.failed.add(b.backend.server.name);
+      this.log(`retrying a read of server '${b.backend.server.name}' on another server`);
+      this.dispatch(d);
+      this.pump();
+      return;
+    }
+    if (d.read && !this.trx.active && owed.sentToClient === 0 && this.p.retry_failed_reads !== false && d.retries > 0 && d.statement) {
+      // A prepared statement's read: the other backends know the statement too.
+      this.current = null;
+      this.busy = false;
+      this.failed.add(b.backend.server.name);
+      d.retries--;
+      this.dispatch(d);
+      this.pump();
+      return;
+    }
+    this.s.fail(2013, 'HY000', `Lost connection to backend server '${b.backend.server.name}': the connection broke while it owed the client a reply`);
+  }
+
+  serverChanged(server: ConfigObject, event: ServerEvent): void {
+    const b = this.backends.get(server.name.toLowerCase());
+    if (!b || b.backend.closed) return;
+    if (event === 'down') {
+      this.log(`server '${server.name}' is down`);
+      this.handleLost(b);
+    }
+    // lost_master: the next write finds the new primary (chooseMaster); reads carry on.
+  }
+
+  // ---- change user, kill ----
+
+  changeUser(request: ChangeUser, passwordSha1: Buffer, sequence: number): void {
+    this.resetState();
+    const open = [...this.backends.values()].filter((x) => !x.backend.closed);
+    const replier = this.master && !this.master.backend.closed ? this.master : open[0];
+    if (!replier) {
+      this.toClient(okPacket(sequence + 1));
+      return;
+    }
+    const caps = this.s.credentials().capabilities;
+    const d = this.decision(Buffer.alloc(0), Command.CHANGE_USER, 'all');
+    this.busy = true;
+    this.current = { decision: d, to: replier, sentToClient: 0 };
+    for (const b of open) {
+      b.backend.passwordSha1 = passwordSha1;
+      const packet = writeChangeUser(sequence, { ...request, token: tokenFor(passwordSha1, b.backend.scramble) }, caps);
+      this.write(b, packet, b === replier
+        ? {
+          command: Command.CHANGE_USER, sink: 'discard', done: (reply) => {
+            // After an authentication switch the server's answer has a later sequence than
+            // the client expects: the client gets an OK or ERR of its own exchange.
+            const e = reply.error;
+            this.toClient(e ? errPacket(sequence + 1, e.code, e.sqlState, e.message) : okPacket(sequence + 1, reply.status || 0x0002));
+            this.finished(d, b, reply);
+          },
+        }
+        : { command: Command.CHANGE_USER, sink: 'discard', done: (reply) => {
+          if (reply.error !== null) this.drop(b);
+        } });
+    }
+  }
+
+  /** COM_CHANGE_USER, COM_RESET_CONNECTION: the servers forget the session's state. */
+  private resetState(): void {
+    this.history.clear();
+    this.statements.clear();
+    this.textStatements.clear();
+    this.temporaryTables.clear();
+    for (const b of this.backends.values()) b.statements.clear();
+    this.lockedToMaster = false;
+    this.serializable = false;
+    this.nextTrxPending = false;
+    this.unsafeToReconnect = null;
+  }
+
+  /** KILL <Weir session id>: Weir's ids are not the servers', so Weir does it (§2.8). */
+  private kill(id: number, queryOnly: boolean): Buffer {
+    const target = this.s.core.sessions.get(id);
+    if (!target) return errPacket(1, 1094, 'HY000', `Unknown thread id: ${id}`);
+    if (queryOnly) return errPacket(1, 1105, 'HY000', 'KILL QUERY through readwritesplit is not supported by Weir; use KILL CONNECTION');
+    target.close(`killed by session ${this.s.id}`);
+    return okPacket(1);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const b of this.backends.values()) {
+      if (!b.backend.closed) b.backend.close();
+    }
+  }
+
+  // ---- BackendOwner ----
+
+  toClient(bytes: Buffer): boolean {
+    if (this.current) this.current.sentToClient += bytes.length;
+    return this.s.toClient(bytes);
+  }
+
+  whenClientDrains(resume: () => void): void {
+    this.s.whenClientDrains(resume);
+  }
+
+  private log(message: string): void {
+    this.s.logger.info({ session: this.s.id, service: this.s.service.name }, `session ${this.s.id}: ${message}`);
+  }
+}
+
+function commandName(command: number): string {
+  const name = Object.entries(Command).find(([, v]) => v === command)?.[0];
+  return name ? `COM_${name}` : `command 0x${command.toString(16)}`;
+}
+

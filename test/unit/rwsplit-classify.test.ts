@@ -1,0 +1,316 @@
+/**
+ * readwritesplit's statement classifier on a table of statements (readwritesplit reference
+ * §2.3, §2.9): what MaxScale routes where, including comments, quoting, executable comments
+ * and multi-statements. Expected targets: `slave` (an autocommit read), `master`, `all` (a
+ * session command), `last` (where the previous statement ran). Plus a fuzz run: the
+ * classifier never throws.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { classify, Type, type Classification } from '../../src/proxy/routing/readwritesplit/classify.ts';
+
+type Target = 'slave' | 'master' | 'all' | 'last';
+
+/** The target of an autocommit statement outside a transaction, as the router derives it (§2.2). */
+function target(c: Classification): Target {
+  const t = c.type;
+  if (t & (Type.PREPARE_NAMED_STMT | Type.DEALLOC_PREPARE)) return 'all';
+  if (t & Type.NEXT_TRX) return 'master';
+  if (!(t & Type.WRITE) && (t & (Type.SESSION_WRITE | Type.USERVAR_WRITE | Type.GSYSVAR_WRITE | Type.ENABLE_AUTOCOMMIT | Type.DISABLE_AUTOCOMMIT))) return 'all';
+  const readOnly = !(t & (Type.MASTER_READ | Type.WRITE)) && (t & (Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ)) !== 0;
+  if (readOnly && !(t & Type.BEGIN_TRX)) return c.relatesToPrevious ? 'last' : 'slave';
+  return 'master';
+}
+
+const TABLE: Array<[string, Target]> = [
+  // plain reads
+  ['SELECT 1', 'slave'],
+  ['select 1', 'slave'],
+  ['SELECT * FROM t', 'slave'],
+  ['SELECT a, b FROM t WHERE id = 1', 'slave'],
+  ['SELECT id FROM t1 JOIN t2 ON t1.id = t2.id', 'slave'],
+  ['SELECT COUNT(*) FROM t', 'slave'],
+  ['SELECT NOW(), RAND(), UUID(), CONNECTION_ID()', 'slave'],
+  ['SELECT SLEEP(1)', 'slave'],
+  ['SELECT CONCAT(a, b), UPPER(c), SUBSTRING(d, 1, 2) FROM t', 'slave'],
+  ['SELECT CAST(a AS DECIMAL(10,2)) FROM t', 'slave'],
+  ['SELECT CAST(a AS CHAR(10)), CONVERT(b, SIGNED) FROM t', 'slave'],
+  ['SELECT IF(a > 1, 1, 0), IFNULL(b, 2), COALESCE(c, 3) FROM t', 'slave'],
+  ['SELECT JSON_EXTRACT(doc, "$.a") FROM t', 'slave'],
+  ['SELECT a FROM t WHERE id IN (1, 2, 3)', 'slave'],
+  ['SELECT a FROM t WHERE EXISTS (SELECT 1 FROM u)', 'slave'],
+  ['SELECT a FROM t WHERE id IN (SELECT id FROM u)', 'slave'],
+  ['(SELECT a FROM t) UNION (SELECT b FROM u)', 'slave'],
+  ['SELECT a FROM t UNION ALL SELECT b FROM u', 'slave'],
+  ['WITH x AS (SELECT 1 AS a) SELECT a FROM x', 'slave'],
+  ['SELECT ROW_NUMBER() OVER (PARTITION BY a ORDER BY b) FROM t', 'slave'],
+  ['SELECT * FROM t LIMIT 10 OFFSET 5', 'slave'],
+  ['SELECT DISTINCT a FROM t GROUP BY a HAVING COUNT(*) > 1', 'slave'],
+  ['SELECT @@version', 'slave'],
+  ['SELECT @@server_id', 'slave'],
+  ['SELECT @@global.max_connections', 'slave'],
+  ['SELECT @a', 'slave'],
+  ['SELECT @a, @b FROM t', 'slave'],
+  ['SELECT 1 FROM DUAL', 'slave'],
+  ['SELECT DATABASE(), USER(), VERSION()', 'slave'],
+  ['SELECT MASTER_GTID_WAIT("0-1-1", 1)', 'slave'],
+  ['SELECT ROW_COUNT()', 'last'],
+  ['SELECT FOUND_ROWS()', 'last'],
+  ['SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1', 'slave'],
+  ['SELECT @@warning_count', 'last'],
+  ['SHOW WARNINGS', 'last'],
+  ['SHOW ERRORS', 'last'],
+  ['SHOW COUNT(*) WARNINGS', 'last'],
+  ['SHOW TABLES', 'slave'],
+  ['SHOW DATABASES', 'slave'],
+  ['SHOW FULL TABLES', 'slave'],
+  ['SHOW CREATE TABLE t', 'slave'],
+  ['SHOW COLUMNS FROM t', 'slave'],
+  ['SHOW TABLE STATUS', 'slave'],
+  ['SHOW VARIABLES LIKE "a%"', 'slave'],
+  ['SHOW GLOBAL STATUS', 'slave'],
+  ['SHOW SLAVE STATUS', 'slave'],
+  ['SHOW PROCESSLIST', 'slave'],
+  ['SHOW MASTER STATUS', 'master'],
+  ['SHOW BINLOG EVENTS', 'master'],
+  ['SHOW BINARY LOGS', 'master'],
+  ['SHOW INDEX FROM t', 'master'],
+  ['SHOW KEYS FROM t', 'master'],
+  ['DESC t', 'slave'],
+  ['DESCRIBE t', 'slave'],
+  ['EXPLAIN SELECT * FROM t', 'slave'],
+  ['EXPLAIN UPDATE t SET a = 1', 'slave'],
+  ['HELP "SELECT"', 'slave'],
+  // reads that must see the primary
+  ['SELECT LAST_INSERT_ID()', 'master'],
+  ['SELECT last_insert_id(), id FROM t', 'master'],
+  ['SELECT @@last_insert_id', 'master'],
+  ['SELECT @@identity', 'master'],
+  ['SELECT @@last_gtid', 'master'],
+  ['SELECT @@session.last_insert_id', 'master'],
+  // locking reads and writes hidden in SELECT
+  ['SELECT * FROM t FOR UPDATE', 'master'],
+  ['SELECT * FROM t WHERE id = 1 FOR UPDATE NOWAIT', 'master'],
+  ['SELECT * FROM t FOR SHARE', 'master'],
+  ['SELECT * FROM t LOCK IN SHARE MODE', 'master'],
+  ['SELECT * FROM t INTO OUTFILE "/tmp/x"', 'master'],
+  ['SELECT * FROM t INTO DUMPFILE "/tmp/x"', 'master'],
+  ['SELECT GET_LOCK("a", 1)', 'master'],
+  ['SELECT RELEASE_LOCK("a")', 'master'],
+  ['SELECT IS_FREE_LOCK("a")', 'master'],
+  ['SELECT IS_USED_LOCK("a")', 'master'],
+  ['SELECT RELEASE_ALL_LOCKS()', 'master'],
+  ['SELECT NEXTVAL(s)', 'master'],
+  ['SELECT LASTVAL(s)', 'master'],
+  ['SELECT SETVAL(s, 10)', 'master'],
+  ['SELECT NEXT VALUE FOR s', 'master'],
+  ['SELECT PREVIOUS VALUE FOR s', 'master'],
+  ['SELECT s.nextval', 'master'],
+  ['SELECT my_func(1)', 'master'],
+  ['SELECT db.my_func(1)', 'master'],
+  ['SELECT `my func`(1)', 'master'],
+  ['SELECT a FROM t WHERE b = my_udf(c)', 'master'],
+  // user variables (use_sql_variables_in=all)
+  ['SELECT @a := 1', 'all'],
+  ['SELECT @a := @a + 1 FROM t', 'all'],
+  ['SELECT 1 INTO @v', 'all'],
+  ['SELECT a INTO @x FROM t LIMIT 1', 'all'],
+  ['SET @a = 1', 'all'],
+  ['SET @a := 1', 'all'],
+  ['SET @a = (SELECT COUNT(*) FROM t)', 'all'],
+  ["SET @'quoted name' = 1", 'all'],
+  ['INSERT INTO t VALUES (@b := 5)', 'master'],
+  // session commands
+  ['SET NAMES utf8mb4', 'all'],
+  ['SET NAMES utf8mb4 COLLATE utf8mb4_general_ci', 'all'],
+  ['SET CHARACTER SET utf8', 'all'],
+  ['SET sql_mode = "ANSI"', 'all'],
+  ['SET SESSION sql_mode = ""', 'all'],
+  ['SET @@session.time_zone = "+00:00"', 'all'],
+  ['SET time_zone = "+00:00"', 'all'],
+  ['SET autocommit = 0', 'all'],
+  ['SET autocommit=1', 'all'],
+  ['set AUTOCOMMIT = OFF', 'all'],
+  ['SET @@autocommit = 0', 'all'],
+  ['SET SESSION TRANSACTION READ ONLY', 'all'],
+  ['SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', 'all'],
+  ['SET GLOBAL max_connections = 100', 'all'],
+  ['SET @@global.max_connections = 100', 'all'],
+  ['USE db', 'all'],
+  ['use `my db`', 'all'],
+  ['PREPARE s FROM "SELECT 1"', 'all'],
+  ['DEALLOCATE PREPARE s', 'all'],
+  ['DROP PREPARE s', 'all'],
+  // statements only for the next transaction
+  ['SET TRANSACTION READ ONLY', 'master'],
+  ['SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'master'],
+  // writes
+  ['INSERT INTO t VALUES (1)', 'master'],
+  ['insert into t (a) values (1), (2)', 'master'],
+  ['INSERT INTO t SELECT * FROM u', 'master'],
+  ['INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 2', 'master'],
+  ['REPLACE INTO t VALUES (1)', 'master'],
+  ['UPDATE t SET a = 1 WHERE id = 2', 'master'],
+  ['DELETE FROM t WHERE id = 1', 'master'],
+  ['TRUNCATE TABLE t', 'master'],
+  ['LOAD DATA LOCAL INFILE "/tmp/x" INTO TABLE t', 'master'],
+  ['LOAD DATA INFILE "/tmp/x" INTO TABLE t', 'master'],
+  ['CREATE TABLE t (id INT)', 'master'],
+  ['CREATE TEMPORARY TABLE t (id INT)', 'master'],
+  ['CREATE OR REPLACE TABLE t (id INT)', 'master'],
+  ['CREATE DATABASE d', 'master'],
+  ['CREATE INDEX i ON t (a)', 'master'],
+  ['CREATE SEQUENCE s', 'master'],
+  ['ALTER TABLE t ADD COLUMN b INT', 'master'],
+  ['DROP TABLE t', 'master'],
+  ['DROP TEMPORARY TABLE IF EXISTS t', 'master'],
+  ['RENAME TABLE a TO b', 'master'],
+  ['GRANT SELECT ON *.* TO u', 'master'],
+  ['REVOKE SELECT ON *.* FROM u', 'master'],
+  ['SET PASSWORD FOR u = PASSWORD("x")', 'master'],
+  ['SET ROLE r', 'master'],
+  ['ANALYZE TABLE t', 'master'],
+  ['OPTIMIZE TABLE t', 'master'],
+  ['CHECK TABLE t', 'master'],
+  ['LOCK TABLES t WRITE', 'master'],
+  ['UNLOCK TABLES', 'master'],
+  ['FLUSH TABLES', 'master'],
+  ['HANDLER t OPEN', 'master'],
+  ['CALL p()', 'master'],
+  ['CALL db.p(1, @out)', 'master'],
+  ['DO SLEEP(1)', 'master'],
+  ['START SLAVE', 'master'],
+  ['STOP SLAVE', 'master'],
+  ['RESET MASTER', 'master'],
+  ['SAVEPOINT a', 'master'],
+  ['RELEASE SAVEPOINT a', 'master'],
+  ['ROLLBACK TO SAVEPOINT a', 'master'],
+  ['ROLLBACK WORK TO a', 'master'],
+  ['XA PREPARE "x"', 'master'],
+  ['XA COMMIT "x"', 'master'],
+  ['EXECUTE IMMEDIATE "SELECT 1"', 'master'],
+  ['BEGIN NOT ATOMIC SELECT 1; END', 'master'],
+  ['KILL QUERY ID 5', 'master'],
+  ['INSTALL PLUGIN x SONAME "y"', 'master'],
+  ['WITH x AS (SELECT 1) UPDATE t SET a = 1', 'master'],
+  // transaction boundaries (their own target logic lives in the router)
+  ['BEGIN', 'master'],
+  ['BEGIN WORK', 'master'],
+  ['START TRANSACTION', 'master'],
+  ['START TRANSACTION READ WRITE', 'master'],
+  ['START TRANSACTION WITH CONSISTENT SNAPSHOT', 'master'],
+  ['COMMIT', 'master'],
+  ['COMMIT WORK', 'master'],
+  ['ROLLBACK', 'master'],
+  ['XA START "x"', 'master'],
+  ['XA END "x"', 'master'],
+  // comments and quoting
+  ['/* a comment */ SELECT 1', 'slave'],
+  ['SELECT 1 /* FOR UPDATE */', 'slave'],
+  ['SELECT 1 -- FOR UPDATE', 'slave'],
+  ['SELECT 1 # FOR UPDATE', 'slave'],
+  ['-- a comment\nSELECT 1', 'slave'],
+  ['# a comment\nSELECT 1', 'slave'],
+  ['/* INSERT */ SELECT 1', 'slave'],
+  ['/* SELECT */ INSERT INTO t VALUES (1)', 'master'],
+  ["SELECT 'FOR UPDATE' FROM t", 'slave'],
+  ['SELECT "INSERT INTO t" AS q', 'slave'],
+  ["SELECT 'it''s' AS q", 'slave'],
+  ["SELECT 'a\\'b; INSERT' AS q", 'slave'],
+  ['SELECT `select` FROM `from`', 'slave'],
+  ['SELECT a FROM t WHERE b = "; DELETE FROM t"', 'slave'],
+  ["SELECT ';' AS semicolon", 'slave'],
+  ['SELECT 1--1', 'slave'],
+  ['SELECT 1 --1', 'slave'],
+  // executable comments are SQL
+  ['/*!40101 SET NAMES utf8 */', 'all'],
+  ['/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE */', 'all'],
+  ['SELECT 1 /*!50000 FOR UPDATE */', 'master'],
+  ['SELECT * FROM t /*! LOCK IN SHARE MODE */', 'master'],
+  ['/*!INSERT INTO t VALUES (1) */', 'master'],
+  ['/*M!100101 SET STATEMENT max_statement_time=1 FOR */ SELECT 1', 'slave'],
+  ['SELECT /*+ MAX_EXECUTION_TIME(1000) */ * FROM t', 'slave'],
+  // SET STATEMENT ... FOR
+  ['SET STATEMENT max_statement_time=1 FOR SELECT * FROM t', 'slave'],
+  ['SET STATEMENT max_statement_time=1 FOR UPDATE t SET a = 1', 'master'],
+  // multi-statements
+  ['SELECT 1; SELECT 2', 'master'],
+  ['INSERT INTO t VALUES (1); SELECT 1', 'master'],
+  ['SET autocommit=1; INSERT INTO t VALUES (1)', 'master'],
+  ['SET @a = 1; SELECT @a', 'master'],
+  ['SELECT 1;', 'slave'],
+  ['SELECT 1 ;  ', 'slave'],
+  ['SELECT 1; -- trailing comment', 'slave'],
+  ['SELECT 1; /* trailing */', 'slave'],
+  // text prepared statements
+  ['EXECUTE s', 'master'],
+  ['EXECUTE s USING @a', 'master'],
+  // unknown and odd input: the primary
+  ['', 'slave'],
+  ['   ', 'slave'],
+  ['/* only a comment */', 'slave'],
+  ['GARBAGE STATEMENT', 'master'],
+  ['42', 'master'],
+  ['(', 'master'],
+  ['SELECT', 'slave'],
+  ['VALUES (1), (2)', 'slave'],
+  ['TABLE t', 'slave'],
+  ['BINLOG "abc"', 'master'],
+  ["SELECT 'unterminated", 'slave'],
+  ['SELECT /* unterminated', 'slave'],
+  ['SELECT `unterminated', 'slave'],
+  ['SELECT "\\\\" AS backslash', 'slave'],
+  ['SELECT ＡＢＣ FROM t', 'slave'],
+  ['SELECT 1e10, 0x1F, .5', 'slave'],
+  ['SELECT a FROM t PROCEDURE ANALYSE()', 'master'],
+];
+
+test(`the classifier routes ${TABLE.length} statements as MaxScale does`, () => {
+  const wrong: string[] = [];
+  for (const [sql, expected] of TABLE) {
+    const got = target(classify(sql));
+    if (got !== expected) wrong.push(`${JSON.stringify(sql)}: expected ${expected}, got ${got}`);
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(TABLE.length >= 200);
+});
+
+test('facts besides the target: temporary tables, drops, locks, calls, multi-statements, isolation, KILL, text prepares', () => {
+  assert.equal(classify('CREATE TEMPORARY TABLE IF NOT EXISTS db.tmp (a INT)').createdTemporary, 'db.tmp');
+  assert.equal(classify('create temporary table `Tmp` (a INT)').createdTemporary, 'tmp');
+  assert.deepEqual(classify('DROP TABLE IF EXISTS a, db.b').dropped, ['a', 'db.b']);
+  assert.deepEqual(classify('SELECT * FROM tmp t JOIN db.other o ON t.a = o.a').tables, ['tmp', 'db.other']);
+  assert.deepEqual(classify('SELECT * FROM a, b WHERE a.x = b.x').tables, ['a', 'b']);
+  assert.equal(classify('SELECT GET_LOCK("x", 1)').usesLock, true);
+  assert.equal(classify('CALL p()').call, true);
+  assert.equal(classify('SELECT 1; SELECT 2').multiStatement, true);
+  assert.equal(classify("SELECT ';'").multiStatement, false);
+  assert.equal(classify('SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE').isolation, 'SERIALIZABLE');
+  assert.equal(classify("SET SESSION tx_isolation = 'SERIALIZABLE'").isolation, 'SERIALIZABLE');
+  assert.equal(classify("SET transaction_isolation = 'REPEATABLE-READ'").isolation, 'REPEATABLE READ');
+  assert.deepEqual(classify('KILL 12').kill, { id: 12, query: false });
+  assert.deepEqual(classify('KILL CONNECTION 12').kill, { id: 12, query: false });
+  assert.deepEqual(classify('KILL HARD QUERY 7').kill, { id: 7, query: true });
+  assert.equal(classify('KILL USER bob').kill, null);
+  const p = classify("PREPARE ps FROM 'SELECT @@server_id'");
+  assert.equal(p.preparedName, 'ps');
+  assert.equal(p.preparedSql, 'SELECT @@server_id');
+  assert.equal(classify('EXECUTE ps USING @a').preparedName, 'ps');
+  assert.ok(classify('START TRANSACTION READ ONLY').readOnlyTrx);
+  assert.ok(classify('START TRANSACTION READ ONLY').type & Type.BEGIN_TRX);
+  assert.ok(classify('SET autocommit=0').type & Type.DISABLE_AUTOCOMMIT);
+  assert.ok(classify('SET a=1, autocommit=1').type & Type.ENABLE_AUTOCOMMIT);
+  assert.ok(classify('SET SESSION TRANSACTION READ ONLY').type & Type.READONLY);
+  assert.ok(classify('SET TRANSACTION READ ONLY').type & Type.NEXT_TRX);
+});
+
+test('the classifier never throws, whatever the input (fuzz)', () => {
+  const seed = Date.now() % 100_000;
+  console.log(`classifier fuzz seed ${seed}`);
+  const pieces = ['SELECT', 'INSERT', ' ', ';', "'", '"', '`', '/*', '*/', '/*!', '--', '-- ', '#', '\n', '@', '@@', ':=', '(', ')', 'FROM', 'FOR UPDATE', 'SET', 'autocommit', '=', '0', '\\', 'é', '\u0000'];
+  fc.assert(fc.property(fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string()), { maxLength: 40 }), (parts) => {
+    const c = classify(parts.join(''));
+    assert.equal(typeof c.type, 'number');
+  }), { seed, numRuns: 2000 });
+});
