@@ -32,7 +32,7 @@ before(async () => {
   await createProxyUser(db);
   await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
   port = await freePort();
-  t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }) });
+  t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }), serversRunning: true });
   await asAdmin(t.http.post('/users')).send({ name: BASIC[0], password: BASIC[1], role: 'basic' }).expect(201);
 });
 after(async () => {

@@ -70,7 +70,7 @@ describe('the command API and a basic user', () => {
     logs = tempDir('weir-security-logs-');
     const filters = `[Audit]\ntype=filter\nmodule=qlafilter\nfilebase=${logs}/audit\nlog_type=unified\nlog_data=user,query,error_msg\n\n`
       + `[Trace]\ntype=filter\nmodule=regexfilter\nmatch=/no_such_table_old/\nreplace=no_such_table\nlog_trace=true\nlog_file=${logs}/rewrites.log\n\n`;
-    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s\nlog_info=true', extra: filters, filters: { Shop: 'Audit|Trace' } }) });
+    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s\nlog_info=true', extra: filters, filters: { Shop: 'Audit|Trace' } }), serversRunning: true });
     await asAdmin(t.http.post('/users')).send({ name: BASIC[0], password: BASIC[1], role: 'basic' }).expect(201);
     await asAdmin(t.http.post('/users')).send({ name: ADMIN2[0], password: ADMIN2[1], role: 'admin' }).expect(201);
   });

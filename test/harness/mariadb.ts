@@ -5,7 +5,7 @@
  * Readiness and replication are waited for by polling, never by sleeping a guessed time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,14 +60,30 @@ function templateDatadir(installArgs: string[] = []): Promise<string> {
   let template = templates.get(key);
   if (!template) {
     template = (async () => {
-      const dir = join(mkdtempSync(join(tmpdir(), 'weir-mariadb-template-')), 'data');
-      await run(INSTALL_DB, ['--no-defaults', '--user=root', `--datadir=${dir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...installArgs]);
+      const base = mkdtempSync(join(tmpdir(), 'weir-mariadb-template-'));
+      const dir = join(base, 'data');
+      // The bootstrap's temporary tables live in its own tmpdir: see privateTmpdir.
+      await run(INSTALL_DB, ['--no-defaults', '--user=root', `--datadir=${dir}`, `--tmpdir=${privateTmpdir(base)}`,
+        '--auth-root-authentication-method=normal', '--skip-test-db', ...installArgs]);
       process.on('exit', () => rmSync(join(dir, '..'), { recursive: true, force: true }));
       return dir;
     })();
     templates.set(key, template);
   }
   return template;
+}
+
+/**
+ * A server's own directory for temporary tables. Never the shared /tmp: a starting
+ * mariadbd deletes every `#sql*` file in its tmpdir as left over from an earlier run
+ * (mysql_rm_tmp_tables), so a server starting beside another one (every test file starts
+ * its own, several run at once) removed the other's temporary tables under it, and a
+ * concurrent mariadb-install-db then failed with "Unknown table 'mysql.tmp_user_nopasswd'".
+ */
+function privateTmpdir(base: string): string {
+  const dir = join(base, 'tmp');
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
@@ -101,11 +117,12 @@ export async function startMariaDB(opts: StartOptions = {}): Promise<MariaDBServ
   const name = opts.name ?? `db${++counter}`;
   const socket = join(base, 's.sock');
   const errLog = join(base, 'error.log');
+  const tmp = privateTmpdir(base);
   let port = await freePort();
   let child: ChildProcess | null = null;
 
   const args = () => [
-    '--no-defaults', '--user=root', `--datadir=${datadir}`, `--socket=${socket}`, `--port=${port}`,
+    '--no-defaults', '--user=root', `--datadir=${datadir}`, `--tmpdir=${tmp}`, `--socket=${socket}`, `--port=${port}`,
     '--bind-address=127.0.0.1', `--log-error=${errLog}`, `--pid-file=${join(base, 'mariadbd.pid')}`,
     `--server-id=${opts.serverId ?? 1}`, '--innodb-buffer-pool-size=16M', '--skip-name-resolve',
     ...(opts.binlog ? ['--log-bin=mariadb-bin', '--log-slave-updates', '--gtid-strict-mode=1'] : ['--skip-log-bin']),

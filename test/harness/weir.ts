@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
-import { freePort } from './mariadb.ts';
+import { freePort, waitFor } from './mariadb.ts';
+import { stringList } from '../../src/core/objects.ts';
 import { startWeir, type RunningWeir } from '../../src/weir.ts';
 
 export const ADMIN = { user: 'admin', password: 'mariadb' } as const;
@@ -75,7 +76,13 @@ export interface TestWeir {
   restart(): Promise<TestWeir>;
 }
 
-export async function startTestWeir(options: { config?: string; datadir?: string; configFile?: string; listenerPort?: number } = {}): Promise<TestWeir> {
+/**
+ * `serversRunning`: also wait, round by round, until every server a running monitor watches
+ * is `running`, for tests whose clients log in at once. One completed round is not enough
+ * for them: on a loaded machine a new server's first probe can run into connect_timeout,
+ * and a server that round found down takes no sessions.
+ */
+export async function startTestWeir(options: { config?: string; datadir?: string; configFile?: string; listenerPort?: number; serversRunning?: boolean } = {}): Promise<TestWeir> {
   const datadir = options.datadir ?? tempDir();
   let configFile = options.configFile;
   const listenerPort = options.listenerPort ?? await freePort();
@@ -87,6 +94,16 @@ export async function startTestWeir(options: { config?: string; datadir?: string
   // Tests start from settled server states: every running monitor has completed a round.
   const { core, monitors } = weir.context;
   await Promise.all(core.list('monitor').filter((m) => m.params.state === 'running').map((m) => monitors.get(m.name)!.nextTick()));
+  if (options.serversRunning) {
+    for (const m of core.list('monitor').filter((m) => m.params.state === 'running')) {
+      const watched = stringList(m.params.servers!);
+      const allRunning = () => watched.every((name) => core.find('server', name)?.runtime.facts.flags.includes('running'));
+      await waitFor(`the servers of monitor '${m.name}' to be running`, async () => {
+        if (!allRunning()) await monitors.get(m.name)!.nextTick();
+        return allRunning();
+      });
+    }
+  }
   const self: TestWeir = {
     weir, datadir, configFile, listenerPort, http: request(weir.adminUrl),
     async stop() {

@@ -21,7 +21,7 @@ before(async () => {
   await createUser(db, 'app', 'app-pw', 'SELECT ON *.*');
   await db.query('CREATE ROLE app_role');
   port = await freePort();
-  t = await startTestWeir({ config: oneServerConfig(db, { services: { Svc: port }, globals: 'users_refresh_time=0s' }) });
+  t = await startTestWeir({ config: oneServerConfig(db, { services: { Svc: port }, globals: 'users_refresh_time=0s' }), serversRunning: true });
 });
 
 after(async () => {

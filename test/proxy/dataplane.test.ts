@@ -331,7 +331,21 @@ describe('clients through Weir', () => {
   });
 
   test('a backend that dies closes its sessions with an error; the replica\'s sessions carry on', async () => {
+    // The premise: the replica has applied everything the primary wrote (the test before
+    // sent it a 17 MiB row, which a loaded replica may still be applying) and the monitor
+    // sees it as a replica, so the RO session goes to it and not to the primary, the
+    // fallback when no replica qualifies.
+    const [{ pos }] = await topo.primary.query('SELECT @@global.gtid_binlog_pos AS pos');
+    const [{ waited }] = await topo.replicas[0]!.query(`SELECT MASTER_GTID_WAIT('${pos}', 60) AS waited`);
+    assert.equal(Number(waited), 0, `the replica reached the primary's position ${pos}`);
+    const mon = t.weir.context.monitors.get('Monitor')!;
+    await waitFor('the monitor to see the replica as one', async () => {
+      await mon.nextTick();
+      return t.weir.context.core.get('server', 'db2').runtime.facts.flags.includes('slave');
+    });
     const onReplica = await client(ports.ro);
+    const [[{ before }]] = (await onReplica.query('SELECT @@server_id AS `before`')) as any;
+    assert.equal(Number(before), 2, 'the RO session is on the replica');
     const onPrimary = await client(ports.rw);
     const lost = new Promise<any>((resolve) => onPrimary.on('error', resolve));
     await topo.primary.kill();

@@ -115,7 +115,7 @@ max_qps=20
 throttling_duration=500ms
 
 `,
-    }) });
+    }), serversRunning: true });
   });
   after(async () => {
     await t?.stop();
@@ -253,17 +253,28 @@ log_data=user,query
   test('topfilter: the slowest statements of a session, slowest first, written when it closes', async () => {
     const c = await connect('Top');
     const id = await sessionId('Top');
-    await c.query('SELECT SLEEP(0.2)');
-    await c.query('SELECT 1');
-    await c.query('SELECT SLEEP(0.3)');
-    await c.query('SELECT SLEEP(0.1)');
+    // Which statements are the slowest is made certain, not left to timing: Weir times a
+    // statement within the client's round trip, so what the client measured bounds it from
+    // above, and a SLEEP(x) takes at least x. Each sleep is made longer than every earlier
+    // statement's round trip, so on a loaded machine too the two slowest are the last two.
+    const roundTrip = async (sql: string) => {
+      const started = performance.now();
+      await c.query(sql);
+      return (performance.now() - started) / 1000;
+    };
+    const longerThan = (seconds: number) => Math.ceil((seconds + 0.1) * 1000) / 1000;
+    const fast = await roundTrip('SELECT 1');
+    const short = await roundTrip('SELECT SLEEP(0.1)');
+    const second = longerThan(Math.max(fast, short));
+    const slowest = longerThan(await roundTrip(`SELECT SLEEP(${second.toFixed(3)})`));
+    await c.query(`SELECT SLEEP(${slowest.toFixed(3)})`);
     assert.equal(existsSync(join(logs, `top.${id}`)), false, 'nothing is written while the session is open');
     await closeAndWait(c, id);
     const report = readFileSync(join(logs, `top.${id}`), 'utf8');
     assert.match(report, /^Top 2 longest running queries in session\./);
     const queries = [...report.matchAll(/^\s+(\d+\.\d{3}) \| {2}(.*)$/gm)].map((m) => [Number(m[1]), m[2]]);
-    assert.deepEqual(queries.map((q) => q[1]), ['SELECT SLEEP(0.3)', 'SELECT SLEEP(0.2)']);
-    assert.ok((queries[0]![0] as number) >= 0.3 && (queries[1]![0] as number) >= 0.2);
+    assert.deepEqual(queries.map((q) => q[1]), [`SELECT SLEEP(${slowest.toFixed(3)})`, `SELECT SLEEP(${second.toFixed(3)})`], 'the slowest first');
+    assert.ok((queries[0]![0] as number) >= slowest && (queries[1]![0] as number) >= second, `the times Weir measured: ${JSON.stringify(queries)}`);
     assert.match(report, /Total of 4 statements executed\./);
     assert.match(report, /Username {8}app/);
   });

@@ -29,7 +29,7 @@ describe('the /console page', () => {
     await createProxyUser(db);
     await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     listenerPort = await freePort();
-    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: listenerPort } }) });
+    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: listenerPort } }), serversRunning: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
