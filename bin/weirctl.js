@@ -4,5 +4,7 @@ import { register } from 'tsx/esm/api';
 register();
 const { weirctl } = await import('../src/cli/weirctl.ts');
 process.exitCode = await weirctl(process.argv.slice(2), {
-  out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env,
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  env: process.env,
 });

@@ -33,9 +33,15 @@ let args;
 try {
   args = parseArgs({
     options: {
-      config: { type: 'string' }, datadir: { type: 'string' }, 'admin-host': { type: 'string' }, 'admin-port': { type: 'string' },
-      'default-user': { type: 'string' }, 'default-password': { type: 'string' }, validate: { type: 'string' },
-      version: { type: 'boolean' }, help: { type: 'boolean' },
+      config: { type: 'string' },
+      datadir: { type: 'string' },
+      'admin-host': { type: 'string' },
+      'admin-port': { type: 'string' },
+      'default-user': { type: 'string' },
+      'default-password': { type: 'string' },
+      validate: { type: 'string' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean' },
     },
     strict: true,
   }).values;
@@ -52,11 +58,15 @@ if (args.version) {
   process.exit(0);
 }
 
-const datadir = args.datadir ?? process.env.WEIR_DATADIR ?? join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'weir');
+const datadir =
+  args.datadir ??
+  process.env.WEIR_DATADIR ??
+  join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'weir');
 let adminPort: number | undefined;
 if (args['admin-port'] !== undefined) {
   adminPort = Number(args['admin-port']);
-  if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535) fail(`--admin-port '${args['admin-port']}' is not a port number`);
+  if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)
+    fail(`--admin-port '${args['admin-port']}' is not a port number`);
 }
 
 if (args.validate !== undefined) {
@@ -85,18 +95,21 @@ try {
   useLogger(weir.context.log.logger);
   const shutdown = (signal: string) => {
     weir.context.log.logger.notice(`received ${signal}, stopping`);
-    weir.stop().then(() => {
-      useLogger(null);
-      process.exit(0);
-    }, (err: Error) => {
-      process.stderr.write(`weir: stopping failed: ${err.stack ?? err.message}\n`);
-      process.exit(1);
-    });
+    weir.stop().then(
+      () => {
+        useLogger(null);
+        process.exit(0);
+      },
+      (err: Error) => {
+        process.stderr.write(`weir: stopping failed: ${err.stack ?? err.message}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   // logrotate's postrotate can send SIGUSR1, as with MaxScale, instead of calling the API.
   process.on('SIGUSR1', () => weir.context.log.flush());
 } catch (err) {
-  fail(err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err));
+  fail(err instanceof ConfigError ? err.message : ((err as Error).stack ?? String(err)));
 }

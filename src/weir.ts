@@ -48,10 +48,14 @@ export interface RunningWeir {
   stop(): Promise<void>;
 }
 
-export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /** Reads and checks a configuration without starting anything; throws ConfigError. */
-export function readConfiguration(options: Pick<StartOptions, 'configFile' | 'datadir' | 'defaultUser' | 'defaultPassword'>) {
+export function readConfiguration(
+  options: Pick<StartOptions, 'configFile' | 'datadir' | 'defaultUser' | 'defaultPassword'>,
+) {
   const text = options.configFile
     ? readFileSync(options.configFile, 'utf8')
     : defaultConfigText(options.defaultUser ?? 'root', options.defaultPassword ?? '');
@@ -66,15 +70,26 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   if (options.adminHost !== undefined) globals.admin_host = options.adminHost;
   if (options.adminPort !== undefined) globals.admin_port = options.adminPort;
   const logdir = resolve(globals.logdir ?? join(datadir, 'log'));
-  const log = new Log({ logdir, stdout: options.stdout ?? true, levels: globals.log_levels, throttling: globals.log_throttling });
+  const log = new Log({
+    logdir,
+    stdout: options.stdout ?? true,
+    levels: globals.log_levels,
+    throttling: globals.log_throttling,
+  });
   const logger = log.logger;
 
   const users = new AdminUsers(datadir);
-  if (users.ensureDefault()) logger.warning(`created the admin user '${DEFAULT_ADMIN.name}' with the default password; change it`);
+  if (users.ensureDefault())
+    logger.warning(`created the admin user '${DEFAULT_ADMIN.name}' with the default password; change it`);
   if (!isLoopback(globals.admin_host) && users.defaultPasswordInUse()) {
     log.close();
-    throw new ConfigError(options.configFile ?? DEFAULT_CONFIG_NAME, 0,
-      `refusing to serve the admin API on ${globals.admin_host} while the user '${DEFAULT_ADMIN.name}' has the default password; change it first (PATCH /users/${DEFAULT_ADMIN.name} on a loopback address) or use a loopback admin_host`, 'maxscale', 'admin_host');
+    throw new ConfigError(
+      options.configFile ?? DEFAULT_CONFIG_NAME,
+      0,
+      `refusing to serve the admin API on ${globals.admin_host} while the user '${DEFAULT_ADMIN.name}' has the default password; change it first (PATCH /users/${DEFAULT_ADMIN.name} on a loopback address) or use a loopback admin_host`,
+      'maxscale',
+      'admin_host',
+    );
   }
 
   // Before anything follows the core's events: the cached cluster copy replaces the local one.
@@ -87,13 +102,28 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const listeners = new Listeners(core, logger, () => globals.users_refresh_time, filters);
   scheduler.repeat('session_timeouts', 1000, () => listeners.closeIdleSessions());
   const context: WeirContext = {
-    core, users, log, scheduler, load, globals, store, monitors, listeners, configSync,
+    core,
+    users,
+    log,
+    scheduler,
+    load,
+    globals,
+    store,
+    monitors,
+    listeners,
+    configSync,
     // Set just below: the command API runs commands against this very context.
     commandApi: undefined as unknown as CommandApi,
     metrics: undefined as unknown as WeirMetrics,
     info: {
-      version: VERSION, commit: gitCommit(), started: new Date(), config: options.configFile ? resolve(options.configFile) : null,
-      datadir, logdir, adminHost: globals.admin_host, adminPort: globals.admin_port,
+      version: VERSION,
+      commit: gitCommit(),
+      started: new Date(),
+      config: options.configFile ? resolve(options.configFile) : null,
+      datadir,
+      logdir,
+      adminHost: globals.admin_host,
+      adminPort: globals.admin_port,
     },
   };
   context.commandApi = new CommandApi(context);
@@ -119,9 +149,15 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   core.reserve({ owner: 'the admin API', address: globals.admin_host, port });
   configSync?.start(port);
   const adminUrl = `http://${isIP(globals.admin_host) === 6 ? `[${globals.admin_host}]` : globals.admin_host}:${port}`;
-  logger.notice({ config: context.info.config ?? DEFAULT_CONFIG_NAME, datadir, version: VERSION }, `Weir started; admin API on ${adminUrl}`);
+  logger.notice(
+    { config: context.info.config ?? DEFAULT_CONFIG_NAME, datadir, version: VERSION },
+    `Weir started; admin API on ${adminUrl}`,
+  );
   if (store.recovered.completed.length || store.recovered.removed.length) {
-    logger.warning({ completed: store.recovered.completed, removed: store.recovered.removed }, 'finished or discarded runtime changes an earlier crash interrupted');
+    logger.warning(
+      { completed: store.recovered.completed, removed: store.recovered.removed },
+      'finished or discarded runtime changes an earlier crash interrupted',
+    );
   }
   if (unused.length) logger.notice({ settings: unused }, 'MaxScale settings accepted but not used by Weir');
 
@@ -148,7 +184,15 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
 function listen(server: Server, port: number, host: string, file: string): Promise<void> {
   return new Promise((done, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      fail(new ConfigError(file, 0, `the admin API cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is already in use' : err.message}`, 'maxscale', 'admin_port'));
+      fail(
+        new ConfigError(
+          file,
+          0,
+          `the admin API cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is already in use' : err.message}`,
+          'maxscale',
+          'admin_port',
+        ),
+      );
     });
     server.listen(port, host, () => done());
   });
@@ -160,7 +204,14 @@ function isLoopback(host: string): boolean {
 
 function gitCommit(): string | null {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || null;
+    return (
+      execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+        cwd: new URL('..', import.meta.url),
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
+        .toString()
+        .trim() || null
+    );
   } catch {
     return null;
   }

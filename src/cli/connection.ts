@@ -26,7 +26,10 @@ export interface ConnectionFlags {
 }
 
 export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Connection {
-  const file = readConfigFile(flags.config ?? env.WEIRCTL_CONFIG ?? join(homedir(), '.weirctl.cnf'), flags.config !== undefined);
+  const file = readConfigFile(
+    flags.config ?? env.WEIRCTL_CONFIG ?? join(homedir(), '.weirctl.cnf'),
+    flags.config !== undefined,
+  );
   const bool = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v);
   return {
     host: flags.hosts ?? env.WEIRCTL_HOST ?? file.hosts ?? file.h ?? '127.0.0.1:8989',

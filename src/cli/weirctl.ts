@@ -56,13 +56,25 @@ export async function weirctl(argv: string[], io: Io): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv, allowPositionals: true, strict: true,
+      args: argv,
+      allowPositionals: true,
+      strict: true,
       options: {
-        hosts: { type: 'string', short: 'h' }, user: { type: 'string', short: 'u' }, password: { type: 'string', short: 'p' },
-        secure: { type: 'boolean', short: 's' }, config: { type: 'string' }, tsv: { type: 'boolean' }, json: { type: 'boolean' },
-        help: { type: 'boolean' }, servers: { type: 'string', multiple: true }, filters: { type: 'string', multiple: true },
-        'monitor-user': { type: 'string' }, 'monitor-password': { type: 'string' }, interface: { type: 'string' },
-        type: { type: 'string' }, fields: { type: 'string' },
+        hosts: { type: 'string', short: 'h' },
+        user: { type: 'string', short: 'u' },
+        password: { type: 'string', short: 'p' },
+        secure: { type: 'boolean', short: 's' },
+        config: { type: 'string' },
+        tsv: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+        servers: { type: 'string', multiple: true },
+        filters: { type: 'string', multiple: true },
+        'monitor-user': { type: 'string' },
+        'monitor-password': { type: 'string' },
+        interface: { type: 'string' },
+        type: { type: 'string' },
+        fields: { type: 'string' },
       },
     });
   } catch (err) {
@@ -76,7 +88,10 @@ export async function weirctl(argv: string[], io: Io): Promise<number> {
   }
   const format: Format = o.json ? 'json' : o.tsv ? 'tsv' : 'table';
   try {
-    const connection = resolveConnection({ hosts: o.hosts, user: o.user, password: o.password, secure: o.secure, config: o.config }, io.env);
+    const connection = resolveConnection(
+      { hosts: o.hosts, user: o.user, password: o.password, secure: o.secure, config: o.config },
+      io.env,
+    );
     const client = connect(connection);
     const ctx: Ctx = { client, format, out: io.out, opts: o, base: client };
     await dispatch(ctx, args);
@@ -103,7 +118,11 @@ async function must<T>(call: Promise<{ data?: T; error?: unknown; response: Resp
   const { data, error, response } = await call;
   if (response.ok) return data as T;
   const e = error as { error?: string; description?: string } | undefined;
-  throw new CliError(e?.description ? `${e.description} (${response.status} ${e.error ?? response.statusText})` : `${response.status} ${response.statusText}`);
+  throw new CliError(
+    e?.description
+      ? `${e.description} (${response.status} ${e.error ?? response.statusText})`
+      : `${response.status} ${response.statusText}`,
+  );
 }
 
 const usage = (what: string) => new CliError(`${what}\n\n${USAGE}`);
@@ -116,22 +135,36 @@ const need = (args: string[], n: number, form: string): string[] => {
 async function dispatch(ctx: Ctx, args: string[]): Promise<void> {
   const [command, ...rest] = args;
   switch (command) {
-    case 'list': return list(ctx, rest);
-    case 'show': return show(ctx, rest);
-    case 'set': case 'clear': return setState(ctx, command, rest);
-    case 'create': return create(ctx, rest);
-    case 'destroy': return destroy(ctx, rest);
-    case 'alter': return alter(ctx, rest);
-    case 'link': case 'unlink': return link(ctx, command, rest);
-    case 'start': case 'stop': return startStop(ctx, command, rest);
+    case 'list':
+      return list(ctx, rest);
+    case 'show':
+      return show(ctx, rest);
+    case 'set':
+    case 'clear':
+      return setState(ctx, command, rest);
+    case 'create':
+      return create(ctx, rest);
+    case 'destroy':
+      return destroy(ctx, rest);
+    case 'alter':
+      return alter(ctx, rest);
+    case 'link':
+    case 'unlink':
+      return link(ctx, command, rest);
+    case 'start':
+    case 'stop':
+      return startStop(ctx, command, rest);
     case 'rotate': {
       if (rest[0] !== 'logs') throw usage('Expected: rotate logs');
       await must(ctx.client.POST('/maxscale/logs/flush'));
       return done(ctx);
     }
-    case 'call': return call(ctx, rest);
-    case 'api': return api(ctx, rest);
-    default: throw usage(`Unknown command '${command}'.`);
+    case 'call':
+      return call(ctx, rest);
+    case 'api':
+      return api(ctx, rest);
+    default:
+      throw usage(`Unknown command '${command}'.`);
   }
 }
 
@@ -149,38 +182,59 @@ async function list(ctx: Ctx, [what, arg]: string[]): Promise<void> {
   switch (what) {
     case 'servers': {
       const data = await must(c.GET('/servers'));
-      return print(ctx, data, ['Server', 'Address', 'Port', 'Connections', 'State', 'GTID', 'Monitor'],
-        () => data.map((s) => [s.name, s.address, s.port, s.statistics.connections, s.state.join(', '), s.gtid_current_pos, s.monitors.map(name).join(', ')]));
+      return print(ctx, data, ['Server', 'Address', 'Port', 'Connections', 'State', 'GTID', 'Monitor'], () =>
+        data.map((s) => [
+          s.name,
+          s.address,
+          s.port,
+          s.statistics.connections,
+          s.state.join(', '),
+          s.gtid_current_pos,
+          s.monitors.map(name).join(', '),
+        ]),
+      );
     }
     case 'services': {
       const data = await must(c.GET('/services'));
-      return print(ctx, data, ['Service', 'Router', 'Connections', 'Total Connections', 'Targets'],
-        () => data.map((s) => [s.name, s.router, s.current_connections, s.total_connections, s.servers.map(name).join(', ')]));
+      return print(ctx, data, ['Service', 'Router', 'Connections', 'Total Connections', 'Targets'], () =>
+        data.map((s) => [s.name, s.router, s.current_connections, s.total_connections, s.servers.map(name).join(', ')]),
+      );
     }
     case 'listeners': {
       const services = arg ? [arg] : (await must(c.GET('/services'))).map((s) => s.name);
-      const data = (await Promise.all(services.map((svc) => must(c.GET('/services/{name}/listeners', { params: { path: { name: svc } } }))))).flat();
-      return print(ctx, data, ['Name', 'Port', 'Host', 'State', 'Service'],
-        () => data.map((l) => [l.name, l.port, l.address, l.state, name(l.service)]));
+      const data = (
+        await Promise.all(
+          services.map((svc) => must(c.GET('/services/{name}/listeners', { params: { path: { name: svc } } }))),
+        )
+      ).flat();
+      return print(ctx, data, ['Name', 'Port', 'Host', 'State', 'Service'], () =>
+        data.map((l) => [l.name, l.port, l.address, l.state, name(l.service)]),
+      );
     }
     case 'monitors': {
       const data = await must(c.GET('/monitors'));
-      return print(ctx, data, ['Monitor', 'Module', 'State', 'Servers'], () => data.map((m) => [m.name, m.module, m.state, m.servers.map(name).join(', ')]));
+      return print(ctx, data, ['Monitor', 'Module', 'State', 'Servers'], () =>
+        data.map((m) => [m.name, m.module, m.state, m.servers.map(name).join(', ')]),
+      );
     }
     case 'filters': {
       const data = await must(c.GET('/filters'));
-      return print(ctx, data, ['Filter', 'Service', 'Module'], () => data.map((f) => [f.name, f.services.map(name).join(', '), f.module]));
+      return print(ctx, data, ['Filter', 'Service', 'Module'], () =>
+        data.map((f) => [f.name, f.services.map(name).join(', '), f.module]),
+      );
     }
     case 'sessions': {
       const data = await must(c.GET('/sessions'));
-      return print(ctx, data, ['Id', 'User', 'Host', 'Connected', 'Idle', 'Service'],
-        () => data.map((s) => [s.id, s.user, s.address, s.connected, s.idle, name(s.service)]));
+      return print(ctx, data, ['Id', 'User', 'Host', 'Connected', 'Idle', 'Service'], () =>
+        data.map((s) => [s.id, s.user, s.address, s.connected, s.idle, name(s.service)]),
+      );
     }
     case 'users': {
       const data = await must(c.GET('/users'));
       return print(ctx, data, ['Name', 'Type', 'Privileges'], () => data.map((u) => [u.name, 'inet', u.role]));
     }
-    default: throw usage('Expected: list servers|services|listeners|monitors|filters|sessions|users');
+    default:
+      throw usage('Expected: list servers|services|listeners|monitors|filters|sessions|users');
   }
 }
 
@@ -189,16 +243,35 @@ async function show(ctx: Ctx, [what, id]: string[]): Promise<void> {
   const path = { params: { path: { name: id ?? '' } } };
   let data: unknown;
   switch (what) {
-    case 'server': data = await must(c.GET('/servers/{name}', path)); break;
-    case 'service': data = await must(c.GET('/services/{name}', path)); break;
-    case 'monitor': data = await must(c.GET('/monitors/{name}', path)); break;
-    case 'filter': data = await must(c.GET('/filters/{name}', path)); break;
-    case 'user': data = await must(c.GET('/users/{name}', path)); break;
-    case 'session': data = await must(c.GET('/sessions/{id}', { params: { path: { id: Number(id) } } })); break;
-    case 'maxscale': data = await must(c.GET('/maxscale')); break;
-    case 'threads': data = await must(c.GET('/maxscale/threads')); break;
-    case 'logging': data = await must(c.GET('/maxscale/logs')); break;
-    default: throw usage('Expected: show server|service|monitor|filter|session|user NAME, or show maxscale|threads|logging');
+    case 'server':
+      data = await must(c.GET('/servers/{name}', path));
+      break;
+    case 'service':
+      data = await must(c.GET('/services/{name}', path));
+      break;
+    case 'monitor':
+      data = await must(c.GET('/monitors/{name}', path));
+      break;
+    case 'filter':
+      data = await must(c.GET('/filters/{name}', path));
+      break;
+    case 'user':
+      data = await must(c.GET('/users/{name}', path));
+      break;
+    case 'session':
+      data = await must(c.GET('/sessions/{id}', { params: { path: { id: Number(id) } } }));
+      break;
+    case 'maxscale':
+      data = await must(c.GET('/maxscale'));
+      break;
+    case 'threads':
+      data = await must(c.GET('/maxscale/threads'));
+      break;
+    case 'logging':
+      data = await must(c.GET('/maxscale/logs'));
+      break;
+    default:
+      throw usage('Expected: show server|service|monitor|filter|session|user NAME, or show maxscale|threads|logging');
   }
   if (!['maxscale', 'threads', 'logging'].includes(what!) && !id) throw usage(`Expected: show ${what} NAME`);
   if (ctx.format === 'json') ctx.out(JSON.stringify(data, null, 2) + '\n');
@@ -210,7 +283,10 @@ async function setState(ctx: Ctx, verb: 'set' | 'clear', args: string[]): Promis
   const [kind, server, state] = need(args, 3, `${verb} server NAME maintenance|drain`);
   if (kind !== 'server') throw usage(`Expected: ${verb} server NAME maintenance|drain`);
   const flag = state === 'drain' ? 'draining' : state!;
-  if (flag !== 'maintenance' && flag !== 'draining') throw new CliError(`Only maintenance and drain can be ${verb === 'set' ? 'set' : 'cleared'}; the monitor sets the other states.`);
+  if (flag !== 'maintenance' && flag !== 'draining')
+    throw new CliError(
+      `Only maintenance and drain can be ${verb === 'set' ? 'set' : 'cleared'}; the monitor sets the other states.`,
+    );
   const path = { params: { path: { name: server! } } };
   const current = await must(ctx.client.GET('/servers/{name}', path));
   // Draining with no connections left shows as `drained`.
@@ -218,14 +294,20 @@ async function setState(ctx: Ctx, verb: 'set' | 'clear', args: string[]): Promis
   const at = shown.indexOf(flag);
   let ops: Ops = [];
   if (verb === 'set' && at < 0) ops = [{ op: 'add', path: '/state/-', value: flag }];
-  if (verb === 'clear' && at >= 0) ops = [{ op: 'test', path: `/state/${at}`, value: current.state[at] }, { op: 'remove', path: `/state/${at}` }];
+  if (verb === 'clear' && at >= 0)
+    ops = [
+      { op: 'test', path: `/state/${at}`, value: current.state[at] },
+      { op: 'remove', path: `/state/${at}` },
+    ];
   if (ops.length) await must(ctx.client.PATCH('/servers/{name}', { ...path, body: ops as never, headers: JSON_PATCH }));
   done(ctx);
 }
 
 /** key=value arguments, typed as the spec's create schema types them; unknown keys go in `parameters`. */
 function params(schemaName: string, pairs: string[], into: Record<string, unknown> = {}): Record<string, unknown> {
-  const spec = JSON.parse(readFileSync(new URL('../../generated/openapi.json', import.meta.url), 'utf8')) as { components: { schemas: Record<string, { properties?: Record<string, { type?: unknown; items?: unknown }> }> } };
+  const spec = JSON.parse(readFileSync(new URL('../../generated/openapi.json', import.meta.url), 'utf8')) as {
+    components: { schemas: Record<string, { properties?: Record<string, { type?: unknown; items?: unknown }> }> };
+  };
   const props = spec.components.schemas[schemaName]?.properties ?? {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -233,7 +315,13 @@ function params(schemaName: string, pairs: string[], into: Record<string, unknow
     const key = pair.slice(0, eq);
     const raw = pair.slice(eq + 1);
     const prop = props[key];
-    const value = prop?.type === 'array' || (Array.isArray(prop?.type) && prop.type.includes('array')) ? raw.split(',').map((s) => s.trim()).filter(Boolean) : typed(raw);
+    const value =
+      prop?.type === 'array' || (Array.isArray(prop?.type) && prop.type.includes('array'))
+        ? raw
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : typed(raw);
     if (prop || !props.parameters) into[key] = value;
     else into.parameters = { ...(into.parameters as object | undefined), [key]: value };
   }
@@ -249,7 +337,8 @@ function typed(raw: string): unknown {
 async function create(ctx: Ctx, [kind, ...args]: string[]): Promise<void> {
   const c = ctx.client;
   const o = ctx.opts;
-  const links = (kind: string, names: unknown) => (names as string[] | undefined)?.flatMap((n) => n.split(',')).map((n) => `/${kind}/${n}`);
+  const links = (kind: string, names: unknown) =>
+    (names as string[] | undefined)?.flatMap((n) => n.split(',')).map((n) => `/${kind}/${n}`);
   switch (kind) {
     case 'server': {
       const [srv, host, port, ...rest] = need(args, 2, 'create server NAME HOST [PORT] [key=value...]');
@@ -276,9 +365,12 @@ async function create(ctx: Ctx, [kind, ...args]: string[]): Promise<void> {
     }
     case 'listener': {
       const [svc, lis, port] = need(args, 3, 'create listener SERVICE NAME PORT [--interface ADDRESS]');
-      await must(c.POST('/services/{name}/listeners', {
-        params: { path: { name: svc! } }, body: { name: lis!, port: Number(port), address: String(o.interface ?? '::') },
-      }));
+      await must(
+        c.POST('/services/{name}/listeners', {
+          params: { path: { name: svc! } },
+          body: { name: lis!, port: Number(port), address: String(o.interface ?? '::') },
+        }),
+      );
       break;
     }
     case 'filter': {
@@ -288,10 +380,15 @@ async function create(ctx: Ctx, [kind, ...args]: string[]): Promise<void> {
     }
     case 'user': {
       const [user, password] = need(args, 2, 'create user NAME PASSWORD [--type basic|admin]');
-      await must(c.POST('/users', { body: { name: user!, password: password!, role: (o.type ?? 'basic') as 'basic' | 'admin' } }));
+      await must(
+        c.POST('/users', {
+          body: { name: user!, password: password!, role: (o.type ?? 'basic') as 'basic' | 'admin' },
+        }),
+      );
       break;
     }
-    default: throw usage('Expected: create server|service|monitor|listener|filter|user ...');
+    default:
+      throw usage('Expected: create server|service|monitor|listener|filter|user ...');
   }
   done(ctx);
 }
@@ -301,16 +398,27 @@ async function destroy(ctx: Ctx, [kind, a, b]: string[]): Promise<void> {
   if (!a) throw usage(`Expected: destroy ${kind ?? 'KIND'} NAME`);
   const path = { params: { path: { name: a } } };
   switch (kind) {
-    case 'server': await must(c.DELETE('/servers/{name}', path)); break;
-    case 'service': await must(c.DELETE('/services/{name}', path)); break;
-    case 'monitor': await must(c.DELETE('/monitors/{name}', path)); break;
-    case 'filter': await must(c.DELETE('/filters/{name}', path)); break;
-    case 'user': await must(c.DELETE('/users/{name}', path)); break;
+    case 'server':
+      await must(c.DELETE('/servers/{name}', path));
+      break;
+    case 'service':
+      await must(c.DELETE('/services/{name}', path));
+      break;
+    case 'monitor':
+      await must(c.DELETE('/monitors/{name}', path));
+      break;
+    case 'filter':
+      await must(c.DELETE('/filters/{name}', path));
+      break;
+    case 'user':
+      await must(c.DELETE('/users/{name}', path));
+      break;
     case 'listener':
       if (!b) throw usage('Expected: destroy listener SERVICE NAME');
       await must(c.DELETE('/services/{name}/listeners/{listener}', { params: { path: { name: a, listener: b } } }));
       break;
-    default: throw usage('Expected: destroy server|service|monitor|filter|listener|user NAME');
+    default:
+      throw usage('Expected: destroy server|service|monitor|filter|listener|user NAME');
   }
   done(ctx);
 }
@@ -319,12 +427,13 @@ async function destroy(ctx: Ctx, [kind, a, b]: string[]): Promise<void> {
 async function alter(ctx: Ctx, [kind, id, ...pairs]: string[]): Promise<void> {
   const c = ctx.client;
   if (kind === 'logging') {
-    const current = await must(c.GET('/maxscale/logs')) as Record<string, unknown>;
+    const current = (await must(c.GET('/maxscale/logs'))) as Record<string, unknown>;
     const all = [id!, ...pairs];
     await must(c.PATCH('/maxscale/logs', { body: patchFor(current, all) as never, headers: JSON_PATCH }));
     return done(ctx);
   }
-  if (!id || pairs.length < 2 || pairs.length % 2) throw usage(`Expected: alter ${kind ?? 'KIND'} NAME KEY VALUE [KEY VALUE...]`);
+  if (!id || pairs.length < 2 || pairs.length % 2)
+    throw usage(`Expected: alter ${kind ?? 'KIND'} NAME KEY VALUE [KEY VALUE...]`);
   const path = { params: { path: { name: id } } };
   switch (kind) {
     case 'server': {
@@ -347,7 +456,8 @@ async function alter(ctx: Ctx, [kind, id, ...pairs]: string[]): Promise<void> {
       await must(c.PATCH('/filters/{name}', { ...path, body: patchFor(cur, pairs) as never, headers: JSON_PATCH }));
       break;
     }
-    default: throw usage('Expected: alter server|service|monitor|filter NAME KEY VALUE..., or alter logging KEY VALUE...');
+    default:
+      throw usage('Expected: alter server|service|monitor|filter NAME KEY VALUE..., or alter logging KEY VALUE...');
   }
   done(ctx);
 }
@@ -359,13 +469,33 @@ function patchFor(current: object, pairs: string[]): Ops {
   for (let i = 0; i < pairs.length; i += 2) {
     const key = pairs[i]!;
     const raw = pairs[i + 1]!;
-    const nested = cur.parameters && typeof cur.parameters === 'object' && key in (cur.parameters as object) && !(key in cur);
-    const levels = key in cur ? null : ['log_levels', 'log_throttling'].find((k) => cur[k] && typeof cur[k] === 'object' && key in (cur[k] as object));
-    const holder = nested ? (cur.parameters as Record<string, unknown>) : levels ? (cur[levels] as Record<string, unknown>) : cur;
+    const nested =
+      cur.parameters && typeof cur.parameters === 'object' && key in (cur.parameters as object) && !(key in cur);
+    const levels =
+      key in cur
+        ? null
+        : ['log_levels', 'log_throttling'].find(
+            (k) => cur[k] && typeof cur[k] === 'object' && key in (cur[k] as object),
+          );
+    const holder = nested
+      ? (cur.parameters as Record<string, unknown>)
+      : levels
+        ? (cur[levels] as Record<string, unknown>)
+        : cur;
     const path = nested ? `/parameters/${key}` : levels ? `/${levels}/${key}` : `/${key}`;
     const old = holder[key];
-    const value = Array.isArray(old) ? raw.split(',').map((s) => s.trim()).filter(Boolean)
-      : typeof old === 'number' ? Number(raw) : typeof old === 'boolean' ? raw === 'true' : typeof old === 'string' ? raw : typed(raw);
+    const value = Array.isArray(old)
+      ? raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : typeof old === 'number'
+        ? Number(raw)
+        : typeof old === 'boolean'
+          ? raw === 'true'
+          : typeof old === 'string'
+            ? raw
+            : typed(raw);
     ops.push({ op: key in holder ? 'replace' : 'add', path, value });
   }
   return ops;
@@ -374,14 +504,17 @@ function patchFor(current: object, pairs: string[]): Ops {
 /** `link service NAME SERVER...` adds servers (or filters) to a service's list, `link monitor` to a monitor's. */
 async function link(ctx: Ctx, verb: 'link' | 'unlink', [kind, id, ...targets]: string[]): Promise<void> {
   const c = ctx.client;
-  if (!id || targets.length === 0 || (kind !== 'service' && kind !== 'monitor')) throw usage(`Expected: ${verb} service|monitor NAME TARGET...`);
+  if (!id || targets.length === 0 || (kind !== 'service' && kind !== 'monitor'))
+    throw usage(`Expected: ${verb} service|monitor NAME TARGET...`);
   const path = { params: { path: { name: id } } };
-  const current = kind === 'service' ? await must(c.GET('/services/{name}', path)) : await must(c.GET('/monitors/{name}', path));
+  const current =
+    kind === 'service' ? await must(c.GET('/services/{name}', path)) : await must(c.GET('/monitors/{name}', path));
   const lists: Record<string, string[]> = { servers: [...current.servers] };
   if ('filters' in current) lists.filters = [...current.filters];
   for (const t of targets) {
     // A service's target is a server or a filter: whichever exists.
-    const isFilter = kind === 'service' && (await c.GET('/filters/{name}', { params: { path: { name: t } } })).response.ok;
+    const isFilter =
+      kind === 'service' && (await c.GET('/filters/{name}', { params: { path: { name: t } } })).response.ok;
     const list = isFilter ? 'filters' : 'servers';
     const ref = `/${list}/${t}`;
     const at = lists[list]!.findIndex((l) => l.toLowerCase() === ref.toLowerCase());
@@ -401,8 +534,10 @@ async function startStop(ctx: Ctx, verb: 'start' | 'stop', [kind, id]: string[])
   const c = ctx.client;
   if (!id) throw usage(`Expected: ${verb} service|monitor NAME`);
   const path = { params: { path: { name: id } } };
-  if (kind === 'service') await must(verb === 'start' ? c.PUT('/services/{name}/start', path) : c.PUT('/services/{name}/stop', path));
-  else if (kind === 'monitor') await must(verb === 'start' ? c.PUT('/monitors/{name}/start', path) : c.PUT('/monitors/{name}/stop', path));
+  if (kind === 'service')
+    await must(verb === 'start' ? c.PUT('/services/{name}/start', path) : c.PUT('/services/{name}/stop', path));
+  else if (kind === 'monitor')
+    await must(verb === 'start' ? c.PUT('/monitors/{name}/start', path) : c.PUT('/monitors/{name}/stop', path));
   else throw usage(`Expected: ${verb} service|monitor NAME`);
   done(ctx);
 }
@@ -417,14 +552,22 @@ async function call(ctx: Ctx, args: string[]): Promise<void> {
   let result: unknown;
   switch (op) {
     case 'switchover':
-      result = await must(c.POST('/monitors/{name}/switchover', { ...path, body: { ...(a ? { new_primary: a } : {}), ...(b ? { old_primary: b } : {}) } }));
+      result = await must(
+        c.POST('/monitors/{name}/switchover', {
+          ...path,
+          body: { ...(a ? { new_primary: a } : {}), ...(b ? { old_primary: b } : {}) },
+        }),
+      );
       break;
-    case 'failover': result = await must(c.POST('/monitors/{name}/failover', path)); break;
+    case 'failover':
+      result = await must(c.POST('/monitors/{name}/failover', path));
+      break;
     case 'rejoin':
       if (!a) throw usage('Expected: call command mariadbmon rejoin MONITOR SERVER');
       result = await must(c.POST('/monitors/{name}/rejoin', { ...path, body: { server: a } }));
       break;
-    default: throw usage(`Unknown mariadbmon command '${op}': switchover, failover or rejoin.`);
+    default:
+      throw usage(`Unknown mariadbmon command '${op}': switchover, failover or rejoin.`);
   }
   if (ctx.format === 'json') ctx.out(JSON.stringify(result, null, 2) + '\n');
   else ctx.out(keyValues(result as Record<string, unknown>, ctx.format));
@@ -432,7 +575,8 @@ async function call(ctx: Ctx, args: string[]): Promise<void> {
 
 /** `api get|patch|post PATH [JSON]`: the raw API (a JSON array to PATCH is a JSON Patch). */
 async function api(ctx: Ctx, [method, path, body]: string[]): Promise<void> {
-  if (!path || !['get', 'patch', 'post'].includes(method ?? '')) throw usage('Expected: api get|patch|post PATH [JSON]');
+  if (!path || !['get', 'patch', 'post'].includes(method ?? ''))
+    throw usage('Expected: api get|patch|post PATH [JSON]');
   let parsed: unknown;
   if (body !== undefined) {
     try {
@@ -442,10 +586,20 @@ async function api(ctx: Ctx, [method, path, body]: string[]): Promise<void> {
     }
   }
   const url = path.startsWith('/') ? path : `/${path}`;
-  const query = ctx.opts.fields ? `${url.includes('?') ? '&' : '?'}fields=${encodeURIComponent(String(ctx.opts.fields))}` : '';
+  const query = ctx.opts.fields
+    ? `${url.includes('?') ? '&' : '?'}fields=${encodeURIComponent(String(ctx.opts.fields))}`
+    : '';
   // The generic path has no operation type: openapi-fetch's untyped request, with the same base URL and credentials.
-  const untyped = ctx.client as unknown as { request(method: string, url: string, init: object): Promise<{ data?: unknown; error?: unknown; response: Response }> };
+  const untyped = ctx.client as unknown as {
+    request(
+      method: string,
+      url: string,
+      init: object,
+    ): Promise<{ data?: unknown; error?: unknown; response: Response }>;
+  };
   const headers = Array.isArray(parsed) && method === 'patch' ? JSON_PATCH : { 'Content-Type': 'application/json' };
-  const data = await must(untyped.request(method!.toUpperCase(), url + query, { ...(parsed !== undefined ? { body: parsed } : {}), headers }));
+  const data = await must(
+    untyped.request(method!.toUpperCase(), url + query, { ...(parsed !== undefined ? { body: parsed } : {}), headers }),
+  );
   ctx.out(data === undefined ? 'OK\n' : JSON.stringify(data, null, 2) + '\n');
 }

@@ -15,7 +15,17 @@
  * name can start with a dot (src/core/objects.ts), and objects' files end with `.cnf`, so a
  * temporary can never be mistaken for an object's file or the other way round.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 const TMP_MARK = '.weir-tmp-';

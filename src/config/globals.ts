@@ -75,22 +75,92 @@ const DEFS: ParamDef[] = [
   { name: 'log_notice', type: 'bool', default: true, description: 'Log notices.' },
   { name: 'log_info', type: 'bool', default: false, description: 'Log informational messages.' },
   { name: 'log_debug', type: 'bool', default: false, description: 'Log debug messages.' },
-  { name: 'admin_auth_failure_delay', type: 'duration', unit: 'ms', default: 250, description: 'Delay per failed admin login.' },
-  { name: 'admin_request_timeout', type: 'duration', unit: 'ms', default: 30_000, description: 'Admin API: time for a whole request (headers and body) to arrive; 0 for no limit.' },
-  { name: 'admin_headers_timeout', type: 'duration', unit: 'ms', default: 10_000, description: 'Admin API: time for the request headers to arrive (at most admin_request_timeout); 0 for no limit.' },
-  { name: 'admin_keepalive_timeout', type: 'duration', unit: 'ms', default: 5_000, positive: true, description: 'Admin API: an idle kept-alive connection is closed after this.' },
-  { name: 'admin_idle_timeout', type: 'duration', unit: 'ms', default: 300_000, description: 'Admin API: a connection without traffic either way for this long is closed; 0 for never.' },
-  { name: 'admin_max_connections', type: 'count', default: 100, positive: true, description: 'Admin API: connections beyond this many are refused at once.' },
-  { name: 'users_refresh_time', type: 'duration', unit: 's', default: 3, description: 'Least time between reloads of user accounts.' },
-  { name: 'console_session_timeout', type: 'duration', unit: 'ms', default: 1_800_000, positive: true, description: 'Command API sessions idle this long are evicted (never while a job runs).' },
-  { name: 'console_consumer_timeout', type: 'duration', unit: 'ms', default: 300_000, positive: true, description: 'Command API consumers that have not pulled for this long are evicted.' },
+  {
+    name: 'admin_auth_failure_delay',
+    type: 'duration',
+    unit: 'ms',
+    default: 250,
+    description: 'Delay per failed admin login.',
+  },
+  {
+    name: 'admin_request_timeout',
+    type: 'duration',
+    unit: 'ms',
+    default: 30_000,
+    description: 'Admin API: time for a whole request (headers and body) to arrive; 0 for no limit.',
+  },
+  {
+    name: 'admin_headers_timeout',
+    type: 'duration',
+    unit: 'ms',
+    default: 10_000,
+    description: 'Admin API: time for the request headers to arrive (at most admin_request_timeout); 0 for no limit.',
+  },
+  {
+    name: 'admin_keepalive_timeout',
+    type: 'duration',
+    unit: 'ms',
+    default: 5_000,
+    positive: true,
+    description: 'Admin API: an idle kept-alive connection is closed after this.',
+  },
+  {
+    name: 'admin_idle_timeout',
+    type: 'duration',
+    unit: 'ms',
+    default: 300_000,
+    description: 'Admin API: a connection without traffic either way for this long is closed; 0 for never.',
+  },
+  {
+    name: 'admin_max_connections',
+    type: 'count',
+    default: 100,
+    positive: true,
+    description: 'Admin API: connections beyond this many are refused at once.',
+  },
+  {
+    name: 'users_refresh_time',
+    type: 'duration',
+    unit: 's',
+    default: 3,
+    description: 'Least time between reloads of user accounts.',
+  },
+  {
+    name: 'console_session_timeout',
+    type: 'duration',
+    unit: 'ms',
+    default: 1_800_000,
+    positive: true,
+    description: 'Command API sessions idle this long are evicted (never while a job runs).',
+  },
+  {
+    name: 'console_consumer_timeout',
+    type: 'duration',
+    unit: 'ms',
+    default: 300_000,
+    positive: true,
+    description: 'Command API consumers that have not pulled for this long are evicted.',
+  },
 ];
 
 /** MaxScale settings Weir accepts so that existing files load, but has no use for. */
 const ACCEPTED_UNUSED = new Set([
-  'threads', 'maxlog', 'syslog', 'log_augmentation', 'admin_enabled', 'admin_auth', 'admin_gui',
-  'admin_secure_gui', 'persist_runtime_changes', 'load_persisted_configs', 'skip_name_resolve',
-  'ms_timestamp', 'query_retries', 'query_retry_timeout', 'passive', 'local_address',
+  'threads',
+  'maxlog',
+  'syslog',
+  'log_augmentation',
+  'admin_enabled',
+  'admin_auth',
+  'admin_gui',
+  'admin_secure_gui',
+  'persist_runtime_changes',
+  'load_persisted_configs',
+  'skip_name_resolve',
+  'ms_timestamp',
+  'query_retries',
+  'query_retry_timeout',
+  'passive',
+  'local_address',
 ]);
 
 /** Applies one `[maxscale]` key; throws a message naming what is wrong. Returns false for an accepted but unused key. */
@@ -107,19 +177,44 @@ export function applyGlobal(globals: Globals, key: string, raw: string): boolean
   }
   const value = parseConfigValue(def, raw);
   switch (key) {
-    case 'admin_host': globals.admin_host = value as string; break;
-    case 'admin_port': globals.admin_port = value as number; break;
-    case 'logdir': globals.logdir = value as string; break;
-    case 'admin_auth_failure_delay': globals.admin_auth_failure_delay = value as number; break;
-    case 'admin_request_timeout': globals.admin_request_timeout = value as number; break;
-    case 'admin_headers_timeout': globals.admin_headers_timeout = value as number; break;
-    case 'admin_keepalive_timeout': globals.admin_keepalive_timeout = value as number; break;
-    case 'admin_idle_timeout': globals.admin_idle_timeout = value as number; break;
-    case 'admin_max_connections': globals.admin_max_connections = value as number; break;
-    case 'users_refresh_time': globals.users_refresh_time = value as number; break;
-    case 'console_session_timeout': globals.console_session_timeout = value as number; break;
-    case 'console_consumer_timeout': globals.console_consumer_timeout = value as number; break;
-    default: globals.log_levels[key.slice(4) as 'warning' | 'notice' | 'info' | 'debug'] = value as boolean;
+    case 'admin_host':
+      globals.admin_host = value as string;
+      break;
+    case 'admin_port':
+      globals.admin_port = value as number;
+      break;
+    case 'logdir':
+      globals.logdir = value as string;
+      break;
+    case 'admin_auth_failure_delay':
+      globals.admin_auth_failure_delay = value as number;
+      break;
+    case 'admin_request_timeout':
+      globals.admin_request_timeout = value as number;
+      break;
+    case 'admin_headers_timeout':
+      globals.admin_headers_timeout = value as number;
+      break;
+    case 'admin_keepalive_timeout':
+      globals.admin_keepalive_timeout = value as number;
+      break;
+    case 'admin_idle_timeout':
+      globals.admin_idle_timeout = value as number;
+      break;
+    case 'admin_max_connections':
+      globals.admin_max_connections = value as number;
+      break;
+    case 'users_refresh_time':
+      globals.users_refresh_time = value as number;
+      break;
+    case 'console_session_timeout':
+      globals.console_session_timeout = value as number;
+      break;
+    case 'console_consumer_timeout':
+      globals.console_consumer_timeout = value as number;
+      break;
+    default:
+      globals.log_levels[key.slice(4) as 'warning' | 'notice' | 'info' | 'debug'] = value as boolean;
   }
   return true;
 }
@@ -152,6 +247,9 @@ export function assertThrottlingWritable(t: LogThrottling): void {
     // reported below
   }
   if (back && back.limit === t.limit && back.window === t.window && back.suppression === t.suppression) return;
-  const message = 'window and suppression must be whole milliseconds (e.g. 0.25 s) that the configuration file can hold';
-  throw unprocessable(`Parameter 'log_throttling': ${message}; nothing was changed.`, [{ path: '/log_throttling', message }]);
+  const message =
+    'window and suppression must be whole milliseconds (e.g. 0.25 s) that the configuration file can hold';
+  throw unprocessable(`Parameter 'log_throttling': ${message}; nothing was changed.`, [
+    { path: '/log_throttling', message },
+  ]);
 }

@@ -75,10 +75,20 @@ export function parseIni(text: string, file: string): IniDocument {
     if (header) {
       const name = header[1]!.trim();
       if (!SECTION_NAME.test(name) || name.startsWith('@@')) {
-        throw new ConfigError(file, line, `'[${header[1]}]' is not a valid section name: use letters, digits and _ . ~ -${name.startsWith('@@') ? ', not starting with @@' : ''}`);
+        throw new ConfigError(
+          file,
+          line,
+          `'[${header[1]}]' is not a valid section name: use letters, digits and _ . ~ -${name.startsWith('@@') ? ', not starting with @@' : ''}`,
+        );
       }
       const previous = seen.get(name.toLowerCase());
-      if (previous) throw new ConfigError(file, line, `duplicate section (first defined at line ${previous.line} as [${previous.name}])`, name);
+      if (previous)
+        throw new ConfigError(
+          file,
+          line,
+          `duplicate section (first defined at line ${previous.line} as [${previous.name}])`,
+          name,
+        );
       current = newSection(name, line);
       seen.set(name.toLowerCase(), current);
       sections.push(current);
@@ -86,14 +96,22 @@ export function parseIni(text: string, file: string): IniDocument {
       return;
     }
     const eq = raw.indexOf('=');
-    if (eq < 0) throw new ConfigError(file, line, `'${trimmed}' is neither a section, a key=value line nor a comment`, current?.name);
+    if (eq < 0)
+      throw new ConfigError(
+        file,
+        line,
+        `'${trimmed}' is neither a section, a key=value line nor a comment`,
+        current?.name,
+      );
     const key = raw.slice(0, eq).trim();
     const value = raw.slice(eq + 1).trim();
     if (!current) throw new ConfigError(file, line, 'outside any section', undefined, key || undefined);
     if (key === '') throw new ConfigError(file, line, 'empty key', current.name);
-    if (!KEY.test(key)) throw new ConfigError(file, line, 'is not a valid key: use letters, digits and _ . -', current.name, key);
+    if (!KEY.test(key))
+      throw new ConfigError(file, line, 'is not a valid key: use letters, digits and _ . -', current.name, key);
     const existing = current.get(key);
-    if (existing) throw new ConfigError(file, line, `duplicate key (first set at line ${existing.line})`, current.name, key);
+    if (existing)
+      throw new ConfigError(file, line, `duplicate key (first set at line ${existing.line})`, current.name, key);
     last = { key, value, line };
     current.entries.push(last);
   });
@@ -107,21 +125,29 @@ function newSection(name: string, line: number): IniSection {
 
 /** A value formatIni cannot write so that parseIni reads it back. */
 export class UnwritableValue extends Error {
-  constructor(readonly key: string, message: string) {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 /** Writes sections back in MaxScale form; every value must survive parseIni unchanged. */
-export function formatIni(sections: Array<{ name: string; entries: Array<{ key: string; value: string }> }>, header?: string): string {
+export function formatIni(
+  sections: Array<{ name: string; entries: Array<{ key: string; value: string }> }>,
+  header?: string,
+): string {
   const out: string[] = [];
   if (header) for (const l of header.split('\n')) out.push(`# ${l}`.trimEnd());
   for (const section of sections) {
     if (out.length) out.push('');
     out.push(`[${section.name}]`);
     for (const { key, value } of section.entries) {
-      if (/[\r\n]/.test(value)) throw new UnwritableValue(key, `contains a newline, which a configuration file cannot hold`);
-      if (value !== value.trim()) throw new UnwritableValue(key, `has leading or trailing whitespace, which a configuration file cannot hold`);
+      if (/[\r\n]/.test(value))
+        throw new UnwritableValue(key, `contains a newline, which a configuration file cannot hold`);
+      if (value !== value.trim())
+        throw new UnwritableValue(key, `has leading or trailing whitespace, which a configuration file cannot hold`);
       out.push(`${key}=${value}`);
     }
   }

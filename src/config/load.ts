@@ -57,10 +57,17 @@ export function loadConfig(docs: { main: IniDocument; runtime: IniDocument[] }, 
   for (const loc of sections.values()) {
     const { file, section } = loc;
     const typeEntry = section.get('type');
-    if (!typeEntry) throw new ConfigError(file, section.line, `missing key 'type' (one of ${KINDS.join(', ')})`, section.name);
+    if (!typeEntry)
+      throw new ConfigError(file, section.line, `missing key 'type' (one of ${KINDS.join(', ')})`, section.name);
     const kind = typeEntry.value as ObjectKind;
     if (!KINDS.includes(kind)) {
-      throw new ConfigError(file, typeEntry.line, `'${typeEntry.value}' is not an object type (one of ${KINDS.join(', ')})`, section.name, 'type');
+      throw new ConfigError(
+        file,
+        typeEntry.line,
+        `'${typeEntry.value}' is not an object type (one of ${KINDS.join(', ')})`,
+        section.name,
+        'type',
+      );
     }
     const badName = nameProblem(section.name);
     if (badName) throw new ConfigError(file, section.line, badName, section.name);
@@ -84,7 +91,13 @@ export function loadConfig(docs: { main: IniDocument; runtime: IniDocument[] }, 
   if (linkProblem) {
     const loc = located.get(linkProblem.obj.name.toLowerCase())!;
     const entry = loc.section.get(linkProblem.key);
-    throw new ConfigError(loc.file, entry?.line ?? loc.section.line, linkProblem.message, loc.section.name, linkProblem.key);
+    throw new ConfigError(
+      loc.file,
+      entry?.line ?? loc.section.line,
+      linkProblem.message,
+      loc.section.name,
+      linkProblem.key,
+    );
   }
   return { core, globals, unused };
 }

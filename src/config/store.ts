@@ -15,7 +15,14 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ObjectStore } from '../core/core.ts';
 import type { ObjectKind } from '../core/modules.ts';
-import { buildParams, DefinitionError, formatCustomValue, paramDefs, type ConfigObject, type ParamProblem } from '../core/objects.ts';
+import {
+  buildParams,
+  DefinitionError,
+  formatCustomValue,
+  paramDefs,
+  type ConfigObject,
+  type ParamProblem,
+} from '../core/objects.ts';
 import { formatConfigValue } from '../core/params.ts';
 import { formatIni, parseIni, type IniDocument } from './ini.ts';
 import { recoverDirectory, writeFileAtomic, writeFilesAtomic } from './atomic.ts';
@@ -41,10 +48,24 @@ export class RuntimeStore implements ObjectStore {
 
   /** Marks objects deleted, all of them or none (a crash leaves the old or the new state). */
   saveDeleted(objects: Array<{ kind: ObjectKind; name: string }>): void {
-    writeFilesAtomic(this.dir, objects.map(({ kind, name }) => ({
-      name: fileName(name),
-      content: formatIni([{ name, entries: [{ key: 'type', value: String(kind) }, { key: DELETED_KEY, value: 'true' }] }], HEADER),
-    })));
+    writeFilesAtomic(
+      this.dir,
+      objects.map(({ kind, name }) => ({
+        name: fileName(name),
+        content: formatIni(
+          [
+            {
+              name,
+              entries: [
+                { key: 'type', value: String(kind) },
+                { key: DELETED_KEY, value: 'true' },
+              ],
+            },
+          ],
+          HEADER,
+        ),
+      })),
+    );
   }
 
   /** Values of `obj` that its file would not give back unchanged at the next start. */
@@ -63,15 +84,20 @@ export class RuntimeStore implements ObjectStore {
       back = buildParams(obj.kind, given, true);
     } catch (err) {
       if (!(err instanceof DefinitionError)) throw err;
-      return err.problems.map((p) => ({ key: p.key, message: `would not load again from the configuration file: ${p.message}` }));
+      return err.problems.map((p) => ({
+        key: p.key,
+        message: `would not load again from the configuration file: ${p.message}`,
+      }));
     }
     const out: ParamProblem[] = [];
     const differs = (a: unknown, b: unknown) => JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
     for (const key of new Set([...Object.keys(obj.params), ...Object.keys(back.params)])) {
-      if (differs(obj.params[key], back.params[key])) out.push({ key, message: `cannot be written to a configuration file and read back unchanged` });
+      if (differs(obj.params[key], back.params[key]))
+        out.push({ key, message: `cannot be written to a configuration file and read back unchanged` });
     }
     for (const key of new Set([...Object.keys(obj.custom), ...Object.keys(back.custom)])) {
-      if (differs(obj.custom[key], back.custom[key])) out.push({ key, message: `cannot be written to a configuration file and read back unchanged` });
+      if (differs(obj.custom[key], back.custom[key]))
+        out.push({ key, message: `cannot be written to a configuration file and read back unchanged` });
     }
     return out;
   }
@@ -94,7 +120,14 @@ export class RuntimeStore implements ObjectStore {
   }
 
   private format(obj: ConfigObject): string {
-    const defs = paramDefs(obj.kind, obj.kind === 'service' ? String(obj.params.router) : obj.kind === 'server' || obj.kind === 'listener' ? null : String(obj.params.module));
+    const defs = paramDefs(
+      obj.kind,
+      obj.kind === 'service'
+        ? String(obj.params.router)
+        : obj.kind === 'server' || obj.kind === 'listener'
+          ? null
+          : String(obj.params.module),
+    );
     const entries: Array<{ key: string; value: string }> = [{ key: 'type', value: obj.kind }];
     for (const def of defs) {
       const value = obj.params[def.name];

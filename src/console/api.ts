@@ -30,14 +30,22 @@ export class CommandApi {
   readonly sessions: ConsoleSessions;
 
   constructor(private readonly weir: WeirContext) {
-    this.sessions = new ConsoleSessions(() => ({ session: weir.globals.console_session_timeout, consumer: weir.globals.console_consumer_timeout }));
+    this.sessions = new ConsoleSessions(() => ({
+      session: weir.globals.console_session_timeout,
+      consumer: weir.globals.console_consumer_timeout,
+    }));
   }
 
   async handle(raw: unknown, user: AdminUser): Promise<ApiResponse> {
-    if (raw === undefined || raw === null || (typeof raw === 'object' && Object.keys(raw).length === 0 && !Array.isArray(raw))) {
+    if (
+      raw === undefined ||
+      raw === null ||
+      (typeof raw === 'object' && Object.keys(raw).length === 0 && !Array.isArray(raw))
+    ) {
       return { state: 'FAILED', message: 'parse request failed: request body is empty' };
     }
-    if (typeof raw !== 'object' || Array.isArray(raw)) return { state: 'FAILED', message: 'parse request failed: the body must be a JSON object' };
+    if (typeof raw !== 'object' || Array.isArray(raw))
+      return { state: 'FAILED', message: 'parse request failed: the body must be a JSON object' };
     const req = raw as Record<string, unknown>;
     const requestId = typeof req.requestId === 'string' ? req.requestId : undefined;
     const reply = await this.dispatch(req, user);
@@ -46,33 +54,51 @@ export class CommandApi {
 
   private async dispatch(req: Record<string, unknown>, user: AdminUser): Promise<ApiResponse> {
     for (const key of ['sessionId', 'consumerId', 'command'] as const) {
-      if (req[key] !== undefined && typeof req[key] !== 'string') return { state: 'FAILED', message: `'${key}' must be a string` };
+      if (req[key] !== undefined && typeof req[key] !== 'string')
+        return { state: 'FAILED', message: `'${key}' must be a string` };
     }
-    if (typeof req.action !== 'string' || req.action.trim() === '') return { state: 'FAILED', message: "'action' is required" };
+    if (typeof req.action !== 'string' || req.action.trim() === '')
+      return { state: 'FAILED', message: "'action' is required" };
     const action = req.action.trim().toLowerCase();
     const sessionId = req.sessionId as string | undefined;
     if (action === 'init_session') return this.initSession(user);
     if (action === 'exec') return this.exec(req, user);
     const known = ['async_exec', 'pull_results', 'interrupt_job', 'join_session', 'close_session', 'session_info'];
-    if (!known.includes(action)) return { state: 'FAILED', message: `unknown action: ${req.action}; the actions are exec, ${known.join(', ')}, init_session` };
+    if (!known.includes(action))
+      return {
+        state: 'FAILED',
+        message: `unknown action: ${req.action}; the actions are exec, ${known.join(', ')}, init_session`,
+      };
     if (!sessionId) return { state: 'FAILED', message: "'sessionId' is required" };
     const session = this.sessions.get(sessionId);
     if (!session) return { state: 'FAILED', message: `session not found: ${sessionId}` };
     const refusal = this.refusal(session, user);
     if (refusal) return refusal;
     switch (action) {
-      case 'async_exec': return this.asyncExec(session, req, user);
-      case 'pull_results': return this.pull(session, req.consumerId as string | undefined);
-      case 'interrupt_job': return this.interrupt(session);
-      case 'join_session': return { state: 'SUCCEEDED', sessionId: session.id, consumerId: session.addConsumer(true).id };
+      case 'async_exec':
+        return this.asyncExec(session, req, user);
+      case 'pull_results':
+        return this.pull(session, req.consumerId as string | undefined);
+      case 'interrupt_job':
+        return this.interrupt(session);
+      case 'join_session':
+        return { state: 'SUCCEEDED', sessionId: session.id, consumerId: session.addConsumer(true).id };
       case 'close_session':
         this.sessions.remove(session, 'the session was closed');
         return { state: 'SUCCEEDED' };
       default: {
         const { session: sessionTimeout, consumer: consumerTimeout } = this.sessions.timeouts();
         return {
-          state: 'SUCCEEDED', sessionId: session.id,
-          body: { createTime: session.createTime, lastAccessTime: session.lastAccessTime, pid: process.pid, sessionTimeout, consumerTimeout, consumers: [...session.consumers.keys()] },
+          state: 'SUCCEEDED',
+          sessionId: session.id,
+          body: {
+            createTime: session.createTime,
+            lastAccessTime: session.lastAccessTime,
+            pid: process.pid,
+            sessionTimeout,
+            consumerTimeout,
+            consumers: [...session.consumers.keys()],
+          },
         };
       }
     }
@@ -85,14 +111,25 @@ export class CommandApi {
    */
   private refusal(session: ConsoleSession, user: AdminUser): ApiResponse | null {
     if (user.role === 'admin' || session.user.name.toLowerCase() === user.name.toLowerCase()) return null;
-    return { state: 'FAILED', sessionId: session.id, message: `session ${session.id} was created by another user; '${user.name}' is a basic user, who may use only the sessions they created` };
+    return {
+      state: 'FAILED',
+      sessionId: session.id,
+      message: `session ${session.id} was created by another user; '${user.name}' is a basic user, who may use only the sessions they created`,
+    };
   }
 
   private initSession(user: AdminUser): ApiResponse {
     const session = this.sessions.create(user);
     const consumer = session.addConsumer(false);
     session.distribute({ type: 'message', jobId: 0, message: "Welcome to Weir's command API." });
-    session.distribute({ type: 'welcome', jobId: 0, pid: process.pid, version: this.weir.info.version, time: new Date().toISOString(), help: "Type 'help' for the commands." });
+    session.distribute({
+      type: 'welcome',
+      jobId: 0,
+      pid: process.pid,
+      version: this.weir.info.version,
+      time: new Date().toISOString(),
+      help: "Type 'help' for the commands.",
+    });
     session.distribute({ type: 'input_status', jobId: 0, inputStatus: 'ALLOW_INPUT' });
     return { state: 'SUCCEEDED', sessionId: session.id, consumerId: consumer.id };
   }
@@ -125,8 +162,17 @@ export class CommandApi {
   private async exec(req: Record<string, unknown>, user: AdminUser): Promise<ApiResponse> {
     let timeout = DEFAULT_EXEC_TIMEOUT;
     if (req.execTimeout !== undefined) {
-      const n = typeof req.execTimeout === 'number' ? req.execTimeout : typeof req.execTimeout === 'string' && /^\s*\d+\s*$/.test(req.execTimeout) ? Number(req.execTimeout) : NaN;
-      if (!Number.isFinite(n)) return { state: 'FAILED', message: `'execTimeout' must be a number of milliseconds, not ${JSON.stringify(req.execTimeout)}` };
+      const n =
+        typeof req.execTimeout === 'number'
+          ? req.execTimeout
+          : typeof req.execTimeout === 'string' && /^\s*\d+\s*$/.test(req.execTimeout)
+            ? Number(req.execTimeout)
+            : NaN;
+      if (!Number.isFinite(n))
+        return {
+          state: 'FAILED',
+          message: `'execTimeout' must be a number of milliseconds, not ${JSON.stringify(req.execTimeout)}`,
+        };
       if (n > 0) timeout = n;
     }
     const oneTime = req.sessionId === undefined;
@@ -141,9 +187,21 @@ export class CommandApi {
     }
     try {
       const prepared = this.prepare(req.command, user);
-      if (typeof prepared === 'string') return { state: 'FAILED', sessionId: session.id, message: `Exec command failed: ${prepared}` };
-      if (prepared.background) return { state: 'FAILED', sessionId: session.id, message: "Exec command failed: exec waits for its job; run background jobs ('... &') with async_exec" };
-      if (session.foreground) return { state: 'REFUSED', sessionId: session.id, message: 'Another job is running.', body: { command: prepared.line, jobId: session.foreground.id, jobStatus: session.foreground.status } };
+      if (typeof prepared === 'string')
+        return { state: 'FAILED', sessionId: session.id, message: `Exec command failed: ${prepared}` };
+      if (prepared.background)
+        return {
+          state: 'FAILED',
+          sessionId: session.id,
+          message: "Exec command failed: exec waits for its job; run background jobs ('... &') with async_exec",
+        };
+      if (session.foreground)
+        return {
+          state: 'REFUSED',
+          sessionId: session.id,
+          message: 'Another job is running.',
+          body: { command: prepared.line, jobId: session.foreground.id, jobStatus: session.foreground.status },
+        };
       const results: ApiResult[] = [];
       const job = this.start(session, prepared, user, (r) => {
         if (results.length < EXEC_MAX_RESULTS) results.push(r);
@@ -158,11 +216,17 @@ export class CommandApi {
         job.interrupt(`exec timed out after ${timeout} ms`);
         await job.done;
         return {
-          state: 'INTERRUPTED', sessionId: session.id, message: 'The job exceeded the time limit and was interrupted.',
+          state: 'INTERRUPTED',
+          sessionId: session.id,
+          message: 'The job exceeded the time limit and was interrupted.',
           body: { command: prepared.line, jobId: job.id, jobStatus: job.status, timeExpired: true, timeout, results },
         };
       }
-      return { state: 'SUCCEEDED', sessionId: session.id, body: { command: prepared.line, jobId: job.id, jobStatus: job.status, timeExpired: false, results } };
+      return {
+        state: 'SUCCEEDED',
+        sessionId: session.id,
+        body: { command: prepared.line, jobId: job.id, jobStatus: job.status, timeExpired: false, results },
+      };
     } finally {
       if (oneTime) this.sessions.remove(session, 'one-time session ended');
     }
@@ -171,21 +235,42 @@ export class CommandApi {
   private asyncExec(session: ConsoleSession, req: Record<string, unknown>, user: AdminUser): ApiResponse {
     const prepared = this.prepare(req.command, user);
     if (typeof prepared === 'string') {
-      session.distribute({ type: 'command', jobId: 0, command: String(req.command ?? ''), state: 'FAILED', message: prepared });
+      session.distribute({
+        type: 'command',
+        jobId: 0,
+        command: String(req.command ?? ''),
+        state: 'FAILED',
+        message: prepared,
+      });
       return { state: 'FAILED', sessionId: session.id, message: `Async exec command failed: ${prepared}` };
     }
     if (session.foreground && !prepared.background) {
-      return { state: 'REFUSED', sessionId: session.id, message: 'Another job is running.', body: { command: prepared.line, jobId: session.foreground.id, jobStatus: session.foreground.status } };
+      return {
+        state: 'REFUSED',
+        sessionId: session.id,
+        message: 'Another job is running.',
+        body: { command: prepared.line, jobId: session.foreground.id, jobStatus: session.foreground.status },
+      };
     }
     const job = this.start(session, prepared, user, (r) => session.distribute(r), true);
-    return { state: 'SCHEDULED', sessionId: session.id, body: { command: prepared.line, jobId: job.id, jobStatus: 'READY' } };
+    return {
+      state: 'SCHEDULED',
+      sessionId: session.id,
+      body: { command: prepared.line, jobId: job.id, jobStatus: 'READY' },
+    };
   }
 
   /**
    * Starts a job. Its stream: `command` (async only), ALLOW_INTERRUPT, results, `status`,
    * ALLOW_INPUT; a background job's has no input status changes.
    */
-  private start(session: ConsoleSession, p: Prepared, user: AdminUser, sink: (r: ApiResult) => void, announce = false): Job {
+  private start(
+    session: ConsoleSession,
+    p: Prepared,
+    user: AdminUser,
+    sink: (r: ApiResult) => void,
+    announce = false,
+  ): Job {
     const job = new Job(p.line, p.background);
     session.jobs.set(job.id, job);
     const emit = (r: Emitted) => {
@@ -213,7 +298,10 @@ export class CommandApi {
         } else {
           statusCode = 1;
           message = `Error during processing the command: ${(err as Error).message}`;
-          this.weir.log.logger.error({ command: job.command, err: (err as Error).stack }, `command '${job.command}' failed`);
+          this.weir.log.logger.error(
+            { command: job.command, err: (err as Error).stack },
+            `command '${job.command}' failed`,
+          );
         }
       }
       if (job.interruptedBecause && statusCode === 0) message = `interrupted: ${job.interruptedBecause}`;
@@ -230,7 +318,12 @@ export class CommandApi {
   private async pull(session: ConsoleSession, consumerId: string | undefined): Promise<ApiResponse> {
     if (!consumerId) return { state: 'FAILED', sessionId: session.id, message: "'consumerId' is required" };
     const consumer = session.consumers.get(consumerId);
-    if (!consumer) return { state: 'FAILED', sessionId: session.id, message: `consumer not found: ${consumerId}; join the session again (join_session) for a new consumer` };
+    if (!consumer)
+      return {
+        state: 'FAILED',
+        sessionId: session.id,
+        message: `consumer not found: ${consumerId}; join the session again (join_session) for a new consumer`,
+      };
     if (consumer.polling) {
       // As Arthas: a second pull on the same consumer waits up to 500 ms for the first to finish.
       const until = Date.now() + CONSUMER_LOCK_WAIT_MS;
@@ -241,7 +334,8 @@ export class CommandApi {
     try {
       await consumer.waitForResult(PULL_WAIT_MS);
       // A short grace lets results that come together leave together.
-      if (consumer.queue.length > 0 && consumer.queue.length < PULL_MAX) await new Promise((r) => setTimeout(r, PULL_GRACE_MS));
+      if (consumer.queue.length > 0 && consumer.queue.length < PULL_MAX)
+        await new Promise((r) => setTimeout(r, PULL_GRACE_MS));
       const results = consumer.queue.splice(0, PULL_MAX);
       return { state: 'SUCCEEDED', sessionId: session.id, consumerId, body: { results } };
     } finally {

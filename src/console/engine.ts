@@ -74,7 +74,10 @@ export class Job {
   interruptedBecause: string | null = null;
   done: Promise<void> = Promise.resolve();
 
-  constructor(readonly command: string, readonly background: boolean) {}
+  constructor(
+    readonly command: string,
+    readonly background: boolean,
+  ) {}
 
   interrupt(reason: string): void {
     if (this.status === 'TERMINATED' || this.abort.signal.aborted) return;
@@ -98,7 +101,10 @@ export class ConsoleSession {
   private unhealthyInterrupted = false;
 
   /** `user` created the session; each command runs as the user who sent it. */
-  constructor(readonly user: AdminUser, readonly oneTime: boolean) {}
+  constructor(
+    readonly user: AdminUser,
+    readonly oneTime: boolean,
+  ) {}
 
   addConsumer(joining: boolean): Consumer {
     const consumer = new Consumer(`${this.consumerPrefix}_${++this.consumerCount}`);
@@ -191,7 +197,11 @@ export class ConsoleSessions {
         }
       }
       if (now - s.lastAccessTime > sessionTimeout && s.runningJobs().length === 0) {
-        s.distribute({ type: 'message', jobId: 0, message: `session is inactive for ${Math.round((now - s.lastAccessTime) / 60000)} min(s).` });
+        s.distribute({
+          type: 'message',
+          jobId: 0,
+          message: `session is inactive for ${Math.round((now - s.lastAccessTime) / 60000)} min(s).`,
+        });
         this.remove(s, 'the session was evicted');
       }
     }

@@ -59,7 +59,10 @@ export function tokenize(line: string): { words: string[]; background: boolean }
 }
 
 /** Options of a command: `--name value`, `--name=value`, `-x value`, and flags; the rest are arguments. */
-export function parseOptions(words: string[], spec: Record<string, 'string' | 'number' | 'flag'>): { options: Record<string, string | number | boolean>; args: string[] } {
+export function parseOptions(
+  words: string[],
+  spec: Record<string, 'string' | 'number' | 'flag'>,
+): { options: Record<string, string | number | boolean>; args: string[] } {
   const options: Record<string, string | number | boolean> = {};
   const args: string[] = [];
   for (let i = 0; i < words.length; i++) {
@@ -71,7 +74,16 @@ export function parseOptions(words: string[], spec: Record<string, 'string' | 'n
     const eq = w.indexOf('=');
     const name = (eq > 0 ? w.slice(0, eq) : w).replace(/^--?/, '');
     const kind = spec[name];
-    if (!kind) throw new TokenizeError(`unknown option '${w}'${Object.keys(spec).length ? `; the options are ${Object.keys(spec).map((k) => (k.length === 1 ? `-${k}` : `--${k}`)).join(', ')}` : '; this command takes none'}`);
+    if (!kind)
+      throw new TokenizeError(
+        `unknown option '${w}'${
+          Object.keys(spec).length
+            ? `; the options are ${Object.keys(spec)
+                .map((k) => (k.length === 1 ? `-${k}` : `--${k}`))
+                .join(', ')}`
+            : '; this command takes none'
+        }`,
+      );
     if (kind === 'flag') {
       options[name] = true;
       continue;

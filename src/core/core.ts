@@ -12,8 +12,15 @@ import { QueryFeed } from './queries.ts';
 import { compileRegex } from './regex.ts';
 import { KINDS, type ObjectKind } from './modules.ts';
 import {
-  buildParams, DefinitionError, nameProblem, newObject, sameName, stringList,
-  type ConfigObject, type CustomValue, type ParamProblem,
+  buildParams,
+  DefinitionError,
+  nameProblem,
+  newObject,
+  sameName,
+  stringList,
+  type ConfigObject,
+  type CustomValue,
+  type ParamProblem,
 } from './objects.ts';
 import { addressesOf, overlap } from './endpoints.ts';
 import { paramDefs } from './objects.ts';
@@ -57,7 +64,11 @@ export interface ClusterOperationOutcome {
 }
 
 const KIND_PLURAL: Record<ObjectKind, string> = {
-  server: 'servers', service: 'services', listener: 'listeners', monitor: 'monitors', filter: 'filters',
+  server: 'servers',
+  service: 'services',
+  listener: 'listeners',
+  monitor: 'monitors',
+  filter: 'filters',
 };
 
 export class Core extends EventEmitter<CoreEvents> {
@@ -176,13 +187,18 @@ export class Core extends EventEmitter<CoreEvents> {
     for (const key of Object.keys(changes)) {
       const def = defs.find((d) => d.name === key);
       if (!def) problems.push({ key, message: `is not a parameter of this ${kind}` });
-      else if (!def.modifiable) throw new WeirError(403, `Parameter '${key}' of ${kind} '${obj.name}' cannot be modified at runtime.`);
+      else if (!def.modifiable)
+        throw new WeirError(403, `Parameter '${key}' of ${kind} '${obj.name}' cannot be modified at runtime.`);
     }
     if (problems.length) throw toUnprocessable(problems);
     const next = { ...obj.params };
     for (const [key, value] of Object.entries(changes)) next[key] = value as Value;
     if (extra.adminState) next.state = this.adminFlags(extra.adminState);
-    const candidate: ConfigObject = { ...obj, params: this.rebuild(kind, next, custom ?? obj.custom).params, custom: custom ?? obj.custom };
+    const candidate: ConfigObject = {
+      ...obj,
+      params: this.rebuild(kind, next, custom ?? obj.custom).params,
+      custom: custom ?? obj.custom,
+    };
     this.assertLinks(candidate);
     return this.commit(obj, candidate);
   }
@@ -207,7 +223,7 @@ export class Core extends EventEmitter<CoreEvents> {
   /** Starts or stops a service (its listeners) or a monitor; persisted. */
   setRunState(kind: 'service' | 'monitor', name: string, run: boolean): ConfigObject {
     const obj = this.get(kind, name);
-    const state = kind === 'service' ? (run ? 'started' : 'stopped') : (run ? 'running' : 'stopped');
+    const state = kind === 'service' ? (run ? 'started' : 'stopped') : run ? 'running' : 'stopped';
     if (obj.params.state === state) return obj;
     const updated = this.commit(obj, { ...obj, params: { ...obj.params, state } });
     if (kind === 'service') updated.runtime.started = run ? new Date() : null;
@@ -233,7 +249,11 @@ export class Core extends EventEmitter<CoreEvents> {
   /** Only maintenance and draining are administrative; the other flags belong to the monitor. */
   private adminFlags(flags: string[]): string[] {
     const bad = flags.filter((f) => f !== 'maintenance' && f !== 'draining');
-    if (bad.length) throw new WeirError(403, `State '${bad[0]}' is set by the monitor, not by clients; only maintenance and draining can be changed.`);
+    if (bad.length)
+      throw new WeirError(
+        403,
+        `State '${bad[0]}' is set by the monitor, not by clients; only maintenance and draining can be changed.`,
+      );
     return ['maintenance', 'draining'].filter((f) => flags.includes(f));
   }
 
@@ -279,7 +299,8 @@ export class Core extends EventEmitter<CoreEvents> {
   private checkLinks(obj: ConfigObject): Array<{ key: string; message: string; conflict?: boolean }> {
     const problems: Array<{ key: string; message: string; conflict?: boolean }> = [];
     const mustExist = (key: string, kind: ObjectKind, names: string[]) => {
-      for (const n of names) if (!this.find(kind, n)) problems.push({ key, message: `there is no ${kind} named '${n}'` });
+      for (const n of names)
+        if (!this.find(kind, n)) problems.push({ key, message: `there is no ${kind} named '${n}'` });
     };
     switch (obj.kind) {
       case 'service':
@@ -288,10 +309,16 @@ export class Core extends EventEmitter<CoreEvents> {
         break;
       case 'monitor':
         mustExist('servers', 'server', stringList(obj.params.servers!));
-        if (obj.params.servers_no_promotion) mustExist('servers_no_promotion', 'server', stringList(obj.params.servers_no_promotion));
+        if (obj.params.servers_no_promotion)
+          mustExist('servers_no_promotion', 'server', stringList(obj.params.servers_no_promotion));
         for (const server of stringList(obj.params.servers!)) {
           const other = this.monitorsOfServer(server).find((m) => !sameName(m.name, obj.name));
-          if (other) problems.push({ key: 'servers', message: `server '${server}' is already monitored by '${other.name}'`, conflict: true });
+          if (other)
+            problems.push({
+              key: 'servers',
+              message: `server '${server}' is already monitored by '${other.name}'`,
+              conflict: true,
+            });
         }
         break;
       case 'filter':
@@ -310,11 +337,25 @@ export class Core extends EventEmitter<CoreEvents> {
         // Whatever their state: a stopped listener binds again when its service starts.
         const mine = addressesOf(String(obj.params.address));
         const port = obj.params.port;
-        const clash = this.list('listener').find((l) => !sameName(l.name, obj.name)
-          && l.params.port === port && overlap(mine, addressesOf(String(l.params.address))));
-        if (clash) problems.push({ key: 'port', message: `listener '${clash.name}' already uses ${clash.params.address} port ${port}${clash.params.address === obj.params.address ? '' : `, the same socket as ${obj.params.address} port ${port}`}`, conflict: true });
+        const clash = this.list('listener').find(
+          (l) =>
+            !sameName(l.name, obj.name) &&
+            l.params.port === port &&
+            overlap(mine, addressesOf(String(l.params.address))),
+        );
+        if (clash)
+          problems.push({
+            key: 'port',
+            message: `listener '${clash.name}' already uses ${clash.params.address} port ${port}${clash.params.address === obj.params.address ? '' : `, the same socket as ${obj.params.address} port ${port}`}`,
+            conflict: true,
+          });
         const taken = this.reserved.find((r) => r.port === port && overlap(mine, addressesOf(r.address)));
-        if (taken) problems.push({ key: 'port', message: `${taken.address} port ${port} is used by ${taken.owner}`, conflict: true });
+        if (taken)
+          problems.push({
+            key: 'port',
+            message: `${taken.address} port ${port} is used by ${taken.owner}`,
+            conflict: true,
+          });
         break;
       }
     }
@@ -324,15 +365,23 @@ export class Core extends EventEmitter<CoreEvents> {
   private usersOf(obj: ConfigObject): string[] {
     switch (obj.kind) {
       case 'server':
-        return [...this.servicesOfServer(obj.name).map((s) => `service '${s.name}'`),
-          ...this.monitorsOfServer(obj.name).map((m) => `monitor '${m.name}'`)];
+        return [
+          ...this.servicesOfServer(obj.name).map((s) => `service '${s.name}'`),
+          ...this.monitorsOfServer(obj.name).map((m) => `monitor '${m.name}'`),
+        ];
       case 'filter':
         return this.servicesOfFilter(obj.name).map((s) => `service '${s.name}'`);
       case 'monitor':
-        return stringList(obj.params.servers!).length ? [`it monitors ${stringList(obj.params.servers!).join(', ')}`] : [];
+        return stringList(obj.params.servers!).length
+          ? [`it monitors ${stringList(obj.params.servers!).join(', ')}`]
+          : [];
       case 'service':
-        return [...this.listenersOfService(obj.name).map((l) => `listener '${l.name}'`),
-          ...(this.sessions.ofService(obj.name).length ? [`${this.sessions.ofService(obj.name).length} session(s)`] : [])];
+        return [
+          ...this.listenersOfService(obj.name).map((l) => `listener '${l.name}'`),
+          ...(this.sessions.ofService(obj.name).length
+            ? [`${this.sessions.ofService(obj.name).length} session(s)`]
+            : []),
+        ];
       default:
         return [];
     }
@@ -375,7 +424,10 @@ function moduleKeyValue(obj: ConfigObject): string | null {
 
 function toUnprocessable(problems: Array<{ key: string; message: string }>): WeirError {
   const description = problems.map((p) => `Parameter '${p.key}' ${p.message}.`).join(' ');
-  return unprocessable(description, problems.map((p) => ({ path: `/${p.key}`, message: p.message })));
+  return unprocessable(
+    description,
+    problems.map((p) => ({ path: `/${p.key}`, message: p.message })),
+  );
 }
 
 function sameList(a: string[], b: string[]): boolean {

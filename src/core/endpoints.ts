@@ -17,7 +17,10 @@ import { isIP } from 'node:net';
 export type Addresses = 'any' | Set<string>;
 
 export function addressesOf(address: string): Addresses {
-  const host = address.trim().replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const host = address
+    .trim()
+    .replace(/^\[(.*)\]$/, '$1')
+    .toLowerCase();
   if (host === '' || host === '*') return 'any';
   const ip = normaliseIp(host);
   if (ip) return ip === '0.0.0.0' || ip === '::' ? 'any' : new Set([ip]);

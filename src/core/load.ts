@@ -16,7 +16,11 @@ export class LoadSampler {
     const now = performance.eventLoopUtilization();
     this.current = performance.eventLoopUtilization(now, this.last).utilization * 100;
     this.last = now;
-    for (const [key, seconds] of [['1min', 60], ['5min', 300], ['15min', 900]] as const) {
+    for (const [key, seconds] of [
+      ['1min', 60],
+      ['5min', 300],
+      ['15min', 900],
+    ] as const) {
       const decay = Math.exp(-1 / seconds);
       this.averages[key] = this.averages[key] * decay + this.current * (1 - decay);
     }

@@ -31,8 +31,7 @@ interface Failures {
 }
 
 export type Admission =
-  | { admitted: true; waitMs: number; attempt: Attempt }
-  | { admitted: false; retryAfterMs: number };
+  { admitted: true; waitMs: number; attempt: Attempt } | { admitted: false; retryAfterMs: number };
 
 /** One admitted attempt; exactly one of its methods is called when it ends. */
 export interface Attempt {

@@ -8,7 +8,10 @@ import type { Value } from './params.ts';
 export const NAMED_SERVER_PAIRS = 25;
 
 /** The pairs of a namedserverfilter's parameters, in order; problems for half-set pairs. */
-export function namedServerPairs(p: Record<string, Value>): { pairs: Array<{ match: string; target: string }>; problems: Array<{ key: string; message: string }> } {
+export function namedServerPairs(p: Record<string, Value>): {
+  pairs: Array<{ match: string; target: string }>;
+  problems: Array<{ key: string; message: string }>;
+} {
   const pairs: Array<{ match: string; target: string }> = [];
   const problems: Array<{ key: string; message: string }> = [];
   const set = (k: string) => typeof p[k] === 'string' && p[k] !== '';
@@ -20,12 +23,13 @@ export function namedServerPairs(p: Record<string, Value>): { pairs: Array<{ mat
     else if (set(m)) problems.push({ key: t, message: `${m} is set, so ${t} must be too` });
     else if (set(t)) problems.push({ key: m, message: `${t} is set, so ${m} must be too` });
   }
-  if (set('match') !== set('server')) problems.push({ key: set('match') ? 'server' : 'match', message: 'match and server go together' });
+  if (set('match') !== set('server'))
+    problems.push({ key: set('match') ? 'server' : 'match', message: 'match and server go together' });
   if (set('match') && set('server')) {
     if (pairs.length) problems.push({ key: 'match', message: 'match/server cannot be used with matchNN/targetNN' });
     else pairs.push({ match: 'match', target: String(p.server) });
   }
-  if (pairs.length === 0 && problems.length === 0) problems.push({ key: 'match01', message: 'at least one matchNN/targetNN pair is needed' });
+  if (pairs.length === 0 && problems.length === 0)
+    problems.push({ key: 'match01', message: 'at least one matchNN/targetNN pair is needed' });
   return { pairs, problems };
 }
-

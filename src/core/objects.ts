@@ -26,8 +26,16 @@ export interface ServerFacts {
 }
 
 export const noFacts = (): ServerFacts => ({
-  flags: [], server_id: null, read_only: null, version_string: null, gtid_current_pos: null,
-  gtid_binlog_pos: null, replication_lag: null, replicates_from: null, last_event: null, triggered_at: null,
+  flags: [],
+  server_id: null,
+  read_only: null,
+  version_string: null,
+  gtid_current_pos: null,
+  gtid_binlog_pos: null,
+  replication_lag: null,
+  replicates_from: null,
+  last_event: null,
+  triggered_at: null,
 });
 
 export interface ConfigObject {
@@ -113,8 +121,13 @@ export function buildParams(
   if (moduleKey && moduleName !== null) {
     const mod = findModule(moduleName);
     if (!mod || mod.type !== moduleKey.type) {
-      const known = MODULES.filter((m) => m.type === moduleKey.type).map((m) => m.name).join(', ');
-      problems.push({ key: moduleKey.key, message: `'${moduleName}' is not a ${moduleKey.type.toLowerCase()} module (known: ${known})` });
+      const known = MODULES.filter((m) => m.type === moduleKey.type)
+        .map((m) => m.name)
+        .join(', ');
+      problems.push({
+        key: moduleKey.key,
+        message: `'${moduleName}' is not a ${moduleKey.type.toLowerCase()} module (known: ${known})`,
+      });
       throw new DefinitionError(problems);
     }
   }
@@ -188,8 +201,10 @@ export const MAX_NAME_LENGTH = 128;
 
 /** Why `name` cannot name an object, or null. */
 export function nameProblem(name: string): string | null {
-  if (name.length > MAX_NAME_LENGTH) return `'${name.slice(0, 32)}...' is too long for a name: at most ${MAX_NAME_LENGTH} characters`;
-  if (!OBJECT_NAME.test(name)) return `'${name}' is not a valid name: use letters, digits and _ . ~ -, starting with a letter, digit or _`;
+  if (name.length > MAX_NAME_LENGTH)
+    return `'${name.slice(0, 32)}...' is too long for a name: at most ${MAX_NAME_LENGTH} characters`;
+  if (!OBJECT_NAME.test(name))
+    return `'${name}' is not a valid name: use letters, digits and _ . ~ -, starting with a letter, digit or _`;
   if (name.toLowerCase() === 'maxscale') return `'${name}' is reserved for the global [maxscale] section`;
   return null;
 }
@@ -201,8 +216,21 @@ export function newObject(
   source: ObjectSource,
 ): ConfigObject {
   return {
-    kind, name, params: built.params, custom: built.custom, source, lastModified: new Date(),
-    runtime: { started: null, totalConnections: 0, currentConnections: 0, ticks: 0, facts: noFacts(), listenerState: null, router: null },
+    kind,
+    name,
+    params: built.params,
+    custom: built.custom,
+    source,
+    lastModified: new Date(),
+    runtime: {
+      started: null,
+      totalConnections: 0,
+      currentConnections: 0,
+      ticks: 0,
+      facts: noFacts(),
+      listenerState: null,
+      router: null,
+    },
   };
 }
 

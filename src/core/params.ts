@@ -7,8 +7,22 @@
 import { compileRegex } from './regex.ts';
 
 export type ParamType =
-  | 'bool' | 'int' | 'count' | 'duration' | 'size' | 'enum' | 'enum_mask' | 'string'
-  | 'password' | 'path' | 'regex' | 'serverlist' | 'filterlist' | 'service' | 'address' | 'port';
+  | 'bool'
+  | 'int'
+  | 'count'
+  | 'duration'
+  | 'size'
+  | 'enum'
+  | 'enum_mask'
+  | 'string'
+  | 'password'
+  | 'path'
+  | 'regex'
+  | 'serverlist'
+  | 'filterlist'
+  | 'service'
+  | 'address'
+  | 'port';
 
 export type Value = string | number | boolean | string[] | null;
 
@@ -43,7 +57,9 @@ export function parseConfigValue(def: ParamDef, raw: string): Value {
       if (FALSE.has(lower)) return false;
       throw new Error(`'${raw}' is not a boolean (true/false, yes/no, on/off, 1/0)`);
     }
-    case 'int': case 'count': case 'port':
+    case 'int':
+    case 'count':
+    case 'port':
       if (!/^-?\d+$/.test(text)) throw new Error(`'${raw}' is not an integer`);
       return checkNumber(def, Number(text));
     case 'size': {
@@ -61,13 +77,22 @@ export function parseConfigValue(def: ParamDef, raw: string): Value {
       const ms = m[2] ? Number(m[1]) * DURATION_MS[m[2]]! : Number(m[1]) * DURATION_MS[unit]!;
       return checkNumber(def, ms / DURATION_MS[unit]!);
     }
-    case 'enum_mask': case 'serverlist': case 'filterlist': {
+    case 'enum_mask':
+    case 'serverlist':
+    case 'filterlist': {
       // MaxScale separates a service's filters with `|`; commas are accepted too.
       const separator = def.type === 'filterlist' ? /[|,]/ : ',';
-      const items = text === '' ? [] : text.split(separator).map((s) => s.trim()).filter((s) => s !== '');
+      const items =
+        text === ''
+          ? []
+          : text
+              .split(separator)
+              .map((s) => s.trim())
+              .filter((s) => s !== '');
       return checkJsonValue(def, items);
     }
-    case 'string': case 'password':
+    case 'string':
+    case 'password':
       // MaxScale lets a string be quoted, which is the only way to keep edge whitespace.
       return checkJsonValue(def, /^".*"$/s.test(text) && text.length >= 2 ? text.slice(1, -1) : text);
     default:
@@ -97,7 +122,11 @@ export function checkJsonValue(def: ParamDef, value: unknown): Value {
     case 'bool':
       if (typeof value !== 'boolean') throw new Error(`must be a boolean`);
       return value;
-    case 'int': case 'count': case 'duration': case 'size': case 'port':
+    case 'int':
+    case 'count':
+    case 'duration':
+    case 'size':
+    case 'port':
       if (typeof value !== 'number') throw new Error(`must be a number`);
       return checkNumber(def, value);
     case 'enum':
@@ -112,7 +141,8 @@ export function checkJsonValue(def: ParamDef, value: unknown): Value {
       if (new Set(items).size !== items.length) throw new Error(`lists a value twice`);
       return items;
     }
-    case 'serverlist': case 'filterlist': {
+    case 'serverlist':
+    case 'filterlist': {
       const items = stringList(value);
       if (new Set(items.map((s) => s.toLowerCase())).size !== items.length) throw new Error(`lists a name twice`);
       return items;
@@ -142,7 +172,11 @@ export function checkJsonValue(def: ParamDef, value: unknown): Value {
 
 function stringList(value: unknown): string[] {
   // A comma-separated string is a list, as configuration files write it (`log_type=session,unified`).
-  if (typeof value === 'string') return value.split(',').map((v) => v.trim()).filter(Boolean);
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error(`must be an array of strings`);
   for (const v of value as string[]) {
     const problem = textProblem(v);
@@ -158,8 +192,10 @@ function stringList(value: unknown): string[] {
 export function textProblem(text: string): string | null {
   if (/[\r\n]/.test(text)) return 'contains a line break, which a configuration file cannot hold';
   // eslint-disable-next-line no-control-regex -- matching control characters is the point: a configuration file cannot hold them
-  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) return 'contains a control character, which a configuration file cannot hold';
-  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)) return 'contains an unpaired UTF-16 surrogate, which a configuration file cannot hold';
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text))
+    return 'contains a control character, which a configuration file cannot hold';
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text))
+    return 'contains an unpaired UTF-16 surrogate, which a configuration file cannot hold';
   return null;
 }
 
@@ -178,6 +214,7 @@ export function formatConfigValue(def: ParamDef, value: Value): string {
   if (Array.isArray(value)) return value.join(def.type === 'filterlist' ? '|' : ',');
   if (def.type === 'duration') return `${value}${def.unit ?? 's'}`;
   const text = String(value);
-  if ((def.type === 'string' || def.type === 'password') && (text !== text.trim() || /^".*"$/s.test(text))) return `"${text}"`;
+  if ((def.type === 'string' || def.type === 'password') && (text !== text.trim() || /^".*"$/s.test(text)))
+    return `"${text}"`;
   return text;
 }

@@ -55,5 +55,7 @@ export class PasswordHasher {
 const OPTIONS: ScryptOptions = { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p };
 
 function scryptAsync(password: string, salt: Buffer): Promise<Buffer> {
-  return new Promise((done, fail) => scrypt(password, salt, SCRYPT.keylen, OPTIONS, (err, key) => (err ? fail(err) : done(key))));
+  return new Promise((done, fail) =>
+    scrypt(password, salt, SCRYPT.keylen, OPTIONS, (err, key) => (err ? fail(err) : done(key))),
+  );
 }

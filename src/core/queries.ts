@@ -46,4 +46,8 @@ export class QueryFeed {
   }
 }
 
-export const COMMAND_NAMES: Record<number, QueryEvent['command']> = { 0x03: 'COM_QUERY', 0x16: 'COM_STMT_PREPARE', 0x17: 'COM_STMT_EXECUTE' };
+export const COMMAND_NAMES: Record<number, QueryEvent['command']> = {
+  0x03: 'COM_QUERY',
+  0x16: 'COM_STMT_PREPARE',
+  0x17: 'COM_STMT_EXECUTE',
+};

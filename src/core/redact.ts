@@ -24,7 +24,15 @@
 const MASK = "'***'";
 /** A statement without any of these words holds no password literal: most skip the scan. */
 const MAYBE_SECRET = /password|identified|crypt/i;
-const SECRET_FUNCTIONS = new Set(['password', 'old_password', 'encrypt', 'aes_encrypt', 'aes_decrypt', 'des_encrypt', 'des_decrypt']);
+const SECRET_FUNCTIONS = new Set([
+  'password',
+  'old_password',
+  'encrypt',
+  'aes_encrypt',
+  'aes_decrypt',
+  'des_encrypt',
+  'des_decrypt',
+]);
 
 type Token =
   | { kind: 'word'; text: string; start: number; end: number }

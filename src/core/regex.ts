@@ -59,9 +59,15 @@ export function compileRegex(source: string, options: readonly string[] = []): U
   } catch (err) {
     const feature = unsupportedFeature(body);
     if (feature) {
-      throw new Error(`uses ${feature}, which Weir does not support: user-supplied regular expressions run on a linear-time engine (RE2 syntax), which has no backreferences, lookahead, atomic groups or possessive quantifiers`, { cause: err });
+      throw new Error(
+        `uses ${feature}, which Weir does not support: user-supplied regular expressions run on a linear-time engine (RE2 syntax), which has no backreferences, lookahead, atomic groups or possessive quantifiers`,
+        { cause: err },
+      );
     }
-    throw new Error(`is not a valid regular expression: ${(err as Error).message.replace(/^error parsing regexp: /, '')}`, { cause: err });
+    throw new Error(
+      `is not a valid regular expression: ${(err as Error).message.replace(/^error parsing regexp: /, '')}`,
+      { cause: err },
+    );
   }
   return {
     source: body,

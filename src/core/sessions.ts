@@ -74,7 +74,11 @@ export class SessionRegistry {
   }
   /** The same for a server, counted by the server each session was routed to. */
   serverTotals(server: string): TrafficTotals {
-    return this.totals(this.closedByServer, server, (s) => s.backends[0] !== undefined && sameLower(s.backends[0].server, server));
+    return this.totals(
+      this.closedByServer,
+      server,
+      (s) => s.backends[0] !== undefined && sameLower(s.backends[0].server, server),
+    );
   }
   /** A deleted object's totals go with it: one created later under its name starts from zero. */
   forget(name: string): void {

@@ -13,7 +13,13 @@ export type ConnectFailure = 'refused' | 'timeout' | 'auth' | 'server_error' | '
 /** Why a listener turned a client away before a session started. */
 export type ListenerRejection = 'service_stopped' | 'max_connections';
 
-export const AUTH_FAILURES: readonly AuthFailure[] = ['bad_password', 'unknown_user', 'root_refused', 'plugin', 'no_server'];
+export const AUTH_FAILURES: readonly AuthFailure[] = [
+  'bad_password',
+  'unknown_user',
+  'root_refused',
+  'plugin',
+  'no_server',
+];
 export const CONNECT_FAILURES: readonly ConnectFailure[] = ['refused', 'timeout', 'auth', 'server_error', 'other'];
 export const LISTENER_REJECTIONS: readonly ListenerRejection[] = ['service_stopped', 'max_connections'];
 

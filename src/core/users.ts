@@ -45,7 +45,10 @@ export class AdminUsers {
   private readonly verified = new Map<string, { name: string; until: number }>();
   lastModified = new Date();
 
-  constructor(datadir: string, readonly hasher = new PasswordHasher()) {
+  constructor(
+    datadir: string,
+    readonly hasher = new PasswordHasher(),
+  ) {
     this.file = join(datadir, 'users.json');
     if (existsSync(this.file)) {
       const stored = JSON.parse(readFileSync(this.file, 'utf8')) as StoredUser[];
@@ -81,7 +84,15 @@ export class AdminUsers {
     if (password === '') throw unprocessable('The password must not be empty.');
     if (this.users.has(name.toLowerCase())) throw conflict(`The admin user '${name}' already exists.`);
     const salt = randomBytes(16);
-    const user = { name, role, salt: salt.toString('base64'), hash: hash(password, salt), created: new Date().toISOString(), lastLogin: null, lastModified: new Date() };
+    const user = {
+      name,
+      role,
+      salt: salt.toString('base64'),
+      hash: hash(password, salt),
+      created: new Date().toISOString(),
+      lastLogin: null,
+      lastModified: new Date(),
+    };
     this.save(new Map(this.users).set(name.toLowerCase(), user));
     return view(user);
   }
@@ -181,7 +192,13 @@ export class AdminUsers {
 
   /** Persists first; only a successful write replaces the in-memory users. */
   private save(next: typeof this.users): void {
-    const stored: StoredUser[] = [...next.values()].map(({ name, role, salt, hash, created }) => ({ name, role, salt, hash, created }));
+    const stored: StoredUser[] = [...next.values()].map(({ name, role, salt, hash, created }) => ({
+      name,
+      role,
+      salt,
+      hash,
+      created,
+    }));
     writeFileAtomic(this.file, JSON.stringify(stored, null, 2) + '\n');
     this.users = next;
     this.lastModified = new Date();
@@ -193,5 +210,11 @@ function hash(password: string, salt: Buffer): string {
 }
 
 function view(u: StoredUser & { lastLogin: Date | null; lastModified: Date }): AdminUser {
-  return { name: u.name, role: u.role, created: new Date(u.created), lastLogin: u.lastLogin, lastModified: u.lastModified };
+  return {
+    name: u.name,
+    role: u.role,
+    created: new Date(u.created),
+    lastLogin: u.lastLogin,
+    lastModified: u.lastModified,
+  };
 }

@@ -21,8 +21,14 @@ let bundle: Promise<string> | null = null;
 /** The page's script: minified, one IIFE, for browsers from 2020 on. */
 export function dashboardScript(): Promise<string> {
   bundle ??= build({
-    entryPoints: [ENTRY], bundle: true, format: 'iife', minify: true, write: false,
-    target: ['es2020'], legalComments: 'none', logLevel: 'silent',
+    entryPoints: [ENTRY],
+    bundle: true,
+    format: 'iife',
+    minify: true,
+    write: false,
+    target: ['es2020'],
+    legalComments: 'none',
+    logLevel: 'silent',
   }).then((r) => r.outputFiles[0]!.text);
   // A failed build is retried on the next request rather than cached.
   bundle.catch(() => (bundle = null));

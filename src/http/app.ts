@@ -48,8 +48,14 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   // Requests and durations by path template (the route is known once the spec matched it).
   app.use((req, res, next) => {
     const startedAt = performance.now();
-    res.once('finish', () => weir.metrics.adminRequest(req.method, (res.locals.route as Route | undefined)?.template ?? publicRoute(req.originalUrl),
-      res.statusCode, (performance.now() - startedAt) / 1000));
+    res.once('finish', () =>
+      weir.metrics.adminRequest(
+        req.method,
+        (res.locals.route as Route | undefined)?.template ?? publicRoute(req.originalUrl),
+        res.statusCode,
+        (performance.now() - startedAt) / 1000,
+      ),
+    );
     next();
   });
 
@@ -65,7 +71,10 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     const override = req.get('X-HTTP-Method-Override')?.toUpperCase();
     if (override && (req.method === 'POST' || req.method === 'PUT')) {
       if (!['PATCH', 'POST', 'DELETE'].includes(override)) {
-        return sendError(res, new WeirError(400, `X-HTTP-Method-Override may be PATCH, POST or DELETE, not '${override}'.`));
+        return sendError(
+          res,
+          new WeirError(400, `X-HTTP-Method-Override may be PATCH, POST or DELETE, not '${override}'.`),
+        );
       }
       req.method = override;
     }
@@ -75,10 +84,14 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   // Public: the spec and Swagger UI.
   app.get('/openapi.json', (_req, res) => res.type('application/json').send(readFileSync(SPEC_PATH)));
   app.get('/openapi.yaml', (_req, res) => res.type('application/yaml').send(readFileSync(SPEC_YAML_PATH)));
-  app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, {
-    customSiteTitle: 'Weir admin API',
-    swaggerOptions: { persistAuthorization: true, tryItOutEnabled: false, displayOperationId: true },
-  }));
+  app.use(
+    '/docs',
+    swaggerUi.serve,
+    swaggerUi.setup(spec, {
+      customSiteTitle: 'Weir admin API',
+      swaggerOptions: { persistAuthorization: true, tryItOutEnabled: false, displayOperationId: true },
+    }),
+  );
   app.get('/', (_req, res) => res.type('html').send(readFileSync(HOME_PAGE)));
 
   app.use(authenticate(weir, throttle));
@@ -92,16 +105,27 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   // unsupported method, Allow and Accept-Patch on every answer of a known path.
   app.use((req, res, next) => {
     const match = matchRoute(routes, req.path);
-    if (!match) return sendError(res, notFound(`There is no resource at ${req.path}; see /openapi.json for the paths Weir serves.`));
+    if (!match)
+      return sendError(
+        res,
+        notFound(`There is no resource at ${req.path}; see /openapi.json for the paths Weir serves.`),
+      );
     const methods = METHODS.filter((m) => match.route.operations[m]).map((m) => m.toUpperCase());
     const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
     res.setHeader('Allow', allow);
-    if (match.route.operations.patch) res.setHeader('Accept-Patch', 'application/json-patch+json, application/merge-patch+json');
+    if (match.route.operations.patch)
+      res.setHeader('Accept-Patch', 'application/json-patch+json, application/merge-patch+json');
     if (req.method === 'OPTIONS') return res.status(204).end();
     // HEAD is a GET whose body Node drops (it knows the request was HEAD).
     if (req.method === 'HEAD') req.method = 'GET';
     if (!methods.includes(req.method)) {
-      return sendError(res, new WeirError(405, `The ${match.route.template} resource does not support ${req.method}; it supports ${methods.join(', ')}.`));
+      return sendError(
+        res,
+        new WeirError(
+          405,
+          `The ${match.route.template} resource does not support ${req.method}; it supports ${methods.join(', ')}.`,
+        ),
+      );
     }
     res.locals.route = match.route;
     next();
@@ -126,19 +150,21 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
   // checked against the spec here.
   app.post('/api', runner('runCommandApi', options.validateResponses ? 'ApiResponse' : null));
 
-  app.use(OpenApiValidator.middleware({
-    apiSpec: SPEC_PATH,
-    validateRequests: { allowUnknownQueryParameters: false },
-    validateResponses: options.validateResponses,
-    validateSecurity: false,
-    operationHandlers: {
-      basePath: '/',
-      resolver: (_base: string, route: { openApiRoute: string; method: string }) => {
-        const operationId = spec.paths[route.openApiRoute]?.[route.method.toLowerCase()]?.operationId as OperationId;
-        return runner(operationId);
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: SPEC_PATH,
+      validateRequests: { allowUnknownQueryParameters: false },
+      validateResponses: options.validateResponses,
+      validateSecurity: false,
+      operationHandlers: {
+        basePath: '/',
+        resolver: (_base: string, route: { openApiRoute: string; method: string }) => {
+          const operationId = spec.paths[route.openApiRoute]?.[route.method.toLowerCase()]?.operationId as OperationId;
+          return runner(operationId);
+        },
       },
-    },
-  }));
+    }),
+  );
   app.use(errorHandler(weir.log.logger));
 
   /** Runs one handler: preconditions, the handler, then headers and body. */
@@ -153,7 +179,11 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
         const replied = reply as AnyReply;
         if (checkedAgainst && replied.body !== undefined) {
           const valid = schemaValidator(checkedAgainst);
-          if (!valid(replied.body)) throw new WeirError(500, `The response does not match the spec's ${checkedAgainst}: ${JSON.stringify(valid.errors)}`);
+          if (!valid(replied.body))
+            throw new WeirError(
+              500,
+              `The response does not match the spec's ${checkedAgainst}: ${JSON.stringify(valid.errors)}`,
+            );
         }
         send(req, res, reply as AnyReply, options.validateResponses);
       } catch (err) {
@@ -171,8 +201,13 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
       target = routes.find((r) => r.template === template)!;
       if (!target) return;
     }
-    const reply = (await (handlers[target.operations.get as OperationId] as Handler<OperationId>)(
-      { weir, user: undefined as never, params, query: {}, body: undefined } as never)) as { body: unknown; lastModified?: Date };
+    const reply = (await (handlers[target.operations.get as OperationId] as Handler<OperationId>)({
+      weir,
+      user: undefined as never,
+      params,
+      query: {},
+      body: undefined,
+    } as never)) as { body: unknown; lastModified?: Date };
     checkWritePreconditions(req, etagOf(reply.body), reply.lastModified);
   }
 

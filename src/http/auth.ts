@@ -23,7 +23,12 @@ export function authenticate(weir: WeirContext, throttle: LoginThrottle): Reques
     try {
       const header = req.get('Authorization');
       const m = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null;
-      if (!m) return refuse(req, res, unauthorized(header ? 'The Authorization header is not HTTP Basic.' : 'Authentication is required.'));
+      if (!m)
+        return refuse(
+          req,
+          res,
+          unauthorized(header ? 'The Authorization header is not HTTP Basic.' : 'Authentication is required.'),
+        );
       const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       const [name, password] = colon < 0 ? [decoded, ''] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
@@ -33,8 +38,15 @@ export function authenticate(weir: WeirContext, throttle: LoginThrottle): Reques
       if (!user) {
         const admission = throttle.admit(address, name);
         if (!admission.admitted) {
-          weir.log.logger.warning({ kind: 'admin-auth-throttled', user: name, address }, 'admin login refused: too many failed logins');
-          return refuse(req, res, tooMany('Too many failed logins from this address or for this user.', admission.retryAfterMs));
+          weir.log.logger.warning(
+            { kind: 'admin-auth-throttled', user: name, address },
+            'admin login refused: too many failed logins',
+          );
+          return refuse(
+            req,
+            res,
+            tooMany('Too many failed logins from this address or for this user.', admission.retryAfterMs),
+          );
         }
         const { attempt } = admission;
         try {
@@ -44,7 +56,8 @@ export function authenticate(weir: WeirContext, throttle: LoginThrottle): Reques
           user = await weir.users.verify(name, password);
         } catch (err) {
           attempt.abandoned();
-          if (err instanceof HasherBusy) return refuse(req, res, tooMany('Too many logins are being verified at once.', 1000));
+          if (err instanceof HasherBusy)
+            return refuse(req, res, tooMany('Too many logins are being verified at once.', 1000));
           throw err;
         }
         if (!user) {
@@ -59,7 +72,11 @@ export function authenticate(weir: WeirContext, throttle: LoginThrottle): Reques
       // The command API decides per command: a basic user may run the read-only ones.
       const commandApi = req.method === 'POST' && req.path === '/api'; // `/v1/api` was rewritten before this
       if (!reads && !commandApi && user.role !== 'admin') {
-        return refuse(req, res, new WeirError(403, `Administrative access required: '${user.name}' has the basic role, which may only read.`));
+        return refuse(
+          req,
+          res,
+          new WeirError(403, `Administrative access required: '${user.name}' has the basic role, which may only read.`),
+        );
       }
       next();
     } catch (err) {
@@ -69,7 +86,9 @@ export function authenticate(weir: WeirContext, throttle: LoginThrottle): Reques
 }
 
 function tooMany(why: string, retryAfterMs: number): WeirError & { retryAfterMs: number } {
-  return Object.assign(new WeirError(429, `${why} Retry after the number of seconds in Retry-After.`), { retryAfterMs });
+  return Object.assign(new WeirError(429, `${why} Retry after the number of seconds in Retry-After.`), {
+    retryAfterMs,
+  });
 }
 
 /**
@@ -77,8 +96,12 @@ function tooMany(why: string, retryAfterMs: number): WeirError & { retryAfterMs:
  * the answer: otherwise Node would keep reading (and waiting for) a body nobody wants.
  */
 function refuse(req: Request, res: Response, err: WeirError & { retryAfterMs?: number }): void {
-  if (err.retryAfterMs !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
-  if (!req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)) {
+  if (err.retryAfterMs !== undefined)
+    res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
+  if (
+    !req.complete &&
+    (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)
+  ) {
     res.setHeader('Connection', 'close');
   }
   sendError(res, err);

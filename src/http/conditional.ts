@@ -13,7 +13,10 @@ export const etagOf = (body: unknown) => etagOfText(JSON.stringify(body));
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
 function tags(header: string): string[] {
-  return header.split(',').map((t) => t.trim().replace(/^W\//, '')).filter(Boolean);
+  return header
+    .split(',')
+    .map((t) => t.trim().replace(/^W\//, ''))
+    .filter(Boolean);
 }
 
 function parseDate(header: string | undefined): Date | null {
@@ -43,7 +46,10 @@ export function checkWritePreconditions(req: Request, etag: string, lastModified
     const since = parseDate(ius);
     if (!since) throw new WeirError(412, `If-Unmodified-Since '${ius}' is not an HTTP date; nothing was changed.`);
     if (lastModified && seconds(lastModified) > seconds(since)) {
-      throw new WeirError(412, `The resource changed at ${lastModified.toUTCString()}, after If-Unmodified-Since; nothing was changed.`);
+      throw new WeirError(
+        412,
+        `The resource changed at ${lastModified.toUTCString()}, after If-Unmodified-Since; nothing was changed.`,
+      );
     }
   }
 }

@@ -29,7 +29,13 @@ export function lenientBodies(spec: Spec): RequestHandler {
     const type = (req.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (method === 'patch') {
       if (type === 'application/json' && !Array.isArray(req.body)) {
-        return sendError(res, new WeirError(415, 'A PATCH sent as application/json must be a JSON Patch (an array of operations); send an object as application/merge-patch+json (RFC 7396).'));
+        return sendError(
+          res,
+          new WeirError(
+            415,
+            'A PATCH sent as application/json must be a JSON Patch (an array of operations); send an object as application/merge-patch+json (RFC 7396).',
+          ),
+        );
       }
       if (type === 'application/merge-patch+json') {
         const resource = spec.paths[route!.template]?.get?.responses?.['200']?.content?.['application/json']?.schema;
@@ -50,13 +56,17 @@ export function normalise(spec: Spec, schema: Schema, value: unknown, dropNulls:
   const obj = value as Record<string, unknown>;
   const required: string[] = s.required ?? [];
   for (const key of Object.keys(obj)) {
-    const prop = s.properties?.[key] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+    const prop =
+      s.properties?.[key] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
     if (!prop) continue;
     const p = resolveSchema(spec, prop);
     if (obj[key] === null) {
       if (dropNulls && !required.includes(key) && !allows(spec, p, 'null')) delete obj[key];
     } else if (typeof obj[key] === 'string' && allows(spec, p, 'array') && !allows(spec, p, 'string')) {
-      obj[key] = (obj[key] as string).split(',').map((v) => v.trim()).filter(Boolean);
+      obj[key] = (obj[key] as string)
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
     } else {
       normalise(spec, p, obj[key], dropNulls, depth + 1);
     }
@@ -72,7 +82,11 @@ function pick(spec: Spec, s: Schema, value: Record<string, unknown>): Schema {
   }
   if (s.allOf) {
     const parts = s.allOf.map((p: Schema) => resolveSchema(spec, p));
-    return { ...s, properties: Object.assign({}, s.properties, ...parts.map((p: Schema) => p.properties)), required: [...(s.required ?? []), ...parts.flatMap((p: Schema) => p.required ?? [])] };
+    return {
+      ...s,
+      properties: Object.assign({}, s.properties, ...parts.map((p: Schema) => p.properties)),
+      required: [...(s.required ?? []), ...parts.flatMap((p: Schema) => p.required ?? [])],
+    };
   }
   return s;
 }

@@ -15,9 +15,15 @@ export function namesFromLinks(kind: ObjectKind, field: string, values: unknown)
   if (!Array.isArray(values)) throw unprocessable(`${field} must be an array of links like ${link(kind, 'NAME')}.`);
   const prefix = `/${KIND_PLURAL[kind]}/`;
   return values.map((v, i) => {
-    if (typeof v !== 'string' || !v.startsWith(prefix) || v.length === prefix.length || v.slice(prefix.length).includes('/')) {
-      throw unprocessable(`${field}[${i}] must be a link like ${link(kind, 'NAME')}, not ${JSON.stringify(v)}.`,
-        [{ path: `/${field}/${i}`, message: `must be a link to a ${kind}` }]);
+    if (
+      typeof v !== 'string' ||
+      !v.startsWith(prefix) ||
+      v.length === prefix.length ||
+      v.slice(prefix.length).includes('/')
+    ) {
+      throw unprocessable(`${field}[${i}] must be a link like ${link(kind, 'NAME')}, not ${JSON.stringify(v)}.`, [
+        { path: `/${field}/${i}`, message: `must be a link to a ${kind}` },
+      ]);
     }
     return v.slice(prefix.length);
   });

@@ -26,5 +26,9 @@ export function mergePatchOperations(target: unknown, patch: Record<string, unkn
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function withoutNulls(v: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, isObject(x) ? withoutNulls(x) : x]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .filter(([, x]) => x !== null)
+      .map(([k, x]) => [k, isObject(x) ? withoutNulls(x) : x]),
+  );
 }

@@ -28,7 +28,11 @@ export interface PatchRules {
 }
 
 /** `body` is a JSON Patch, or an RFC 7396 merge patch (an object). */
-export function applyResourcePatch<T extends object>(resource: T, body: PatchOperation[] | Record<string, unknown>, rules: PatchRules): T & Record<string, unknown> {
+export function applyResourcePatch<T extends object>(
+  resource: T,
+  body: PatchOperation[] | Record<string, unknown>,
+  rules: PatchRules,
+): T & Record<string, unknown> {
   const view: Record<string, unknown> = structuredClone(resource) as Record<string, unknown>;
   for (const pointer of rules.writeOnly ?? []) setPointer(view, pointer, null);
   const ops = Array.isArray(body) ? body : mergePatchOperations(view, body);
@@ -39,23 +43,39 @@ export function applyResourcePatch<T extends object>(resource: T, body: PatchOpe
     if (!(err instanceof JsonPatchError)) throw notApplicable(ops, err);
     const at = `operation ${Number(err.index ?? 0) + 1} (${err.operation?.op ?? '?'} ${err.operation?.path ?? ''})`;
     if (err.name === 'TEST_OPERATION_FAILED') throw conflict(`The test of ${at} failed; nothing was changed.`);
-    if (err.name === 'OPERATION_PATH_UNRESOLVABLE' || err.name === 'OPERATION_PATH_CANNOT_ADD' || err.name === 'OPERATION_PATH_ILLEGAL_ARRAY_INDEX') {
-      throw unprocessable(`${at} cannot be applied: ${firstLine(err.message)}; nothing was changed.`, [{ path: err.operation?.path ?? '', message: firstLine(err.message) }]);
+    if (
+      err.name === 'OPERATION_PATH_UNRESOLVABLE' ||
+      err.name === 'OPERATION_PATH_CANNOT_ADD' ||
+      err.name === 'OPERATION_PATH_ILLEGAL_ARRAY_INDEX'
+    ) {
+      throw unprocessable(`${at} cannot be applied: ${firstLine(err.message)}; nothing was changed.`, [
+        { path: err.operation?.path ?? '', message: firstLine(err.message) },
+      ]);
     }
     throw badRequest(`${at} is not a valid JSON Patch operation: ${firstLine(err.message)}.`);
   }
   if (!isPlainObject(result)) {
-    throw unprocessable('The patch must leave the resource an object (it removed or replaced the whole of it); nothing was changed.', [{ path: '', message: 'must be an object' }]);
+    throw unprocessable(
+      'The patch must leave the resource an object (it removed or replaced the whole of it); nothing was changed.',
+      [{ path: '', message: 'must be an object' }],
+    );
   }
   for (const pointer of changedPointers(view, result)) {
     if (!rules.modifiable(pointer)) throw forbidden(`Field ${pointer} is not modifiable; nothing was changed.`);
   }
   const validate = validator(rules.schema);
   const checked = structuredClone(result);
-  for (const pointer of rules.writeOnly ?? []) if (getPointer(checked, pointer) === null) deletePointer(checked, pointer);
+  for (const pointer of rules.writeOnly ?? [])
+    if (getPointer(checked, pointer) === null) deletePointer(checked, pointer);
   if (!validate(checked)) {
-    const errors = (validate.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'is invalid' }));
-    throw unprocessable(`The patched resource is not valid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}. Nothing was changed.`, errors);
+    const errors = (validate.errors ?? []).map((e) => ({
+      path: e.instancePath || '/',
+      message: e.message ?? 'is invalid',
+    }));
+    throw unprocessable(
+      `The patched resource is not valid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}. Nothing was changed.`,
+      errors,
+    );
   }
   return result as T & Record<string, unknown>;
 }
@@ -66,9 +86,17 @@ export function applyResourcePatch<T extends object>(resource: T, body: PatchOpe
  * removed the whole document. The client's patch, so a 4xx.
  */
 function notApplicable(ops: PatchOperation[], err: unknown): Error {
-  const banned = ops.find((o) => typeof o?.path === 'string' && /(^|\/)(__proto__|constructor|prototype)(\/|$)/.test(o.path));
-  if (banned) return unprocessable(`The path ${banned.path} goes through __proto__, constructor or prototype, which a patch may not touch; nothing was changed.`, [{ path: banned.path, message: 'may not go through __proto__, constructor or prototype' }]);
-  return badRequest(`The patch cannot be applied: ${firstLine(String((err as Error)?.message ?? err))}; nothing was changed.`);
+  const banned = ops.find(
+    (o) => typeof o?.path === 'string' && /(^|\/)(__proto__|constructor|prototype)(\/|$)/.test(o.path),
+  );
+  if (banned)
+    return unprocessable(
+      `The path ${banned.path} goes through __proto__, constructor or prototype, which a patch may not touch; nothing was changed.`,
+      [{ path: banned.path, message: 'may not go through __proto__, constructor or prototype' }],
+    );
+  return badRequest(
+    `The patch cannot be applied: ${firstLine(String((err as Error)?.message ?? err))}; nothing was changed.`,
+  );
 }
 
 /** JSON Pointers of every leaf (or whole array) that differs between a and b. */
@@ -80,12 +108,16 @@ export function changedPointers(a: unknown, b: unknown, prefix = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '/'];
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const escape = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
 const firstLine = (s: string) => s.split('\n')[0]!.trim();
 
 function segments(pointer: string): string[] {
-  return pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 /** One step down a JSON document: a member of an object or an element of an array (by its index text). */
 function child(o: unknown, k: string): unknown {

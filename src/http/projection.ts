@@ -17,16 +17,24 @@ export function parseProjection(query: Record<string, unknown>, route: Route): P
     const valid = route.fields;
     const unknown = names.filter((n) => !valid.exact.has(n) && !valid.open.some((p) => n.startsWith(p)));
     if (unknown.length) {
-      throw badRequest(`Unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')}; valid fields are ${[...valid.exact].join(', ')}.`,
-        unknown.map((u) => ({ path: 'fields', message: `unknown field '${u}'` })));
+      throw badRequest(
+        `Unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')}; valid fields are ${[...valid.exact].join(', ')}.`,
+        unknown.map((u) => ({ path: 'fields', message: `unknown field '${u}'` })),
+      );
     }
     fields = names.map((n) => n.split('.'));
   }
   if (typeof query.range === 'string') {
     const m = /^(\d+)-(\d+)$/.exec(query.range);
-    if (!m) throw badRequest(`The range '${query.range}' is not START-END (for example 0-9).`, [{ path: 'range', message: 'must be START-END' }]);
+    if (!m)
+      throw badRequest(`The range '${query.range}' is not START-END (for example 0-9).`, [
+        { path: 'range', message: 'must be START-END' },
+      ]);
     const [start, end] = [Number(m[1]), Number(m[2])];
-    if (start > end) throw badRequest(`The range '${query.range}' ends before it starts.`, [{ path: 'range', message: 'END must not be less than START' }]);
+    if (start > end)
+      throw badRequest(`The range '${query.range}' ends before it starts.`, [
+        { path: 'range', message: 'END must not be less than START' },
+      ]);
     range = [start, end];
   }
   return { fields, range };
@@ -47,7 +55,8 @@ function pickFields(obj: unknown, fields: string[][]): unknown {
   const out: Record<string, unknown> = {};
   for (const path of fields) {
     let src: unknown = obj;
-    for (const key of path) src = src != null && typeof src === 'object' ? (src as Record<string, unknown>)[key] : undefined;
+    for (const key of path)
+      src = src != null && typeof src === 'object' ? (src as Record<string, unknown>)[key] : undefined;
     if (src === undefined) continue;
     let dst = out;
     path.slice(0, -1).forEach((key) => (dst = (dst[key] ??= {}) as Record<string, unknown>));

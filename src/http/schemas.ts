@@ -24,4 +24,3 @@ export function schemaValidator(schemaName: string): ValidateFunction {
   }
   return v;
 }
-

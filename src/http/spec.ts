@@ -45,8 +45,19 @@ export function buildRoutes(spec: Spec): Route[] {
     for (const m of METHODS) if (item[m]) operations[m] = item[m].operationId as string;
     const body = item.get?.responses?.['200']?.content?.['application/json']?.schema;
     const integerParams = new Set<string>(
-      (item.parameters ?? []).map((p: Schema) => resolveSchema(spec, p)).filter((p: Schema) => p.in === 'path' && p.schema?.type === 'integer').map((p: Schema) => p.name as string));
-    return { template, regex: new RegExp(`^${pattern}/?$`), params, operations, integerParams, fields: body ? collectFields(spec, body) : null };
+      (item.parameters ?? [])
+        .map((p: Schema) => resolveSchema(spec, p))
+        .filter((p: Schema) => p.in === 'path' && p.schema?.type === 'integer')
+        .map((p: Schema) => p.name as string),
+    );
+    return {
+      template,
+      regex: new RegExp(`^${pattern}/?$`),
+      params,
+      operations,
+      integerParams,
+      fields: body ? collectFields(spec, body) : null,
+    };
   });
 }
 
@@ -66,7 +77,9 @@ function decodePathParam(name: string, raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw badRequest(`The path parameter '${name}' is not valid percent-encoded UTF-8: '${raw}'.`, [{ path: `/${name}`, message: 'is not valid percent-encoding' }]);
+    throw badRequest(`The path parameter '${name}' is not valid percent-encoded UTF-8: '${raw}'.`, [
+      { path: `/${name}`, message: 'is not valid percent-encoding' },
+    ]);
   }
 }
 

@@ -11,18 +11,26 @@ import type { WeirContext } from '../context.ts';
 export type OperationId = keyof operations;
 type Op<K extends OperationId> = operations[K];
 
-type PathParams<K extends OperationId> = Op<K>['parameters'] extends { path: infer P } ? NonNullable<P> : Record<string, never>;
-type QueryParams<K extends OperationId> = Op<K>['parameters'] extends { query?: infer Q } ? NonNullable<Q> : Record<string, never>;
-type RequestBody<K extends OperationId> = Op<K> extends { requestBody: { content: infer C } }
-  ? C[keyof C]
-  : NonNullable<Op<K>['requestBody']> extends { content: infer C } ? C[keyof C] | undefined // optional body
-  : undefined;
+type PathParams<K extends OperationId> = Op<K>['parameters'] extends { path: infer P }
+  ? NonNullable<P>
+  : Record<string, never>;
+type QueryParams<K extends OperationId> = Op<K>['parameters'] extends { query?: infer Q }
+  ? NonNullable<Q>
+  : Record<string, never>;
+type RequestBody<K extends OperationId> =
+  Op<K> extends { requestBody: { content: infer C } }
+    ? C[keyof C]
+    : NonNullable<Op<K>['requestBody']> extends { content: infer C }
+      ? C[keyof C] | undefined // optional body
+      : undefined;
 
 type Responses<K extends OperationId> = Op<K>['responses'];
 type SuccessStatus<K extends OperationId> = Extract<keyof Responses<K>, 200 | 201 | 202 | 204>;
-type JsonBody<R> = R extends { content: { 'application/json': infer B } } ? B
-  : R extends { content: { 'text/plain': infer B } } ? B // GET /metrics
-  : never;
+type JsonBody<R> = R extends { content: { 'application/json': infer B } }
+  ? B
+  : R extends { content: { 'text/plain': infer B } }
+    ? B // GET /metrics
+    : never;
 
 export interface Request<K extends OperationId> {
   weir: WeirContext;

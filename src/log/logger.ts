@@ -61,7 +61,10 @@ export class Log {
         base: { pid: process.pid },
         timestamp: pino.stdTimeFunctions.isoTime,
         formatters: { level: (label) => ({ level: label }) },
-        redact: { paths: ['password', '*.password', 'replication_password', '*.replication_password'], censor: '*****' },
+        redact: {
+          paths: ['password', '*.password', 'replication_password', '*.replication_password'],
+          censor: '*****',
+        },
         hooks: {
           logMethod(args, method, level) {
             if (allows(level, args)) method.apply(this, args as Parameters<typeof method>);
@@ -149,7 +152,8 @@ export class Log {
   /** Drops kinds whose window and suppression are over, then the least recently used until there is room. */
   private prune(now: number): void {
     const windowMs = this.throttling.window * 1000;
-    for (const [key, e] of this.recent) if (now >= e.suppressedUntil && now - e.windowStart > windowMs) this.recent.delete(key);
+    for (const [key, e] of this.recent)
+      if (now >= e.suppressedUntil && now - e.windowStart > windowMs) this.recent.delete(key);
     for (const key of this.recent.keys()) {
       if (this.recent.size < THROTTLE_KEYS) break;
       this.recent.delete(key);
@@ -160,6 +164,7 @@ export class Log {
 /** A message's kind: its `kind` field, else its text. */
 function throttleKey(args: unknown[]): string {
   const first = args[0];
-  if (first && typeof first === 'object' && typeof (first as { kind?: unknown }).kind === 'string') return `kind:${(first as { kind: string }).kind}`;
+  if (first && typeof first === 'object' && typeof (first as { kind?: unknown }).kind === 'string')
+    return `kind:${(first as { kind: string }).kind}`;
   return args.map((a) => (typeof a === 'string' ? a : '')).join('|');
 }

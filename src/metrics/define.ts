@@ -9,9 +9,18 @@ type Labels = Record<string, string>;
 type Emit = (labels: Labels, value: number) => void;
 
 /** A gauge whose values come from `read` at each scrape. */
-export function liveGauge(registry: Registry, name: string, help: string, labelNames: string[], read: (set: Emit) => void): Gauge {
+export function liveGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  read: (set: Emit) => void,
+): Gauge {
   return new Gauge({
-    name, help, labelNames, registers: [registry],
+    name,
+    help,
+    labelNames,
+    registers: [registry],
     collect() {
       this.reset();
       read((labels, value) => this.set(labels, value));
@@ -20,9 +29,18 @@ export function liveGauge(registry: Registry, name: string, help: string, labelN
 }
 
 /** A counter kept by the core (a running total it already maintains), read at each scrape. */
-export function liveCounter(registry: Registry, name: string, help: string, labelNames: string[], read: (add: Emit) => void): Counter {
+export function liveCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  read: (add: Emit) => void,
+): Counter {
   return new Counter({
-    name, help, labelNames, registers: [registry],
+    name,
+    help,
+    labelNames,
+    registers: [registry],
     collect() {
       this.reset();
       read((labels, value) => this.inc(labels, value));
@@ -31,16 +49,27 @@ export function liveCounter(registry: Registry, name: string, help: string, labe
 }
 
 /** A state-set: one series per possible state, 1 for the current ones and 0 for the others. */
-export function stateSet(registry: Registry, name: string, help: string, objectLabel: string, states: readonly string[],
-  read: (set: (object: string, current: readonly string[]) => void) => void): Gauge {
-  return liveGauge(registry, name, help, [objectLabel, 'state'], (set) => read((object, current) => {
-    for (const state of states) set({ [objectLabel]: object, state }, current.includes(state) ? 1 : 0);
-  }));
+export function stateSet(
+  registry: Registry,
+  name: string,
+  help: string,
+  objectLabel: string,
+  states: readonly string[],
+  read: (set: (object: string, current: readonly string[]) => void) => void,
+): Gauge {
+  return liveGauge(registry, name, help, [objectLabel, 'state'], (set) =>
+    read((object, current) => {
+      for (const state of states) set({ [objectLabel]: object, state }, current.includes(state) ? 1 : 0);
+    }),
+  );
 }
 
 /** Removes every series of `metric` whose `label` is `value` (an object was deleted). */
-export async function removeSeriesOf(metric: { get(): Promise<{ values: Array<{ labels: Record<string, unknown> }> }>; remove(labels: Labels): void },
-  label: string, value: string): Promise<void> {
+export async function removeSeriesOf(
+  metric: { get(): Promise<{ values: Array<{ labels: Record<string, unknown> }> }>; remove(labels: Labels): void },
+  label: string,
+  value: string,
+): Promise<void> {
   const { values } = await metric.get();
   const lower = value.toLowerCase();
   const seen = new Set<string>();

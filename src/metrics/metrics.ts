@@ -34,7 +34,11 @@ const ADMIN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
  * prom-client's default gauges whose names end in `_total` (promtool's lint reserves that
  * suffix for counters). `nodejs_active_handles` and friends, by type, say the same.
  */
-const DROPPED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const DROPPED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -46,103 +50,260 @@ export class WeirMetrics {
   /** Each server's last monitor event seen, to count each event once. */
   private readonly lastEvent = new Map<string, Date | null>();
 
-  constructor(private readonly core: Core, info: WeirInfo, private readonly logger: WeirLogger) {
+  constructor(
+    private readonly core: Core,
+    info: WeirInfo,
+    private readonly logger: WeirLogger,
+  ) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
     for (const name of DROPPED_DEFAULTS) r.removeSingleMetric(name);
 
-    liveGauge(r, 'weir_build_info', 'Weir\'s version and commit, and the Node.js running it (always 1).', ['version', 'commit', 'node_version'],
-      (set) => set({ version: info.version, commit: info.commit ?? 'unknown', node_version: process.version }, 1));
-    liveGauge(r, 'weir_uptime_seconds', 'Seconds since Weir started.', [], (set) => set({}, (Date.now() - info.started.getTime()) / 1000));
+    liveGauge(
+      r,
+      'weir_build_info',
+      "Weir's version and commit, and the Node.js running it (always 1).",
+      ['version', 'commit', 'node_version'],
+      (set) => set({ version: info.version, commit: info.commit ?? 'unknown', node_version: process.version }, 1),
+    );
+    liveGauge(r, 'weir_uptime_seconds', 'Seconds since Weir started.', [], (set) =>
+      set({}, (Date.now() - info.started.getTime()) / 1000),
+    );
 
     // ---- services ----
     const services = () => core.list('service');
     const router = (s: ConfigObject) => String(s.params.router);
-    liveGauge(r, 'weir_service_sessions_current', 'Client sessions open on the service now.', ['service', 'router'],
-      (set) => services().forEach((s) => set({ service: s.name, router: router(s) }, s.runtime.currentConnections)));
-    liveCounter(r, 'weir_service_sessions_created_total', 'Client sessions the service has accepted since Weir started.', ['service', 'router'],
-      (add) => services().forEach((s) => add({ service: s.name, router: router(s) }, s.runtime.totalConnections)));
-    liveGauge(r, 'weir_service_max_sessions', 'The service\'s max_connections (0: unlimited).', ['service'],
-      (set) => services().forEach((s) => set({ service: s.name }, Number(s.params.max_connections ?? 0))));
-    stateSet(r, 'weir_service_state', 'The service\'s state: 1 for the current one.', 'service', SERVICE_STATES,
-      (set) => services().forEach((s) => set(s.name, [String(s.params.state)])));
-    liveCounter(r, 'weir_service_statements_total', 'Statements (client commands) the service has routed.', ['service'],
-      (add) => services().forEach((s) => add({ service: s.name }, core.sessions.serviceTotals(s.name).statements)));
-    liveCounter(r, 'weir_service_bytes_total', 'Bytes between clients and the service: client_in from clients, client_out to them.', ['service', 'direction'],
-      (add) => services().forEach((s) => {
-        const t = core.sessions.serviceTotals(s.name);
-        add({ service: s.name, direction: 'client_in' }, t.bytesIn);
-        add({ service: s.name, direction: 'client_out' }, t.bytesOut);
-      }));
-    const authFailures = new Counter({ name: 'weir_client_auth_failures_total', help: 'Client logins the service refused, by reason.', labelNames: ['service', 'reason'], registers: [r] });
+    liveGauge(
+      r,
+      'weir_service_sessions_current',
+      'Client sessions open on the service now.',
+      ['service', 'router'],
+      (set) => services().forEach((s) => set({ service: s.name, router: router(s) }, s.runtime.currentConnections)),
+    );
+    liveCounter(
+      r,
+      'weir_service_sessions_created_total',
+      'Client sessions the service has accepted since Weir started.',
+      ['service', 'router'],
+      (add) => services().forEach((s) => add({ service: s.name, router: router(s) }, s.runtime.totalConnections)),
+    );
+    liveGauge(r, 'weir_service_max_sessions', "The service's max_connections (0: unlimited).", ['service'], (set) =>
+      services().forEach((s) => set({ service: s.name }, Number(s.params.max_connections ?? 0))),
+    );
+    stateSet(r, 'weir_service_state', "The service's state: 1 for the current one.", 'service', SERVICE_STATES, (set) =>
+      services().forEach((s) => set(s.name, [String(s.params.state)])),
+    );
+    liveCounter(
+      r,
+      'weir_service_statements_total',
+      'Statements (client commands) the service has routed.',
+      ['service'],
+      (add) => services().forEach((s) => add({ service: s.name }, core.sessions.serviceTotals(s.name).statements)),
+    );
+    liveCounter(
+      r,
+      'weir_service_bytes_total',
+      'Bytes between clients and the service: client_in from clients, client_out to them.',
+      ['service', 'direction'],
+      (add) =>
+        services().forEach((s) => {
+          const t = core.sessions.serviceTotals(s.name);
+          add({ service: s.name, direction: 'client_in' }, t.bytesIn);
+          add({ service: s.name, direction: 'client_out' }, t.bytesOut);
+        }),
+    );
+    const authFailures = new Counter({
+      name: 'weir_client_auth_failures_total',
+      help: 'Client logins the service refused, by reason.',
+      labelNames: ['service', 'reason'],
+      registers: [r],
+    });
     const serviceReply = new Histogram({
-      name: 'weir_service_response_time_seconds', registers: [r], labelNames: ['service'], buckets: REPLY_BUCKETS,
+      name: 'weir_service_response_time_seconds',
+      registers: [r],
+      labelNames: ['service'],
+      buckets: REPLY_BUCKETS,
       help: 'Time from a statement reaching Weir to the first byte of its reply (a statement sent while another waits is timed with it).',
     });
 
     // ---- servers ----
     const servers = () => core.list('server');
     const flags = (s: ConfigObject) => [...s.runtime.facts.flags, ...stringList(s.params.state ?? [])];
-    liveGauge(r, 'weir_server_up', '1 when the monitor finds the server running.', ['server'],
-      (set) => servers().forEach((s) => set({ server: s.name }, s.runtime.facts.flags.includes('running') ? 1 : 0)));
-    stateSet(r, 'weir_server_state', 'The server\'s states (monitor flags and maintenance/draining): 1 for each current one.', 'server', SERVER_STATES,
-      (set) => servers().forEach((s) => set(s.name, flags(s))));
-    liveGauge(r, 'weir_server_connections_current', 'Connections Weir holds to the server now.', ['server'],
-      (set) => servers().forEach((s) => set({ server: s.name }, s.runtime.currentConnections)));
-    liveCounter(r, 'weir_server_connections_opened_total', 'Connections Weir has opened (or tried to) to the server.', ['server'],
-      (add) => servers().forEach((s) => add({ server: s.name }, s.runtime.totalConnections)));
-    liveCounter(r, 'weir_server_statements_total', 'Statements routed to the server.', ['server'],
-      (add) => servers().forEach((s) => add({ server: s.name }, core.sessions.serverTotals(s.name).statements)));
-    liveCounter(r, 'weir_server_bytes_total', 'Bytes between Weir and the server: sent to it and received from it.', ['server', 'direction'],
-      (add) => servers().forEach((s) => {
-        const t = core.sessions.serverTotals(s.name);
-        add({ server: s.name, direction: 'sent' }, t.bytesIn);
-        add({ server: s.name, direction: 'received' }, t.bytesOut);
-      }));
-    liveGauge(r, 'weir_server_replication_lag_seconds', 'Seconds_Behind_Master of a replica, as the monitor last read it (absent when unknown).', ['server'],
-      (set) => servers().forEach((s) => s.runtime.facts.replication_lag !== null && set({ server: s.name }, s.runtime.facts.replication_lag)));
-    liveGauge(r, 'weir_server_read_only', 'The server\'s read_only, as the monitor last read it (absent when unknown).', ['server'],
-      (set) => servers().forEach((s) => s.runtime.facts.read_only !== null && set({ server: s.name }, s.runtime.facts.read_only ? 1 : 0)));
-    const connectErrors = new Counter({ name: 'weir_server_connect_errors_total', help: 'Backend connections to the server that failed, by reason.', labelNames: ['server', 'reason'], registers: [r] });
+    liveGauge(r, 'weir_server_up', '1 when the monitor finds the server running.', ['server'], (set) =>
+      servers().forEach((s) => set({ server: s.name }, s.runtime.facts.flags.includes('running') ? 1 : 0)),
+    );
+    stateSet(
+      r,
+      'weir_server_state',
+      "The server's states (monitor flags and maintenance/draining): 1 for each current one.",
+      'server',
+      SERVER_STATES,
+      (set) => servers().forEach((s) => set(s.name, flags(s))),
+    );
+    liveGauge(r, 'weir_server_connections_current', 'Connections Weir holds to the server now.', ['server'], (set) =>
+      servers().forEach((s) => set({ server: s.name }, s.runtime.currentConnections)),
+    );
+    liveCounter(
+      r,
+      'weir_server_connections_opened_total',
+      'Connections Weir has opened (or tried to) to the server.',
+      ['server'],
+      (add) => servers().forEach((s) => add({ server: s.name }, s.runtime.totalConnections)),
+    );
+    liveCounter(r, 'weir_server_statements_total', 'Statements routed to the server.', ['server'], (add) =>
+      servers().forEach((s) => add({ server: s.name }, core.sessions.serverTotals(s.name).statements)),
+    );
+    liveCounter(
+      r,
+      'weir_server_bytes_total',
+      'Bytes between Weir and the server: sent to it and received from it.',
+      ['server', 'direction'],
+      (add) =>
+        servers().forEach((s) => {
+          const t = core.sessions.serverTotals(s.name);
+          add({ server: s.name, direction: 'sent' }, t.bytesIn);
+          add({ server: s.name, direction: 'received' }, t.bytesOut);
+        }),
+    );
+    liveGauge(
+      r,
+      'weir_server_replication_lag_seconds',
+      'Seconds_Behind_Master of a replica, as the monitor last read it (absent when unknown).',
+      ['server'],
+      (set) =>
+        servers().forEach(
+          (s) => s.runtime.facts.replication_lag !== null && set({ server: s.name }, s.runtime.facts.replication_lag),
+        ),
+    );
+    liveGauge(
+      r,
+      'weir_server_read_only',
+      "The server's read_only, as the monitor last read it (absent when unknown).",
+      ['server'],
+      (set) =>
+        servers().forEach(
+          (s) => s.runtime.facts.read_only !== null && set({ server: s.name }, s.runtime.facts.read_only ? 1 : 0),
+        ),
+    );
+    const connectErrors = new Counter({
+      name: 'weir_server_connect_errors_total',
+      help: 'Backend connections to the server that failed, by reason.',
+      labelNames: ['server', 'reason'],
+      registers: [r],
+    });
     const serverReply = new Histogram({
-      name: 'weir_server_response_time_seconds', registers: [r], labelNames: ['server'], buckets: REPLY_BUCKETS,
+      name: 'weir_server_response_time_seconds',
+      registers: [r],
+      labelNames: ['server'],
+      buckets: REPLY_BUCKETS,
       help: 'Time from a statement being routed to the server to the first byte of its reply, as the service histogram.',
     });
 
     // ---- listeners ----
     const listeners = () => core.list('listener');
-    stateSet(r, 'weir_listener_state', 'The listener\'s socket state: 1 for the current one.', 'listener', LISTENER_STATES,
-      (set) => listeners().forEach((l) => set(l.name, [l.runtime.listenerState ?? 'stopped'])));
-    liveGauge(r, 'weir_listener_info', 'Which service each listener feeds (always 1).', ['listener', 'service'],
-      (set) => listeners().forEach((l) => set({ listener: l.name, service: String(l.params.service) }, 1)));
-    const accepted = new Counter({ name: 'weir_listener_connections_accepted_total', help: 'Client connections the listener accepted for its service.', labelNames: ['listener'], registers: [r] });
-    const rejected = new Counter({ name: 'weir_listener_connections_rejected_total', help: 'Client connections the listener turned away, by reason.', labelNames: ['listener', 'reason'], registers: [r] });
+    stateSet(
+      r,
+      'weir_listener_state',
+      "The listener's socket state: 1 for the current one.",
+      'listener',
+      LISTENER_STATES,
+      (set) => listeners().forEach((l) => set(l.name, [l.runtime.listenerState ?? 'stopped'])),
+    );
+    liveGauge(
+      r,
+      'weir_listener_info',
+      'Which service each listener feeds (always 1).',
+      ['listener', 'service'],
+      (set) => listeners().forEach((l) => set({ listener: l.name, service: String(l.params.service) }, 1)),
+    );
+    const accepted = new Counter({
+      name: 'weir_listener_connections_accepted_total',
+      help: 'Client connections the listener accepted for its service.',
+      labelNames: ['listener'],
+      registers: [r],
+    });
+    const rejected = new Counter({
+      name: 'weir_listener_connections_rejected_total',
+      help: 'Client connections the listener turned away, by reason.',
+      labelNames: ['listener', 'reason'],
+      registers: [r],
+    });
 
     // ---- filters ----
     const usersOf = (f: ConfigObject) => core.servicesOfFilter(f.name);
-    liveGauge(r, 'weir_filter_services', 'Services whose filters list the filter.', ['filter', 'module'],
-      (set) => core.list('filter').forEach((f) => set({ filter: f.name, module: String(f.params.module) }, usersOf(f).length)));
-    liveGauge(r, 'weir_filter_sessions_current', 'Client sessions now open on services that use the filter.', ['filter', 'module'],
-      (set) => core.list('filter').forEach((f) => set({ filter: f.name, module: String(f.params.module) },
-        usersOf(f).reduce((n, s) => n + s.runtime.currentConnections, 0))));
+    liveGauge(r, 'weir_filter_services', 'Services whose filters list the filter.', ['filter', 'module'], (set) =>
+      core.list('filter').forEach((f) => set({ filter: f.name, module: String(f.params.module) }, usersOf(f).length)),
+    );
+    liveGauge(
+      r,
+      'weir_filter_sessions_current',
+      'Client sessions now open on services that use the filter.',
+      ['filter', 'module'],
+      (set) =>
+        core.list('filter').forEach((f) =>
+          set(
+            { filter: f.name, module: String(f.params.module) },
+            usersOf(f).reduce((n, s) => n + s.runtime.currentConnections, 0),
+          ),
+        ),
+    );
 
     // ---- monitors ----
     const monitors = () => core.list('monitor');
-    stateSet(r, 'weir_monitor_state', 'The monitor\'s state: 1 for the current one.', 'monitor', MONITOR_STATES,
-      (set) => monitors().forEach((m) => set(m.name, [String(m.params.state)])));
-    liveCounter(r, 'weir_monitor_ticks_total', 'Monitoring rounds the monitor has completed.', ['monitor'],
-      (add) => monitors().forEach((m) => add({ monitor: m.name }, m.runtime.ticks)));
-    liveGauge(r, 'weir_monitor_auto_failover_enabled', '1 when the monitor fails over automatically.', ['monitor'],
-      (set) => monitors().forEach((m) => set({ monitor: m.name }, m.params.auto_failover === true ? 1 : 0)));
-    liveGauge(r, 'weir_monitor_auto_rejoin_enabled', '1 when the monitor rejoins servers automatically.', ['monitor'],
-      (set) => monitors().forEach((m) => set({ monitor: m.name }, m.params.auto_rejoin === true ? 1 : 0)));
-    const monitorEvents = new Counter({ name: 'weir_monitor_events_total', help: 'Server state events the monitor saw (server_up, master_down, ...).', labelNames: ['monitor', 'event'], registers: [r] });
-    const operations = new Counter({ name: 'weir_cluster_operations_total', help: 'Switchovers, failovers and rejoins the monitor ran, by result.', labelNames: ['monitor', 'operation', 'result'], registers: [r] });
-    const operationDuration = new Histogram({ name: 'weir_cluster_operation_duration_seconds', help: 'How long cluster operations took.', labelNames: ['monitor', 'operation'], buckets: OPERATION_BUCKETS, registers: [r] });
+    stateSet(r, 'weir_monitor_state', "The monitor's state: 1 for the current one.", 'monitor', MONITOR_STATES, (set) =>
+      monitors().forEach((m) => set(m.name, [String(m.params.state)])),
+    );
+    liveCounter(r, 'weir_monitor_ticks_total', 'Monitoring rounds the monitor has completed.', ['monitor'], (add) =>
+      monitors().forEach((m) => add({ monitor: m.name }, m.runtime.ticks)),
+    );
+    liveGauge(
+      r,
+      'weir_monitor_auto_failover_enabled',
+      '1 when the monitor fails over automatically.',
+      ['monitor'],
+      (set) => monitors().forEach((m) => set({ monitor: m.name }, m.params.auto_failover === true ? 1 : 0)),
+    );
+    liveGauge(
+      r,
+      'weir_monitor_auto_rejoin_enabled',
+      '1 when the monitor rejoins servers automatically.',
+      ['monitor'],
+      (set) => monitors().forEach((m) => set({ monitor: m.name }, m.params.auto_rejoin === true ? 1 : 0)),
+    );
+    const monitorEvents = new Counter({
+      name: 'weir_monitor_events_total',
+      help: 'Server state events the monitor saw (server_up, master_down, ...).',
+      labelNames: ['monitor', 'event'],
+      registers: [r],
+    });
+    const operations = new Counter({
+      name: 'weir_cluster_operations_total',
+      help: 'Switchovers, failovers and rejoins the monitor ran, by result.',
+      labelNames: ['monitor', 'operation', 'result'],
+      registers: [r],
+    });
+    const operationDuration = new Histogram({
+      name: 'weir_cluster_operation_duration_seconds',
+      help: 'How long cluster operations took.',
+      labelNames: ['monitor', 'operation'],
+      buckets: OPERATION_BUCKETS,
+      registers: [r],
+    });
 
     // ---- admin API ----
-    this.adminRequests = new Counter({ name: 'weir_admin_requests_total', help: 'Admin API requests, by method, path template and status code.', labelNames: ['method', 'route', 'code'], registers: [r] });
-    this.adminDuration = new Histogram({ name: 'weir_admin_request_duration_seconds', help: 'Admin API request durations, by method and path template.', labelNames: ['method', 'route'], buckets: ADMIN_BUCKETS, registers: [r] });
+    this.adminRequests = new Counter({
+      name: 'weir_admin_requests_total',
+      help: 'Admin API requests, by method, path template and status code.',
+      labelNames: ['method', 'route', 'code'],
+      registers: [r],
+    });
+    this.adminDuration = new Histogram({
+      name: 'weir_admin_request_duration_seconds',
+      help: 'Admin API request durations, by method and path template.',
+      labelNames: ['method', 'route'],
+      buckets: ADMIN_BUCKETS,
+      registers: [r],
+    });
 
     this.traffic = {
       authFailed: (service, reason) => authFailures.inc({ service, reason }),
@@ -173,17 +334,35 @@ export class WeirMetrics {
       operationDuration.observe({ monitor: o.monitor, operation: o.operation }, o.seconds);
     });
     const ownSeries: Record<string, Array<{ metric: Parameters<typeof removeSeriesOf>[0]; label: string }>> = {
-      service: [{ metric: authFailures, label: 'service' }, { metric: serviceReply, label: 'service' }],
-      server: [{ metric: connectErrors, label: 'server' }, { metric: serverReply, label: 'server' }],
-      listener: [{ metric: accepted, label: 'listener' }, { metric: rejected, label: 'listener' }],
-      monitor: [{ metric: monitorEvents, label: 'monitor' }, { metric: operations, label: 'monitor' }, { metric: operationDuration, label: 'monitor' }],
+      service: [
+        { metric: authFailures, label: 'service' },
+        { metric: serviceReply, label: 'service' },
+      ],
+      server: [
+        { metric: connectErrors, label: 'server' },
+        { metric: serverReply, label: 'server' },
+      ],
+      listener: [
+        { metric: accepted, label: 'listener' },
+        { metric: rejected, label: 'listener' },
+      ],
+      monitor: [
+        { metric: monitorEvents, label: 'monitor' },
+        { metric: operations, label: 'monitor' },
+        { metric: operationDuration, label: 'monitor' },
+      ],
       filter: [],
     };
     core.on('destroyed', (obj) => {
       if (obj.kind === 'service' || obj.kind === 'server') core.sessions.forget(obj.name);
       if (obj.kind === 'server') this.lastEvent.delete(obj.name.toLowerCase());
-      Promise.all(ownSeries[obj.kind]!.map(({ metric, label }) => removeSeriesOf(metric, label, obj.name)))
-        .catch((err: Error) => this.logger.error({ err: err.message }, `metrics of ${obj.kind} '${obj.name}' could not be removed: ${err.message}`));
+      Promise.all(ownSeries[obj.kind]!.map(({ metric, label }) => removeSeriesOf(metric, label, obj.name))).catch(
+        (err: Error) =>
+          this.logger.error(
+            { err: err.message },
+            `metrics of ${obj.kind} '${obj.name}' could not be removed: ${err.message}`,
+          ),
+      );
     });
   }
 

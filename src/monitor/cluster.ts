@@ -58,18 +58,28 @@ interface Status {
 
 /** A connection to one server for the length of one operation. */
 class Node {
-  private constructor(readonly member: Member, private readonly conn: Connection) {}
+  private constructor(
+    readonly member: Member,
+    private readonly conn: Connection,
+  ) {}
 
   static async open(member: Member, s: OperationSettings): Promise<Node> {
     try {
       const conn = await mysql.createConnection({
-        host: member.address, port: member.port, user: s.user, password: s.password,
-        connectTimeout: s.connectTimeout * 1000, supportBigNumbers: true, bigNumberStrings: true,
+        host: member.address,
+        port: member.port,
+        user: s.user,
+        password: s.password,
+        connectTimeout: s.connectTimeout * 1000,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
       });
       conn.on('error', () => undefined);
       return new Node(member, conn);
     } catch (err) {
-      throw unprocessable(`Cannot connect to server '${member.name}' (${member.address}:${member.port}): ${(err as Error).message}`);
+      throw unprocessable(
+        `Cannot connect to server '${member.name}' (${member.address}:${member.port}): ${(err as Error).message}`,
+      );
     }
   }
 
@@ -83,8 +93,10 @@ class Node {
   }
 
   async status(): Promise<Status> {
-    const [v] = await this.query('SELECT @@global.read_only AS ro, @@global.log_bin AS log_bin, '
-      + '@@global.gtid_current_pos AS cur, @@global.gtid_binlog_pos AS bin');
+    const [v] = await this.query(
+      'SELECT @@global.read_only AS ro, @@global.log_bin AS log_bin, ' +
+        '@@global.gtid_current_pos AS cur, @@global.gtid_binlog_pos AS bin',
+    );
     const slaves = await this.query('SHOW ALL SLAVES STATUS');
     return {
       readOnly: Number(v!.ro) === 1,
@@ -110,7 +122,10 @@ export class ClusterOperations {
   private readonly nodes = new Map<string, Node>();
   private readonly started = Date.now();
 
-  constructor(private readonly members: Member[], private readonly settings: OperationSettings) {}
+  constructor(
+    private readonly members: Member[],
+    private readonly settings: OperationSettings,
+  ) {}
 
   /**
    * Makes `newName` (or the most up-to-date replica) the primary in place of the running
@@ -126,7 +141,12 @@ export class ClusterOperations {
       }
       const oldPrimary = this.member(primaryName);
       if (newName && sameName(newName, primaryName)) {
-        return this.done('switchover', oldPrimary.name, oldPrimary.name, `'${oldPrimary.name}' is already the primary; nothing was changed`);
+        return this.done(
+          'switchover',
+          oldPrimary.name,
+          oldPrimary.name,
+          `'${oldPrimary.name}' is already the primary; nothing was changed`,
+        );
       }
       const old = await this.node(oldPrimary);
       const replicas = await this.replicasOf(oldPrimary, [oldPrimary.name]);
@@ -135,12 +155,20 @@ export class ClusterOperations {
       if (newName) {
         const target = this.member(newName);
         chosen = replicas.find((r) => r.node.name === target.name);
-        if (!chosen) throw unprocessable(`'${target.name}' does not replicate from the primary '${oldPrimary.name}' (or is not reachable), so it cannot take over from it.`);
+        if (!chosen)
+          throw unprocessable(
+            `'${target.name}' does not replicate from the primary '${oldPrimary.name}' (or is not reachable), so it cannot take over from it.`,
+          );
         const reason = this.promotable(target, chosen.status);
         if (reason) throw unprocessable(`'${target.name}' cannot be promoted: ${reason}.`);
       } else {
-        chosen = promotable.sort((a, b) => compareGtid(parseGtid(b.status.currentPos), parseGtid(a.status.currentPos)))[0];
-        if (!chosen) throw unprocessable(`No replica of '${oldPrimary.name}' can be promoted (each must be running, replicating, not in maintenance or draining, and write a binary log).`);
+        chosen = promotable.sort((a, b) =>
+          compareGtid(parseGtid(b.status.currentPos), parseGtid(a.status.currentPos)),
+        )[0];
+        if (!chosen)
+          throw unprocessable(
+            `No replica of '${oldPrimary.name}' can be promoted (each must be running, replicating, not in maintenance or draining, and write a binary log).`,
+          );
       }
       const candidate = chosen.node;
 
@@ -174,13 +202,23 @@ export class ClusterOperations {
       const replicas = await this.replicasOf(dead, [dead.name]);
       const promotable = replicas.filter((r) => this.promotable(r.node.member, r.status, true) === null);
       // Most received events first; servers order breaks ties.
-      promotable.sort((a, b) => compareGtid(parseGtid(b.link.gtid_io_pos || b.status.currentPos), parseGtid(a.link.gtid_io_pos || a.status.currentPos)));
+      promotable.sort((a, b) =>
+        compareGtid(
+          parseGtid(b.link.gtid_io_pos || b.status.currentPos),
+          parseGtid(a.link.gtid_io_pos || a.status.currentPos),
+        ),
+      );
       const chosen = promotable[0];
-      if (!chosen) throw unprocessable(`No replica of '${dead.name}' can be promoted (each must be running, not in maintenance or draining, and write a binary log).`);
+      if (!chosen)
+        throw unprocessable(
+          `No replica of '${dead.name}' can be promoted (each must be running, not in maintenance or draining, and write a binary log).`,
+        );
       const candidate = chosen.node;
       const received = chosen.link.gtid_io_pos || chosen.status.currentPos;
       try {
-        this.steps.push(`'${candidate.name}' is the most up-to-date replica (received up to GTID ${received || '(none)'})`);
+        this.steps.push(
+          `'${candidate.name}' is the most up-to-date replica (received up to GTID ${received || '(none)'})`,
+        );
         await pauseForTests('WEIR_TEST_PAUSE_BEFORE_PROMOTE');
         await this.waitFor(candidate, received);
         await this.promote(candidate, chosen.link.connection_name);
@@ -204,19 +242,27 @@ export class ClusterOperations {
       if (!primaryName) throw unprocessable('There is no running primary to rejoin to.');
       const server = this.member(name);
       const primary = this.member(primaryName);
-      if (server.name === primary.name) throw unprocessable(`'${server.name}' is the primary; only another server can rejoin it.`);
+      if (server.name === primary.name)
+        throw unprocessable(`'${server.name}' is the primary; only another server can rejoin it.`);
       if (server.maintenance) throw unprocessable(`'${server.name}' is in maintenance; clear maintenance first.`);
       const node = await this.node(server);
       const status = await node.status();
       const existing = replicationTo(status, primary);
       if (existing && existing.io_state === 'Yes' && existing.sql_running) {
-        return this.done('rejoin', primary.name, primary.name, `'${server.name}' already replicates from '${primary.name}'; nothing was changed`);
+        return this.done(
+          'rejoin',
+          primary.name,
+          primary.name,
+          `'${server.name}' already replicates from '${primary.name}'; nothing was changed`,
+        );
       }
       const primaryNode = await this.node(primary);
       const primaryStatus = await primaryNode.status();
       const ahead = aheadDomains(parseGtid(status.currentPos), parseGtid(primaryStatus.binlogPos));
       if (ahead.length > 0) {
-        throw unprocessable(`'${server.name}' has transactions the primary '${primary.name}' does not (GTID ${status.currentPos} against ${primaryStatus.binlogPos || '(none)'} in domain ${ahead.join(', ')}); rejoining would lose them. Reconcile the servers by hand.`);
+        throw unprocessable(
+          `'${server.name}' has transactions the primary '${primary.name}' does not (GTID ${status.currentPos} against ${primaryStatus.binlogPos || '(none)'} in domain ${ahead.join(', ')}); rejoining would lose them. Reconcile the servers by hand.`,
+        );
       }
       const wasReadOnly = status.readOnly;
       for (const r of status.replication) {
@@ -229,7 +275,9 @@ export class ClusterOperations {
         await node.query('STOP SLAVE').catch(() => undefined);
         await node.query('RESET SLAVE ALL').catch(() => undefined);
         if (!wasReadOnly) await node.query('SET GLOBAL read_only=0').catch(() => undefined);
-        throw unprocessable(`'${server.name}' cannot replicate from '${primary.name}': ${problem}. Its replication was removed again${wasReadOnly ? '' : ' and it is writable as before'}.`);
+        throw unprocessable(
+          `'${server.name}' cannot replicate from '${primary.name}': ${problem}. Its replication was removed again${wasReadOnly ? '' : ' and it is writable as before'}.`,
+        );
       }
       return this.done('rejoin', primary.name, primary.name);
     } finally {
@@ -252,7 +300,10 @@ export class ClusterOperations {
   }
 
   /** The servers that have a replication connection to `primary` and answer now. */
-  private async replicasOf(primary: Member, exclude: string[]): Promise<Array<{ node: Node; status: Status; link: SlaveConnection }>> {
+  private async replicasOf(
+    primary: Member,
+    exclude: string[],
+  ): Promise<Array<{ node: Node; status: Status; link: SlaveConnection }>> {
     const found: Array<{ node: Node; status: Status; link: SlaveConnection }> = [];
     for (const m of this.members) {
       if (exclude.includes(m.name)) continue;
@@ -276,7 +327,8 @@ export class ClusterOperations {
     if (m.draining) return 'it is draining';
     if (!status.logBin) return 'it does not write a binary log, so no replica could follow it';
     const link = status.replication[0];
-    if (!primaryIsDown && link && (link.io_state !== 'Yes' || !link.sql_running)) return 'its replication is not running';
+    if (!primaryIsDown && link && (link.io_state !== 'Yes' || !link.sql_running))
+      return 'its replication is not running';
     if (link && link.last_sql_errno !== 0) return `its replication failed: ${link.last_sql_error}`;
     return null;
   }
@@ -285,7 +337,10 @@ export class ClusterOperations {
     if (!pos) return;
     const timeout = this.settings.timeout;
     const started = Date.now();
-    const [{ r }] = (await node.query(`SELECT MASTER_GTID_WAIT(${mysql.escape(pos)}, ${timeout}) AS r`, (timeout + 5) * 1000)) as [{ r: unknown }];
+    const [{ r }] = (await node.query(
+      `SELECT MASTER_GTID_WAIT(${mysql.escape(pos)}, ${timeout}) AS r`,
+      (timeout + 5) * 1000,
+    )) as [{ r: unknown }];
     if (Number(r) !== 0) throw new Error(`'${node.name}' did not reach GTID ${pos} within ${timeout} s`);
     this.steps.push(`'${node.name}' applied every transaction up to GTID ${pos} (waited ${Date.now() - started} ms)`);
   }
@@ -304,21 +359,31 @@ export class ClusterOperations {
       await this.run(node, `SET GLOBAL gtid_slave_pos = ${mysql.escape(cur)}`);
     }
     await this.run(node, 'SET GLOBAL read_only=1');
-    await this.run(node, this.changeMaster('', primary), `CHANGE MASTER TO '${primary.name}' (${primary.address}:${primary.port}), MASTER_USE_GTID=slave_pos`);
+    await this.run(
+      node,
+      this.changeMaster('', primary),
+      `CHANGE MASTER TO '${primary.name}' (${primary.address}:${primary.port}), MASTER_USE_GTID=slave_pos`,
+    );
     await this.run(node, 'START SLAVE');
   }
 
   /** A replica of the old primary replicates from the new one, from where it is. */
   private async redirect(node: Node, connection: string, primary: Member): Promise<void> {
     await this.run(node, `STOP SLAVE${connName(connection)}`);
-    await this.run(node, this.changeMaster(connection, primary), `CHANGE MASTER${connName(connection)} TO '${primary.name}' (${primary.address}:${primary.port}), MASTER_USE_GTID=slave_pos`);
+    await this.run(
+      node,
+      this.changeMaster(connection, primary),
+      `CHANGE MASTER${connName(connection)} TO '${primary.name}' (${primary.address}:${primary.port}), MASTER_USE_GTID=slave_pos`,
+    );
     await this.run(node, `START SLAVE${connName(connection)}`);
   }
 
   private changeMaster(connection: string, primary: Member): string {
     const s = this.settings;
-    return `CHANGE MASTER${connName(connection)} TO MASTER_HOST=${mysql.escape(primary.address)}, MASTER_PORT=${primary.port}, `
-      + `MASTER_USER=${mysql.escape(s.replicationUser)}, MASTER_PASSWORD=${mysql.escape(s.replicationPassword)}, MASTER_USE_GTID=slave_pos`;
+    return (
+      `CHANGE MASTER${connName(connection)} TO MASTER_HOST=${mysql.escape(primary.address)}, MASTER_PORT=${primary.port}, ` +
+      `MASTER_USER=${mysql.escape(s.replicationUser)}, MASTER_PASSWORD=${mysql.escape(s.replicationPassword)}, MASTER_USE_GTID=slave_pos`
+    );
   }
 
   /** Waits until replication runs or reports an error; returns the error, or null. */
@@ -330,7 +395,8 @@ export class ClusterOperations {
       if (link.last_io_errno !== 0) return link.last_io_error;
       if (link.last_sql_errno !== 0) return link.last_sql_error;
       if (link.io_state === 'Yes' && link.sql_running) return null;
-      if (Date.now() > deadline) return `replication did not start within ${this.settings.timeout} s (IO thread: ${link.io_state})`;
+      if (Date.now() > deadline)
+        return `replication did not start within ${this.settings.timeout} s (IO thread: ${link.io_state})`;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -343,12 +409,26 @@ export class ClusterOperations {
 
   private failed(operation: string, err: unknown, leftAs: string): WeirError {
     if (err instanceof WeirError) return err;
-    return new WeirError(503, `The ${operation} did not complete: ${(err as Error).message}; ${leftAs}. Steps done: ${this.steps.join('; ') || 'none'}.`);
+    return new WeirError(
+      503,
+      `The ${operation} did not complete: ${(err as Error).message}; ${leftAs}. Steps done: ${this.steps.join('; ') || 'none'}.`,
+    );
   }
 
-  private done(operation: OperationResult['operation'], primary: string, previous: string | null, note?: string): OperationResult {
+  private done(
+    operation: OperationResult['operation'],
+    primary: string,
+    previous: string | null,
+    note?: string,
+  ): OperationResult {
     if (note) this.steps.push(note);
-    return { operation, primary, previous_primary: previous, steps: [...this.steps], duration_ms: Date.now() - this.started };
+    return {
+      operation,
+      primary,
+      previous_primary: previous,
+      steps: [...this.steps],
+      duration_ms: Date.now() - this.started,
+    };
   }
 
   private close(): void {

@@ -8,7 +8,10 @@ export type GtidPosition = Map<number, { server: number; sequence: bigint }>;
 
 export function parseGtid(text: string): GtidPosition {
   const pos: GtidPosition = new Map();
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)-(\d+)-(\d+)$/.exec(part);
     if (!m) throw new Error(`'${part}' is not a GTID (domain-server-sequence)`);
     pos.set(Number(m[1]), { server: Number(m[2]), sequence: BigInt(m[3]!) });

@@ -63,7 +63,10 @@ export class CooperativeLocks {
   private releasedUntil = 0;
   private lastNeeded = 0;
 
-  constructor(private readonly monitor: string, private readonly logger: WeirLogger) {}
+  constructor(
+    private readonly monitor: string,
+    private readonly logger: WeirLogger,
+  ) {}
 
   /** null without locks, else whether this monitor is the primary monitor. */
   primary(mode: LockMode): boolean | null {
@@ -99,7 +102,8 @@ export class CooperativeLocks {
     for (const name of this.conns.keys()) if (!servers.some((x) => x.name === name)) this.drop(name);
 
     const usable = servers.filter((x) => x.running && this.conns.get(x.name)?.conn);
-    const needed = s.mode === 'majority_of_all' ? Math.floor(servers.length / 2) + 1 : Math.floor(usable.length / 2) + 1;
+    const needed =
+      s.mode === 'majority_of_all' ? Math.floor(servers.length / 2) + 1 : Math.floor(usable.length / 2) + 1;
     this.lastNeeded = needed;
     const held = () => servers.filter((x) => this.conns.get(x.name)?.serverLock.state === 'self').length;
     const free = servers.filter((x) => this.conns.get(x.name)?.serverLock.state === 'free');
@@ -112,9 +116,15 @@ export class CooperativeLocks {
     const nowPrimary = held() >= needed;
     if (nowPrimary && !this.primaryNow) {
       this.delayTicks = s.failcount;
-      this.logger.notice({ monitor: this.monitor, locks: held(), needed }, `monitor '${this.monitor}' is now the primary monitor: it holds the lock '${SERVER_LOCK}' on ${held()} servers (${needed} needed); automatic cluster operations wait ${s.failcount} rounds`);
+      this.logger.notice(
+        { monitor: this.monitor, locks: held(), needed },
+        `monitor '${this.monitor}' is now the primary monitor: it holds the lock '${SERVER_LOCK}' on ${held()} servers (${needed} needed); automatic cluster operations wait ${s.failcount} rounds`,
+      );
     } else if (!nowPrimary && this.primaryNow) {
-      this.logger.warning({ monitor: this.monitor, locks: held(), needed }, `monitor '${this.monitor}' is no longer the primary monitor: it holds '${SERVER_LOCK}' on ${held()} servers, ${needed} needed`);
+      this.logger.warning(
+        { monitor: this.monitor, locks: held(), needed },
+        `monitor '${this.monitor}' is no longer the primary monitor: it holds '${SERVER_LOCK}' on ${held()} servers, ${needed} needed`,
+      );
     } else if (nowPrimary && this.delayTicks > 0) {
       this.delayTicks--;
     }
@@ -122,8 +132,10 @@ export class CooperativeLocks {
     if (!nowPrimary && held() > 0) {
       const byOthers = servers.filter((x) => this.conns.get(x.name)?.serverLock.state === 'other').length;
       const down = servers.filter((x) => !x.running).length;
-      this.logger.warning({ monitor: this.monitor, held: held(), by_others: byOthers, down, needed },
-        `monitor '${this.monitor}' holds '${SERVER_LOCK}' on ${held()} servers, not a majority (${needed}; ${byOthers} held by others, ${down} down): releasing every lock`);
+      this.logger.warning(
+        { monitor: this.monitor, held: held(), by_others: byOthers, down, needed },
+        `monitor '${this.monitor}' holds '${SERVER_LOCK}' on ${held()} servers, not a majority (${needed}; ${byOthers} held by others, ${down} down): releasing every lock`,
+      );
       await this.releaseAll();
     }
   }
@@ -139,7 +151,10 @@ export class CooperativeLocks {
     if (!c?.conn) return;
     if (c.masterLock.state === 'free') await this.take(s, master, MASTER_LOCK);
     else if (c.masterLock.state === 'other') {
-      this.logger.error({ monitor: this.monitor, server: master, owner: c.masterOwner }, `monitor '${this.monitor}': the lock '${MASTER_LOCK}' on '${master}' is held by connection ${c.masterOwner}, not this primary monitor; secondaries may pick the wrong master`);
+      this.logger.error(
+        { monitor: this.monitor, server: master, owner: c.masterOwner },
+        `monitor '${this.monitor}': the lock '${MASTER_LOCK}' on '${master}' is held by connection ${c.masterOwner}, not this primary monitor; secondaries may pick the wrong master`,
+      );
     }
   }
 
@@ -159,30 +174,39 @@ export class CooperativeLocks {
   async verifyOwnership(mode: LockMode): Promise<void> {
     if (mode === 'none') return;
     let owned = 0;
-    await Promise.all([...this.conns.values()].map(async (c) => {
-      if (!c.conn) return;
-      try {
-        const [rows] = await c.conn.query(`SELECT IS_USED_LOCK('${SERVER_LOCK}') = CONNECTION_ID() AS mine`);
-        if (Number((rows as Array<{ mine: unknown }>)[0]?.mine) === 1) owned++;
-      } catch {
-        // not owned: the connection is gone
-      }
-    }));
+    await Promise.all(
+      [...this.conns.values()].map(async (c) => {
+        if (!c.conn) return;
+        try {
+          const [rows] = await c.conn.query(`SELECT IS_USED_LOCK('${SERVER_LOCK}') = CONNECTION_ID() AS mine`);
+          if (Number((rows as Array<{ mine: unknown }>)[0]?.mine) === 1) owned++;
+        } catch {
+          // not owned: the connection is gone
+        }
+      }),
+    );
     if (owned < this.lastNeeded) {
       this.primaryNow = false;
-      throw new Error(`this Weir no longer holds the lock '${SERVER_LOCK}' on a majority of servers (${owned} of ${this.lastNeeded} needed); the operation stopped before the next step`);
+      throw new Error(
+        `this Weir no longer holds the lock '${SERVER_LOCK}' on a majority of servers (${owned} of ${this.lastNeeded} needed); the operation stopped before the next step`,
+      );
     }
   }
 
   /** `release-locks`: gives the primary role away and does not take locks for a minute. */
   async releaseLocks(mode: LockMode): Promise<number> {
     if (mode === 'none') throw new Error('cooperative_monitoring_locks is none: this monitor holds no locks');
-    const held = [...this.conns.values()].filter((c) => c.serverLock.state === 'self' || c.masterLock.state === 'self').length;
+    const held = [...this.conns.values()].filter(
+      (c) => c.serverLock.state === 'self' || c.masterLock.state === 'self',
+    ).length;
     if (held === 0) throw new Error('this monitor holds no locks to release');
     await this.releaseAll();
     this.primaryNow = false;
     this.releasedUntil = Date.now() + RELEASE_BACKOFF_MS;
-    this.logger.notice({ monitor: this.monitor, released: held }, `monitor '${this.monitor}' released its locks on ${held} servers; it will not take them again for ${RELEASE_BACKOFF_MS / 1000} s`);
+    this.logger.notice(
+      { monitor: this.monitor, released: held },
+      `monitor '${this.monitor}' released its locks on ${held} servers; it will not take them again for ${RELEASE_BACKOFF_MS / 1000} s`,
+    );
     return held;
   }
 
@@ -201,15 +225,32 @@ export class CooperativeLocks {
     if (this.warnedSetup === key) return;
     this.warnedSetup = key;
     if (mode === 'majority_of_all' && count === 2) {
-      this.logger.warning({ monitor: this.monitor }, `monitor '${this.monitor}': cooperative_monitoring_locks=majority_of_all with 2 servers needs both locks, so losing either server leaves no primary monitor (no master, no failover)`);
+      this.logger.warning(
+        { monitor: this.monitor },
+        `monitor '${this.monitor}': cooperative_monitoring_locks=majority_of_all with 2 servers needs both locks, so losing either server leaves no primary monitor (no master, no failover)`,
+      );
     } else if (mode === 'majority_of_running' && count % 2 === 0) {
-      this.logger.warning({ monitor: this.monitor }, `monitor '${this.monitor}': cooperative_monitoring_locks=majority_of_running with an even number of servers (${count}): a network partition can give two primary monitors`);
+      this.logger.warning(
+        { monitor: this.monitor },
+        `monitor '${this.monitor}': cooperative_monitoring_locks=majority_of_running with an even number of servers (${count}): a network partition can give two primary monitors`,
+      );
     }
   }
 
   private async readStatus(s: LockSettings, srv: LockServer): Promise<void> {
     let c = this.conns.get(srv.name);
-    if (!c) this.conns.set(srv.name, (c = { conn: null, id: 0, serverLock: { state: 'unknown' }, masterLock: { state: 'unknown' }, masterOwner: null, serverOwner: null }));
+    if (!c)
+      this.conns.set(
+        srv.name,
+        (c = {
+          conn: null,
+          id: 0,
+          serverLock: { state: 'unknown' },
+          masterLock: { state: 'unknown' },
+          masterOwner: null,
+          serverOwner: null,
+        }),
+      );
     const before = c.serverLock.state;
     if (!srv.running) {
       this.drop(srv.name, true);
@@ -218,8 +259,13 @@ export class CooperativeLocks {
     try {
       if (!c.conn) {
         const conn = await mysql.createConnection({
-          host: srv.host, port: srv.port, user: s.user, password: s.password, connectTimeout: s.connectTimeout * 1000,
-          enableKeepAlive: true, multipleStatements: false,
+          host: srv.host,
+          port: srv.port,
+          user: s.user,
+          password: s.password,
+          connectTimeout: s.connectTimeout * 1000,
+          enableKeepAlive: true,
+          multipleStatements: false,
         });
         conn.on('error', () => this.drop(srv.name, true));
         await conn.query(`SET SESSION wait_timeout = ${s.waitTimeout}`);
@@ -227,14 +273,19 @@ export class CooperativeLocks {
         c.conn = conn;
         c.id = Number(row.id);
       }
-      const [rows] = await c.conn.query(`SELECT IS_USED_LOCK('${SERVER_LOCK}') AS s, IS_USED_LOCK('${MASTER_LOCK}') AS m`);
+      const [rows] = await c.conn.query(
+        `SELECT IS_USED_LOCK('${SERVER_LOCK}') AS s, IS_USED_LOCK('${MASTER_LOCK}') AS m`,
+      );
       const r = (rows as Array<{ s: unknown; m: unknown }>)[0]!;
       c.serverLock = owner(r.s, c.id);
       c.masterLock = owner(r.m, c.id);
       c.serverOwner = c.serverLock.state === 'other' ? c.serverLock.id : null;
       c.masterOwner = c.masterLock.state === 'other' ? c.masterLock.id : null;
       if (before === 'self' && c.serverLock.state !== 'self') {
-        this.logger.warning({ monitor: this.monitor, server: srv.name }, `monitor '${this.monitor}': lost the lock '${SERVER_LOCK}' on '${srv.name}' without releasing it`);
+        this.logger.warning(
+          { monitor: this.monitor, server: srv.name },
+          `monitor '${this.monitor}': lost the lock '${SERVER_LOCK}' on '${srv.name}' without releasing it`,
+        );
       }
     } catch {
       this.drop(srv.name, true);

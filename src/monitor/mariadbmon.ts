@@ -36,7 +36,11 @@ export class MariaDBMonitor {
   /** Cooperative monitoring with other Weirs and MaxScales (`cooperative_monitoring_locks`). */
   readonly locks: CooperativeLocks;
 
-  constructor(private readonly core: Core, private readonly obj: ConfigObject, private readonly logger: WeirLogger) {
+  constructor(
+    private readonly core: Core,
+    private readonly obj: ConfigObject,
+    private readonly logger: WeirLogger,
+  ) {
     this.locks = new CooperativeLocks(obj.name, logger);
   }
 
@@ -47,8 +51,12 @@ export class MariaDBMonitor {
   private lockSettings(): LockSettings {
     const p = this.obj.params;
     return {
-      mode: this.lockMode, user: String(p.user), password: String(p.password ?? ''), connectTimeout: Number(p.connect_timeout),
-      waitTimeout: lockWaitTimeout(Number(p.monitor_interval), Number(p.read_timeout), Number(p.write_timeout)), failcount: Number(p.failcount),
+      mode: this.lockMode,
+      user: String(p.user),
+      password: String(p.password ?? ''),
+      connectTimeout: Number(p.connect_timeout),
+      waitTimeout: lockWaitTimeout(Number(p.monitor_interval), Number(p.read_timeout), Number(p.write_timeout)),
+      failcount: Number(p.failcount),
     };
   }
 
@@ -82,7 +90,12 @@ export class MariaDBMonitor {
 
   /** Stops without a caller to wait for it; a failure is logged, never left unhandled. */
   stopInBackground(): void {
-    this.stop().catch((err: Error) => this.logger.error({ monitor: this.name, err: err.stack }, `monitor '${this.name}' did not stop cleanly: ${err.message}`));
+    this.stop().catch((err: Error) =>
+      this.logger.error(
+        { monitor: this.name, err: err.stack },
+        `monitor '${this.name}' did not stop cleanly: ${err.message}`,
+      ),
+    );
   }
 
   async stop(): Promise<void> {
@@ -113,7 +126,9 @@ export class MariaDBMonitor {
   }
 
   private servers(): ConfigObject[] {
-    return stringList(this.obj.params.servers!).map((n) => this.core.find('server', n)).filter((s): s is ConfigObject => !!s);
+    return stringList(this.obj.params.servers!)
+      .map((n) => this.core.find('server', n))
+      .filter((s): s is ConfigObject => !!s);
   }
 
   private schedule(delay: number): void {
@@ -130,7 +145,12 @@ export class MariaDBMonitor {
   /** One round now; the next is scheduled one interval after it ends. */
   private runRound(): void {
     // Nobody awaits a round: one that fails is logged, and the next is scheduled all the same.
-    const round = this.tick().catch((err: Error) => this.logger.error({ monitor: this.name, err: err.stack }, `monitor '${this.name}': the round failed: ${err.message}`));
+    const round = this.tick().catch((err: Error) =>
+      this.logger.error(
+        { monitor: this.name, err: err.stack },
+        `monitor '${this.name}': the round failed: ${err.message}`,
+      ),
+    );
     this.tickInFlight = round.finally(() => {
       this.tickInFlight = null;
       if (this.running) this.schedule(Number(this.obj.params.monitor_interval));
@@ -140,27 +160,42 @@ export class MariaDBMonitor {
   private async tick(): Promise<void> {
     const servers = this.servers();
     const p = this.obj.params;
-    const observed: Observed[] = await Promise.all(servers.map(async (s) => {
-      let probe = this.probes.get(s.name.toLowerCase());
-      if (!probe) this.probes.set(s.name.toLowerCase(), (probe = new ServerProbe()));
-      const result = await probe.probe({
-        host: String(s.params.address), port: Number(s.params.port), user: String(p.user), password: String(p.password ?? ''),
-        connectTimeout: Number(p.connect_timeout), readTimeout: Number(p.read_timeout),
-      });
-      if (result.status === 'up' && result.warning && !this.warned.has(s.name)) {
-        this.warned.add(s.name);
-        this.logger.warning({ monitor: this.name, server: s.name }, `monitor '${this.name}', server '${s.name}': ${result.warning}`);
-      }
-      return { name: s.name, address: String(s.params.address), port: Number(s.params.port), result };
-    }));
+    const observed: Observed[] = await Promise.all(
+      servers.map(async (s) => {
+        let probe = this.probes.get(s.name.toLowerCase());
+        if (!probe) this.probes.set(s.name.toLowerCase(), (probe = new ServerProbe()));
+        const result = await probe.probe({
+          host: String(s.params.address),
+          port: Number(s.params.port),
+          user: String(p.user),
+          password: String(p.password ?? ''),
+          connectTimeout: Number(p.connect_timeout),
+          readTimeout: Number(p.read_timeout),
+        });
+        if (result.status === 'up' && result.warning && !this.warned.has(s.name)) {
+          this.warned.add(s.name);
+          this.logger.warning(
+            { monitor: this.name, server: s.name },
+            `monitor '${this.name}', server '${s.name}': ${result.warning}`,
+          );
+        }
+        return { name: s.name, address: String(s.params.address), port: Number(s.params.port), result };
+      }),
+    );
     if (!this.running) return;
     const locking = this.lockSettings();
-    await this.locks.tick(locking, observed.map((o) => ({ name: o.name, host: o.address, port: o.port, running: o.result.status !== 'down' })));
+    await this.locks.tick(
+      locking,
+      observed.map((o) => ({ name: o.name, host: o.address, port: o.port, running: o.result.status !== 'down' })),
+    );
     if (!this.running) return;
     const { primary, roles } = this.rolesWithLocks(observed, locking.mode);
     await this.locks.placeMasterLock(locking, primary);
     if (primary !== this.primary && this.primary !== null) {
-      this.logger.warning({ monitor: this.name, old: this.primary, new: primary }, `monitor '${this.name}': the primary changed from ${this.primary} to ${primary ?? 'none'}`);
+      this.logger.warning(
+        { monitor: this.name, old: this.primary, new: primary },
+        `monitor '${this.name}': the primary changed from ${this.primary} to ${primary ?? 'none'}`,
+      );
     }
     this.primary = primary;
     if (primary) this.knownPrimary = primary;
@@ -181,14 +216,19 @@ export class MariaDBMonitor {
         replicates_from: role.replicatesFrom,
       };
       const event = stateEvent(before, role.flags);
-      const changed = event !== null || JSON.stringify({ ...facts, last_event: null, triggered_at: null, ...next }) !== JSON.stringify({ ...facts, last_event: null, triggered_at: null });
+      const changed =
+        event !== null ||
+        JSON.stringify({ ...facts, last_event: null, triggered_at: null, ...next }) !==
+          JSON.stringify({ ...facts, last_event: null, triggered_at: null });
       Object.assign(facts, next);
       if (event) {
         facts.last_event = event;
         facts.triggered_at = new Date();
         const detail = r.status === 'up' ? undefined : r.error;
-        this.logger.notice({ monitor: this.name, server: o.name, event, from: before, to: role.flags, error: detail },
-          `Server changed state: ${o.name}[${o.address}:${o.port}]: ${event}. [${before.join(', ')}] -> [${role.flags.join(', ')}]`);
+        this.logger.notice(
+          { monitor: this.name, server: o.name, event, from: before, to: role.flags, error: detail },
+          `Server changed state: ${o.name}[${o.address}:${o.port}]: ${event}. [${before.join(', ')}] -> [${role.flags.join(', ')}]`,
+        );
       }
       if (changed) this.core.touch(server);
     }
@@ -197,7 +237,14 @@ export class MariaDBMonitor {
     const waiting = this.waiters;
     this.waiters = [];
     for (const w of waiting) w();
-    this.automaticOperations(observed.map((o) => ({ name: o.name, flags: roles.get(o.name)!.flags, replicatesFrom: roles.get(o.name)!.replicatesFrom, gtid: o.result.status === 'up' ? o.result.gtid_current_pos : '' })));
+    this.automaticOperations(
+      observed.map((o) => ({
+        name: o.name,
+        flags: roles.get(o.name)!.flags,
+        replicatesFrom: roles.get(o.name)!.replicatesFrom,
+        gtid: o.result.status === 'up' ? o.result.gtid_current_pos : '',
+      })),
+    );
   }
 
   /**
@@ -217,7 +264,11 @@ export class MariaDBMonitor {
 
   /** `POST /monitors/{name}/switchover`: see ClusterOperations.switchover. */
   switchover(newPrimary?: string, oldPrimary?: string): Promise<OperationResult> {
-    return this.runOperation('switchover', (ops) => ops.switchover(this.primary, newPrimary, oldPrimary), Number(this.obj.params.switchover_timeout));
+    return this.runOperation(
+      'switchover',
+      (ops) => ops.switchover(this.primary, newPrimary, oldPrimary),
+      Number(this.obj.params.switchover_timeout),
+    );
   }
 
   /** `POST /monitors/{name}/release-locks`: hands the primary-monitor role over; the number of servers released. */
@@ -231,30 +282,50 @@ export class MariaDBMonitor {
 
   /** `POST /monitors/{name}/failover`: only when the primary is down. */
   failover(): Promise<OperationResult> {
-    return this.runOperation('failover', (ops) => {
-      const known = this.knownPrimary ? this.core.find('server', this.knownPrimary) : undefined;
-      if (this.primary) {
-        throw unprocessable(`The primary '${this.primary}' is running; failover replaces a primary that is down (use switchover to move the primary).`);
-      }
-      if (!known) throw unprocessable('No primary has been seen by this monitor, so there is nothing to fail over from.');
-      if (!known.runtime.facts.flags.includes('down')) {
-        throw unprocessable(`The last primary '${known.name}' is not down (${known.runtime.facts.flags.join(', ') || 'state unknown'}); failover only replaces a primary that is down.`);
-      }
-      return ops.failover(known.name);
-    }, Number(this.obj.params.failover_timeout));
+    return this.runOperation(
+      'failover',
+      (ops) => {
+        const known = this.knownPrimary ? this.core.find('server', this.knownPrimary) : undefined;
+        if (this.primary) {
+          throw unprocessable(
+            `The primary '${this.primary}' is running; failover replaces a primary that is down (use switchover to move the primary).`,
+          );
+        }
+        if (!known)
+          throw unprocessable('No primary has been seen by this monitor, so there is nothing to fail over from.');
+        if (!known.runtime.facts.flags.includes('down')) {
+          throw unprocessable(
+            `The last primary '${known.name}' is not down (${known.runtime.facts.flags.join(', ') || 'state unknown'}); failover only replaces a primary that is down.`,
+          );
+        }
+        return ops.failover(known.name);
+      },
+      Number(this.obj.params.failover_timeout),
+    );
   }
 
   /** `POST /monitors/{name}/rejoin`: points `server` at the current primary. */
   rejoin(server: string): Promise<OperationResult> {
-    return this.runOperation('rejoin', (ops) => ops.rejoin(this.primary, server), Number(this.obj.params.failover_timeout));
+    return this.runOperation(
+      'rejoin',
+      (ops) => ops.rejoin(this.primary, server),
+      Number(this.obj.params.failover_timeout),
+    );
   }
 
-  private async runOperation(name: string, body: (ops: ClusterOperations) => Promise<OperationResult>, timeout: number): Promise<OperationResult> {
+  private async runOperation(
+    name: string,
+    body: (ops: ClusterOperations) => Promise<OperationResult>,
+    timeout: number,
+  ): Promise<OperationResult> {
     if (!this.running) throw unprocessable(`Monitor '${this.name}' is stopped; start it before a ${name}.`);
     if (this.locks.primary(this.lockMode) === false) {
-      throw conflict(`Cannot perform cluster operation because this Weir does not have exclusive locks on a majority of servers. Run "SELECT IS_USED_LOCK('maxscale_mariadbmonitor');" on the servers to find out which connection id has a lock.`);
+      throw conflict(
+        `Cannot perform cluster operation because this Weir does not have exclusive locks on a majority of servers. Run "SELECT IS_USED_LOCK('maxscale_mariadbmonitor');" on the servers to find out which connection id has a lock.`,
+      );
     }
-    if (this.operation) throw conflict(`Monitor '${this.name}' is already running a ${this.operation}; try again when it has finished.`);
+    if (this.operation)
+      throw conflict(`Monitor '${this.name}' is already running a ${this.operation}; try again when it has finished.`);
     this.operation = name;
     try {
       await this.tickInFlight;
@@ -263,31 +334,54 @@ export class MariaDBMonitor {
       const members: Member[] = this.servers().map((s) => {
         const admin = stringList(s.params.state!);
         return {
-          name: s.name, address: String(s.params.address), port: Number(s.params.port),
-          maintenance: admin.includes('maintenance'), draining: admin.includes('draining'), noPromotion: noPromotion.includes(s.name.toLowerCase()),
+          name: s.name,
+          address: String(s.params.address),
+          port: Number(s.params.port),
+          maintenance: admin.includes('maintenance'),
+          draining: admin.includes('draining'),
+          noPromotion: noPromotion.includes(s.name.toLowerCase()),
         };
       });
       const ops = new ClusterOperations(members, {
-        user: String(p.user), password: String(p.password ?? ''),
-        replicationUser: String(p.replication_user ?? p.user), replicationPassword: String(p.replication_password ?? p.password ?? ''),
-        connectTimeout: Number(p.connect_timeout), timeout,
+        user: String(p.user),
+        password: String(p.password ?? ''),
+        replicationUser: String(p.replication_user ?? p.user),
+        replicationPassword: String(p.replication_password ?? p.password ?? ''),
+        connectTimeout: Number(p.connect_timeout),
+        timeout,
         guard: () => this.locks.verifyOwnership(this.lockMode),
       });
       this.logger.notice({ monitor: this.name, operation: name }, `monitor '${this.name}': ${name} started`);
       let result: OperationResult;
       const startedAt = performance.now();
-      const outcome = (result: 'success' | 'refused' | 'error') => this.core.emit('clusterOperation',
-        { monitor: this.name, operation: name, result, seconds: (performance.now() - startedAt) / 1000 });
+      const outcome = (result: 'success' | 'refused' | 'error') =>
+        this.core.emit('clusterOperation', {
+          monitor: this.name,
+          operation: name,
+          result,
+          seconds: (performance.now() - startedAt) / 1000,
+        });
       try {
         result = await body(ops);
         outcome('success');
       } catch (err) {
         outcome(err instanceof WeirError && err.status < 500 ? 'refused' : 'error');
-        this.logger.error({ monitor: this.name, operation: name, err: (err as Error).message }, `monitor '${this.name}': ${name} failed: ${(err as Error).message}`);
+        this.logger.error(
+          { monitor: this.name, operation: name, err: (err as Error).message },
+          `monitor '${this.name}': ${name} failed: ${(err as Error).message}`,
+        );
         throw err;
       }
-      this.logger.notice({ monitor: this.name, operation: name, primary: result.primary, steps: result.steps, duration_ms: result.duration_ms },
-        `monitor '${this.name}': ${name} done in ${result.duration_ms} ms, primary is '${result.primary}'`);
+      this.logger.notice(
+        {
+          monitor: this.name,
+          operation: name,
+          primary: result.primary,
+          steps: result.steps,
+          duration_ms: result.duration_ms,
+        },
+        `monitor '${this.name}': ${name} done in ${result.duration_ms} ms, primary is '${result.primary}'`,
+      );
       this.primary = result.primary;
       this.knownPrimary = result.primary;
       this.primaryDownRounds = 0;
@@ -306,7 +400,9 @@ export class MariaDBMonitor {
   }
 
   /** auto_failover and auto_rejoin, decided on one round's results. */
-  private automaticOperations(servers: Array<{ name: string; flags: string[]; replicatesFrom: string | null; gtid: string }>): void {
+  private automaticOperations(
+    servers: Array<{ name: string; flags: string[]; replicatesFrom: string | null; gtid: string }>,
+  ): void {
     if (this.operation || !this.running) return;
     // A secondary monitor reports the cluster and keeps routing; only the primary monitor acts.
     if (!this.locks.mayRunAutomatic(this.lockMode)) return;
@@ -318,8 +414,10 @@ export class MariaDBMonitor {
       this.autoFailoverGaveUp = false;
     }
     if (p.auto_failover === true && !this.autoFailoverGaveUp && this.primaryDownRounds >= Number(p.failcount)) {
-      this.logger.warning({ monitor: this.name, primary: this.knownPrimary, rounds: this.primaryDownRounds },
-        `monitor '${this.name}': primary '${this.knownPrimary}' has been down for ${this.primaryDownRounds} rounds: failing over`);
+      this.logger.warning(
+        { monitor: this.name, primary: this.knownPrimary, rounds: this.primaryDownRounds },
+        `monitor '${this.name}': primary '${this.knownPrimary}' has been down for ${this.primaryDownRounds} rounds: failing over`,
+      );
       this.failover().catch(() => {
         // runOperation logged why; wait for the cluster to change before trying again.
         this.autoFailoverGaveUp = true;
@@ -329,17 +427,31 @@ export class MariaDBMonitor {
     if (p.auto_rejoin !== true || !this.primary) return;
     for (const s of servers) {
       const admin = stringList(this.core.find('server', s.name)?.params.state ?? []);
-      const standalone = s.flags.includes('running') && !s.flags.includes('auth_error') && !s.flags.includes('master') && s.replicatesFrom !== this.primary;
+      const standalone =
+        s.flags.includes('running') &&
+        !s.flags.includes('auth_error') &&
+        !s.flags.includes('master') &&
+        s.replicatesFrom !== this.primary;
       if (!standalone || admin.includes('maintenance') || this.rejoinRefused.get(s.name) === s.gtid) continue;
-      this.logger.notice({ monitor: this.name, server: s.name }, `monitor '${this.name}': '${s.name}' does not replicate from the primary '${this.primary}': rejoining it`);
-      this.rejoin(s.name).then(() => this.rejoinRefused.delete(s.name), () => this.rejoinRefused.set(s.name, s.gtid));
+      this.logger.notice(
+        { monitor: this.name, server: s.name },
+        `monitor '${this.name}': '${s.name}' does not replicate from the primary '${this.primary}': rejoining it`,
+      );
+      this.rejoin(s.name).then(
+        () => this.rejoinRefused.delete(s.name),
+        () => this.rejoinRefused.set(s.name, s.gtid),
+      );
       return; // one operation at a time; the next round looks again
     }
   }
 
   private forget(server: ConfigObject): void {
     if (server.runtime.facts.flags.length === 0) return;
-    server.runtime.facts = { ...noFacts(), last_event: server.runtime.facts.last_event, triggered_at: server.runtime.facts.triggered_at };
+    server.runtime.facts = {
+      ...noFacts(),
+      last_event: server.runtime.facts.last_event,
+      triggered_at: server.runtime.facts.triggered_at,
+    };
     this.core.touch(server);
   }
 }
@@ -348,7 +460,10 @@ export class MariaDBMonitor {
 export class Monitors {
   private readonly monitors = new Map<string, MariaDBMonitor>();
 
-  constructor(private readonly core: Core, private readonly logger: WeirLogger) {
+  constructor(
+    private readonly core: Core,
+    private readonly logger: WeirLogger,
+  ) {
     for (const m of core.list('monitor')) this.add(m);
     core.on('created', (obj) => obj.kind === 'monitor' && this.add(obj));
     core.on('changed', (obj) => {

@@ -22,7 +22,16 @@ export interface SlaveConnection {
 }
 
 export type ProbeResult =
-  | { status: 'up'; server_id: number; read_only: boolean; version: string; gtid_current_pos: string; gtid_binlog_pos: string; slaves: SlaveConnection[]; warning?: string }
+  | {
+      status: 'up';
+      server_id: number;
+      read_only: boolean;
+      version: string;
+      gtid_current_pos: string;
+      gtid_binlog_pos: string;
+      slaves: SlaveConnection[];
+      warning?: string;
+    }
   | { status: 'down'; error: string }
   | { status: 'auth_error'; error: string };
 
@@ -37,7 +46,11 @@ export interface ProbeTarget {
   readTimeout: number;
 }
 
-const ACCESS_DENIED = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR']);
+const ACCESS_DENIED = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+]);
 
 export class ServerProbe {
   private conn: Connection | null = null;
@@ -48,8 +61,9 @@ export class ServerProbe {
       const conn = await this.connection(target);
       const timeout = target.readTimeout * 1000;
       const [vars] = await conn.query({
-        sql: 'SELECT @@global.server_id AS server_id, @@global.read_only AS read_only, @@version AS version, '
-          + '@@global.gtid_current_pos AS gtid_current_pos, @@global.gtid_binlog_pos AS gtid_binlog_pos',
+        sql:
+          'SELECT @@global.server_id AS server_id, @@global.read_only AS read_only, @@version AS version, ' +
+          '@@global.gtid_current_pos AS gtid_current_pos, @@global.gtid_binlog_pos AS gtid_binlog_pos',
         timeout,
       });
       let slaveRows: unknown = [];
@@ -89,8 +103,13 @@ export class ServerProbe {
     if (this.conn && this.key === key) return this.conn;
     this.close();
     const conn = await mysql.createConnection({
-      host: t.host, port: t.port, user: t.user, password: t.password,
-      connectTimeout: t.connectTimeout * 1000, supportBigNumbers: true, bigNumberStrings: true,
+      host: t.host,
+      port: t.port,
+      user: t.user,
+      password: t.password,
+      connectTimeout: t.connectTimeout * 1000,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
     });
     // A dropped connection is found on the next query; keep it from crashing the process meanwhile.
     conn.on('error', () => this.close());

@@ -26,9 +26,11 @@ export interface Role {
   lag: number | null;
 }
 
-export function assignRoles(servers: Observed[], currentPrimary: string | null): { primary: string | null; roles: Map<string, Role> } {
-  const byAddress = (host: string, port: number) =>
-    servers.find((s) => s.port === port && sameHost(s.address, host));
+export function assignRoles(
+  servers: Observed[],
+  currentPrimary: string | null,
+): { primary: string | null; roles: Map<string, Role> } {
+  const byAddress = (host: string, port: number) => servers.find((s) => s.port === port && sameHost(s.address, host));
   const up = (s: Observed | undefined) => !!s && s.result.status === 'up';
 
   const link = new Map<string, { master: Observed; conn: SlaveConnection } | null>();
@@ -38,14 +40,17 @@ export function assignRoles(servers: Observed[], currentPrimary: string | null):
     const conns = s.result.slaves
       .map((conn) => ({ conn, master: byAddress(conn.master_host, conn.master_port) }))
       .filter((x): x is { conn: SlaveConnection; master: Observed } => !!x.master && x.master.name !== s.name)
-      .sort((a, b) => Number(b.conn.io_running && b.conn.sql_running) - Number(a.conn.io_running && a.conn.sql_running));
+      .sort(
+        (a, b) => Number(b.conn.io_running && b.conn.sql_running) - Number(a.conn.io_running && a.conn.sql_running),
+      );
     link.set(s.name, conns[0] ?? null);
   }
   const isSlave = (s: Observed) => {
     const l = link.get(s.name);
     return !!l && l.conn.io_running && l.conn.sql_running && up(l.master);
   };
-  const replicaCount = (s: Observed) => servers.filter((r) => link.get(r.name)?.master.name === s.name && isSlave(r)).length;
+  const replicaCount = (s: Observed) =>
+    servers.filter((r) => link.get(r.name)?.master.name === s.name && isSlave(r)).length;
   // A server still trying to reach its primary (IO thread `Connecting`) is a replica
   // waiting for it, not a primary: only a failover may promote it.
   const candidate = (s: Observed) =>
@@ -54,7 +59,10 @@ export function assignRoles(servers: Observed[], currentPrimary: string | null):
   let primary = servers.find((s) => s.name === currentPrimary && candidate(s)) ?? null;
   if (!primary) {
     const candidates = servers.filter(candidate);
-    primary = candidates.reduce<Observed | null>((best, s) => (!best || replicaCount(s) > replicaCount(best) ? s : best), null);
+    primary = candidates.reduce<Observed | null>(
+      (best, s) => (!best || replicaCount(s) > replicaCount(best) ? s : best),
+      null,
+    );
   }
 
   const roles = new Map<string, Role>();
@@ -68,7 +76,11 @@ export function assignRoles(servers: Observed[], currentPrimary: string | null):
       if (s.result.status === 'auth_error') flags.push('auth_error');
       flags.push('running');
     }
-    roles.set(s.name, { flags, replicatesFrom: l?.master.name ?? null, lag: l && isSlave(s) ? l.conn.seconds_behind_master : null });
+    roles.set(s.name, {
+      flags,
+      replicatesFrom: l?.master.name ?? null,
+      lag: l && isSlave(s) ? l.conn.seconds_behind_master : null,
+    });
   }
   return { primary: primary?.name ?? null, roles };
 }

@@ -30,12 +30,14 @@ export async function loadAccounts(source: AccountSource, timeoutSeconds = 10): 
       sql: 'SELECT User AS user, Host AS host, plugin, authentication_string, Password AS password, is_role FROM mysql.user',
       timeout: timeoutSeconds * 1000,
     });
-    return (rows as Array<Record<string, string>>).filter((r) => r.is_role !== 'Y').map((r) => ({
-      user: r.user ?? '',
-      host: (r.host ?? '').toLowerCase(),
-      plugin: r.plugin || 'mysql_native_password',
-      authenticationString: r.authentication_string || r.password || '',
-    }));
+    return (rows as Array<Record<string, string>>)
+      .filter((r) => r.is_role !== 'Y')
+      .map((r) => ({
+        user: r.user ?? '',
+        host: (r.host ?? '').toLowerCase(),
+        plugin: r.plugin || 'mysql_native_password',
+        authenticationString: r.authentication_string || r.password || '',
+      }));
   } finally {
     conn.destroy();
   }
@@ -49,7 +51,9 @@ function hostRank(host: string): number {
 }
 
 export function sortAccounts(accounts: Account[]): Account[] {
-  return [...accounts].sort((a, b) => hostRank(b.host) - hostRank(a.host) || Number(b.user !== '') - Number(a.user !== ''));
+  return [...accounts].sort(
+    (a, b) => hostRank(b.host) - hostRank(a.host) || Number(b.user !== '') - Number(a.user !== ''),
+  );
 }
 
 const isLoopback = (address: string) => /^127\./.test(address) || address === '::1';
@@ -65,9 +69,15 @@ export function hostMatches(pattern: string, address: string): boolean {
   if (mask) {
     const toInt = (ip: string) => ip.split('.').reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
     if (!/^\d+\.\d+\.\d+\.\d+$/.test(addr)) return false;
-    return ((toInt(addr) & toInt(mask[2]!)) >>> 0) === toInt(mask[1]!);
+    return (toInt(addr) & toInt(mask[2]!)) >>> 0 === toInt(mask[1]!);
   }
-  const regex = new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.')}$`, 'i');
+  const regex = new RegExp(
+    `^${pattern
+      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/%/g, '.*')
+      .replace(/_/g, '.')}$`,
+    'i',
+  );
   return regex.test(addr) || (isLoopback(addr) && regex.test('localhost'));
 }
 

@@ -14,7 +14,12 @@
 import { connect, type Socket } from 'node:net';
 import type { ConfigObject } from '../core/objects.ts';
 import type { BackendConnection, ConnectionStats } from '../core/sessions.ts';
-import { readAuthSwitchRequest, readInitialHandshake, writeHandshakeResponse, type InitialHandshake } from './protocol/handshake.ts';
+import {
+  readAuthSwitchRequest,
+  readInitialHandshake,
+  writeHandshakeResponse,
+  type InitialHandshake,
+} from './protocol/handshake.ts';
 import { tokenFor } from './protocol/native-password.ts';
 import { Capability, packet, PacketFramer, ProtocolError, readErr } from './protocol/packets.ts';
 import { ReplyTracker, type Reply } from './protocol/reply-tracker.ts';
@@ -43,7 +48,13 @@ export class BackendError extends Error {
    * `server`: the server whose login or connection failed; null when no server could be
    * chosen at all (the router found none fit for the session).
    */
-  constructor(readonly code: number, readonly sqlState: string, message: string, readonly server: string | null = null, cause?: unknown) {
+  constructor(
+    readonly code: number,
+    readonly sqlState: string,
+    message: string,
+    readonly server: string | null = null,
+    cause?: unknown,
+  ) {
     super(message, cause === undefined ? undefined : { cause });
   }
 }
@@ -64,7 +75,10 @@ export function openBackend(login: BackendLogin): Promise<OpenBackend> {
     let handshake: InitialHandshake | null = null;
     let capabilities = 0;
     let done = false;
-    const timer = setTimeout(() => fail(new Error(`no answer from ${login.host}:${login.port} within ${login.connectTimeoutMs} ms`)), login.connectTimeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`no answer from ${login.host}:${login.port} within ${login.connectTimeoutMs} ms`)),
+      login.connectTimeoutMs,
+    );
 
     function fail(err: Error): void {
       if (done) return;
@@ -84,15 +98,25 @@ export function openBackend(login: BackendLogin): Promise<OpenBackend> {
               return fail(new BackendError(e.code, e.sqlState, e.message));
             }
             handshake = readInitialHandshake(p.payload);
-            capabilities = (login.capabilities & handshake.capabilities & ~Capability.SSL & ~Capability.COMPRESS)
-              | Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH;
+            capabilities =
+              (login.capabilities & handshake.capabilities & ~Capability.SSL & ~Capability.COMPRESS) |
+              Capability.PROTOCOL_41 |
+              Capability.SECURE_CONNECTION |
+              Capability.PLUGIN_AUTH;
             if (login.database) capabilities |= Capability.CONNECT_WITH_DB;
             else capabilities &= ~Capability.CONNECT_WITH_DB;
-            socket.write(writeHandshakeResponse(p.sequence + 1, {
-              capabilities, maxPacketSize: 0xffffff, charset: login.charset, user: login.user,
-              authResponse: tokenFor(login.passwordSha1, handshake.scramble), database: login.database,
-              authPlugin: 'mysql_native_password', attributes: capabilities & Capability.CONNECT_ATTRS ? login.attributes : null,
-            }));
+            socket.write(
+              writeHandshakeResponse(p.sequence + 1, {
+                capabilities,
+                maxPacketSize: 0xffffff,
+                charset: login.charset,
+                user: login.user,
+                authResponse: tokenFor(login.passwordSha1, handshake.scramble),
+                database: login.database,
+                authPlugin: 'mysql_native_password',
+                attributes: capabilities & Capability.CONNECT_ATTRS ? login.attributes : null,
+              }),
+            );
             continue;
           }
           const kind = p.payload[0];
@@ -104,7 +128,12 @@ export function openBackend(login: BackendLogin): Promise<OpenBackend> {
             socket.off('close', onClose);
             // The socket stays paused until its reader attaches, so nothing is lost meanwhile.
             socket.pause();
-            return resolve({ socket, handshake, capabilities, leftover: framer.pending ? framer.drain() : Buffer.alloc(0) });
+            return resolve({
+              socket,
+              handshake,
+              capabilities,
+              leftover: framer.pending ? framer.drain() : Buffer.alloc(0),
+            });
           }
           if (kind === 0xff) {
             const e = readErr(p.payload);
@@ -113,12 +142,18 @@ export function openBackend(login: BackendLogin): Promise<OpenBackend> {
           if (kind === 0xfe) {
             const req = readAuthSwitchRequest(p.payload);
             if (req.plugin !== 'mysql_native_password') {
-              return fail(new ProtocolError(`the server asks for authentication plugin '${req.plugin}', which Weir does not support for backends`));
+              return fail(
+                new ProtocolError(
+                  `the server asks for authentication plugin '${req.plugin}', which Weir does not support for backends`,
+                ),
+              );
             }
             socket.write(packet(p.sequence + 1, tokenFor(login.passwordSha1, req.data.subarray(0, 20))));
             continue;
           }
-          return fail(new ProtocolError(`unexpected packet 0x${kind?.toString(16)} while authenticating to the server`));
+          return fail(
+            new ProtocolError(`unexpected packet 0x${kind?.toString(16)} while authenticating to the server`),
+          );
         }
       } catch (err) {
         fail(err as Error);
@@ -172,7 +207,13 @@ export interface BackendOwner {
 export type ReadMode = 'raw' | 'observe' | 'routed';
 
 export class Backend {
-  readonly stats: ConnectionStats = { reads: 0, writes: 0, buffered_writes: 0, high_water_events: 0, low_water_events: 0 };
+  readonly stats: ConnectionStats = {
+    reads: 0,
+    writes: 0,
+    buffered_writes: 0,
+    high_water_events: 0,
+    low_water_events: 0,
+  };
   /** What GET /sessions/{id}/connections shows. */
   readonly view: BackendConnection;
   readonly scramble: Buffer;
@@ -190,21 +231,29 @@ export class Backend {
   private buffered: Buffer[] = [];
   private readonly socket: Socket;
 
-  private constructor(readonly server: ConfigObject, opened: OpenBackend, readonly mode: ReadMode, private readonly owner: BackendOwner, role: string) {
+  private constructor(
+    readonly server: ConfigObject,
+    opened: OpenBackend,
+    readonly mode: ReadMode,
+    private readonly owner: BackendOwner,
+    role: string,
+  ) {
     this.socket = opened.socket;
     this.scramble = opened.handshake.scramble;
     this.threadId = opened.handshake.connectionId;
     this.capabilities = opened.capabilities;
     this.view = { server: server.name, state: 'DCB in the polling loop', role, stats: this.stats };
     // Weir offers clients no MariaDB extended capabilities, so none are in effect with the backend.
-    this.tracker = mode === 'raw' ? null : new ReplyTracker(opened.capabilities, 0, (reply, end) => this.onReply(reply, end));
+    this.tracker =
+      mode === 'raw' ? null : new ReplyTracker(opened.capabilities, 0, (reply, end) => this.onReply(reply, end));
     if (mode === 'routed') {
       // A COM_CHANGE_USER may be answered with an authentication switch (MariaDB sends a new
       // scramble): the backend answers with the session's password hash, as at login.
       this.tracker!.onAuthSwitch = (payload, sequence) => {
         try {
           const request = readAuthSwitchRequest(payload);
-          if (request.plugin !== 'mysql_native_password') throw new ProtocolError(`the server asks for authentication plugin '${request.plugin}'`);
+          if (request.plugin !== 'mysql_native_password')
+            throw new ProtocolError(`the server asks for authentication plugin '${request.plugin}'`);
           this.socket.write(packet(sequence + 1, tokenFor(this.passwordSha1!, request.data.subarray(0, 20))));
         } catch (err) {
           this.fail(`re-authentication failed: ${(err as Error).message}`);
@@ -219,12 +268,21 @@ export class Backend {
   }
 
   /** Logs in to `server` with the session's credentials and counts the connection on it. */
-  static async open(server: ConfigObject, credentials: Credentials, mode: ReadMode, owner: BackendOwner, role = 'Backend Request Handler'): Promise<Backend> {
+  static async open(
+    server: ConfigObject,
+    credentials: Credentials,
+    mode: ReadMode,
+    owner: BackendOwner,
+    role = 'Backend Request Handler',
+  ): Promise<Backend> {
     server.runtime.currentConnections++;
     server.runtime.totalConnections++;
     try {
       const opened = await openBackend({
-        ...credentials, host: String(server.params.address), port: Number(server.params.port), connectTimeoutMs: 10_000,
+        ...credentials,
+        host: String(server.params.address),
+        port: Number(server.params.port),
+        connectTimeoutMs: 10_000,
       });
       const backend = new Backend(server, opened, mode, owner, role);
       backend.passwordSha1 = credentials.passwordSha1;
@@ -232,7 +290,13 @@ export class Backend {
     } catch (err) {
       server.runtime.currentConnections--;
       if (err instanceof BackendError) throw new BackendError(err.code, err.sqlState, err.message, server.name);
-      throw new BackendError(2003, 'HY000', `Can't connect to server '${server.name}': ${(err as Error).message}`, server.name, err);
+      throw new BackendError(
+        2003,
+        'HY000',
+        `Can't connect to server '${server.name}': ${(err as Error).message}`,
+        server.name,
+        err,
+      );
     }
   }
 

@@ -16,10 +16,23 @@ import type { BackendConnection, Session } from '../core/sessions.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, type Credentials } from './backend.ts';
-import { isSslRequest, readHandshakeResponse, writeAuthSwitchRequest, writeInitialHandshake, type HandshakeResponse } from './protocol/handshake.ts';
+import {
+  isSslRequest,
+  readHandshakeResponse,
+  writeAuthSwitchRequest,
+  writeInitialHandshake,
+  type HandshakeResponse,
+} from './protocol/handshake.ts';
 import { doubleSha1FromHash, newScramble, verifyToken } from './protocol/native-password.ts';
 import { readChangeUser, type ChangeUser } from './protocol/change-user.ts';
-import { Capability, errPacket, okPacket, PacketFramer, ProtocolError, SERVER_CAPABILITIES } from './protocol/packets.ts';
+import {
+  Capability,
+  errPacket,
+  okPacket,
+  PacketFramer,
+  ProtocolError,
+  SERVER_CAPABILITIES,
+} from './protocol/packets.ts';
 import { Command, MAX_PAYLOAD } from './protocol/commands.ts';
 import type { Reply } from './protocol/reply-tracker.ts';
 import { FilterChain } from './filters/chain.ts';
@@ -92,7 +105,11 @@ export class ClientSession implements Session {
 
   private client: Socket;
 
-  constructor(private readonly deps: SessionDeps, private readonly serviceObj: ConfigObject, socket: Socket) {
+  constructor(
+    private readonly deps: SessionDeps,
+    private readonly serviceObj: ConfigObject,
+    socket: Socket,
+  ) {
     this.id = deps.core.sessions.allocateId();
     this.service = serviceObj.name;
     this.address = normaliseAddress(socket.remoteAddress ?? '');
@@ -103,9 +120,18 @@ export class ClientSession implements Session {
   }
 
   private attach(socket: Socket): void {
-    socket.on('data', this.guard((d: Buffer) => this.onClientData(d)));
-    socket.on('error', this.guard(() => this.close('client connection error')));
-    socket.on('close', this.guard(() => this.close('client closed the connection')));
+    socket.on(
+      'data',
+      this.guard((d: Buffer) => this.onClientData(d)),
+    );
+    socket.on(
+      'error',
+      this.guard(() => this.close('client connection error')),
+    );
+    socket.on(
+      'close',
+      this.guard(() => this.close('client closed the connection')),
+    );
   }
 
   /**
@@ -133,12 +159,21 @@ export class ClientSession implements Session {
    * way the client gets an error packet and the session closes; other sessions carry on.
    */
   private internalError(err: unknown): void {
-    if (err instanceof ProtocolError) return this.fail(1835, 'HY000', `Malformed communication packet: ${err.message}`, this.errorSequence());
+    if (err instanceof ProtocolError)
+      return this.fail(1835, 'HY000', `Malformed communication packet: ${err.message}`, this.errorSequence());
     const e = err instanceof Error ? err : new Error(String(err));
-    this.deps.logger.error({ session: this.id, service: this.service, user: this.user, err: e.stack ?? e.message }, `session ${this.id} failed: ${e.message}`);
+    this.deps.logger.error(
+      { session: this.id, service: this.service, user: this.user, err: e.stack ?? e.message },
+      `session ${this.id} failed: ${e.message}`,
+    );
     if (this.phase === 'closed') return;
     try {
-      this.fail(1105, 'HY000', `Weir could not handle this session's traffic (${e.message}); the session is closed`, this.errorSequence());
+      this.fail(
+        1105,
+        'HY000',
+        `Weir could not handle this session's traffic (${e.message}); the session is closed`,
+        this.errorSequence(),
+      );
     } catch {
       this.close(`internal error: ${e.message}`);
     }
@@ -202,11 +237,21 @@ export class ClientSession implements Session {
     svc.runtime.currentConnections++;
     svc.runtime.totalConnections++;
     this.deps.core.touch(svc);
-    this.timer = setTimeout(() => this.fail(1043, '08S01', 'Bad handshake: the client did not log in in time'), HANDSHAKE_TIMEOUT_MS);
-    this.client.write(writeInitialHandshake({
-      connectionId: this.id, serverVersion: this.versionString(), scramble: this.scramble,
-      capabilities: SERVER_CAPABILITIES | (this.deps.tls ? Capability.SSL : 0), charset: 45, status: 0x0002, authPlugin: NATIVE,
-    }));
+    this.timer = setTimeout(
+      () => this.fail(1043, '08S01', 'Bad handshake: the client did not log in in time'),
+      HANDSHAKE_TIMEOUT_MS,
+    );
+    this.client.write(
+      writeInitialHandshake({
+        connectionId: this.id,
+        serverVersion: this.versionString(),
+        scramble: this.scramble,
+        capabilities: SERVER_CAPABILITIES | (this.deps.tls ? Capability.SSL : 0),
+        charset: 45,
+        status: 0x0002,
+        authPlugin: NATIVE,
+      }),
+    );
   }
 
   close(reason: string): void {
@@ -226,13 +271,23 @@ export class ClientSession implements Session {
       this.serviceObj.runtime.currentConnections--;
       this.deps.core.touch(this.serviceObj);
     }
-    this.deps.logger.info({ session: this.id, service: this.service, user: this.user, reason }, `session ${this.id} closed: ${reason}`);
+    this.deps.logger.info(
+      { session: this.id, service: this.service, user: this.user, reason },
+      `session ${this.id} closed: ${reason}`,
+    );
   }
 
   /** connection_timeout ran out: tell the client, as MariaDB does, and close. */
   timeOut(): void {
     if (this.phase === 'closed') return;
-    this.client.end(errPacket(this.commandPending ? 1 : 0, 4031, 'HY000', 'The client was disconnected by the server because of inactivity.'));
+    this.client.end(
+      errPacket(
+        this.commandPending ? 1 : 0,
+        4031,
+        'HY000',
+        'The client was disconnected by the server because of inactivity.',
+      ),
+    );
     this.close('idle for longer than connection_timeout');
   }
 
@@ -259,7 +314,12 @@ export class ClientSession implements Session {
         this.response = readHandshakeResponse(p.payload);
         this.user = this.response.user;
         if (this.deps.tls && !this.tls) {
-          return this.fail(1045, '28000', `Access denied for user '${this.user}'@'${this.address}': this listener requires TLS (ssl=required)`, p.sequence + 1);
+          return this.fail(
+            1045,
+            '28000',
+            `Access denied for user '${this.user}'@'${this.address}': this listener requires TLS (ssl=required)`,
+            p.sequence + 1,
+          );
         }
         if (this.response.authPlugin && this.response.authPlugin !== NATIVE) {
           // Ask a client that prefers another plugin (caching_sha2_password, ed25519...) for a native token.
@@ -292,7 +352,12 @@ export class ClientSession implements Session {
       known = true;
       if (account.plugin !== NATIVE && account.plugin !== '') {
         this.deps.core.traffic.authFailed(this.service, 'plugin');
-        return this.fail(1045, '28000', `Weir cannot log '${r.user}' in: the account uses the '${account.plugin}' authentication plugin, and Weir supports only mysql_native_password`, sequence);
+        return this.fail(
+          1045,
+          '28000',
+          `Weir cannot log '${r.user}' in: the account uses the '${account.plugin}' authentication plugin, and Weir supports only mysql_native_password`,
+          sequence,
+        );
       }
       try {
         passwordSha1 = verifyToken(token, this.scramble, doubleSha1FromHash(account.authenticationString));
@@ -306,12 +371,24 @@ export class ClientSession implements Session {
     await this.openRouterSession(passwordSha1, sequence);
   }
 
-
   private async openRouterSession(passwordSha1: Buffer, sequence: number): Promise<void> {
     const r = this.response!;
-    this.credentials = { user: r.user, passwordSha1, database: r.database, capabilities: r.capabilities, charset: r.charset, attributes: r.attributes };
+    this.credentials = {
+      user: r.user,
+      passwordSha1,
+      database: r.database,
+      capabilities: r.capabilities,
+      charset: r.charset,
+      attributes: r.attributes,
+    };
     const router = routerFor(String(this.serviceObj.params.router));
-    if (!router) return this.fail(1105, 'HY000', `Service '${this.service}' uses router '${this.serviceObj.params.router}', which Weir does not have`, sequence);
+    if (!router)
+      return this.fail(
+        1105,
+        'HY000',
+        `Service '${this.service}' uses router '${this.serviceObj.params.router}', which Weir does not have`,
+        sequence,
+      );
     this.defaultDb = r.database;
     this.chain = this.buildChain();
     this.state = 'Connecting to backend';
@@ -320,10 +397,16 @@ export class ClientSession implements Session {
     try {
       await session.open();
     } catch (err) {
-      if (err instanceof BackendError && err.server) this.deps.core.traffic.connectFailed(err.server, connectFailure(err));
+      if (err instanceof BackendError && err.server)
+        this.deps.core.traffic.connectFailed(err.server, connectFailure(err));
       else if (err instanceof BackendError) this.deps.core.traffic.authFailed(this.service, 'no_server');
       if (err instanceof BackendError) return this.fail(err.code, err.sqlState, err.message, sequence);
-      return this.fail(2003, 'HY000', `Can't connect to the servers of service '${this.service}': ${(err as Error).message}`, sequence);
+      return this.fail(
+        2003,
+        'HY000',
+        `Can't connect to the servers of service '${this.service}': ${(err as Error).message}`,
+        sequence,
+      );
     }
     if (this.phase === 'closed') return;
     this.startRouting(sequence);
@@ -358,7 +441,10 @@ export class ClientSession implements Session {
       address: this.address,
       followsReplies: this.chain !== null,
       credentials: () => this.credentials!,
-      servers: () => stringList(this.serviceObj.params.servers!).map((n) => this.deps.core.find('server', n)).filter((s): s is ConfigObject => !!s),
+      servers: () =>
+        stringList(this.serviceObj.params.servers!)
+          .map((n) => this.deps.core.find('server', n))
+          .filter((s): s is ConfigObject => !!s),
       toClient: (bytes) => {
         this.bytesOut += bytes.length;
         this.commandPending = false;
@@ -389,7 +475,11 @@ export class ClientSession implements Session {
 
   private buildChain(): FilterChain | null {
     const filters = this.deps.filters.chainFor(this.serviceObj, {
-      id: this.id, service: this.service, user: this.user, address: this.address, connected: this.connected,
+      id: this.id,
+      service: this.service,
+      user: this.user,
+      address: this.address,
+      connected: this.connected,
       defaultDb: () => this.defaultDb,
     });
     if (filters.length === 0) return null;
@@ -398,8 +488,21 @@ export class ClientSession implements Session {
       refuse: (message, sequence) => this.fail(1105, 'HY000', message, sequence),
       pauseClient: () => this.pauseClient(),
       resumeClient: () => this.resumeClient(),
-      filterFailed: (err) => this.deps.logger.error({ session: this.id, service: this.service, err: err.message }, `a filter of service '${this.service}' failed: ${err.message}`),
-      observe: (statement, reply, server) => this.publishQuery(statement.command, statement.sql, statement.arrivedAt, statement.routedAt, reply.firstByteAt, reply.error !== null, server),
+      filterFailed: (err) =>
+        this.deps.logger.error(
+          { session: this.id, service: this.service, err: err.message },
+          `a filter of service '${this.service}' failed: ${err.message}`,
+        ),
+      observe: (statement, reply, server) =>
+        this.publishQuery(
+          statement.command,
+          statement.sql,
+          statement.arrivedAt,
+          statement.routedAt,
+          reply.firstByteAt,
+          reply.error !== null,
+          server,
+        ),
     });
   }
 
@@ -427,11 +530,26 @@ export class ClientSession implements Session {
    * times), for watchers. A pass-through session does not follow replies, so it knows no
    * outcome (`error` null).
    */
-  private publishQuery(command: number, sql: string, time: number, routedAt: number, firstByteAt: number, error: boolean | null, server: string): void {
+  private publishQuery(
+    command: number,
+    sql: string,
+    time: number,
+    routedAt: number,
+    firstByteAt: number,
+    error: boolean | null,
+    server: string,
+  ): void {
     if (!this.deps.core.queries.active) return;
     this.deps.core.queries.publish({
-      time: new Date(time), session: this.id, service: this.service, user: this.user,
-      server, command: COMMAND_NAMES[command]!, sql, durationMs: Math.max(0, firstByteAt - routedAt), error,
+      time: new Date(time),
+      session: this.id,
+      service: this.service,
+      user: this.user,
+      server,
+      command: COMMAND_NAMES[command]!,
+      sql,
+      durationMs: Math.max(0, firstByteAt - routedAt),
+      error,
     });
   }
 
@@ -451,7 +569,8 @@ export class ClientSession implements Session {
     }
     this.packets.push(chunk);
     try {
-      for (let p = this.packets.next(); p && this.phase === 'routing'; p = this.changeUser ? null : this.packets.next()) this.onPacket(p.raw);
+      for (let p = this.packets.next(); p && this.phase === 'routing'; p = this.changeUser ? null : this.packets.next())
+        this.onPacket(p.raw);
     } catch (err) {
       this.fail(1105, 'HY000', `Malformed packet: ${(err as Error).message}`, 1);
     }
@@ -473,10 +592,18 @@ export class ClientSession implements Session {
         this.handleChangeUser(raw).catch((err: unknown) => this.internalError(err));
         return;
       }
-      if (!this.chain && command !== Command.QUIT && command !== Command.STMT_CLOSE && command !== Command.STMT_SEND_LONG_DATA) {
+      if (
+        !this.chain &&
+        command !== Command.QUIT &&
+        command !== Command.STMT_CLOSE &&
+        command !== Command.STMT_SEND_LONG_DATA
+      ) {
         const index = this.commandsSent++;
         if (this.deps.core.queries.active && COMMAND_NAMES[command]) {
-          const sql = command === Command.STMT_EXECUTE ? `(prepared statement ${length >= 5 ? raw.readUInt32LE(5) : '?'})` : raw.toString('utf8', 5);
+          const sql =
+            command === Command.STMT_EXECUTE
+              ? `(prepared statement ${length >= 5 ? raw.readUInt32LE(5) : '?'})`
+              : raw.toString('utf8', 5);
           this.observed.push({ index, command, sql, arrivedAt: Date.now(), routedAt: performance.now() });
         }
       }
@@ -539,12 +666,14 @@ export class ClientSession implements Session {
         this.commandPending = true;
         if (this.replyPendingSince === 0 && command !== Command.QUIT) this.replyPendingSince = performance.now();
         if (command === Command.QUIT) this.state = 'Stopping session';
-        if (command === Command.INIT_DB && i + length <= chunk.length) this.defaultDb = chunk.toString('utf8', i + 1, i + length);
+        if (command === Command.INIT_DB && i + length <= chunk.length)
+          this.defaultDb = chunk.toString('utf8', i + 1, i + length);
         if (this.deps.core.queries.active && COMMAND_NAMES[command]) {
           // What of the statement this read holds: all of it, unless it is split across reads.
-          const sql = command === Command.STMT_EXECUTE
-            ? `(prepared statement ${i + 5 <= chunk.length ? chunk.readUInt32LE(i + 1) : '?'})`
-            : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
+          const sql =
+            command === Command.STMT_EXECUTE
+              ? `(prepared statement ${i + 5 <= chunk.length ? chunk.readUInt32LE(i + 1) : '?'})`
+              : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
           this.observed.push({ index: 0, command, sql, arrivedAt: Date.now(), routedAt: performance.now() });
         }
         if (command === Command.CHANGE_USER && headerStart >= 0) {
@@ -581,25 +710,45 @@ export class ClientSession implements Session {
     } catch (err) {
       // A payload cut short: MariaDB answers ER_MALFORMED_PACKET and so does Weir, then closes.
       if (!(err instanceof ProtocolError)) throw err;
-      return this.fail(1835, 'HY000', `Malformed communication packet: COM_CHANGE_USER ${err.message}`, (raw[3]! + 1) & 0xff);
+      return this.fail(
+        1835,
+        'HY000',
+        `Malformed communication packet: COM_CHANGE_USER ${err.message}`,
+        (raw[3]! + 1) & 0xff,
+      );
     }
-    const account = findAccount(await this.deps.accounts.get(), parsed.user, this.address)
-      ?? ((await this.deps.accounts.reloadIfAllowed()) ? findAccount(await this.deps.accounts.get(), parsed.user, this.address) : undefined);
+    const account =
+      findAccount(await this.deps.accounts.get(), parsed.user, this.address) ??
+      ((await this.deps.accounts.reloadIfAllowed())
+        ? findAccount(await this.deps.accounts.get(), parsed.user, this.address)
+        : undefined);
     let sha1: Buffer | null = null;
     try {
-      if (account && (account.plugin === NATIVE || account.plugin === '')) sha1 = verifyToken(parsed.token, this.scramble, doubleSha1FromHash(account.authenticationString));
+      if (account && (account.plugin === NATIVE || account.plugin === ''))
+        sha1 = verifyToken(parsed.token, this.scramble, doubleSha1FromHash(account.authenticationString));
     } catch {
       sha1 = null;
     }
     if (this.phase === 'closed') return;
     const rootRefused = parsed.user.toLowerCase() === 'root' && this.serviceObj.params.root_user !== true;
     if (sha1 === null || rootRefused) {
-      this.refuse(rootRefused ? 'root_refused' : account ? 'bad_password' : 'unknown_user', parsed.user, parsed.token.length > 0, 1);
+      this.refuse(
+        rootRefused ? 'root_refused' : account ? 'bad_password' : 'unknown_user',
+        parsed.user,
+        parsed.token.length > 0,
+        1,
+      );
       return;
     }
     this.user = parsed.user;
     this.defaultDb = parsed.database;
-    this.credentials = { ...this.credentials!, user: parsed.user, passwordSha1: sha1, database: parsed.database, charset: parsed.charset ?? this.credentials!.charset };
+    this.credentials = {
+      ...this.credentials!,
+      user: parsed.user,
+      passwordSha1: sha1,
+      database: parsed.database,
+      charset: parsed.charset ?? this.credentials!.charset,
+    };
     this.changeUser = null;
     this.chain?.changedUser();
     this.router!.changeUser(parsed, sha1, raw[3]!);
@@ -635,7 +784,8 @@ export class ClientSession implements Session {
    */
   private abort(code: number, sqlState: string, message: string): void {
     if (this.phase === 'closed') return;
-    if (this.phase === 'routing' && this.state !== 'Stopping session') this.client.end(errPacket(this.errorSequence(), code, sqlState, message));
+    if (this.phase === 'routing' && this.state !== 'Stopping session')
+      this.client.end(errPacket(this.errorSequence(), code, sqlState, message));
     this.close(message);
   }
 
@@ -653,13 +803,28 @@ export class ClientSession implements Session {
   /** A refused login: counted by reason, then MariaDB's access-denied error. */
   private refuse(reason: AuthFailure, user: string, usedPassword: boolean, sequence: number): void {
     this.deps.core.traffic.authFailed(this.service, reason);
-    this.fail(1045, '28000', `Access denied for user '${user}'@'${this.address}' (using password: ${usedPassword ? 'YES' : 'NO'})`, sequence);
+    this.fail(
+      1045,
+      '28000',
+      `Access denied for user '${user}'@'${this.address}' (using password: ${usedPassword ? 'YES' : 'NO'})`,
+      sequence,
+    );
   }
 
   private fail(code: number, sqlState: string, message: string, sequence = 2): void {
     if (this.phase === 'closed') return;
     // One throttling budget per error code: the text names the user, which a client chooses freely.
-    this.deps.logger.warning({ kind: `session-error-${code}`, session: this.id, service: this.service, user: this.user, address: this.address, code }, message);
+    this.deps.logger.warning(
+      {
+        kind: `session-error-${code}`,
+        session: this.id,
+        service: this.service,
+        user: this.user,
+        address: this.address,
+        code,
+      },
+      message,
+    );
     this.client.end(errPacket(sequence, code, sqlState, message));
     this.close(message);
   }
@@ -675,4 +840,3 @@ export class ClientSession implements Session {
     return /^\d\d\./.test(version) ? `5.5.5-${version}` : version;
   }
 }
-

@@ -25,7 +25,12 @@ export class Listeners {
   /** Servers last seen as the primary, to notice when one stops being it. */
   private readonly masters = new Set<string>();
 
-  constructor(private readonly core: Core, private readonly logger: WeirLogger, private readonly refreshSeconds: () => number, private readonly filters: Filters) {
+  constructor(
+    private readonly core: Core,
+    private readonly logger: WeirLogger,
+    private readonly refreshSeconds: () => number,
+    private readonly filters: Filters,
+  ) {
     core.on('created', (obj) => {
       if (obj.kind === 'listener') void this.bind(obj).catch((err) => this.bindFailed(obj, err));
     });
@@ -58,7 +63,10 @@ export class Listeners {
           else if (event === 'down') s.close(`server '${obj.name}' is down`);
         } catch (err) {
           s.close(`server '${obj.name}': ${event}`);
-          this.logger.error({ session: s.id, err: (err as Error).stack }, `session ${s.id} could not be told about server '${obj.name}': ${(err as Error).message}`);
+          this.logger.error(
+            { session: s.id, err: (err as Error).stack },
+            `session ${s.id} could not be told about server '${obj.name}': ${(err as Error).message}`,
+          );
         }
       }
     });
@@ -88,9 +96,14 @@ export class Listeners {
     const wasStarted = service.params.state === 'started';
     if (failed.length) {
       if (!wasStarted) for (const l of bound) this.unbind(l);
-      const what = failed.map(({ listener: l, reason }) => `listener '${l.name}' cannot listen on ${l.params.address} port ${l.params.port}: ${reason}`);
-      throw unprocessable(`Service '${service.name}' ${wasStarted ? 'is started, but' : 'was not started:'} ${what.join('; ')}.`,
-        failed.map(({ listener: l, reason }) => ({ path: `/listeners/${l.name}/port`, message: reason })));
+      const what = failed.map(
+        ({ listener: l, reason }) =>
+          `listener '${l.name}' cannot listen on ${l.params.address} port ${l.params.port}: ${reason}`,
+      );
+      throw unprocessable(
+        `Service '${service.name}' ${wasStarted ? 'is started, but' : 'was not started:'} ${what.join('; ')}.`,
+        failed.map(({ listener: l, reason }) => ({ path: `/listeners/${l.name}/port`, message: reason })),
+      );
     }
     try {
       this.core.setRunState('service', service.name, true);
@@ -115,9 +128,15 @@ export class Listeners {
       } catch (err) {
         const src = listener.source;
         const tlsProblem = /ssl|TLS/.test((err as Error).message);
-        throw new ConfigError(src.type === 'static' ? src.file : 'runtime', src.type === 'static' ? src.line : 0,
-          tlsProblem ? (err as Error).message : `cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`,
-          listener.name, tlsProblem ? 'ssl_cert' : 'port');
+        throw new ConfigError(
+          src.type === 'static' ? src.file : 'runtime',
+          src.type === 'static' ? src.line : 0,
+          tlsProblem
+            ? (err as Error).message
+            : `cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`,
+          listener.name,
+          tlsProblem ? 'ssl_cert' : 'port',
+        );
       }
     }
   }
@@ -129,13 +148,17 @@ export class Listeners {
     try {
       tlsContext(listener);
     } catch (err) {
-      throw unprocessable(`Listener '${listener.name}': ${(err as Error).message}.`, [{ path: '/ssl_cert', message: (err as Error).message }]);
+      throw unprocessable(`Listener '${listener.name}': ${(err as Error).message}.`, [
+        { path: '/ssl_cert', message: (err as Error).message },
+      ]);
     }
     const probe = createServer();
     try {
       await listen(probe, address, port);
     } catch (err) {
-      throw unprocessable(`Cannot listen on ${address} port ${port}: ${describe(err)}.`, [{ path: '/port', message: describe(err) }]);
+      throw unprocessable(`Cannot listen on ${address} port ${port}: ${describe(err)}.`, [
+        { path: '/port', message: describe(err) },
+      ]);
     } finally {
       probe.close();
     }
@@ -153,7 +176,10 @@ export class Listeners {
           session.timeOut();
         } catch (err) {
           session.close('idle for longer than connection_timeout');
-          this.logger.error({ session: session.id, err: (err as Error).stack }, `session ${session.id} could not be timed out: ${(err as Error).message}`);
+          this.logger.error(
+            { session: session.id, err: (err as Error).stack },
+            `session ${session.id} could not be timed out: ${(err as Error).message}`,
+          );
         }
       }
     }
@@ -187,10 +213,17 @@ export class Listeners {
           return;
         }
         this.core.traffic.accepted(listener.name);
-        new ClientSession({ core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters }, service, socket).start();
+        new ClientSession(
+          { core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters },
+          service,
+          socket,
+        ).start();
       } catch (err) {
         socket.destroy();
-        this.logger.error({ listener: listener.name, err: (err as Error).stack }, `listener '${listener.name}' could not start a session: ${(err as Error).message}`);
+        this.logger.error(
+          { listener: listener.name, err: (err as Error).stack },
+          `listener '${listener.name}' could not start a session: ${(err as Error).message}`,
+        );
       }
     });
     this.servers.set(key, server);
@@ -201,10 +234,15 @@ export class Listeners {
       throw err;
     }
     // Once listening, an error (EMFILE when accepting, say) is logged; without a listener it would end the process.
-    server.on('error', (err) => this.logger.error({ listener: listener.name }, `listener '${listener.name}': ${describe(err)}`));
+    server.on('error', (err) =>
+      this.logger.error({ listener: listener.name }, `listener '${listener.name}': ${describe(err)}`),
+    );
     listener.runtime.listenerState = 'running';
     this.core.touch(listener);
-    this.logger.notice({ listener: listener.name }, `listener '${listener.name}' listening on ${listener.params.address} port ${listener.params.port}`);
+    this.logger.notice(
+      { listener: listener.name },
+      `listener '${listener.name}' listening on ${listener.params.address} port ${listener.params.port}`,
+    );
   }
 
   private unbind(listener: ConfigObject): void {
@@ -231,7 +269,10 @@ export class Listeners {
     if (this.core.find('listener', listener.name) !== listener) return; // deleted meanwhile
     listener.runtime.listenerState = 'failed';
     this.core.touch(listener);
-    this.logger.error({ listener: listener.name }, `listener '${listener.name}' cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`);
+    this.logger.error(
+      { listener: listener.name },
+      `listener '${listener.name}' cannot listen on ${listener.params.address} port ${listener.params.port}: ${describe(err)}`,
+    );
   }
 }
 

@@ -41,24 +41,38 @@ export class ServiceAccounts {
 
   private async fetch(): Promise<Account[]> {
     this.loadedAt = Date.now();
-    const servers = stringList(this.service.params.servers!).map((n) => this.core.find('server', n)).filter((s): s is ConfigObject => !!s);
+    const servers = stringList(this.service.params.servers!)
+      .map((n) => this.core.find('server', n))
+      .filter((s): s is ConfigObject => !!s);
     // Servers the monitor knows to be up first; then the rest, in order.
-    servers.sort((a, b) => Number(b.runtime.facts.flags.includes('running')) - Number(a.runtime.facts.flags.includes('running')));
+    servers.sort(
+      (a, b) => Number(b.runtime.facts.flags.includes('running')) - Number(a.runtime.facts.flags.includes('running')),
+    );
     const errors: string[] = [];
     for (const server of servers) {
       try {
-        const accounts = sortAccounts(await loadAccounts({
-          host: String(server.params.address), port: Number(server.params.port),
-          user: String(this.service.params.user), password: String(this.service.params.password ?? ''),
-        }));
+        const accounts = sortAccounts(
+          await loadAccounts({
+            host: String(server.params.address),
+            port: Number(server.params.port),
+            user: String(this.service.params.user),
+            password: String(this.service.params.password ?? ''),
+          }),
+        );
         this.accounts = accounts;
-        this.logger.info({ service: this.service.name, server: server.name, accounts: accounts.length }, `loaded ${accounts.length} user accounts for service '${this.service.name}'`);
+        this.logger.info(
+          { service: this.service.name, server: server.name, accounts: accounts.length },
+          `loaded ${accounts.length} user accounts for service '${this.service.name}'`,
+        );
         return accounts;
       } catch (err) {
         errors.push(`${server.name}: ${(err as Error).message}`);
       }
     }
-    this.logger.error({ service: this.service.name, errors }, `service '${this.service.name}' could not load user accounts from any server`);
+    this.logger.error(
+      { service: this.service.name, errors },
+      `service '${this.service.name}' could not load user accounts from any server`,
+    );
     return this.accounts ?? [];
   }
 }

@@ -26,7 +26,10 @@ test('every operationId in the spec is called by a test', () => {
   for (const file of testFiles(TEST_DIR)) {
     if (file === fileURLToPath(import.meta.url)) continue;
     for (const m of readFileSync(file, 'utf8').matchAll(call)) {
-      const path = m[3]!.replace(/\$\{[^}]*\}/g, 'x').replace(/\?.*$/, '').replace(/^\/v1(?=\/)/, '');
+      const path = m[3]!
+        .replace(/\$\{[^}]*\}/g, 'x')
+        .replace(/\?.*$/, '')
+        .replace(/^\/v1(?=\/)/, '');
       const match = matchRoute(routes, path);
       const id = match?.route.operations[m[1] as (typeof METHODS)[number]];
       if (id) called.add(id);

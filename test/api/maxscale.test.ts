@@ -21,7 +21,10 @@ describe('/maxscale and /sessions', () => {
     const res = await asAdmin(box.t.http.get('/maxscale/threads')).expect(200);
     assert.equal(res.body.threads.length, 1);
     assert.ok(res.body.threads[0].file_descriptors > 0);
-    assert.ok(res.body.threads[0].event.includes('TCPServerWrap'), 'the admin API socket is among what the loop waits on');
+    assert.ok(
+      res.body.threads[0].event.includes('TCPServerWrap'),
+      'the admin API socket is among what the loop waits on',
+    );
     assert.ok(res.body.load_average.historic >= 0 && res.body.load_average.historic <= 100);
   });
 
@@ -35,7 +38,8 @@ describe('/maxscale and /sessions', () => {
   test('modules list their parameters; an unknown module is a 404', async () => {
     const res = await asAdmin(box.t.http.get('/maxscale/modules')).expect(200);
     const names = res.body.map((m: { name: string }) => m.name);
-    for (const n of ['readconnroute', 'mariadbmon', 'qlafilter', 'regexfilter', 'topfilter', 'throttlefilter']) assert.ok(names.includes(n), n);
+    for (const n of ['readconnroute', 'mariadbmon', 'qlafilter', 'regexfilter', 'topfilter', 'throttlefilter'])
+      assert.ok(names.includes(n), n);
     const qla = await asAdmin(box.t.http.get('/maxscale/modules/QLAFILTER')).expect(200);
     const filebase = qla.body.parameters.find((p: { name: string }) => p.name === 'filebase');
     assert.deepEqual([filebase.mandatory, filebase.modifiable], [true, false]);
@@ -44,16 +48,27 @@ describe('/maxscale and /sessions', () => {
 
   test('PATCH /maxscale/logs switches priorities live, persisted; error cannot be turned off', async () => {
     const logFile = (await asAdmin(box.t.http.get('/maxscale/logs')).expect(200)).body.log_file;
-    const res = await asAdmin(box.t.http.patch('/maxscale/logs')).type(JSON_PATCH)
-      .send([{ op: 'replace', path: '/log_levels/info', value: true }, { op: 'replace', path: '/log_throttling/limit', value: 3 }]).expect(200);
+    const res = await asAdmin(box.t.http.patch('/maxscale/logs'))
+      .type(JSON_PATCH)
+      .send([
+        { op: 'replace', path: '/log_levels/info', value: true },
+        { op: 'replace', path: '/log_throttling/limit', value: 3 },
+      ])
+      .expect(200);
     assert.equal(res.body.log_levels.info, true);
     assert.equal(res.body.log_throttling.limit, 3);
     box.t.weir.context.log.logger.info('marker-info-on');
     assert.match(readFileSync(logFile, 'utf8'), /marker-info-on/);
-    await asAdmin(box.t.http.patch('/maxscale/logs')).type(JSON_PATCH).send([{ op: 'replace', path: '/log_levels/info', value: false }]).expect(200);
+    await asAdmin(box.t.http.patch('/maxscale/logs'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/log_levels/info', value: false }])
+      .expect(200);
     box.t.weir.context.log.logger.info('marker-info-off');
     assert.doesNotMatch(readFileSync(logFile, 'utf8'), /marker-info-off/);
-    const err = await asAdmin(box.t.http.patch('/maxscale/logs')).type(JSON_PATCH).send([{ op: 'replace', path: '/log_levels/error', value: false }]).expect(403);
+    const err = await asAdmin(box.t.http.patch('/maxscale/logs'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/log_levels/error', value: false }])
+      .expect(403);
     assert.match(err.body.description, /log_levels\/error is not modifiable/);
     box.t = await box.t.restart();
     const after = await asAdmin(box.t.http.get('/maxscale/logs')).expect(200);
@@ -64,7 +79,9 @@ describe('/maxscale and /sessions', () => {
   test('log throttling suppresses a repeated error after `limit` lines', async () => {
     const logFile = box.t.weir.context.log.file;
     for (let i = 0; i < 10; i++) box.t.weir.context.log.logger.error('marker-repeated-error');
-    const count = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('marker-repeated-error')).length;
+    const count = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('marker-repeated-error')).length;
     assert.equal(count, 3);
   });
 
@@ -82,7 +99,9 @@ describe('/maxscale and /sessions', () => {
   });
 
   test('passwords never reach the log', async () => {
-    await asAdmin(box.t.http.post('/services')).send({ name: 'Secret-Service', router: 'readconnroute', user: 'u', password: 'hunter2-secret' }).expect(201);
+    await asAdmin(box.t.http.post('/services'))
+      .send({ name: 'Secret-Service', router: 'readconnroute', user: 'u', password: 'hunter2-secret' })
+      .expect(201);
     box.t.weir.context.log.logger.warning({ password: 'hunter2-secret' }, 'marker-redaction');
     const log = readFileSync(box.t.weir.context.log.file, 'utf8');
     assert.match(log, /marker-redaction/);

@@ -23,15 +23,26 @@ describe('/services, listeners and sessions', () => {
   });
 
   test('creates a service; links to missing servers or filters are a 422 and create nothing', async () => {
-    const missing = await asAdmin(box.t.http.post('/services')).send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/servers/nope'] }).expect(422);
+    const missing = await asAdmin(box.t.http.post('/services'))
+      .send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/servers/nope'] })
+      .expect(422);
     assert.match(missing.body.description, /no server named 'nope'/);
-    const wrongKind = await asAdmin(box.t.http.post('/services')).send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/filters/QLA'] }).expect(422);
+    const wrongKind = await asAdmin(box.t.http.post('/services'))
+      .send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/filters/QLA'] })
+      .expect(422);
     assert.match(wrongKind.body.description, /must be a link like \/servers\/NAME/);
     await asAdmin(box.t.http.get('/services/Bad')).expect(404);
-    const res = await asAdmin(box.t.http.post('/services')).send({
-      name: 'Replica-Service', router: 'readconnroute', user: 'u', password: 'p', router_options: ['slave'],
-      servers: ['/servers/server2'], filters: ['/filters/QLA'],
-    }).expect(201);
+    const res = await asAdmin(box.t.http.post('/services'))
+      .send({
+        name: 'Replica-Service',
+        router: 'readconnroute',
+        user: 'u',
+        password: 'p',
+        router_options: ['slave'],
+        servers: ['/servers/server2'],
+        filters: ['/filters/QLA'],
+      })
+      .expect(201);
     assert.equal(res.headers.location, '/services/Replica-Service');
     assert.deepEqual(res.body.filters, ['/filters/QLA']);
     const qla = await asAdmin(box.t.http.get('/filters/QLA')).expect(200);
@@ -39,21 +50,28 @@ describe('/services, listeners and sessions', () => {
   });
 
   test('PATCH changes links, options and the write-only password', async () => {
-    const res = await asAdmin(box.t.http.patch('/services/Replica-Service')).type(JSON_PATCH).send([
-      { op: 'add', path: '/servers/-', value: '/servers/server1' },
-      { op: 'replace', path: '/router_options', value: ['slave', 'running'] },
-      { op: 'replace', path: '/password', value: 'n3w' },
-      { op: 'replace', path: '/parameters/master_accept_reads', value: false },
-    ]).expect(200);
+    const res = await asAdmin(box.t.http.patch('/services/Replica-Service'))
+      .type(JSON_PATCH)
+      .send([
+        { op: 'add', path: '/servers/-', value: '/servers/server1' },
+        { op: 'replace', path: '/router_options', value: ['slave', 'running'] },
+        { op: 'replace', path: '/password', value: 'n3w' },
+        { op: 'replace', path: '/parameters/master_accept_reads', value: false },
+      ])
+      .expect(200);
     assert.deepEqual(res.body.servers, ['/servers/server2', '/servers/server1']);
     assert.deepEqual(res.body.router_options, ['slave', 'running']);
     assert.equal(res.body.parameters.master_accept_reads, false);
     assert.equal(box.t.weir.context.core.get('service', 'Replica-Service').params.password, 'n3w');
-    const bad = await asAdmin(box.t.http.patch('/services/Replica-Service')).type(JSON_PATCH)
-      .send([{ op: 'replace', path: '/router_options', value: ['fastest'] }]).expect(422);
+    const bad = await asAdmin(box.t.http.patch('/services/Replica-Service'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/router_options', value: ['fastest'] }])
+      .expect(422);
     assert.equal(bad.body.error, 'Unprocessable Entity');
-    const ro = await asAdmin(box.t.http.patch('/services/Replica-Service')).type(JSON_PATCH)
-      .send([{ op: 'replace', path: '/router', value: 'readwritesplit' }]).expect(403);
+    const ro = await asAdmin(box.t.http.patch('/services/Replica-Service'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/router', value: 'readwritesplit' }])
+      .expect(403);
     assert.match(ro.body.description, /Field \/router is not modifiable/);
   });
 
@@ -76,15 +94,22 @@ describe('/services, listeners and sessions', () => {
   });
 
   test('listeners: create, conflicting port 409, get, delete; a listener of another service is a 404', async () => {
-    const res = await asAdmin(box.t.http.post('/services/Replica-Service/listeners')).send({ name: 'Replica-Listener', address: '127.0.0.1', port: 4408 }).expect(201);
+    const res = await asAdmin(box.t.http.post('/services/Replica-Service/listeners'))
+      .send({ name: 'Replica-Listener', address: '127.0.0.1', port: 4408 })
+      .expect(201);
     assert.equal(res.headers.location, '/services/Replica-Service/listeners/Replica-Listener');
     assert.equal(res.body.service, '/services/Replica-Service');
     assert.equal(res.body.protocol, 'MariaDBClient');
-    const clash = await asAdmin(box.t.http.post('/services/Replica-Service/listeners')).send({ name: 'Other', address: '127.0.0.1', port: box.t.listenerPort }).expect(409);
+    const clash = await asAdmin(box.t.http.post('/services/Replica-Service/listeners'))
+      .send({ name: 'Other', address: '127.0.0.1', port: box.t.listenerPort })
+      .expect(409);
     assert.match(clash.body.description, /RW-Listener/);
     await asAdmin(box.t.http.get('/services/RW-Service/listeners/Replica-Listener')).expect(404);
     const list = await asAdmin(box.t.http.get('/services/Replica-Service/listeners')).expect(200);
-    assert.deepEqual(list.body.map((l: { name: string }) => l.name), ['Replica-Listener']);
+    assert.deepEqual(
+      list.body.map((l: { name: string }) => l.name),
+      ['Replica-Listener'],
+    );
     await asAdmin(box.t.http.delete('/services/RW-Service/listeners/Replica-Listener')).expect(404);
     await asAdmin(box.t.http.delete('/services/Replica-Service/listeners/Replica-Listener')).expect(204);
     await asAdmin(box.t.http.get('/services/Replica-Service/listeners/Replica-Listener')).expect(404);

@@ -26,32 +26,83 @@ function cluster(serverCount: number, sessionCount: number) {
   const services = ['Shop', 'Reports', 'Batch'];
   const started = new Date(Date.now() - 3_600_000);
   return {
-    servers: () => names.map((name, i) => ({
-      name, address: '10.0.0.' + (i + 1), port: 3306, protocol: 'MariaDBBackend',
-      state: i === 0 ? ['master', 'running'] : i % 7 === 3 ? ['maintenance', 'slave', 'running'] : ['slave', 'running'],
-      parameters: { rank: 'primary', priority: 0 }, services: services.map((s) => `/services/${s}`), monitors: ['/monitors/Cluster'],
-      statistics: { connections: Math.floor(sessionCount / serverCount) + ((round + i) % 5), total_connections: 1000 + round },
-      server_id: i + 1, read_only: i > 0, version_string: '10.11.19-MariaDB', gtid_current_pos: `0-1-${1000 + round * 10}`,
-      gtid_binlog_pos: `0-1-${1000 + round * 10}`, replication_lag: i === 0 ? null : (round + i) % 3,
-      replicates_from: i === 0 ? null : '/servers/db1', last_event: 'server_up', triggered_at: started.toISOString(),
-    })),
-    services: () => services.map((name) => ({
-      name, router: 'readconnroute', router_options: ['running'], state: 'started', started: started.toISOString(),
-      total_connections: sessionCount, current_connections: Math.floor(sessionCount / 3), servers: names.map((n) => `/servers/${n}`),
-      filters: [], listeners: [`/services/${name}/listeners/${name}-Listener`], user: 'maxuser', root_user: false, version_string: null,
-      weightby: null, connection_timeout: 0, max_connections: 0, strip_db_esc: true, parameters: { master_accept_reads: false, max_replication_lag: 0 },
-    })),
-    monitors: () => [{
-      name: 'Cluster', module: 'mariadbmon', state: 'running', ticks: round, monitor_interval: 1000, connect_timeout: 3, read_timeout: 3,
-      write_timeout: 3, servers: names.map((n) => `/servers/${n}`), user: 'maxmon', parameters: {},
-    }],
+    servers: () =>
+      names.map((name, i) => ({
+        name,
+        address: '10.0.0.' + (i + 1),
+        port: 3306,
+        protocol: 'MariaDBBackend',
+        state:
+          i === 0 ? ['master', 'running'] : i % 7 === 3 ? ['maintenance', 'slave', 'running'] : ['slave', 'running'],
+        parameters: { rank: 'primary', priority: 0 },
+        services: services.map((s) => `/services/${s}`),
+        monitors: ['/monitors/Cluster'],
+        statistics: {
+          connections: Math.floor(sessionCount / serverCount) + ((round + i) % 5),
+          total_connections: 1000 + round,
+        },
+        server_id: i + 1,
+        read_only: i > 0,
+        version_string: '10.11.19-MariaDB',
+        gtid_current_pos: `0-1-${1000 + round * 10}`,
+        gtid_binlog_pos: `0-1-${1000 + round * 10}`,
+        replication_lag: i === 0 ? null : (round + i) % 3,
+        replicates_from: i === 0 ? null : '/servers/db1',
+        last_event: 'server_up',
+        triggered_at: started.toISOString(),
+      })),
+    services: () =>
+      services.map((name) => ({
+        name,
+        router: 'readconnroute',
+        router_options: ['running'],
+        state: 'started',
+        started: started.toISOString(),
+        total_connections: sessionCount,
+        current_connections: Math.floor(sessionCount / 3),
+        servers: names.map((n) => `/servers/${n}`),
+        filters: [],
+        listeners: [`/services/${name}/listeners/${name}-Listener`],
+        user: 'maxuser',
+        root_user: false,
+        version_string: null,
+        weightby: null,
+        connection_timeout: 0,
+        max_connections: 0,
+        strip_db_esc: true,
+        parameters: { master_accept_reads: false, max_replication_lag: 0 },
+      })),
+    monitors: () => [
+      {
+        name: 'Cluster',
+        module: 'mariadbmon',
+        state: 'running',
+        ticks: round,
+        monitor_interval: 1000,
+        connect_timeout: 3,
+        read_timeout: 3,
+        write_timeout: 3,
+        servers: names.map((n) => `/servers/${n}`),
+        user: 'maxmon',
+        parameters: {},
+      },
+    ],
     sessions: () => {
       round++;
       return Array.from({ length: sessionCount }, (_, i) => ({
-        id: i + 1, state: 'Session ready for routing', user: `user${i % 17}`, address: `10.1.${i >> 8}.${i & 255}`, port: 40000 + i,
-        service: `/services/${services[i % 3]}`, servers: [`/servers/${names[i % serverCount]}`],
-        connected: new Date(started.getTime() + i * 1000).toISOString(), idle: (round * 1.5 + i) % 300, default_db: 'shop',
-        statements_routed: i * 10 + round * (i % 4), bytes_in: 0, bytes_out: 0,
+        id: i + 1,
+        state: 'Session ready for routing',
+        user: `user${i % 17}`,
+        address: `10.1.${i >> 8}.${i & 255}`,
+        port: 40000 + i,
+        service: `/services/${services[i % 3]}`,
+        servers: [`/servers/${names[i % serverCount]}`],
+        connected: new Date(started.getTime() + i * 1000).toISOString(),
+        idle: (round * 1.5 + i) % 300,
+        default_db: 'shop',
+        statements_routed: i * 10 + round * (i % 4),
+        bytes_in: 0,
+        bytes_out: 0,
       }));
     },
   };
@@ -63,20 +114,37 @@ const stats = (xs: number[]) => {
   return `median ${at(0.5).toFixed(1)} ms, p95 ${at(0.95).toFixed(1)} ms, max ${(s[s.length - 1] ?? NaN).toFixed(1)} ms`;
 };
 
-async function measure(page: Page, url: string, serverCount: number, sessionCount: number): Promise<Record<string, string>> {
+async function measure(
+  page: Page,
+  url: string,
+  serverCount: number,
+  sessionCount: number,
+): Promise<Record<string, string>> {
   const c = cluster(serverCount, sessionCount);
   await page.unrouteAll();
-  for (const [path, body] of Object.entries({ servers: c.servers, services: c.services, monitors: c.monitors, sessions: c.sessions })) {
-    await page.route(`${url}/${path}`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body()) }));
+  for (const [path, body] of Object.entries({
+    servers: c.servers,
+    services: c.services,
+    monitors: c.monitors,
+    sessions: c.sessions,
+  })) {
+    await page.route(`${url}/${path}`, (route) =>
+      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body()) }),
+    );
   }
   await page.goto(`${url}/dashboard#overview`);
   await page.evaluate(() => {
     (window as any).longTasks = [];
-    new PerformanceObserver((l) => (window as any).longTasks.push(...l.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    new PerformanceObserver((l) => (window as any).longTasks.push(...l.getEntries().map((e) => e.duration))).observe({
+      type: 'longtask',
+    });
   });
   const updates = async (n: number) => {
     await page.evaluate(() => performance.clearMeasures('dashboard-update'));
-    await page.waitForFunction((n) => performance.getEntriesByName('dashboard-update').length >= n, n, { timeout: 120_000, polling: 200 });
+    await page.waitForFunction((n) => performance.getEntriesByName('dashboard-update').length >= n, n, {
+      timeout: 120_000,
+      polling: 200,
+    });
     return page.evaluate(() => performance.getEntriesByName('dashboard-update').map((e) => e.duration));
   };
   await page.locator('#session-count', { hasText: new RegExp(`^${sessionCount}$`) }).waitFor();
@@ -85,11 +153,13 @@ async function measure(page: Page, url: string, serverCount: number, sessionCoun
   const sessionsTab = await updates(REFRESHES);
   const sorts: number[] = await page.evaluate(() => {
     const headers = [...document.querySelectorAll<HTMLElement>('#sessions th.sortable')];
-    return headers.flatMap((h) => [0, 1].map(() => {
-      const t0 = performance.now();
-      h.click();
-      return performance.now() - t0;
-    }));
+    return headers.flatMap((h) =>
+      [0, 1].map(() => {
+        const t0 = performance.now();
+        h.click();
+        return performance.now() - t0;
+      }),
+    );
   });
   const filters: number[] = await page.evaluate(() => {
     const input = document.querySelector<HTMLInputElement>('#session-filter')!;
@@ -118,13 +188,21 @@ async function measure(page: Page, url: string, serverCount: number, sessionCoun
 }
 
 const t = await startTestWeir();
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+});
 try {
-  const context = await browser.newContext({ httpCredentials: { username: ADMIN.user, password: ADMIN.password }, viewport: { width: 1440, height: 900 } });
+  const context = await browser.newContext({
+    httpCredentials: { username: ADMIN.user, password: ADMIN.password },
+    viewport: { width: 1440, height: 900 },
+  });
   const page = await context.newPage();
   const small = await measure(page, t.weir.adminUrl, 3, 10);
   const large = await measure(page, t.weir.adminUrl, 20, 1000);
-  for (const [key, value] of Object.entries(small)) console.log(`${key.padEnd(24)} ${value.padEnd(52)} | ${large[key]}`);
+  for (const [key, value] of Object.entries(small))
+    console.log(`${key.padEnd(24)} ${value.padEnd(52)} | ${large[key]}`);
 } finally {
   await browser.close();
   await t.stop();

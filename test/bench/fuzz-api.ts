@@ -11,9 +11,13 @@ import request from 'supertest';
 import { fuzzAdminApi } from '../harness/api-fuzz.ts';
 import { ADMIN, removeDir, startTestWeir } from '../harness/weir.ts';
 
-const { values: args } = parseArgs({ options: {
-  count: { type: 'string', default: '5000' }, seeds: { type: 'string', default: '3' }, seed: { type: 'string', default: String(Date.now() % 1_000_000) },
-} });
+const { values: args } = parseArgs({
+  options: {
+    count: { type: 'string', default: '5000' },
+    seeds: { type: 'string', default: '3' },
+    seed: { type: 'string', default: String(Date.now() % 1_000_000) },
+  },
+});
 
 let failed = false;
 for (let i = 0; i < Number(args.seeds); i++) {
@@ -21,9 +25,21 @@ for (let i = 0; i < Number(args.seeds); i++) {
   const t = await startTestWeir();
   try {
     const fuzzer = { user: 'fuzzer', password: 'fuzz-secret-1' };
-    await request(t.weir.adminUrl).post('/users').auth(ADMIN.user, ADMIN.password).send({ name: fuzzer.user, password: fuzzer.password, role: 'admin' }).expect(201);
-    const report = await fuzzAdminApi({ baseUrl: t.weir.adminUrl, context: t.weir.context, auth: fuzzer, seed, count: Number(args.count) });
-    console.log(`seed ${seed}: ${report.requests} requests over ${report.operations} operations in ${(report.ms / 1000).toFixed(1)} s (${Math.round(report.requests / (report.ms / 1000))}/s); statuses ${JSON.stringify(report.statuses)}; ${report.findings.length} findings`);
+    await request(t.weir.adminUrl)
+      .post('/users')
+      .auth(ADMIN.user, ADMIN.password)
+      .send({ name: fuzzer.user, password: fuzzer.password, role: 'admin' })
+      .expect(201);
+    const report = await fuzzAdminApi({
+      baseUrl: t.weir.adminUrl,
+      context: t.weir.context,
+      auth: fuzzer,
+      seed,
+      count: Number(args.count),
+    });
+    console.log(
+      `seed ${seed}: ${report.requests} requests over ${report.operations} operations in ${(report.ms / 1000).toFixed(1)} s (${Math.round(report.requests / (report.ms / 1000))}/s); statuses ${JSON.stringify(report.statuses)}; ${report.findings.length} findings`,
+    );
     for (const f of report.findings) console.log(`  ${f.slice(0, 600)}`);
     if (report.findings.length) failed = true;
   } finally {

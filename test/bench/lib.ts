@@ -19,7 +19,10 @@ export function ensureTools(tools: Array<[string, string]>): void {
   const pkgs = missing.map(([, p]) => p);
   console.error(`installing ${pkgs.join(' ')} from Debian`);
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
-  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], {
+    stdio: 'ignore',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 }
 
 /** user+system CPU seconds of a process so far. */
@@ -33,10 +36,29 @@ export function rss(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 }
 
-function sysbenchArgs(test: string, port: number, threads: number, command: 'prepare' | 'run', seconds: number): string[] {
-  return [test, '--db-driver=mysql', '--mysql-host=127.0.0.1', `--mysql-port=${port}`,
-    '--mysql-user=sbtest', '--mysql-password=sbtest-pw', '--mysql-db=sbtest', '--tables=1', '--table-size=10000',
-    `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', '--db-ps-mode=disable', command];
+function sysbenchArgs(
+  test: string,
+  port: number,
+  threads: number,
+  command: 'prepare' | 'run',
+  seconds: number,
+): string[] {
+  return [
+    test,
+    '--db-driver=mysql',
+    '--mysql-host=127.0.0.1',
+    `--mysql-port=${port}`,
+    '--mysql-user=sbtest',
+    '--mysql-password=sbtest-pw',
+    '--mysql-db=sbtest',
+    '--tables=1',
+    '--table-size=10000',
+    `--threads=${threads}`,
+    `--time=${seconds}`,
+    '--report-interval=0',
+    '--db-ps-mode=disable',
+    command,
+  ];
 }
 
 function sysbenchFigures(out: string): { qps: number; p95: number } {
@@ -46,14 +68,31 @@ function sysbenchFigures(out: string): { qps: number; p95: number } {
 }
 
 /** One sysbench command against the `sbtest` database as the `sbtest` user. */
-export function sysbench(test: string, port: number, threads: number, command: 'prepare' | 'run', seconds: number): { qps: number; p95: number } {
-  const out = execFileSync('sysbench', sysbenchArgs(test, port, threads, command, seconds), { encoding: 'utf8', maxBuffer: 1 << 24 });
+export function sysbench(
+  test: string,
+  port: number,
+  threads: number,
+  command: 'prepare' | 'run',
+  seconds: number,
+): { qps: number; p95: number } {
+  const out = execFileSync('sysbench', sysbenchArgs(test, port, threads, command, seconds), {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   return command === 'prepare' ? { qps: 0, p95: 0 } : sysbenchFigures(out);
 }
 
 /** The same, leaving this process's event loop free (for benchmarks that also drive Weir's APIs meanwhile). */
-export async function sysbenchInBackground(test: string, port: number, threads: number, seconds: number): Promise<{ qps: number; p95: number }> {
-  const { stdout } = await promisify(execFile)('sysbench', sysbenchArgs(test, port, threads, 'run', seconds), { encoding: 'utf8', maxBuffer: 1 << 24 });
+export async function sysbenchInBackground(
+  test: string,
+  port: number,
+  threads: number,
+  seconds: number,
+): Promise<{ qps: number; p95: number }> {
+  const { stdout } = await promisify(execFile)('sysbench', sysbenchArgs(test, port, threads, 'run', seconds), {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   return sysbenchFigures(stdout);
 }
 

@@ -15,11 +15,22 @@ import { parseArgs } from 'node:util';
 import { freePort, startMariaDB } from '../harness/mariadb.ts';
 import { monitorSection, serverSection, serviceSections } from '../harness/config.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
-import { cpuSeconds, ensureTools, prepareBenchDatabase, sysbench, sysbenchInBackground, untilLoginWorks } from './lib.ts';
+import {
+  cpuSeconds,
+  ensureTools,
+  prepareBenchDatabase,
+  sysbench,
+  sysbenchInBackground,
+  untilLoginWorks,
+} from './lib.ts';
 
-const { values: args } = parseArgs({ options: {
-  seconds: { type: 'string', default: '10' }, threads: { type: 'string', default: '16' }, interval: { type: 'string', default: '1000' },
-} });
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    threads: { type: 'string', default: '16' },
+    interval: { type: 'string', default: '1000' },
+  },
+});
 const SECONDS = Number(args.seconds);
 const THREADS = Number(args.threads);
 const INTERVAL_MS = Number(args.interval);
@@ -32,9 +43,19 @@ const children: ChildProcess[] = [];
 try {
   await prepareBenchDatabase(db);
   const port = await freePort();
-  writeFileSync(join(dir, 'weir.cnf'), `[maxscale]\nlog_warning=false\n\n${serverSection('db1', db.port)}${monitorSection('Monitor', ['db1'], 1000)}`
-    + serviceSections('Svc', port, { servers: ['db1'] }));
-  const weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', join(dir, 'data'), '--admin-port', '0']);
+  writeFileSync(
+    join(dir, 'weir.cnf'),
+    `[maxscale]\nlog_warning=false\n\n${serverSection('db1', db.port)}${monitorSection('Monitor', ['db1'], 1000)}` +
+      serviceSections('Svc', port, { servers: ['db1'] }),
+  );
+  const weir = await spawnWeir([
+    '--config',
+    join(dir, 'weir.cnf'),
+    '--datadir',
+    join(dir, 'data'),
+    '--admin-port',
+    '0',
+  ]);
   children.push(weir.child);
   await untilLoginWorks(port);
   sysbench('oltp_point_select', db.port, 1, 'prepare', SECONDS);
@@ -55,7 +76,10 @@ try {
     })();
   };
 
-  const targets = [{ name: 'no scraping', scrape: false }, { name: `scraping every ${INTERVAL_MS} ms`, scrape: true }];
+  const targets = [
+    { name: 'no scraping', scrape: false },
+    { name: `scraping every ${INTERVAL_MS} ms`, scrape: true },
+  ];
   const sums = new Map<string, { qps: number; cpu: number }>();
   for (const order of [targets, [...targets].reverse()]) {
     for (const t of order) {
@@ -80,16 +104,26 @@ try {
   const perScrapeMs = ((cpuSeconds(weir.child.pid!) - idle0) / N) * 1000;
   const base = sums.get('no scraping')!;
   const loadCpuPerSecond = (base.cpu * base.qps) / 1e6;
-  console.log(`
-Weir's CPU per scrape (${N} back to back, no traffic): ${perScrapeMs.toFixed(2)} ms;`
-    + ` at one scrape per ${INTERVAL_MS} ms against ${loadCpuPerSecond.toFixed(2)} s of CPU per second under sysbench,`
-    + ` that is a computed CPU-per-query ratio of ${(1 + perScrapeMs / 1000 / (INTERVAL_MS / 1000) / loadCpuPerSecond).toFixed(4)}`);
+  console.log(
+    `
+Weir's CPU per scrape (${N} back to back, no traffic): ${perScrapeMs.toFixed(2)} ms;` +
+      ` at one scrape per ${INTERVAL_MS} ms against ${loadCpuPerSecond.toFixed(2)} s of CPU per second under sysbench,` +
+      ` that is a computed CPU-per-query ratio of ${(1 + perScrapeMs / 1000 / (INTERVAL_MS / 1000) / loadCpuPerSecond).toFixed(4)}`,
+  );
   console.log(`\n${scrapes} scrapes, ${(bytes / Math.max(1, scrapes) / 1024).toFixed(1)} kB each`);
   console.log(`\nsysbench oltp_point_select, ${THREADS} threads, ${SECONDS} s per run, each target twice\n`);
   console.log('target                         QPS   CPU µs/query   QPS vs none   CPU/query vs none');
   for (const t of targets) {
     const s = sums.get(t.name)!;
-    console.log([t.name.padEnd(26), s.qps.toFixed(0).padStart(6), s.cpu.toFixed(1).padStart(14), (s.qps / base.qps).toFixed(3).padStart(13), (s.cpu / base.cpu).toFixed(3).padStart(19)].join('  '));
+    console.log(
+      [
+        t.name.padEnd(26),
+        s.qps.toFixed(0).padStart(6),
+        s.cpu.toFixed(1).padStart(14),
+        (s.qps / base.qps).toFixed(3).padStart(13),
+        (s.cpu / base.cpu).toFixed(3).padStart(19),
+      ].join('  '),
+    );
   }
 } finally {
   for (const c of children) c.kill('SIGTERM');

@@ -17,10 +17,14 @@ import { clusterConfig, createClusterAdmin } from '../harness/config.ts';
 import { removeDir, startTestWeir } from '../harness/weir.ts';
 import type { ConfigObject } from '../../src/core/objects.ts';
 
-const { values: args } = parseArgs({ options: {
-  runs: { type: 'string', default: '5' }, interval: { type: 'string', default: '500' }, failcount: { type: 'string', default: '2' },
-  'cpu-seconds': { type: 'string', default: '20' },
-} });
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    interval: { type: 'string', default: '500' },
+    failcount: { type: 'string', default: '2' },
+    'cpu-seconds': { type: 'string', default: '20' },
+  },
+});
 const RUNS = Number(args.runs);
 const INTERVAL = Number(args.interval);
 const FAILCOUNT = Number(args.failcount);
@@ -32,7 +36,9 @@ const topo = await startReplicationTopology(2);
 const servers = [topo.primary, ...topo.replicas];
 const byName = new Map<string, MariaDBServer>(servers.map((s) => [s.name, s]));
 await createClusterAdmin(topo);
-const t = await startTestWeir({ config: clusterConfig(topo, { intervalMs: INTERVAL, failcount: FAILCOUNT, extra: 'auto_rejoin=true\n' }) });
+const t = await startTestWeir({
+  config: clusterConfig(topo, { intervalMs: INTERVAL, failcount: FAILCOUNT, extra: 'auto_rejoin=true\n' }),
+});
 const { core, monitors } = t.weir.context;
 const monitor = monitors.get('Cluster')!;
 const flags = (name: string) => core.find('server', name)!.runtime.facts.flags;
@@ -83,7 +89,9 @@ for (let run = 0; run < RUNS; run++) {
   const started = performance.now();
   const result = await monitor.failover();
   operation.push(performance.now() - started);
-  console.error(`run ${run + 1}: ${victim} down after ${Math.round(detection.at(-1)!)} ms; failover to ${result.primary} took ${Math.round(operation.at(-1)!)} ms`);
+  console.error(
+    `run ${run + 1}: ${victim} down after ${Math.round(detection.at(-1)!)} ms; failover to ${result.primary} took ${Math.round(operation.at(-1)!)} ms`,
+  );
   await restore(victim);
 
   // auto_failover: kill -> a new primary, everything included (failcount rounds).
@@ -114,14 +122,20 @@ const offMicros = process.cpuUsage(cpuOff);
 const busy = (u: NodeJS.CpuUsage) => u.user + u.system;
 const perServerRound = (busy(onMicros) - busy(offMicros)) / rounds / servers.length;
 
-console.log(JSON.stringify({
-  topology: `1 primary + 2 GTID replicas, monitor_interval ${INTERVAL} ms, failcount ${FAILCOUNT}, ${RUNS} runs`,
-  detection_ms: { median: Math.round(median(detection)), all: detection.map(Math.round) },
-  failover_operation_ms: { median: Math.round(median(operation)), all: operation.map(Math.round) },
-  auto_failover_kill_to_new_primary_ms: { median: Math.round(median(endToEnd)), all: endToEnd.map(Math.round) },
-  cpu_per_server_per_round_us: Math.round(perServerRound),
-  cpu_rounds_measured: rounds,
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      topology: `1 primary + 2 GTID replicas, monitor_interval ${INTERVAL} ms, failcount ${FAILCOUNT}, ${RUNS} runs`,
+      detection_ms: { median: Math.round(median(detection)), all: detection.map(Math.round) },
+      failover_operation_ms: { median: Math.round(median(operation)), all: operation.map(Math.round) },
+      auto_failover_kill_to_new_primary_ms: { median: Math.round(median(endToEnd)), all: endToEnd.map(Math.round) },
+      cpu_per_server_per_round_us: Math.round(perServerRound),
+      cpu_rounds_measured: rounds,
+    },
+    null,
+    2,
+  ),
+);
 
 await t.stop();
 removeDir(t.datadir);

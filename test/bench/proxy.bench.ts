@@ -26,9 +26,13 @@ import { freePort, startMariaDB } from '../harness/mariadb.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 import { cpuSeconds, ensureTools, prepareBenchDatabase, rss, sysbench, untilLoginWorks } from './lib.ts';
 
-const { values: args } = parseArgs({ options: {
-  seconds: { type: 'string', default: '10' }, threads: { type: 'string', default: '1,16,64' }, idle: { type: 'string', default: '1000,9000' },
-} });
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    threads: { type: 'string', default: '1,16,64' },
+    idle: { type: 'string', default: '1000,9000' },
+  },
+});
 const SECONDS = Number(args.seconds);
 const THREADS = args.threads!.split(',').map(Number);
 const IDLE = args.idle!.split(',').filter(Boolean).map(Number);
@@ -50,10 +54,18 @@ function idleSession(port: number, user: string, password: string): Promise<Sock
         if (!greeted) {
           greeted = true;
           const hs = readInitialHandshake(p.payload);
-          socket.write(writeHandshakeResponse(1, {
-            capabilities: SERVER_CAPABILITIES, maxPacketSize: 1 << 24, charset: 45, user,
-            authResponse: tokenFor(passwordSha1(password), hs.scramble), database: null, authPlugin: 'mysql_native_password', attributes: null,
-          }));
+          socket.write(
+            writeHandshakeResponse(1, {
+              capabilities: SERVER_CAPABILITIES,
+              maxPacketSize: 1 << 24,
+              charset: 45,
+              user,
+              authResponse: tokenFor(passwordSha1(password), hs.scramble),
+              database: null,
+              authPlugin: 'mysql_native_password',
+              attributes: null,
+            }),
+          );
         } else if (p.payload[0] === 0x00) {
           socket.removeAllListeners('data');
           resolve(socket);
@@ -66,32 +78,47 @@ function idleSession(port: number, user: string, password: string): Promise<Sock
 }
 
 async function main(): Promise<void> {
-  ensureTools([['sysbench', 'sysbench'], ['haproxy', 'haproxy']]);
-  const db = await startMariaDB({ extraArgs: ['--max-connections=20000', '--thread-handling=pool-of-threads', '--innodb-buffer-pool-size=256M'] });
+  ensureTools([
+    ['sysbench', 'sysbench'],
+    ['haproxy', 'haproxy'],
+  ]);
+  const db = await startMariaDB({
+    extraArgs: ['--max-connections=20000', '--thread-handling=pool-of-threads', '--innodb-buffer-pool-size=256M'],
+  });
   const dir = tempDir('weir-bench-');
   const children: ChildProcess[] = [];
   try {
     await prepareBenchDatabase(db);
 
     const weirPort = await freePort();
-    writeFileSync(join(dir, 'weir.cnf'), `[maxscale]\nlog_warning=false\n\n[db1]\ntype=server\naddress=127.0.0.1\nport=${db.port}\n\n`
-      + `[Monitor]\ntype=monitor\nmodule=mariadbmon\nservers=db1\nuser=maxuser\npassword=max-pw\nmonitor_interval=1000ms\n\n`
-      + `[Svc]\ntype=service\nrouter=readconnroute\nrouter_options=running\nservers=db1\nuser=maxuser\npassword=max-pw\n\n`
-      + `[Listener]\ntype=listener\nservice=Svc\naddress=127.0.0.1\nport=${weirPort}\n`);
+    writeFileSync(
+      join(dir, 'weir.cnf'),
+      `[maxscale]\nlog_warning=false\n\n[db1]\ntype=server\naddress=127.0.0.1\nport=${db.port}\n\n` +
+        `[Monitor]\ntype=monitor\nmodule=mariadbmon\nservers=db1\nuser=maxuser\npassword=max-pw\nmonitor_interval=1000ms\n\n` +
+        `[Svc]\ntype=service\nrouter=readconnroute\nrouter_options=running\nservers=db1\nuser=maxuser\npassword=max-pw\n\n` +
+        `[Listener]\ntype=listener\nservice=Svc\naddress=127.0.0.1\nport=${weirPort}\n`,
+    );
     const weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
     children.push(weir.child);
 
     const haproxyPort = await freePort();
-    writeFileSync(join(dir, 'haproxy.cfg'), `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n`
-      + `listen mariadb\n  bind 127.0.0.1:${haproxyPort}\n  server db1 127.0.0.1:${db.port}\n`);
+    writeFileSync(
+      join(dir, 'haproxy.cfg'),
+      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n` +
+        `listen mariadb\n  bind 127.0.0.1:${haproxyPort}\n  server db1 127.0.0.1:${db.port}\n`,
+    );
     const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
     children.push(haproxy);
 
     await untilLoginWorks(weirPort);
     sysbench('oltp_point_select', db.port, 1, 'prepare', SECONDS);
 
-    console.log(`\nsysbench, ${SECONDS} s per run, one MariaDB ${(await db.query('SELECT VERSION() AS v'))[0].v}, 2-core machine shared by client, proxy and server\n`);
-    console.log('test                threads  direct QPS  HAProxy QPS  Weir QPS  Weir/direct  Weir/HAProxy  p95 ms (direct/HAProxy/Weir)  CPU µs/query (HAProxy/Weir)  Weir/HAProxy CPU');
+    console.log(
+      `\nsysbench, ${SECONDS} s per run, one MariaDB ${(await db.query('SELECT VERSION() AS v'))[0].v}, 2-core machine shared by client, proxy and server\n`,
+    );
+    console.log(
+      'test                threads  direct QPS  HAProxy QPS  Weir QPS  Weir/direct  Weir/HAProxy  p95 ms (direct/HAProxy/Weir)  CPU µs/query (HAProxy/Weir)  Weir/HAProxy CPU',
+    );
     const targets = { direct: db.port, haproxy: haproxyPort, weir: weirPort };
     for (const test of TESTS) {
       for (const threads of THREADS) {
@@ -103,23 +130,42 @@ async function main(): Promise<void> {
           const cpu = pid ? cpuSeconds(pid) - cpu0 : 0;
           r[name] = { ...res, cpuPerQuery: res.qps ? (cpu / (res.qps * SECONDS)) * 1e6 : 0 };
         }
-        const { direct, haproxy: h, weir: w } = r as Record<'direct' | 'haproxy' | 'weir', { qps: number; p95: number; cpuPerQuery: number }>;
-        console.log([test.padEnd(19), String(threads).padStart(7), direct.qps.toFixed(0).padStart(11), h.qps.toFixed(0).padStart(12),
-          w.qps.toFixed(0).padStart(9), (w.qps / direct.qps).toFixed(2).padStart(12), (w.qps / h.qps).toFixed(2).padStart(13),
-          `${direct.p95}/${h.p95}/${w.p95}`.padStart(30), `${h.cpuPerQuery.toFixed(1)}/${w.cpuPerQuery.toFixed(1)}`.padStart(28),
-          (w.cpuPerQuery / h.cpuPerQuery).toFixed(2).padStart(17)].join(' '));
+        const {
+          direct,
+          haproxy: h,
+          weir: w,
+        } = r as Record<'direct' | 'haproxy' | 'weir', { qps: number; p95: number; cpuPerQuery: number }>;
+        console.log(
+          [
+            test.padEnd(19),
+            String(threads).padStart(7),
+            direct.qps.toFixed(0).padStart(11),
+            h.qps.toFixed(0).padStart(12),
+            w.qps.toFixed(0).padStart(9),
+            (w.qps / direct.qps).toFixed(2).padStart(12),
+            (w.qps / h.qps).toFixed(2).padStart(13),
+            `${direct.p95}/${h.p95}/${w.p95}`.padStart(30),
+            `${h.cpuPerQuery.toFixed(1)}/${w.cpuPerQuery.toFixed(1)}`.padStart(28),
+            (w.cpuPerQuery / h.cpuPerQuery).toFixed(2).padStart(17),
+          ].join(' '),
+        );
       }
     }
 
     console.log('\nidle sessions through Weir, and GET /sessions with them live\n');
-    console.log('sessions  Weir RSS before MiB  after MiB  KiB per session  GET /sessions p50/p99 ms, 1 conn  p50/p99 ms, 4 concurrent');
+    console.log(
+      'sessions  Weir RSS before MiB  after MiB  KiB per session  GET /sessions p50/p99 ms, 1 conn  p50/p99 ms, 4 concurrent',
+    );
     const held: Socket[] = [];
     for (const target of IDLE) {
       const count = held.length;
       const base = rss(weir.child.pid!);
       while (held.length < target) {
-        const batch = await Promise.all(Array.from({ length: Math.min(200, target - held.length) }, () =>
-          idleSession(weirPort, 'sbtest', 'sbtest-pw')));
+        const batch = await Promise.all(
+          Array.from({ length: Math.min(200, target - held.length) }, () =>
+            idleSession(weirPort, 'sbtest', 'sbtest-pw'),
+          ),
+        );
         held.push(...batch);
       }
       await sleep(1000);
@@ -128,11 +174,24 @@ async function main(): Promise<void> {
       // One connection measures the request itself; four show queueing behind it on one event loop.
       const lat = [];
       for (const connections of [1, 4]) {
-        const r = await autocannon({ url: `${weir.url}/sessions`, connections, duration: Math.max(5, SECONDS / 2), headers: { authorization: auth } });
+        const r = await autocannon({
+          url: `${weir.url}/sessions`,
+          connections,
+          duration: Math.max(5, SECONDS / 2),
+          headers: { authorization: auth },
+        });
         lat.push(`${r.latency.p50}/${r.latency.p99}`);
       }
-      console.log([String(target).padStart(8), (base / 1048576).toFixed(1).padStart(20), (after / 1048576).toFixed(1).padStart(10),
-        ((after - base) / 1024 / (target - count)).toFixed(1).padStart(16), lat[0]!.padStart(30), lat[1]!.padStart(30)].join(' '));
+      console.log(
+        [
+          String(target).padStart(8),
+          (base / 1048576).toFixed(1).padStart(20),
+          (after / 1048576).toFixed(1).padStart(10),
+          ((after - base) / 1024 / (target - count)).toFixed(1).padStart(16),
+          lat[0]!.padStart(30),
+          lat[1]!.padStart(30),
+        ].join(' '),
+      );
     }
     for (const socket of held) socket.destroy();
   } finally {

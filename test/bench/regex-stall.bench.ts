@@ -17,7 +17,9 @@ import { createProxyUser, oneServerConfig } from '../harness/config.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 import { checkoutCommit, removeCheckout } from './lib.ts';
 
-const { values: args } = parseArgs({ options: { length: { type: 'string', default: '26' }, before: { type: 'string', default: 'de505c3' } } });
+const { values: args } = parseArgs({
+  options: { length: { type: 'string', default: '26' }, before: { type: 'string', default: 'de505c3' } },
+});
 const LENGTH = Number(args.length);
 
 const db = await startMariaDB();
@@ -32,11 +34,22 @@ async function measure(root: string | undefined, label: string): Promise<void> {
   const port = await freePort();
   const { mkdirSync } = await import('node:fs');
   mkdirSync(datadir, { recursive: true });
-  writeFileSync(join(datadir, 'weir.cnf'), oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }));
-  const weir = await spawnWeir(['--config', join(datadir, 'weir.cnf'), '--datadir', datadir, '--admin-port', '0'], {}, root);
+  writeFileSync(
+    join(datadir, 'weir.cnf'),
+    oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }),
+  );
+  const weir = await spawnWeir(
+    ['--config', join(datadir, 'weir.cnf'), '--datadir', datadir, '--admin-port', '0'],
+    {},
+    root,
+  );
   children.push(weir.child);
   const http = request(weir.url);
-  await http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'viewer', password: 'viewer-pw', role: 'basic' }).expect(201);
+  await http
+    .post('/users')
+    .auth(ADMIN.user, ADMIN.password)
+    .send({ name: 'viewer', password: 'viewer-pw', role: 'basic' })
+    .expect(201);
   const connect = () => mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw' });
   let victim: mysql.Connection | null = null;
   await waitFor('logins through Weir', async () => {
@@ -45,7 +58,10 @@ async function measure(root: string | undefined, label: string): Promise<void> {
   });
   const bystander = await connect();
   const { sessionId } = (await http.post('/api').auth('viewer', 'viewer-pw').send({ action: 'init_session' })).body;
-  await http.post('/api').auth('viewer', 'viewer-pw').send({ action: 'async_exec', sessionId, command: "watch queries --match '(a+)+$'" });
+  await http
+    .post('/api')
+    .auth('viewer', 'viewer-pw')
+    .send({ action: 'async_exec', sessionId, command: "watch queries --match '(a+)+$'" });
   // Both bystanders repeat their request until the hostile statement is answered; the
   // slowest of each is the stall it caused.
   let done = false;
@@ -64,9 +80,13 @@ async function measure(root: string | undefined, label: string): Promise<void> {
     return worst;
   };
   const [hostileMs, selectMs, getMs] = await Promise.all([
-    hostile, slowest(() => bystander.query('SELECT 1')), slowest(() => http.get('/maxscale').auth(ADMIN.user, ADMIN.password)),
+    hostile,
+    slowest(() => bystander.query('SELECT 1')),
+    slowest(() => http.get('/maxscale').auth(ADMIN.user, ADMIN.password)),
   ]);
-  console.log(`${label}: a run of ${LENGTH} a's answered in ${hostileMs.toFixed(0)} ms; meanwhile the slowest SELECT 1 of another client took ${selectMs.toFixed(0)} ms, the slowest admin GET /maxscale ${getMs.toFixed(0)} ms`);
+  console.log(
+    `${label}: a run of ${LENGTH} a's answered in ${hostileMs.toFixed(0)} ms; meanwhile the slowest SELECT 1 of another client took ${selectMs.toFixed(0)} ms, the slowest admin GET /maxscale ${getMs.toFixed(0)} ms`,
+  );
   await victim!.end();
   await bystander.end();
   weir.child.kill('SIGTERM');

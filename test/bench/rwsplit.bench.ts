@@ -23,16 +23,23 @@ import { createUser } from '../harness/mariadb.ts';
 import { exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 import { cpuSeconds, ensureTools, sysbench, untilLoginWorks } from './lib.ts';
 
-const { values: args } = parseArgs({ options: {
-  seconds: { type: 'string', default: '10' }, threads: { type: 'string', default: '1,16' }, baseline: { type: 'string' },
-  tests: { type: 'string', default: 'oltp_point_select,oltp_read_only,oltp_read_write' },
-} });
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    threads: { type: 'string', default: '1,16' },
+    baseline: { type: 'string' },
+    tests: { type: 'string', default: 'oltp_point_select,oltp_read_only,oltp_read_write' },
+  },
+});
 const SECONDS = Number(args.seconds);
 const THREADS = args.threads!.split(',').map(Number);
 const TESTS = args.tests!.split(',');
 
 async function main(): Promise<void> {
-  ensureTools([['sysbench', 'sysbench'], ['haproxy', 'haproxy']]);
+  ensureTools([
+    ['sysbench', 'sysbench'],
+    ['haproxy', 'haproxy'],
+  ]);
   const topo = await startReplicationTopology(2);
   const dir = tempDir('weir-rwsbench-');
   const children: ChildProcess[] = [];
@@ -42,13 +49,20 @@ async function main(): Promise<void> {
     await topo.primary.query('CREATE DATABASE sbtest');
     const servers = [topo.primary, ...topo.replicas];
     const ports = { rcr: await freePort(), rws: await freePort(), base: await freePort() };
-    const config = (rcrPort: number, rwsPort: number | null) => `[maxscale]\nlog_warning=false\n\n`
-      + servers.map((s, i) => serverSection(`db${i + 1}`, s.port)).join('')
-      + monitorSection('Monitor', servers.map((_, i) => `db${i + 1}`), 1000)
-      + `[RCR]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=db1,db2,db3\nuser=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n\n`
-      + `[RCR-Listener]\ntype=listener\nservice=RCR\naddress=127.0.0.1\nport=${rcrPort}\n\n`
-      + (rwsPort === null ? '' : `[RWS]\ntype=service\nrouter=readwritesplit\nservers=db1,db2,db3\nuser=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n\n`
-        + `[RWS-Listener]\ntype=listener\nservice=RWS\naddress=127.0.0.1\nport=${rwsPort}\n`);
+    const config = (rcrPort: number, rwsPort: number | null) =>
+      `[maxscale]\nlog_warning=false\n\n` +
+      servers.map((s, i) => serverSection(`db${i + 1}`, s.port)).join('') +
+      monitorSection(
+        'Monitor',
+        servers.map((_, i) => `db${i + 1}`),
+        1000,
+      ) +
+      `[RCR]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=db1,db2,db3\nuser=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n\n` +
+      `[RCR-Listener]\ntype=listener\nservice=RCR\naddress=127.0.0.1\nport=${rcrPort}\n\n` +
+      (rwsPort === null
+        ? ''
+        : `[RWS]\ntype=service\nrouter=readwritesplit\nservers=db1,db2,db3\nuser=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n\n` +
+          `[RWS-Listener]\ntype=listener\nservice=RWS\naddress=127.0.0.1\nport=${rwsPort}\n`);
     writeFileSync(join(dir, 'weir.cnf'), config(ports.rcr, ports.rws));
     const weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
     children.push(weir.child);
@@ -56,28 +70,40 @@ async function main(): Promise<void> {
     if (args.baseline) {
       const baseDir = tempDir('weir-rwsbench-base-');
       writeFileSync(join(baseDir, 'weir.cnf'), config(ports.base, null));
-      base = await spawnWeir(['--config', join(baseDir, 'weir.cnf'), '--datadir', baseDir, '--admin-port', '0'], {}, args.baseline);
+      base = await spawnWeir(
+        ['--config', join(baseDir, 'weir.cnf'), '--datadir', baseDir, '--admin-port', '0'],
+        {},
+        args.baseline,
+      );
       children.push(base.child);
     }
     const haproxyPort = await freePort();
-    writeFileSync(join(dir, 'haproxy.cfg'), `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n`
-      + `listen mariadb\n  bind 127.0.0.1:${haproxyPort}\n  server db1 127.0.0.1:${topo.primary.port}\n`);
+    writeFileSync(
+      join(dir, 'haproxy.cfg'),
+      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n` +
+        `listen mariadb\n  bind 127.0.0.1:${haproxyPort}\n  server db1 127.0.0.1:${topo.primary.port}\n`,
+    );
     const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
     children.push(haproxy);
 
     sysbench('oltp_point_select', topo.primary.port, 1, 'prepare', SECONDS);
     const [{ pos }] = await topo.primary.query('SELECT @@gtid_binlog_pos AS pos');
-    for (const r of topo.replicas) await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT @@gtid_slave_pos AS p'))[0].p === pos);
+    for (const r of topo.replicas)
+      await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT @@gtid_slave_pos AS p'))[0].p === pos);
     await untilLoginWorks(ports.rcr);
     await untilLoginWorks(ports.rws);
     if (base) await untilLoginWorks(ports.base);
 
     const targets: Array<[string, number, number | null]> = [
-      ['direct', topo.primary.port, null], ['HAProxy', haproxyPort, haproxy.pid!], ['readconnroute', ports.rcr, weir.child.pid!],
+      ['direct', topo.primary.port, null],
+      ['HAProxy', haproxyPort, haproxy.pid!],
+      ['readconnroute', ports.rcr, weir.child.pid!],
       ...(base ? [['readconnroute (before the cut)', ports.base, base.child.pid!] as [string, number, number]] : []),
       ['readwritesplit', ports.rws, weir.child.pid!],
     ];
-    console.log(`\nsysbench (text protocol), ${SECONDS} s per run, a GTID primary and 2 replicas (MariaDB ${(await topo.primary.query('SELECT VERSION() AS v'))[0].v}), one 2-core machine for client, proxies and servers\n`);
+    console.log(
+      `\nsysbench (text protocol), ${SECONDS} s per run, a GTID primary and 2 replicas (MariaDB ${(await topo.primary.query('SELECT VERSION() AS v'))[0].v}), one 2-core machine for client, proxies and servers\n`,
+    );
     console.log('test                threads  target                          QPS     p95 ms  proxy CPU µs/query');
     for (const test of TESTS) {
       for (const threads of THREADS) {
@@ -87,13 +113,23 @@ async function main(): Promise<void> {
           const res = sysbench(test, port, threads, 'run', SECONDS);
           const used = pid ? cpuSeconds(pid) - cpu0 : 0;
           cpu[name] = res.qps ? (used / (res.qps * SECONDS)) * 1e6 : 0;
-          console.log([test.padEnd(19), String(threads).padStart(7), ' ' + name.padEnd(30), res.qps.toFixed(0).padStart(7), String(res.p95).padStart(9),
-            pid ? cpu[name]!.toFixed(1).padStart(19) : '-'.padStart(19)].join(' '));
+          console.log(
+            [
+              test.padEnd(19),
+              String(threads).padStart(7),
+              ' ' + name.padEnd(30),
+              res.qps.toFixed(0).padStart(7),
+              String(res.p95).padStart(9),
+              pid ? cpu[name]!.toFixed(1).padStart(19) : '-'.padStart(19),
+            ].join(' '),
+          );
         }
         const ratio = cpu.readwritesplit! / cpu.readconnroute!;
         const before = cpu['readconnroute (before the cut)'];
-        console.log(`${''.padEnd(28)}readwritesplit/readconnroute CPU per query: ${ratio.toFixed(2)}`
-          + (before ? `; readconnroute after/before the cut: ${(cpu.readconnroute! / before).toFixed(2)}` : ''));
+        console.log(
+          `${''.padEnd(28)}readwritesplit/readconnroute CPU per query: ${ratio.toFixed(2)}` +
+            (before ? `; readconnroute after/before the cut: ${(cpu.readconnroute! / before).toFixed(2)}` : ''),
+        );
       }
     }
   } finally {

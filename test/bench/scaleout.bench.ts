@@ -15,21 +15,44 @@
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startReplicationTopology, waitFor } from '../harness/mariadb.ts';
-import { prepareFleetCluster, setMaxConnections, startNode, stopNodes, waitConverged, type WeirNode } from '../harness/fleet.ts';
+import {
+  prepareFleetCluster,
+  setMaxConnections,
+  startNode,
+  stopNodes,
+  waitConverged,
+  type WeirNode,
+} from '../harness/fleet.ts';
 
-const { values: args } = parseArgs({ options: { changes: { type: 'string', default: '100' }, runs: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({
+  options: { changes: { type: 'string', default: '100' }, runs: { type: 'string', default: '3' } },
+});
 const CHANGES = Number(args.changes);
 const RUNS = Number(args.runs);
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
 const topo = await startReplicationTopology(2);
 await prepareFleetCluster(topo);
-const nodes = await Promise.all(['weir-a', 'weir-b', 'weir-c'].map((n) =>
-  startNode(n, topo, { failcount: 2, monitorExtra: 'cooperative_monitoring_locks=majority_of_all\n' })));
+const nodes = await Promise.all(
+  ['weir-a', 'weir-b', 'weir-c'].map((n) =>
+    startNode(n, topo, { failcount: 2, monitorExtra: 'cooperative_monitoring_locks=majority_of_all\n' }),
+  ),
+);
 try {
   // 1. propagation (once every Weir follows the primary monitor's master)
-  await waitFor('every Weir to mark a master', async () => (await Promise.all(nodes.map(async (n) =>
-    (await n.get('/servers')).some((s: { state: string[] }) => s.state.includes('master'))))).every(Boolean), 120_000);
+  await waitFor(
+    'every Weir to mark a master',
+    async () =>
+      (
+        await Promise.all(
+          nodes.map(async (n) =>
+            (await n.get('/servers')).some((s: { state: string[] }) => s.state.includes('master')),
+          ),
+        )
+      ).every(Boolean),
+    120_000,
+  );
   await waitConverged(nodes, 0);
   const [origin, ...others] = nodes as [WeirNode, ...WeirNode[]];
   const lags: number[] = [];
@@ -45,8 +68,10 @@ try {
     }
     lags.push(performance.now() - acked);
   }
-  console.log(`propagation over ${CHANGES} changes (2xx on one Weir -> applied on both others): `
-    + `p50 ${pct(lags, 50).toFixed(0)} ms, p99 ${pct(lags, 99).toFixed(0)} ms, max ${Math.max(...lags).toFixed(0)} ms (config_sync_interval 200 ms)`);
+  console.log(
+    `propagation over ${CHANGES} changes (2xx on one Weir -> applied on both others): ` +
+      `p50 ${pct(lags, 50).toFixed(0)} ms, p99 ${pct(lags, 99).toFixed(0)} ms, max ${Math.max(...lags).toFixed(0)} ms (config_sync_interval 200 ms)`,
+  );
 
   // 2. role move
   const primaryOf = async (among: WeirNode[]) => {
@@ -64,8 +89,10 @@ try {
     moves.push(performance.now() - killed);
     await primary.start();
   }
-  console.log(`monitoring role move after SIGKILL of the primary monitor: median ${pct(moves, 50).toFixed(0)} ms `
-    + `(runs: ${moves.map((m) => m.toFixed(0)).join(', ')} ms; monitor_interval 200 ms, retry after 5-7 rounds)`);
+  console.log(
+    `monitoring role move after SIGKILL of the primary monitor: median ${pct(moves, 50).toFixed(0)} ms ` +
+      `(runs: ${moves.map((m) => m.toFixed(0)).join(', ')} ms; monitor_interval 200 ms, retry after 5-7 rounds)`,
+  );
 } finally {
   await stopNodes(nodes);
   await topo.destroy();

@@ -35,7 +35,11 @@ describe('weirctl', () => {
   async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
     let out = '';
     let err = '';
-    const code = await weirctl(['-h', host, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: { WEIRCTL_CONFIG: join(dir, 'none.cnf'), ...env } });
+    const code = await weirctl(['-h', host, ...args], {
+      out: (s) => (out += s),
+      err: (s) => (err += s),
+      env: { WEIRCTL_CONFIG: join(dir, 'none.cnf'), ...env },
+    });
     return { code, out, err };
   }
   const ok = async (...args: string[]) => {
@@ -45,13 +49,19 @@ describe('weirctl', () => {
   };
   const server = async (name: string) => (await asAdmin(t.http.get(`/servers/${name}`)).expect(200)).body;
 
-  test('list servers: maxctrl\'s columns as a table, --tsv rows and --json the API\'s body', async () => {
+  test("list servers: maxctrl's columns as a table, --tsv rows and --json the API's body", async () => {
     const table = await ok('list', 'servers');
     const lines = table.split('\n');
     assert.match(lines[1]!, /│ Server +│ Address +│ Port +│ Connections +│ State +│ GTID +│ Monitor +│/);
     assert.match(table, /│ server1 +│ 127\.0\.0\.1 +│ 1 +│ 0 +│ down +│ +│ Cluster-Monitor +│/);
-    const tsv = (await ok('--tsv', 'list', 'servers')).trim().split('\n').map((l) => l.split('\t'));
-    assert.deepEqual(tsv.map((r) => r[0]), ['server1', 'server2']);
+    const tsv = (await ok('--tsv', 'list', 'servers'))
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'));
+    assert.deepEqual(
+      tsv.map((r) => r[0]),
+      ['server1', 'server2'],
+    );
     assert.equal(tsv[0]!.length, 7);
     const json = JSON.parse(await ok('--json', 'list', 'servers'));
     assert.deepEqual(json, (await asAdmin(t.http.get('/servers')).expect(200)).body);
@@ -66,7 +76,7 @@ describe('weirctl', () => {
     assert.match(await ok('list', 'users'), /│ admin +│ inet +│ admin +│/);
   });
 
-  test('show: one object\'s fields', async () => {
+  test("show: one object's fields", async () => {
     const out = await ok('show', 'server', 'server1');
     assert.match(out, /│ address +│ 127\.0\.0\.1 +│/);
     assert.match(out, /│ monitors +│ \/monitors\/Cluster-Monitor +│/);
@@ -81,7 +91,10 @@ describe('weirctl', () => {
     assert.ok((await server('server2')).state.includes('drained'), 'draining with no connections shows as drained');
     await ok('clear', 'server', 'server2', 'maintenance');
     await ok('clear', 'server', 'server2', 'drain');
-    assert.deepEqual((await server('server2')).state.filter((s: string) => ['maintenance', 'draining', 'drained'].includes(s)), []);
+    assert.deepEqual(
+      (await server('server2')).state.filter((s: string) => ['maintenance', 'draining', 'drained'].includes(s)),
+      [],
+    );
     const refused = await run(['set', 'server', 'server2', 'master']);
     assert.equal(refused.code, 1);
     assert.match(refused.err, /Only maintenance and drain/);
@@ -92,7 +105,17 @@ describe('weirctl', () => {
     assert.equal((await server('db9')).port, 3399);
     await ok('alter', 'server', 'db9', 'port', '3400');
     assert.equal((await server('db9')).port, 3400);
-    await ok('create', 'service', 'Svc9', 'readconnroute', 'user=u', 'password=p', 'router_options=slave,master', '--servers', 'db9');
+    await ok(
+      'create',
+      'service',
+      'Svc9',
+      'readconnroute',
+      'user=u',
+      'password=p',
+      'router_options=slave,master',
+      '--servers',
+      'db9',
+    );
     const svc = (await asAdmin(t.http.get('/services/Svc9')).expect(200)).body;
     assert.deepEqual(svc.servers, ['/servers/db9']);
     assert.deepEqual(svc.router_options, ['slave', 'master']);
@@ -167,15 +190,28 @@ describe('weirctl', () => {
     const file = join(dir, 'weirctl.cnf');
     writeFileSync(file, `[weirctl]\nuser=reader\npassword=wrong-in-file\n`);
     const fromFile = await run(['list', 'servers'], { WEIRCTL_CONFIG: file });
-    assert.equal(fromFile.code, 1, 'the file\'s wrong password is used');
-    assert.equal((await run(['-p', 'r3ad', 'list', 'servers'], { WEIRCTL_CONFIG: file })).code, 0, 'a flag beats the file');
+    assert.equal(fromFile.code, 1, "the file's wrong password is used");
+    assert.equal(
+      (await run(['-p', 'r3ad', 'list', 'servers'], { WEIRCTL_CONFIG: file })).code,
+      0,
+      'a flag beats the file',
+    );
   });
 
-  test('the installed bin: output on stdout, the API\'s error and exit 1 on a bad request', async () => {
-    const env = { ...process.env, WEIRCTL_HOST: host, WEIRCTL_USER: ADMIN.user, WEIRCTL_PASSWORD: ADMIN.password, WEIRCTL_CONFIG: join(dir, 'none.cnf') };
+  test("the installed bin: output on stdout, the API's error and exit 1 on a bad request", async () => {
+    const env = {
+      ...process.env,
+      WEIRCTL_HOST: host,
+      WEIRCTL_USER: ADMIN.user,
+      WEIRCTL_PASSWORD: ADMIN.password,
+      WEIRCTL_CONFIG: join(dir, 'none.cnf'),
+    };
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, '--tsv', 'list', 'monitors'], { env });
     assert.match(stdout, /^Cluster-Monitor\tmariadbmon\t/);
-    const failed = await promisify(execFile)(process.execPath, [BIN, 'show', 'service', 'nope'], { env }).then(() => null, (e: { code: number; stderr: string }) => e);
+    const failed = await promisify(execFile)(process.execPath, [BIN, 'show', 'service', 'nope'], { env }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.equal(failed?.code, 1);
     assert.match(failed!.stderr, /There is no service named 'nope'/);
   });

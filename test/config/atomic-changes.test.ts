@@ -17,8 +17,13 @@ async function crashDeletingService(point: string): Promise<{ dir: string; args:
   dirs.push(dir);
   const args = ['--config', await writeTestConfig(dir), '--datadir', dir, '--admin-port', '0'];
   const crashing = await spawnWeir(args, { WEIR_FAULT_CRASH_MID_CHANGE: point });
-  await assert.rejects(request(crashing.url).delete('/services/RW-Service?force=yes').auth(ADMIN.user, ADMIN.password).then((r) => r),
-    /socket hang up|ECONNRESET/);
+  await assert.rejects(
+    request(crashing.url)
+      .delete('/services/RW-Service?force=yes')
+      .auth(ADMIN.user, ADMIN.password)
+      .then((r) => r),
+    /socket hang up|ECONNRESET/,
+  );
   assert.equal((await exited(crashing.child)).signal, 'SIGKILL');
   return { dir, args };
 }
@@ -26,8 +31,15 @@ async function crashDeletingService(point: string): Promise<{ dir: string; args:
 async function stateAfterRestart(args: string[]): Promise<{ service: number; listener: number }> {
   const next = await spawnWeir(args);
   try {
-    const get = (p: string) => request(next.url).get(p).auth(ADMIN.user, ADMIN.password).then((r) => r.status);
-    return { service: await get('/services/RW-Service'), listener: await get('/services/RW-Service/listeners/RW-Listener') };
+    const get = (p: string) =>
+      request(next.url)
+        .get(p)
+        .auth(ADMIN.user, ADMIN.password)
+        .then((r) => r.status);
+    return {
+      service: await get('/services/RW-Service'),
+      listener: await get('/services/RW-Service/listeners/RW-Listener'),
+    };
   } finally {
     next.child.kill('SIGTERM');
     await exited(next.child);
@@ -38,9 +50,16 @@ describe('multi-object changes are atomic', () => {
   test('a crash before the change is committed leaves the service and its listener', async () => {
     const { dir, args } = await crashDeletingService('0');
     const runtime = join(dir, 'runtime');
-    assert.ok(readdirSync(runtime).some((f) => f.startsWith('.weir-tmp-')), 'the new files were written as temporaries');
+    assert.ok(
+      readdirSync(runtime).some((f) => f.startsWith('.weir-tmp-')),
+      'the new files were written as temporaries',
+    );
     assert.deepEqual(await stateAfterRestart(args), { service: 200, listener: 200 });
-    assert.deepEqual(readdirSync(runtime).filter((f) => f.startsWith('.')), [], 'the temporaries are removed');
+    assert.deepEqual(
+      readdirSync(runtime).filter((f) => f.startsWith('.')),
+      [],
+      'the temporaries are removed',
+    );
   });
 
   test('a crash half-way through the renames of a committed change finishes it at the next start', async () => {
@@ -52,6 +71,10 @@ describe('multi-object changes are atomic', () => {
     const after = await stateAfterRestart(args);
     assert.equal(after.service, 404);
     assert.match(readFileSync(join(runtime, 'rw-service.cnf'), 'utf8'), /weir_deleted=true/);
-    assert.deepEqual(readdirSync(runtime).filter((f) => f.startsWith('.')), [], 'journal and temporaries are gone');
+    assert.deepEqual(
+      readdirSync(runtime).filter((f) => f.startsWith('.')),
+      [],
+      'journal and temporaries are gone',
+    );
   });
 });

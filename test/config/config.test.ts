@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { ConfigError } from '../../src/config/ini.ts';
 import { readConfiguration, startWeir } from '../../src/weir.ts';
-import { ADMIN, exited, removeDir, runWeir, spawnWeir, tempDir, TEST_CONFIG as TEMPLATE, writeTestConfig } from '../harness/weir.ts';
+import {
+  ADMIN,
+  exited,
+  removeDir,
+  runWeir,
+  spawnWeir,
+  tempDir,
+  TEST_CONFIG as TEMPLATE,
+  writeTestConfig,
+} from '../harness/weir.ts';
 
 const TEST_CONFIG = TEMPLATE.replaceAll('LISTENER_PORT', '4406');
 
@@ -40,7 +49,9 @@ describe('configuration errors name the file, line, section and key', () => {
   });
 
   test('an unknown parameter of a module', () => {
-    const err = configError(`${TEST_CONFIG}\n[Extra]\ntype=service\nrouter=readconnroute\nuser=u\npassword=p\ncolour=red\n`);
+    const err = configError(
+      `${TEST_CONFIG}\n[Extra]\ntype=service\nrouter=readconnroute\nuser=u\npassword=p\ncolour=red\n`,
+    );
     assert.equal(err.key, 'colour');
     assert.match(err.message, /\[Extra\] key 'colour': is not a parameter of module readconnroute/);
   });
@@ -59,20 +70,32 @@ describe('configuration errors name the file, line, section and key', () => {
 
   test('an unknown object type, module, or [maxscale] setting', () => {
     assert.match(configError('[x]\ntype=router\n').message, /:2: \[x\] key 'type': 'router' is not an object type/);
-    assert.match(configError('[m]\ntype=monitor\nmodule=galeramon\nuser=u\npassword=p\n').message, /:3: \[m\] key 'module': 'galeramon' is not a monitor module/);
-    assert.match(configError('[maxscale]\nadmin_colour=1\n').message, /:2: \[maxscale\] key 'admin_colour': is not a \[maxscale\] setting/);
+    assert.match(
+      configError('[m]\ntype=monitor\nmodule=galeramon\nuser=u\npassword=p\n').message,
+      /:3: \[m\] key 'module': 'galeramon' is not a monitor module/,
+    );
+    assert.match(
+      configError('[maxscale]\nadmin_colour=1\n').message,
+      /:2: \[maxscale\] key 'admin_colour': is not a \[maxscale\] setting/,
+    );
   });
 
   test('a regular expression with a PCRE feature the linear-time engine lacks, or that only compiles with its options', () => {
     const qla = (lines: string) => `[Q]\ntype=filter\nmodule=qlafilter\nfilebase=${fresh()}/q\n${lines}`;
     const backref = configError(qla('options=ignorecase\nmatch=(a)\\1\n'));
     assert.deepEqual([backref.line, backref.section, backref.key], [6, 'Q', 'match']);
-    assert.match(backref.message, /key 'match': uses a backreference \(\\1\.\.\.\), which Weir does not support: .*linear-time engine/);
+    assert.match(
+      backref.message,
+      /key 'match': uses a backreference \(\\1\.\.\.\), which Weir does not support: .*linear-time engine/,
+    );
     const lookahead = configError(qla('user_match=^(?!root)\n'));
     assert.deepEqual([lookahead.line, lookahead.key], [5, 'user_match']);
     assert.match(lookahead.message, /uses lookahead/);
     // `extended` makes `# (` a comment; without it the same pattern does not compile.
-    assert.match(configError(qla('exclude=select # (why\n')).message, /:5: \[Q\] key 'exclude': is not a valid regular expression: missing closing \)/);
+    assert.match(
+      configError(qla('exclude=select # (why\n')).message,
+      /:5: \[Q\] key 'exclude': is not a valid regular expression: missing closing \)/,
+    );
     const dir = fresh();
     const file = join(dir, 'ok.cnf');
     writeFileSync(file, qla('options=extended\nexclude=select # (why\n'));
@@ -80,7 +103,9 @@ describe('configuration errors name the file, line, section and key', () => {
   });
 
   test('listeners on the same address and port', () => {
-    const err = configError(`${TEST_CONFIG}\n[Twin]\ntype=listener\nservice=RW-Service\naddress=127.0.0.1\nport=4406\n`);
+    const err = configError(
+      `${TEST_CONFIG}\n[Twin]\ntype=listener\nservice=RW-Service\naddress=127.0.0.1\nport=4406\n`,
+    );
     assert.match(err.message, /key 'port': listener '.*' already uses 127\.0\.0\.1 port 4406/);
   });
 
@@ -122,25 +147,44 @@ describe('the weir command', () => {
     const dir = fresh();
     const res = await runWeir(['--datadir', dir, '--admin-host', '0.0.0.0', '--admin-port', '0']);
     assert.equal(res.code, 1);
-    assert.match(res.output, /refusing to serve the admin API on 0\.0\.0\.0 while the user 'admin' has the default password/);
+    assert.match(
+      res.output,
+      /refusing to serve the admin API on 0\.0\.0\.0 while the user 'admin' has the default password/,
+    );
   });
 });
 
 describe('the built-in default configuration', () => {
   test('serves a readconnroute service on 127.0.0.1:4006 to 127.0.0.1:3306 with a monitor, user overridable, password never logged', async () => {
     const dir = fresh();
-    const weir = await startWeir({ datadir: dir, adminPort: 0, stdout: false, validateResponses: true, defaultUser: 'maxuser', defaultPassword: 'pw-not-in-logs' });
+    const weir = await startWeir({
+      datadir: dir,
+      adminPort: 0,
+      stdout: false,
+      validateResponses: true,
+      defaultUser: 'maxuser',
+      defaultPassword: 'pw-not-in-logs',
+    });
     try {
       const http = request(weir.adminUrl);
       assert.match(weir.adminUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
-      const svc = (await http.get('/services/Read-Connection-Service').auth(ADMIN.user, ADMIN.password).expect(200)).body;
+      const svc = (await http.get('/services/Read-Connection-Service').auth(ADMIN.user, ADMIN.password).expect(200))
+        .body;
       assert.equal(svc.router, 'readconnroute');
       assert.equal(svc.user, 'maxuser');
       assert.deepEqual(svc.servers, ['/servers/server1']);
-      const listener = (await http.get('/services/Read-Connection-Service/listeners/Read-Connection-Listener').auth(ADMIN.user, ADMIN.password).expect(200)).body;
+      const listener = (
+        await http
+          .get('/services/Read-Connection-Service/listeners/Read-Connection-Listener')
+          .auth(ADMIN.user, ADMIN.password)
+          .expect(200)
+      ).body;
       assert.deepEqual([listener.address, listener.port], ['127.0.0.1', 4006]);
       const server = (await http.get('/servers/server1').auth(ADMIN.user, ADMIN.password).expect(200)).body;
-      assert.deepEqual([server.address, server.port, server.monitors], ['127.0.0.1', 3306, ['/monitors/MariaDB-Monitor']]);
+      assert.deepEqual(
+        [server.address, server.port, server.monitors],
+        ['127.0.0.1', 3306, ['/monitors/MariaDB-Monitor']],
+      );
       const monitor = (await http.get('/monitors/MariaDB-Monitor').auth(ADMIN.user, ADMIN.password).expect(200)).body;
       assert.equal(monitor.user, 'maxuser');
       const info = (await http.get('/maxscale').auth(ADMIN.user, ADMIN.password).expect(200)).body;
@@ -159,8 +203,12 @@ describe('persistence', () => {
     const dir = fresh();
     const config = await writeTestConfig(dir);
     const args = ['--config', config, '--datadir', dir, '--admin-port', '0'];
-    const patch = (url: string, port: number) => request(url).patch('/servers/server1').auth(ADMIN.user, ADMIN.password)
-      .type('application/json-patch+json').send([{ op: 'replace', path: '/port', value: port }]);
+    const patch = (url: string, port: number) =>
+      request(url)
+        .patch('/servers/server1')
+        .auth(ADMIN.user, ADMIN.password)
+        .type('application/json-patch+json')
+        .send([{ op: 'replace', path: '/port', value: port }]);
 
     const first = await spawnWeir(args);
     await patch(first.url, 3307).expect(200);
@@ -169,15 +217,22 @@ describe('persistence', () => {
 
     // This Weir dies (SIGKILL) half-way through writing its next change.
     const crashing = await spawnWeir(args, { WEIR_FAULT_CRASH_MID_WRITE: '1' });
-    await assert.rejects(patch(crashing.url, 4000).then((r) => r), /socket hang up|ECONNRESET/);
+    await assert.rejects(
+      patch(crashing.url, 4000).then((r) => r),
+      /socket hang up|ECONNRESET/,
+    );
     assert.equal((await exited(crashing.child)).signal, 'SIGKILL');
     const runtime = join(dir, 'runtime');
     assert.match(readFileSync(join(runtime, 'server1.cnf'), 'utf8'), /^port=3307$/m);
-    assert.ok(readdirSync(runtime).some((f) => f.startsWith('.weir-tmp-')), 'the torn temporary file is left behind');
+    assert.ok(
+      readdirSync(runtime).some((f) => f.startsWith('.weir-tmp-')),
+      'the torn temporary file is left behind',
+    );
 
     const third = await spawnWeir(args);
     try {
-      const server = (await request(third.url).get('/servers/server1').auth(ADMIN.user, ADMIN.password).expect(200)).body;
+      const server = (await request(third.url).get('/servers/server1').auth(ADMIN.user, ADMIN.password).expect(200))
+        .body;
       assert.equal(server.port, 3307);
       assert.ok(!readdirSync(runtime).some((f) => f.startsWith('.weir-tmp-')), 'the next start removes it');
     } finally {
@@ -194,7 +249,9 @@ describe('persistence', () => {
     const file = join(dir, 'runtime', 'server1.cnf');
     writeFileSync(file, '[server1]\ntype=server\naddress=127.0.0.1\nport=-3\n');
     assert.ok(existsSync(file));
-    assert.throws(() => readConfiguration({ configFile: config, datadir: dir }), (err: Error) =>
-      err instanceof ConfigError && err.message.startsWith(`${file}:4: [server1] key 'port'`));
+    assert.throws(
+      () => readConfiguration({ configFile: config, datadir: dir }),
+      (err: Error) => err instanceof ConfigError && err.message.startsWith(`${file}:4: [server1] key 'port'`),
+    );
   });
 });

@@ -14,7 +14,14 @@ import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/wei
 import { createProxyUser, oneServerConfig } from '../harness/config.ts';
 import type { ConfigObject } from '../../src/core/objects.ts';
 
-type Reply = { state: string; message?: string; sessionId?: string; consumerId?: string; body?: any; requestId?: string };
+type Reply = {
+  state: string;
+  message?: string;
+  sessionId?: string;
+  consumerId?: string;
+  body?: any;
+  requestId?: string;
+};
 type Result = { type: string; jobId: number; [k: string]: any };
 
 describe('the command API', () => {
@@ -30,7 +37,12 @@ describe('the command API', () => {
   const exec = (command: string, extra: object = {}) => api({ action: 'exec', command, ...extra });
   const results = (r: Reply): Result[] => r.body.results;
   /** Pulls until `until` holds for everything pulled so far (each pull is a long poll, not a sleep). */
-  async function pullUntil(sessionId: string, consumerId: string, until: (all: Result[]) => boolean, pulls = 30): Promise<Result[]> {
+  async function pullUntil(
+    sessionId: string,
+    consumerId: string,
+    until: (all: Result[]) => boolean,
+    pulls = 30,
+  ): Promise<Result[]> {
     const all: Result[] = [];
     for (let i = 0; i < pulls && !until(all); i++) {
       const r = await api({ action: 'pull_results', sessionId, consumerId });
@@ -51,7 +63,9 @@ describe('the command API', () => {
     const { core } = t.weir.context;
     for (let i = 0; i < attempts; i++) {
       let changed = false;
-      const onTouched = (obj: ConfigObject) => { if (obj.kind === 'server') changed = true; };
+      const onTouched = (obj: ConfigObject) => {
+        if (obj.kind === 'server') changed = true;
+      };
       core.on('touched', onTouched);
       try {
         const result = await reads();
@@ -68,7 +82,10 @@ describe('the command API', () => {
     await createProxyUser(db);
     await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     port = await freePort();
-    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }), serversRunning: true });
+    t = await startTestWeir({
+      config: oneServerConfig(db, { services: { Shop: port }, globals: 'users_refresh_time=0s' }),
+      serversRunning: true,
+    });
   });
   after(async () => {
     await t?.stop();
@@ -89,7 +106,10 @@ describe('the command API', () => {
     assert.equal(version!.jobId, r.body.jobId);
     assert.deepEqual(status, { type: 'status', jobId: r.body.jobId, statusCode: 0 });
     // The one-time session is gone.
-    assert.equal((await api({ action: 'session_info', sessionId: r.sessionId })).message, `session not found: ${r.sessionId}`);
+    assert.equal(
+      (await api({ action: 'session_info', sessionId: r.sessionId })).message,
+      `session not found: ${r.sessionId}`,
+    );
     // Job ids are global.
     assert.equal((await exec('version')).body.jobId, r.body.jobId + 1);
   });
@@ -118,11 +138,15 @@ describe('the command API', () => {
     assert.equal(bad[0]!.type, 'status');
     assert.equal(bad[0]!.statusCode, 1);
     assert.match(bad[0]!.message, /monitor_interval/);
-    assert.equal((await asAdmin(t.http.get('/monitors/Monitor')).expect(200)).body.monitor_interval, 400, 'nothing changed');
+    assert.equal(
+      (await asAdmin(t.http.get('/monitors/Monitor')).expect(200)).body.monitor_interval,
+      400,
+      'nothing changed',
+    );
 
     assert.equal(results(await exec('create server db9 127.0.0.1 3399'))[0]!.item.port, 3399);
     await asAdmin(t.http.get('/servers/db9')).expect(200);
-    assert.deepEqual(results(await exec("link service Shop db9"))[0]!.item.servers, ['/servers/db1', '/servers/db9']);
+    assert.deepEqual(results(await exec('link service Shop db9'))[0]!.item.servers, ['/servers/db1', '/servers/db9']);
     const inUse = results(await exec('destroy server db9'))[0]!;
     assert.equal(inUse.statusCode, 1);
     assert.match(inUse.message, /in use/);
@@ -133,31 +157,59 @@ describe('the command API', () => {
     const show = results(await exec('show service Shop'))[0]!;
     assert.equal(show.type, 'service');
     assert.equal(show.item.name, 'Shop');
-    assert.equal(results(await exec('failover Monitor'))[0]!.statusCode, 1, 'a refused cluster operation is a failed status');
+    assert.equal(
+      results(await exec('failover Monitor'))[0]!.statusCode,
+      1,
+      'a refused cluster operation is a failed status',
+    );
   });
 
   test('bad input gets the documented FAILED replies and changes nothing', async () => {
-    assert.deepEqual(await api({ action: 'nope' }), { state: 'FAILED', message: 'unknown action: nope; the actions are exec, async_exec, pull_results, interrupt_job, join_session, close_session, session_info, init_session' });
+    assert.deepEqual(await api({ action: 'nope' }), {
+      state: 'FAILED',
+      message:
+        'unknown action: nope; the actions are exec, async_exec, pull_results, interrupt_job, join_session, close_session, session_info, init_session',
+    });
     assert.equal((await api({})).message, 'parse request failed: request body is empty');
     assert.equal((await api({ command: 'version' })).message, "'action' is required");
     assert.equal((await api({ action: 'pull_results' })).message, "'sessionId' is required");
     assert.equal((await api({ action: 'pull_results', sessionId: 'nope' })).message, 'session not found: nope');
     const { sessionId, consumerId } = await api({ action: 'init_session' });
     assert.equal((await api({ action: 'pull_results', sessionId })).message, "'consumerId' is required");
-    assert.match((await api({ action: 'pull_results', sessionId, consumerId: 'x_9' })).message!, /^consumer not found: x_9/);
+    assert.match(
+      (await api({ action: 'pull_results', sessionId, consumerId: 'x_9' })).message!,
+      /^consumer not found: x_9/,
+    );
     assert.equal((await exec('bogus')).message, "Exec command failed: 'bogus' is not a command; 'help' lists them");
     assert.equal((await exec("list 'servers")).message, "Exec command failed: unclosed ' at column 6");
-    assert.equal((await exec('version', { execTimeout: 'soon' })).message, `'execTimeout' must be a number of milliseconds, not "soon"`);
+    assert.equal(
+      (await exec('version', { execTimeout: 'soon' })).message,
+      `'execTimeout' must be a number of milliseconds, not "soon"`,
+    );
     assert.equal((await exec('version', { execTimeout: '5000' })).state, 'SUCCEEDED', 'a numeric string is accepted');
     const badOption = results(await exec('watch queries -n abc'));
-    assert.deepEqual(badOption.map((r) => [r.type, r.statusCode]), [['status', -10]]);
+    assert.deepEqual(
+      badOption.map((r) => [r.type, r.statusCode]),
+      [['status', -10]],
+    );
     assert.match(badOption[0]!.message, /option '-n' needs a number, not 'abc'/);
-    const notJson = await asAdmin(t.http.post('/api')).set('Content-Type', 'application/json').send('{"action": ').expect(400);
+    const notJson = await asAdmin(t.http.post('/api'))
+      .set('Content-Type', 'application/json')
+      .send('{"action": ')
+      .expect(400);
     assert.equal(notJson.body.error, 'Bad Request');
-    assert.deepEqual(await api({ action: 'interrupt_job', sessionId }), { state: 'FAILED', sessionId, message: 'no foreground job is running' });
+    assert.deepEqual(await api({ action: 'interrupt_job', sessionId }), {
+      state: 'FAILED',
+      sessionId,
+      message: 'no foreground job is running',
+    });
     // Two pulls at once on one consumer: the second does not steal results; it gives up first, empty-handed.
     const welcome = await pullUntil(sessionId!, consumerId!, (all) => all.some((r) => r.type === 'input_status'));
-    assert.deepEqual(welcome.map((r) => r.type), ['message', 'welcome', 'input_status'], "a new session's first results");
+    assert.deepEqual(
+      welcome.map((r) => r.type),
+      ['message', 'welcome', 'input_status'],
+      "a new session's first results",
+    );
     const order: string[] = [];
     const long = api({ action: 'pull_results', sessionId, consumerId }).then((r) => (order.push('first'), r));
     const second = await api({ action: 'pull_results', sessionId, consumerId }).then((r) => (order.push('second'), r));
@@ -186,12 +238,19 @@ describe('the command API', () => {
     const { consumerId: second } = await api({ action: 'join_session', sessionId });
     assert.match(first!, /^[0-9a-f]{32}_1$/);
     assert.equal(second, first!.replace(/_1$/, '_2'));
-    const started = await api({ action: 'async_exec', sessionId, command: 'watch queries --service Shop --match "^SELECT 1[0-9]"' });
+    const started = await api({
+      action: 'async_exec',
+      sessionId,
+      command: 'watch queries --service Shop --match "^SELECT 1[0-9]"',
+    });
     assert.equal(started.state, 'SCHEDULED');
     assert.equal(started.body.jobStatus, 'READY');
     const jobId = started.body.jobId;
     // One foreground job per session.
-    assert.equal((await api({ action: 'async_exec', sessionId, command: 'version' })).message, 'Another job is running.');
+    assert.equal(
+      (await api({ action: 'async_exec', sessionId, command: 'version' })).message,
+      'Another job is running.',
+    );
     assert.equal((await api({ action: 'exec', sessionId, command: 'version' })).state, 'REFUSED');
 
     const c = await client();
@@ -199,25 +258,34 @@ describe('the command API', () => {
     await c.query('SELECT 99'); // not matched by --match
     await c.query('SELECT 12');
     const isQuery = (sql: string) => (r: Result) => r.type === 'query' && r.sql === sql;
-    const seen = await Promise.all([first!, second!].map((consumer) =>
-      pullUntil(sessionId!, consumer, (all) => all.some(isQuery('SELECT 12')))));
+    const seen = await Promise.all(
+      [first!, second!].map((consumer) => pullUntil(sessionId!, consumer, (all) => all.some(isQuery('SELECT 12')))),
+    );
     for (const stream of seen) {
       const job = stream.filter((r) => r.jobId === jobId || r.type === 'input_status');
       const queries = job.filter((r) => r.type === 'query');
-      assert.deepEqual(queries.map((q) => q.sql), ['SELECT 11', 'SELECT 12']);
+      assert.deepEqual(
+        queries.map((q) => q.sql),
+        ['SELECT 11', 'SELECT 12'],
+      );
       assert.equal(queries[0]!.server, 'db1');
       assert.equal(queries[0]!.user, 'app');
       assert.ok(queries[0]!.durationMs >= 0);
     }
     const interrupted = await api({ action: 'interrupt_job', sessionId });
     assert.deepEqual(interrupted.body, { jobId, jobStatus: 'TERMINATED' });
-    const tail = await pullUntil(sessionId!, first!, (all) => all.some((r) => r.type === 'input_status' && r.inputStatus === 'ALLOW_INPUT'));
+    const tail = await pullUntil(sessionId!, first!, (all) =>
+      all.some((r) => r.type === 'input_status' && r.inputStatus === 'ALLOW_INPUT'),
+    );
     const status = tail.find((r) => r.type === 'status')!;
     assert.equal(status.statusCode, 0);
     // The job's whole stream in order, as the first consumer saw it.
     const stream = [...seen[0]!, ...tail];
     const from = stream.findIndex((r) => r.type === 'command' && r.jobId === jobId);
-    const order = stream.slice(from).filter((r) => r.jobId === jobId || r.type === 'input_status').map((r) => (r.type === 'input_status' ? r.inputStatus : r.type));
+    const order = stream
+      .slice(from)
+      .filter((r) => r.jobId === jobId || r.type === 'input_status')
+      .map((r) => (r.type === 'input_status' ? r.inputStatus : r.type));
     assert.deepEqual(order, ['command', 'ALLOW_INTERRUPT', 'query', 'query', 'status', 'ALLOW_INPUT']);
     await c.end();
 
@@ -241,7 +309,10 @@ describe('the command API', () => {
     await c.query('SELECT 22');
     const done = await pending;
     assert.equal(done.state, 'SUCCEEDED');
-    assert.deepEqual(results(done).map((r) => r.type === 'query' ? r.sql : r.type), ['SELECT 21', 'SELECT 22', 'status']);
+    assert.deepEqual(
+      results(done).map((r) => (r.type === 'query' ? r.sql : r.type)),
+      ['SELECT 21', 'SELECT 22', 'status'],
+    );
     await c.end();
 
     const timed = await exec('watch queries', { execTimeout: 300 });
@@ -258,13 +329,25 @@ describe('the command API', () => {
     const fg = await api({ action: 'exec', sessionId, command: 'jobs' });
     assert.equal(fg.state, 'SUCCEEDED', 'a background job leaves the foreground free');
     const listed = results(fg)[0]!.jobs.find((j: any) => j.jobId === bg.body.jobId);
-    assert.deepEqual(listed, { jobId: bg.body.jobId, command: 'dashboard -i 50 &', status: 'RUNNING', background: true });
-    await pullUntil(sessionId!, consumerId!, (all) => all.some((r) => r.type === 'dashboard' && r.jobId === bg.body.jobId));
+    assert.deepEqual(listed, {
+      jobId: bg.body.jobId,
+      command: 'dashboard -i 50 &',
+      status: 'RUNNING',
+      background: true,
+    });
+    await pullUntil(sessionId!, consumerId!, (all) =>
+      all.some((r) => r.type === 'dashboard' && r.jobId === bg.body.jobId),
+    );
     const killed = results(await api({ action: 'exec', sessionId, command: `kill ${bg.body.jobId}` }));
     assert.equal(killed[0]!.message, `job ${bg.body.jobId} stopped`);
-    const after = results(await api({ action: 'exec', sessionId, command: 'jobs' }))[0]!.jobs.find((j: any) => j.jobId === bg.body.jobId);
+    const after = results(await api({ action: 'exec', sessionId, command: 'jobs' }))[0]!.jobs.find(
+      (j: any) => j.jobId === bg.body.jobId,
+    );
     assert.equal(after.status, 'TERMINATED');
-    assert.match(results(await api({ action: 'exec', sessionId, command: 'kill 999999' }))[0]!.message, /this session has no job 999999/);
+    assert.match(
+      results(await api({ action: 'exec', sessionId, command: 'kill 999999' }))[0]!.message,
+      /this session has no job 999999/,
+    );
     await api({ action: 'close_session', sessionId });
   });
 
@@ -274,7 +357,13 @@ describe('the command API', () => {
     // Nobody pulls: after 50 queued results and a second without a pull, the job must stop.
     await waitFor('the job to be interrupted', async () => peek(sessionId!)?.foreground === null, 30_000);
     const all = await pullUntil(sessionId!, consumerId!, (got) => got.some((r) => r.type === 'status'));
-    assert.ok(all.some((r) => r.type === 'message' && /stopped pulling and its queue is full, so job \d+ was interrupted/.test(r.message)), JSON.stringify(all.map((r) => r.type)));
+    assert.ok(
+      all.some(
+        (r) =>
+          r.type === 'message' && /stopped pulling and its queue is full, so job \d+ was interrupted/.test(r.message),
+      ),
+      JSON.stringify(all.map((r) => r.type)),
+    );
     assert.ok(all.some((r) => r.type === 'status' && r.jobId === started.body.jobId));
     await api({ action: 'close_session', sessionId });
   });
@@ -282,7 +371,37 @@ describe('the command API', () => {
   test('diagnostics: help, session, runtime, sysenv, logger, monitor services, top queries, profiler, heapdump', async () => {
     const help = results(await exec('help'))[0]!;
     const names = help.commands.map((c: any) => c.name);
-    for (const n of ['list', 'show', 'set', 'clear', 'start', 'stop', 'kill', 'create', 'destroy', 'link', 'unlink', 'alter', 'switchover', 'failover', 'rejoin', 'rotate', 'version', 'session', 'runtime', 'sysenv', 'logger', 'dashboard', 'watch', 'monitor', 'top', 'heapdump', 'profiler', 'jobs', 'help']) {
+    for (const n of [
+      'list',
+      'show',
+      'set',
+      'clear',
+      'start',
+      'stop',
+      'kill',
+      'create',
+      'destroy',
+      'link',
+      'unlink',
+      'alter',
+      'switchover',
+      'failover',
+      'rejoin',
+      'rotate',
+      'version',
+      'session',
+      'runtime',
+      'sysenv',
+      'logger',
+      'dashboard',
+      'watch',
+      'monitor',
+      'top',
+      'heapdump',
+      'profiler',
+      'jobs',
+      'help',
+    ]) {
       assert.ok(names.includes(n), `help lists ${n}`);
     }
     assert.equal(results(await exec('help watch'))[0]!.commands[0].streaming, true);
@@ -337,10 +456,18 @@ describe('the command API', () => {
       const busy = await api({ action: 'init_session' });
       await api({ action: 'async_exec', sessionId: busy.sessionId, command: 'dashboard -i 200 &' });
       // (Both may go in the same round once both timeouts have passed.)
-      await waitFor('the idle consumer to be evicted', async () => !peek(idle.sessionId!)?.consumers.has(idle.consumerId!), 20_000);
+      await waitFor(
+        'the idle consumer to be evicted',
+        async () => !peek(idle.sessionId!)?.consumers.has(idle.consumerId!),
+        20_000,
+      );
       await waitFor('the idle session to be evicted', async () => peek(idle.sessionId!) === undefined, 20_000);
       assert.ok(peek(busy.sessionId!), 'a session with a running job stays');
-      assert.equal((await api({ action: 'pull_results', sessionId: busy.sessionId, consumerId: busy.consumerId })).state, 'FAILED', 'its idle consumer went');
+      assert.equal(
+        (await api({ action: 'pull_results', sessionId: busy.sessionId, consumerId: busy.consumerId })).state,
+        'FAILED',
+        'its idle consumer went',
+      );
       await api({ action: 'close_session', sessionId: busy.sessionId });
     } finally {
       g.console_session_timeout = saved.session;

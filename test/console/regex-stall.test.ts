@@ -30,11 +30,21 @@ before(async () => {
   await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
   port = await freePort();
   const hostileFilter = `[Hostile-QLA]\ntype=filter\nmodule=qlafilter\nfilebase=${dir}/qla\nlog_type=unified\nmatch=(a+)+$\n\n`;
-  writeFileSync(join(dir, 'weir.cnf'), oneServerConfig(db, {
-    services: { Shop: port }, globals: 'users_refresh_time=0s', extra: hostileFilter, filters: { Shop: 'Hostile-QLA' },
-  }));
+  writeFileSync(
+    join(dir, 'weir.cnf'),
+    oneServerConfig(db, {
+      services: { Shop: port },
+      globals: 'users_refresh_time=0s',
+      extra: hostileFilter,
+      filters: { Shop: 'Hostile-QLA' },
+    }),
+  );
   weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
-  await request(weir.url).post('/users').auth(ADMIN.user, ADMIN.password).send({ name: BASIC[0], password: BASIC[1], role: 'basic' }).expect(201);
+  await request(weir.url)
+    .post('/users')
+    .auth(ADMIN.user, ADMIN.password)
+    .send({ name: BASIC[0], password: BASIC[1], role: 'basic' })
+    .expect(201);
 });
 
 after(async () => {
@@ -46,37 +56,52 @@ after(async () => {
 
 const connect = () => mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw' });
 
-test('a catastrophic-backtracking pattern in watch --match and in a filter does not stall other clients or the admin API', { timeout: 180_000 }, async () => {
-  const http = request(weir.url);
-  const api = async (body: object) => (await http.post('/api').auth(...BASIC).send(body).expect(200)).body;
-  let victim: mysql.Connection | null = null;
-  await waitFor('logins through Weir', async () => {
-    victim = await connect();
-    return true;
-  });
-  const bystander = await connect();
+test(
+  'a catastrophic-backtracking pattern in watch --match and in a filter does not stall other clients or the admin API',
+  { timeout: 180_000 },
+  async () => {
+    const http = request(weir.url);
+    const api = async (body: object) =>
+      (
+        await http
+          .post('/api')
+          .auth(...BASIC)
+          .send(body)
+          .expect(200)
+      ).body;
+    let victim: mysql.Connection | null = null;
+    await waitFor('logins through Weir', async () => {
+      victim = await connect();
+      return true;
+    });
+    const bystander = await connect();
 
-  const { sessionId, consumerId } = await api({ action: 'init_session' });
-  const scheduled = await api({ action: 'async_exec', sessionId, command: "watch queries --match '(a+)+$'" });
-  assert.equal(scheduled.state, 'SCHEDULED', scheduled.message);
+    const { sessionId, consumerId } = await api({ action: 'init_session' });
+    const scheduled = await api({ action: 'async_exec', sessionId, command: "watch queries --match '(a+)+$'" });
+    assert.equal(scheduled.state, 'SCHEDULED', scheduled.message);
 
-  // The hostile statement: its canonical form (what a basic user's --match sees) keeps the alias.
-  const hostile = `SELECT 1 AS ${'a'.repeat(40)} LIMIT 1`;
-  const hostileReply = victim!.query(hostile);
-  // Another client and an admin are served while the pattern meets the statement.
-  const [[one]] = await bystander.query('SELECT 1 AS one') as [Array<{ one: number }>, unknown];
-  assert.equal(one!.one, 1);
-  await http.get('/maxscale').auth(ADMIN.user, ADMIN.password).expect(200);
-  await hostileReply;
-  // And the watch is still alive and streaming: a matching statement reaches it.
-  await bystander.query(`SELECT 1 AS ${'a'.repeat(40)}`);
-  let seen: Array<{ type: string; sql?: string }> = [];
-  for (let i = 0; i < 30 && !seen.some((r) => r.type === 'query'); i++) {
-    seen = seen.concat((await api({ action: 'pull_results', sessionId, consumerId })).body.results);
-  }
-  const queries = seen.filter((r) => r.type === 'query').map((r) => r.sql);
-  assert.deepEqual(queries, [`SELECT ? AS ${'a'.repeat(40)}`], 'only the statement that ends in the run of a matches');
-  await api({ action: 'interrupt_job', sessionId });
-  await victim!.end();
-  await bystander.end();
-});
+    // The hostile statement: its canonical form (what a basic user's --match sees) keeps the alias.
+    const hostile = `SELECT 1 AS ${'a'.repeat(40)} LIMIT 1`;
+    const hostileReply = victim!.query(hostile);
+    // Another client and an admin are served while the pattern meets the statement.
+    const [[one]] = (await bystander.query('SELECT 1 AS one')) as [Array<{ one: number }>, unknown];
+    assert.equal(one!.one, 1);
+    await http.get('/maxscale').auth(ADMIN.user, ADMIN.password).expect(200);
+    await hostileReply;
+    // And the watch is still alive and streaming: a matching statement reaches it.
+    await bystander.query(`SELECT 1 AS ${'a'.repeat(40)}`);
+    let seen: Array<{ type: string; sql?: string }> = [];
+    for (let i = 0; i < 30 && !seen.some((r) => r.type === 'query'); i++) {
+      seen = seen.concat((await api({ action: 'pull_results', sessionId, consumerId })).body.results);
+    }
+    const queries = seen.filter((r) => r.type === 'query').map((r) => r.sql);
+    assert.deepEqual(
+      queries,
+      [`SELECT ? AS ${'a'.repeat(40)}`],
+      'only the statement that ends in the run of a matches',
+    );
+    await api({ action: 'interrupt_job', sessionId });
+    await victim!.end();
+    await bystander.end();
+  },
+);

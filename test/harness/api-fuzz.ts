@@ -73,7 +73,10 @@ class Rng {
 function resolve(schema: Schema | undefined): Schema {
   let s = schema ?? {};
   for (let i = 0; i < 20 && typeof s.$ref === 'string'; i++) {
-    s = s.$ref.split('/').slice(1).reduce((o: Schema, k: string) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], SPEC);
+    s = s.$ref
+      .split('/')
+      .slice(1)
+      .reduce((o: Schema, k: string) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], SPEC);
   }
   return s ?? {};
 }
@@ -88,7 +91,9 @@ export function operations(): Operation[] {
       const rb = op.requestBody ? resolve(op.requestBody) : null;
       const types = rb ? Object.keys(rb.content ?? {}) : [];
       out.push({
-        id: op.operationId, method: method.toUpperCase(), template,
+        id: op.operationId,
+        method: method.toUpperCase(),
+        template,
         params: [...shared, ...(op.parameters ?? []).map(resolve)],
         body: rb ? { types, schema: resolve(rb.content[types[0]!].schema) } : null,
         statuses: new Set(Object.keys(op.responses).map(Number)),
@@ -99,13 +104,72 @@ export function operations(): Operation[] {
 }
 
 const NASTY_STRINGS = [
-  '', ' ', '  padded  ', '007', 'true', 'null', '-1', '1e309', 'NaN', '"quoted"', "'", '\\', '%', '%00', '%E0%A4%A',
-  '..', '.', '../etc/passwd', '.weir-tmp-x', '__proto__', 'constructor', 'prototype', 'maxscale', 'a\nb', 'a\r\nb',
-  'nul\u0000x', '\u0007bell', 'tab\there', '\uD800', '\uDFFF', 'ü', '名前', '🙂', '\u202Eevil', '\uFEFFbom', '\u2028',
-  '#comment', ';semi', '[section]', 'a=b', 'a,b', 'a|b', '${x}', '$(id)', '<script>', 'x'.repeat(300),
+  '',
+  ' ',
+  '  padded  ',
+  '007',
+  'true',
+  'null',
+  '-1',
+  '1e309',
+  'NaN',
+  '"quoted"',
+  "'",
+  '\\',
+  '%',
+  '%00',
+  '%E0%A4%A',
+  '..',
+  '.',
+  '../etc/passwd',
+  '.weir-tmp-x',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'maxscale',
+  'a\nb',
+  'a\r\nb',
+  'nul\u0000x',
+  '\u0007bell',
+  'tab\there',
+  '\uD800',
+  '\uDFFF',
+  'ü',
+  '名前',
+  '🙂',
+  '\u202Eevil',
+  '\uFEFFbom',
+  '\u2028',
+  '#comment',
+  ';semi',
+  '[section]',
+  'a=b',
+  'a,b',
+  'a|b',
+  '${x}',
+  '$(id)',
+  '<script>',
+  'x'.repeat(300),
 ];
 
-const JUNK_SEGMENTS = ['%E0%A4%A', '%', '%zz', '%00', '%2e%2e', '..', '.', '%2F', '%C0%AF', '__proto__', 'constructor', '~', '-', '%F0%9F%99%82', 'a%20b', '%FF'];
+const JUNK_SEGMENTS = [
+  '%E0%A4%A',
+  '%',
+  '%zz',
+  '%00',
+  '%2e%2e',
+  '..',
+  '.',
+  '%2F',
+  '%C0%AF',
+  '__proto__',
+  'constructor',
+  '~',
+  '-',
+  '%F0%9F%99%82',
+  'a%20b',
+  '%FF',
+];
 
 /** A value of the schema's type, mostly valid, built from its own constraints. */
 function instance(rng: Rng, schemaIn: Schema, names: string[], depth = 0): unknown {
@@ -115,13 +179,16 @@ function instance(rng: Rng, schemaIn: Schema, names: string[], depth = 0): unkno
   const variants = schema.oneOf ?? schema.anyOf;
   if (variants) return instance(rng, rng.pick(variants), names, depth + 1);
   if (schema.allOf) return Object.assign({}, ...schema.allOf.map((s: Schema) => instance(rng, s, names, depth + 1)));
-  const type = Array.isArray(schema.type) ? rng.pick(schema.type) : schema.type ?? (schema.properties ? 'object' : 'string');
+  const type = Array.isArray(schema.type)
+    ? rng.pick(schema.type)
+    : (schema.type ?? (schema.properties ? 'object' : 'string'));
   switch (type) {
     case 'object': {
       const out: Record<string, unknown> = {};
       const props = schema.properties ?? {};
       for (const [k, v] of Object.entries(props)) {
-        if ((schema.required ?? []).includes(k) || rng.chance(0.5)) out[k] = depth > 6 ? null : instance(rng, v as Schema, names, depth + 1);
+        if ((schema.required ?? []).includes(k) || rng.chance(0.5))
+          out[k] = depth > 6 ? null : instance(rng, v as Schema, names, depth + 1);
       }
       if (schema.additionalProperties && typeof schema.additionalProperties === 'object' && rng.chance(0.3)) {
         out[`p${rng.int(100)}`] = instance(rng, schema.additionalProperties, names, depth + 1);
@@ -143,7 +210,8 @@ function instance(rng: Rng, schemaIn: Schema, names: string[], depth = 0): unkno
     default: {
       // Links (`/servers/NAME`) and names get existing names often, so deeper code runs.
       const example = typeof schema.example === 'string' ? schema.example : null;
-      if (example?.startsWith('/') && names.length && rng.chance(0.5)) return `/${example.split('/')[1]}/${rng.pick(names)}`;
+      if (example?.startsWith('/') && names.length && rng.chance(0.5))
+        return `/${example.split('/')[1]}/${rng.pick(names)}`;
       if (rng.chance(0.3) && names.length) return rng.pick(names);
       if (rng.chance(0.3) && example) return example;
       return rng.chance(0.5) ? `f${rng.int(1_000_000)}` : rng.pick(NASTY_STRINGS);
@@ -153,17 +221,42 @@ function instance(rng: Rng, schemaIn: Schema, names: string[], depth = 0): unkno
 
 /** A mutation of a (mostly valid) value: every kind of wrong the report found. */
 function mutate(rng: Rng, value: unknown): unknown {
-  const wrong = [null, 0, -1, 1.5, true, '', 'x', [], {}, 'x'.repeat(100_000), { __proto__x: 1 }, ['a', 1, null], rng.pick(NASTY_STRINGS)];
+  const wrong = [
+    null,
+    0,
+    -1,
+    1.5,
+    true,
+    '',
+    'x',
+    [],
+    {},
+    'x'.repeat(100_000),
+    { __proto__x: 1 },
+    ['a', 1, null],
+    rng.pick(NASTY_STRINGS),
+  ];
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const obj = { ...(value as Record<string, unknown>) };
     const keys = Object.keys(obj);
     switch (rng.int(6)) {
-      case 0: if (keys.length) obj[rng.pick(keys)] = rng.pick(wrong); break;
-      case 1: if (keys.length) delete obj[rng.pick(keys)]; break;
-      case 2: obj[rng.pick(['__proto__', 'constructor', 'prototype', 'extra', '', 'ü'])] = rng.pick(wrong); break;
-      case 3: if (keys.length) obj[rng.pick(keys)] = mutate(rng, obj[rng.pick(keys)]); break;
-      case 4: return rng.pick(wrong);
-      default: if (keys.length) obj[rng.pick(keys)] = nest(rng.pick([10, 100, 1000])); break;
+      case 0:
+        if (keys.length) obj[rng.pick(keys)] = rng.pick(wrong);
+        break;
+      case 1:
+        if (keys.length) delete obj[rng.pick(keys)];
+        break;
+      case 2:
+        obj[rng.pick(['__proto__', 'constructor', 'prototype', 'extra', '', 'ü'])] = rng.pick(wrong);
+        break;
+      case 3:
+        if (keys.length) obj[rng.pick(keys)] = mutate(rng, obj[rng.pick(keys)]);
+        break;
+      case 4:
+        return rng.pick(wrong);
+      default:
+        if (keys.length) obj[rng.pick(keys)] = nest(rng.pick([10, 100, 1000]));
+        break;
     }
     return obj;
   }
@@ -184,14 +277,41 @@ function nest(depth: number): unknown {
 
 /** JSON Patch documents against a resource's fields, with the report's hostile paths. */
 function patchBody(rng: Rng, names: string[]): unknown {
-  const paths = ['', '/', '/port', '/address', '/parameters', '/parameters/x', '/parameters/rank', '/servers', '/servers/0', '/servers/-',
-    '/filters', '/password', '/user', '/state', '/name', '/__proto__/polluted', '/constructor/prototype/polluted', '/a~1b', '/~2',
-    '/log_levels/info', '/log_throttling', '/role', '/monitor_interval', '/nope/deeper', '/0'];
+  const paths = [
+    '',
+    '/',
+    '/port',
+    '/address',
+    '/parameters',
+    '/parameters/x',
+    '/parameters/rank',
+    '/servers',
+    '/servers/0',
+    '/servers/-',
+    '/filters',
+    '/password',
+    '/user',
+    '/state',
+    '/name',
+    '/__proto__/polluted',
+    '/constructor/prototype/polluted',
+    '/a~1b',
+    '/~2',
+    '/log_levels/info',
+    '/log_throttling',
+    '/role',
+    '/monitor_interval',
+    '/nope/deeper',
+    '/0',
+  ];
   const ops = ['add', 'remove', 'replace', 'move', 'copy', 'test', 'bogus'];
   const n = rng.int(4) + 1;
   return Array.from({ length: n }, () => {
     const op: Record<string, unknown> = { op: rng.pick(ops), path: rng.pick(paths) };
-    if (rng.chance(0.8)) op.value = rng.chance(0.7) ? instance(rng, { type: rng.pick(['string', 'integer', 'boolean', 'array', 'object']) }, names) : mutate(rng, {});
+    if (rng.chance(0.8))
+      op.value = rng.chance(0.7)
+        ? instance(rng, { type: rng.pick(['string', 'integer', 'boolean', 'array', 'object']) }, names)
+        : mutate(rng, {});
     if (op.op === 'move' || op.op === 'copy') op.from = rng.pick(paths);
     return rng.chance(0.1) ? mutate(rng, op) : op;
   });
@@ -219,17 +339,24 @@ function plan(rng: Rng, op: Operation, names: string[]): Planned {
   let path = op.template;
   for (const p of op.params.filter((x) => x.in === 'path')) {
     const r = rng.next();
-    const value = r < 0.55 && names.length ? encodeSegment(rng.pick(names))
-      : r < 0.75 ? rng.pick(JUNK_SEGMENTS)
-      : r < 0.85 && p.schema?.type === 'integer' ? String(rng.pick([0, 1, -1, 99999999999, 1.5]))
-      : encodeSegment(rng.pick(NASTY_STRINGS) || 'x');
+    const value =
+      r < 0.55 && names.length
+        ? encodeSegment(rng.pick(names))
+        : r < 0.75
+          ? rng.pick(JUNK_SEGMENTS)
+          : r < 0.85 && p.schema?.type === 'integer'
+            ? String(rng.pick([0, 1, -1, 99999999999, 1.5]))
+            : encodeSegment(rng.pick(NASTY_STRINGS) || 'x');
     path = path.replace(`{${p.name}}`, value);
   }
   if (rng.chance(0.05)) path = path.replace(/\/([^/]+)$/, '/./$1');
   if (rng.chance(0.03)) path = `/v1${path}`;
   const query: string[] = [];
   for (const p of op.params.filter((x) => x.in === 'query')) {
-    if (rng.chance(0.3)) query.push(`${encodeURIComponent(p.name)}=${rng.pick(['yes', 'no', 'name', 'name,state', '0-1', '5-2', 'x', '%E0%A4%A', '', '__proto__', '-1'])}`);
+    if (rng.chance(0.3))
+      query.push(
+        `${encodeURIComponent(p.name)}=${rng.pick(['yes', 'no', 'name', 'name,state', '0-1', '5-2', 'x', '%E0%A4%A', '', '__proto__', '-1'])}`,
+      );
   }
   if (rng.chance(0.05)) query.push(rng.pick(['unknown=1', 'fields=__proto__', 'range=1-', '%zz=1']));
   if (query.length) path += `?${query.join('&')}`;
@@ -244,10 +371,21 @@ function plan(rng: Rng, op: Operation, names: string[]): Planned {
     if (rng.chance(0.35)) value = mutate(rng, value);
     let text = rng.chance(0.03) ? `${'['.repeat(10_000)}${']'.repeat(10_000)}` : JSON.stringify(value);
     if (rng.chance(0.03)) text = text.slice(0, Math.max(1, text.length >> 1)); // torn JSON
-    headers['Content-Type'] = rng.chance(0.9) ? (op.body?.types[0] ?? 'application/json')
-      : rng.pick(['text/plain', 'application/xml', 'application/json; charset=latin1', 'application/json; charset=utf-16', 'multipart/form-data', '', '*/*']);
+    headers['Content-Type'] = rng.chance(0.9)
+      ? (op.body?.types[0] ?? 'application/json')
+      : rng.pick([
+          'text/plain',
+          'application/xml',
+          'application/json; charset=latin1',
+          'application/json; charset=utf-16',
+          'multipart/form-data',
+          '',
+          '*/*',
+        ]);
     let raw = Buffer.from(text);
-    const encoding = rng.chance(0.85) ? null : rng.pick(['gzip', 'deflate', 'br', 'identity', 'zstd', 'gzip, gzip', 'x-junk']);
+    const encoding = rng.chance(0.85)
+      ? null
+      : rng.pick(['gzip', 'deflate', 'br', 'identity', 'zstd', 'gzip, gzip', 'x-junk']);
     if (encoding) {
       headers['Content-Encoding'] = encoding;
       const honest = rng.chance(0.5);
@@ -265,19 +403,39 @@ function plan(rng: Rng, op: Operation, names: string[]): Planned {
   return { op, method: op.method, path, headers, body, label };
 }
 
-function send(baseUrl: string, auth: FuzzOptions['auth'], p: Planned): Promise<{ status: number; contentType: string; text: string }> {
+function send(
+  baseUrl: string,
+  auth: FuzzOptions['auth'],
+  p: Planned,
+): Promise<{ status: number; contentType: string; text: string }> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({
-      host: url.hostname, port: url.port, method: p.method, path: p.path,
-      headers: { ...p.headers, Authorization: `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`, ...(p.body ? { 'Content-Length': String(p.body.length) } : {}) },
-      timeout: 15_000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: p.method,
+        path: p.path,
+        headers: {
+          ...p.headers,
+          Authorization: `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`,
+          ...(p.body ? { 'Content-Length': String(p.body.length) } : {}),
+        },
+        timeout: 15_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers['content-type'] ?? ''),
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
     req.on('error', reject);
     if (p.body) req.write(p.body);
@@ -287,14 +445,32 @@ function send(baseUrl: string, auth: FuzzOptions['auth'], p: Planned): Promise<{
 
 /** What a refused request must not change: every object's configuration, the users, the log settings. */
 function snapshot(ctx: WeirContext): string {
-  const objects = (['server', 'service', 'listener', 'monitor', 'filter'] as const)
-    .flatMap((k) => ctx.core.list(k).map((o) => ({ k, name: o.name, params: o.params, custom: o.custom })));
-  return JSON.stringify({ objects, users: ctx.users.list().map((u) => [u.name, u.role]), levels: ctx.log.levels, throttling: ctx.log.throttling });
+  const objects = (['server', 'service', 'listener', 'monitor', 'filter'] as const).flatMap((k) =>
+    ctx.core.list(k).map((o) => ({ k, name: o.name, params: o.params, custom: o.custom })),
+  );
+  return JSON.stringify({
+    objects,
+    users: ctx.users.list().map((u) => [u.name, u.role]),
+    levels: ctx.log.levels,
+    throttling: ctx.log.throttling,
+  });
 }
 
 function knownNames(ctx: WeirContext, auth: FuzzOptions['auth']): string[] {
-  const names = (['server', 'service', 'listener', 'monitor', 'filter'] as const).flatMap((k) => ctx.core.list(k).map((o) => o.name));
-  names.push(...ctx.users.list().map((u) => u.name).filter((n) => n !== auth.user), 'mariadbmon', 'readconnroute', 'qlafilter', '1', '0');
+  const names = (['server', 'service', 'listener', 'monitor', 'filter'] as const).flatMap((k) =>
+    ctx.core.list(k).map((o) => o.name),
+  );
+  names.push(
+    ...ctx.users
+      .list()
+      .map((u) => u.name)
+      .filter((n) => n !== auth.user),
+    'mariadbmon',
+    'readconnroute',
+    'qlafilter',
+    '1',
+    '0',
+  );
   return names;
 }
 
@@ -323,9 +499,13 @@ export async function fuzzAdminApi(options: FuzzOptions): Promise<FuzzReport> {
       requests++;
     }
     statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-    if (process.env.WEIR_FUZZ_VERBOSE) console.log(`# ${Date.now() - sentAt} ms ${res.status} ${planned.label.slice(0, 160)}`);
+    if (process.env.WEIR_FUZZ_VERBOSE)
+      console.log(`# ${Date.now() - sentAt} ms ${res.status} ${planned.label.slice(0, 160)}`);
     const documented503 = res.status === 503 && op.statuses.has(503);
-    if (res.status >= 500 && !documented503) findings.push(`#${i} ${planned.label}: ${res.status} ${res.text.slice(0, Number(process.env.WEIR_FUZZ_TEXT ?? 300))}`);
+    if (res.status >= 500 && !documented503)
+      findings.push(
+        `#${i} ${planned.label}: ${res.status} ${res.text.slice(0, Number(process.env.WEIR_FUZZ_TEXT ?? 300))}`,
+      );
     if (res.status >= 400) {
       let body: unknown = null;
       try {
@@ -334,7 +514,9 @@ export async function fuzzAdminApi(options: FuzzOptions): Promise<FuzzReport> {
         // reported below
       }
       if (!/^application\/json/.test(res.contentType) || !errorShape(body)) {
-        findings.push(`#${i} ${planned.label}: ${res.status} without the Error body: ${res.contentType} ${res.text.slice(0, 200)}`);
+        findings.push(
+          `#${i} ${planned.label}: ${res.status} without the Error body: ${res.contentType} ${res.text.slice(0, 200)}`,
+        );
       }
       const after = snapshot(options.context);
       if (after !== before) findings.push(`#${i} ${planned.label}: ${res.status} but the configuration changed`);
@@ -344,8 +526,15 @@ export async function fuzzAdminApi(options: FuzzOptions): Promise<FuzzReport> {
       break;
     }
   }
-  const alive = await send(options.baseUrl, options.auth, { op: ops[0]!, method: 'GET', path: '/maxscale', headers: {}, body: null, label: 'GET /maxscale' })
-    .catch((err: Error) => ({ status: 0, contentType: '', text: err.message }));
-  if (alive.status !== 200) findings.push(`Weir no longer serves: GET /maxscale answered ${alive.status} ${alive.text.slice(0, 200)}`);
+  const alive = await send(options.baseUrl, options.auth, {
+    op: ops[0]!,
+    method: 'GET',
+    path: '/maxscale',
+    headers: {},
+    body: null,
+    label: 'GET /maxscale',
+  }).catch((err: Error) => ({ status: 0, contentType: '', text: err.message }));
+  if (alive.status !== 200)
+    findings.push(`Weir no longer serves: GET /maxscale answered ${alive.status} ${alive.text.slice(0, 200)}`);
   return { requests, ms: Date.now() - started, statuses, operations: ops.length, findings };
 }

@@ -17,7 +17,9 @@ test('a throw-away server: its own port, data survives a kill and restart, destr
     await conn.query('INSERT INTO app.t VALUES (7)');
     await conn.end();
     await db.kill();
-    await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port: db.port, user: 'tester', password: 't3st' }));
+    await assert.rejects(
+      mysql.createConnection({ host: '127.0.0.1', port: db.port, user: 'tester', password: 't3st' }),
+    );
     await db.restart();
     assert.deepEqual(await db.query('SELECT id FROM app.t'), [{ id: 7 }]);
   } finally {
@@ -33,7 +35,10 @@ test('a GTID primary with two replicas replicates writes', async () => {
     await topo.primary.query('CREATE TABLE app.t (id INT PRIMARY KEY)');
     await topo.primary.query('INSERT INTO app.t VALUES (1), (2)');
     for (const r of topo.replicas) {
-      await waitFor(`${r.name} to have the rows`, async () => (await r.query('SELECT COUNT(*) AS n FROM app.t'))[0].n === 2);
+      await waitFor(
+        `${r.name} to have the rows`,
+        async () => (await r.query('SELECT COUNT(*) AS n FROM app.t'))[0].n === 2,
+      );
       const [{ ro }] = await r.query('SELECT @@read_only AS ro');
       assert.equal(Number(ro), 1);
       const [status] = await r.query('SHOW ALL SLAVES STATUS');

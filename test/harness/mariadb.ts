@@ -13,7 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 
 const MARIADBD = ['/usr/sbin/mariadbd', '/usr/bin/mariadbd'].find(existsSync) ?? 'mariadbd';
-const INSTALL_DB = ['/usr/bin/mariadb-install-db', '/usr/bin/mysql_install_db'].find(existsSync) ?? 'mariadb-install-db';
+const INSTALL_DB =
+  ['/usr/bin/mariadb-install-db', '/usr/bin/mysql_install_db'].find(existsSync) ?? 'mariadb-install-db';
 const START_DEADLINE_MS = 90_000;
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -63,8 +64,15 @@ function templateDatadir(installArgs: string[] = []): Promise<string> {
       const base = mkdtempSync(join(tmpdir(), 'weir-mariadb-template-'));
       const dir = join(base, 'data');
       // The bootstrap's temporary tables live in its own tmpdir: see privateTmpdir.
-      await run(INSTALL_DB, ['--no-defaults', '--user=root', `--datadir=${dir}`, `--tmpdir=${privateTmpdir(base)}`,
-        '--auth-root-authentication-method=normal', '--skip-test-db', ...installArgs]);
+      await run(INSTALL_DB, [
+        '--no-defaults',
+        '--user=root',
+        `--datadir=${dir}`,
+        `--tmpdir=${privateTmpdir(base)}`,
+        '--auth-root-authentication-method=normal',
+        '--skip-test-db',
+        ...installArgs,
+      ]);
       process.on('exit', () => rmSync(join(dir, '..'), { recursive: true, force: true }));
       return dir;
     })();
@@ -122,16 +130,26 @@ export async function startMariaDB(opts: StartOptions = {}): Promise<MariaDBServ
   let child: ChildProcess | null = null;
 
   const args = () => [
-    '--no-defaults', '--user=root', `--datadir=${datadir}`, `--tmpdir=${tmp}`, `--socket=${socket}`, `--port=${port}`,
-    '--bind-address=127.0.0.1', `--log-error=${errLog}`, `--pid-file=${join(base, 'mariadbd.pid')}`,
-    `--server-id=${opts.serverId ?? 1}`, '--innodb-buffer-pool-size=16M', '--skip-name-resolve',
+    '--no-defaults',
+    '--user=root',
+    `--datadir=${datadir}`,
+    `--tmpdir=${tmp}`,
+    `--socket=${socket}`,
+    `--port=${port}`,
+    '--bind-address=127.0.0.1',
+    `--log-error=${errLog}`,
+    `--pid-file=${join(base, 'mariadbd.pid')}`,
+    `--server-id=${opts.serverId ?? 1}`,
+    '--innodb-buffer-pool-size=16M',
+    '--skip-name-resolve',
     ...(opts.binlog ? ['--log-bin=mariadb-bin', '--log-slave-updates', '--gtid-strict-mode=1'] : ['--skip-log-bin']),
     ...(opts.readOnly ? ['--read-only=1'] : []),
     ...(opts.installArgs ?? []),
     ...(opts.extraArgs ?? []),
   ];
 
-  const connectRoot = () => mysql.createConnection({ socketPath: socket, user: 'root', password: '', multipleStatements: true });
+  const connectRoot = () =>
+    mysql.createConnection({ socketPath: socket, user: 'root', password: '', multipleStatements: true });
 
   async function launch(): Promise<void> {
     const c = spawn(MARIADBD, args(), { stdio: 'ignore' });
@@ -148,7 +166,8 @@ export async function startMariaDB(opts: StartOptions = {}): Promise<MariaDBServ
         await conn.end();
         return;
       } catch {
-        if (Date.now() > deadline) throw new Error(`mariadbd did not answer within ${START_DEADLINE_MS} ms:\n${tail(errLog)}`);
+        if (Date.now() > deadline)
+          throw new Error(`mariadbd did not answer within ${START_DEADLINE_MS} ms:\n${tail(errLog)}`);
         await sleep(50);
       }
     }
@@ -177,9 +196,16 @@ export async function startMariaDB(opts: StartOptions = {}): Promise<MariaDBServ
   }
 
   const server: MariaDBServer = {
-    name, host: '127.0.0.1', socket, datadir,
-    get port() { return port; },
-    get pid() { return child?.pid ?? -1; },
+    name,
+    host: '127.0.0.1',
+    socket,
+    datadir,
+    get port() {
+      return port;
+    },
+    get pid() {
+      return child?.pid ?? -1;
+    },
     async query(sql, values) {
       const conn = await connectRoot();
       try {
@@ -225,7 +251,12 @@ function tail(file: string): string {
   }
 }
 
-export async function createUser(server: MariaDBServer, user: string, password: string, grants = 'ALL PRIVILEGES ON *.*'): Promise<void> {
+export async function createUser(
+  server: MariaDBServer,
+  user: string,
+  password: string,
+  grants = 'ALL PRIVILEGES ON *.*',
+): Promise<void> {
   await server.query(`CREATE USER IF NOT EXISTS '${user}'@'127.0.0.1' IDENTIFIED BY '${password.replace(/'/g, "''")}'`);
   await server.query(`CREATE USER IF NOT EXISTS '${user}'@'localhost' IDENTIFIED BY '${password.replace(/'/g, "''")}'`);
   await server.query(`GRANT ${grants} TO '${user}'@'127.0.0.1'`);
@@ -251,16 +282,23 @@ export async function waitFor(what: string, check: () => Promise<boolean>, deadl
 
 /** A GTID primary and N replicas replicating from it, running and caught up. */
 export async function startReplicationTopology(replicaCount = 2): Promise<Topology> {
-  const servers = await Promise.all(Array.from({ length: replicaCount + 1 }, (_, i) =>
-    startMariaDB({ name: `db${i + 1}`, serverId: i + 1, binlog: true, readOnly: i > 0 })));
+  const servers = await Promise.all(
+    Array.from({ length: replicaCount + 1 }, (_, i) =>
+      startMariaDB({ name: `db${i + 1}`, serverId: i + 1, binlog: true, readOnly: i > 0 }),
+    ),
+  );
   const [primary, ...replicas] = servers as [MariaDBServer, ...MariaDBServer[]];
   const replicationUser = 'repl';
   const replicationPassword = 'repl-pw';
   await primary.query(`CREATE USER '${replicationUser}'@'127.0.0.1' IDENTIFIED BY '${replicationPassword}'`);
-  await primary.query(`GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR ON *.* TO '${replicationUser}'@'127.0.0.1'`);
+  await primary.query(
+    `GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR ON *.* TO '${replicationUser}'@'127.0.0.1'`,
+  );
   for (const r of replicas) {
-    await r.query(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='${replicationUser}', `
-      + `MASTER_PASSWORD='${replicationPassword}', MASTER_USE_GTID=slave_pos`);
+    await r.query(
+      `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='${replicationUser}', ` +
+        `MASTER_PASSWORD='${replicationPassword}', MASTER_USE_GTID=slave_pos`,
+    );
     await r.query('START SLAVE');
   }
   const [{ pos }] = await primary.query('SELECT @@gtid_binlog_pos AS pos');
@@ -272,7 +310,10 @@ export async function startReplicationTopology(replicaCount = 2): Promise<Topolo
     });
   }
   return {
-    primary, replicas, replicationUser, replicationPassword,
+    primary,
+    replicas,
+    replicationUser,
+    replicationPassword,
     async destroy() {
       await Promise.all(servers.map((s) => s.destroy()));
     },

@@ -89,22 +89,37 @@ const COM_CHANGE_USER = 0x11;
 const GENERIC: Array<(command: number, r: Random) => FuzzCase> = [
   (c, r) => ({ name: `${hex(c)} random payload`, steps: [packet(0, cat(b(c), r.bytes(r.int(0, 64)))), 'answer'] }),
   (c) => ({ name: `${hex(c)} bare command byte`, steps: [packet(0, b(c)), 'answer'] }),
-  (c, r) => ({ name: `${hex(c)} length header beyond what follows`, steps: [frame(r.int(64, 0xfffffe), 0, cat(b(c), r.bytes(r.int(0, 16))))] }),
-  (c, r) => ({ name: `${hex(c)} 0xFFFFFF packet cut short`, steps: [frame(0xffffff, 0, cat(b(c), r.bytes(r.int(0, 32))))] }),
-  (c, r) => ({ name: `${hex(c)} wrong sequence id`, steps: [packet(r.int(1, 255), cat(b(c), r.bytes(r.int(0, 16)))), 'answer'] }),
+  (c, r) => ({
+    name: `${hex(c)} length header beyond what follows`,
+    steps: [frame(r.int(64, 0xfffffe), 0, cat(b(c), r.bytes(r.int(0, 16))))],
+  }),
+  (c, r) => ({
+    name: `${hex(c)} 0xFFFFFF packet cut short`,
+    steps: [frame(0xffffff, 0, cat(b(c), r.bytes(r.int(0, 32))))],
+  }),
+  (c, r) => ({
+    name: `${hex(c)} wrong sequence id`,
+    steps: [packet(r.int(1, 255), cat(b(c), r.bytes(r.int(0, 16)))), 'answer'],
+  }),
   (c, r) => {
     const p = packet(0, cat(b(c), r.bytes(r.int(0, 24))));
     const cut = r.int(1, 3);
     return { name: `${hex(c)} header split across writes`, steps: [p.subarray(0, cut), p.subarray(cut), 'answer'] };
   },
-  (c, r) => ({ name: `${hex(c)} behind a COM_PING in one write`, steps: [cat(packet(0, b(COM_PING)), packet(0, cat(b(c), r.bytes(r.int(0, 24))))), 'answer'] }),
+  (c, r) => ({
+    name: `${hex(c)} behind a COM_PING in one write`,
+    steps: [cat(packet(0, b(COM_PING)), packet(0, cat(b(c), r.bytes(r.int(0, 24))))), 'answer'],
+  }),
   (c) => ({ name: `${hex(c)} only a partial header`, steps: [b(1, 0)] }),
   () => ({ name: 'an empty packet', steps: [frame(0, 0, Buffer.alloc(0)), 'answer'] }),
 ];
 
 /** Malformed and odd payloads of the commands whose fields are parsed, by Weir or by the server. */
 function structured(r: Random): FuzzCase[] {
-  const cu = (name: string, payload: Buffer, extra: Step[] = ['answer']): FuzzCase => ({ name: `COM_CHANGE_USER ${name}`, steps: [packet(0, cat(b(COM_CHANGE_USER), payload)), ...extra] });
+  const cu = (name: string, payload: Buffer, extra: Step[] = ['answer']): FuzzCase => ({
+    name: `COM_CHANGE_USER ${name}`,
+    steps: [packet(0, cat(b(COM_CHANGE_USER), payload)), ...extra],
+  });
   const token = r.bytes(20);
   const execute = (name: string, tail: Buffer): FuzzCase => ({
     name: `COM_STMT_EXECUTE ${name}`,
@@ -119,32 +134,86 @@ function structured(r: Random): FuzzCase[] {
     cu('with a database without its NUL', cat(z('fuzz'), b(20), token, s('fuzzdb'))),
     cu('with a one-byte character set', cat(z('fuzz'), b(20), token, z('fuzzdb'), b(45))),
     cu('with a plugin name without its NUL', cat(z('fuzz'), b(20), token, z(''), u16(45), s('mysql_native_password'))),
-    cu('with attributes of a bad length encoding', cat(z('fuzz'), b(20), token, z(''), u16(45), z('mysql_native_password'), b(0xff, 1, 2))),
+    cu(
+      'with attributes of a bad length encoding',
+      cat(z('fuzz'), b(20), token, z(''), u16(45), z('mysql_native_password'), b(0xff, 1, 2)),
+    ),
     cu('with a well-formed wrong token', cat(z('fuzz'), b(20), token, z(''), u16(45), z('mysql_native_password'))),
     cu('to root', cat(z('root'), b(0), z(''), u16(45), z('mysql_native_password'))),
     cu('to a user name of 60000 bytes', cat(z('u'.repeat(60_000)), b(0), z(''))),
     cu('of random bytes', r.bytes(r.int(0, 80))),
-    { name: 'COM_CHANGE_USER without NUL, its header split across writes', steps: [packet(0, cat(b(COM_CHANGE_USER), s('nonul'))).subarray(0, 2), packet(0, cat(b(COM_CHANGE_USER), s('nonul'))).subarray(2), 'answer'] },
-    { name: 'COM_CHANGE_USER without NUL, its command byte in the next write', steps: [packet(0, cat(b(COM_CHANGE_USER), s('nonul'))).subarray(0, 4), packet(0, cat(b(COM_CHANGE_USER), s('nonul'))).subarray(4), 'answer'] },
-    { name: 'COM_CHANGE_USER without NUL behind a COM_PING', steps: [cat(packet(0, b(COM_PING)), packet(0, cat(b(COM_CHANGE_USER), s('nonul')))), 'answer', 'answer'] },
-    { name: 'COM_CHANGE_USER without NUL, then more commands', steps: [cat(packet(0, cat(b(COM_CHANGE_USER), s('nonul'))), packet(0, b(COM_PING)), packet(0, cat(b(0x03), s('SELECT 1')))), 'answer'] },
-    { name: 'COM_CHANGE_USER with a length header beyond what follows', steps: [frame(0xfffffe, 0, cat(b(COM_CHANGE_USER), z('fuzz')))] },
-    { name: 'COM_CHANGE_USER in a 0xFFFFFF packet cut short', steps: [frame(0xffffff, 0, cat(b(COM_CHANGE_USER), z('fuzz'), b(20)))] },
+    {
+      name: 'COM_CHANGE_USER without NUL, its header split across writes',
+      steps: [
+        packet(0, cat(b(COM_CHANGE_USER), s('nonul'))).subarray(0, 2),
+        packet(0, cat(b(COM_CHANGE_USER), s('nonul'))).subarray(2),
+        'answer',
+      ],
+    },
+    {
+      name: 'COM_CHANGE_USER without NUL, its command byte in the next write',
+      steps: [
+        packet(0, cat(b(COM_CHANGE_USER), s('nonul'))).subarray(0, 4),
+        packet(0, cat(b(COM_CHANGE_USER), s('nonul'))).subarray(4),
+        'answer',
+      ],
+    },
+    {
+      name: 'COM_CHANGE_USER without NUL behind a COM_PING',
+      steps: [cat(packet(0, b(COM_PING)), packet(0, cat(b(COM_CHANGE_USER), s('nonul')))), 'answer', 'answer'],
+    },
+    {
+      name: 'COM_CHANGE_USER without NUL, then more commands',
+      steps: [
+        cat(
+          packet(0, cat(b(COM_CHANGE_USER), s('nonul'))),
+          packet(0, b(COM_PING)),
+          packet(0, cat(b(0x03), s('SELECT 1'))),
+        ),
+        'answer',
+      ],
+    },
+    {
+      name: 'COM_CHANGE_USER with a length header beyond what follows',
+      steps: [frame(0xfffffe, 0, cat(b(COM_CHANGE_USER), z('fuzz')))],
+    },
+    {
+      name: 'COM_CHANGE_USER in a 0xFFFFFF packet cut short',
+      steps: [frame(0xffffff, 0, cat(b(COM_CHANGE_USER), z('fuzz'), b(20)))],
+    },
     { name: 'COM_CHANGE_USER with sequence id 3', steps: [packet(3, cat(b(COM_CHANGE_USER), s('nonul'))), 'answer'] },
     // Prepared statements: ids that do not exist, parameters shorter than announced.
     { name: 'COM_STMT_EXECUTE with only its command byte', steps: [packet(0, b(0x17)), 'answer'] },
     { name: 'COM_STMT_EXECUTE with a two-byte id', steps: [packet(0, b(0x17, 1, 0)), 'answer'] },
-    { name: 'COM_STMT_EXECUTE of an unknown id', steps: [packet(0, cat(b(0x17), u32(0xffffffff), b(0), u32(1))), 'answer'] },
+    {
+      name: 'COM_STMT_EXECUTE of an unknown id',
+      steps: [packet(0, cat(b(0x17), u32(0xffffffff), b(0), u32(1))), 'answer'],
+    },
     execute('without flags and iteration count', Buffer.alloc(0)),
     execute('without the NULL bitmap', cat(b(0), u32(1))),
     execute('announcing types it does not send', cat(b(0), u32(1), b(0), b(1), b(0x08))),
     execute('with types and no values', cat(b(0), u32(1), b(0), b(1), b(0x08, 0, 0x0f, 0))),
-    execute('with a string value longer than the packet', cat(b(0), u32(1), b(0), b(1), b(0xfe, 0, 0xfe, 0), b(0xfc, 0xff, 0xff), s('x'))),
+    execute(
+      'with a string value longer than the packet',
+      cat(b(0), u32(1), b(0), b(1), b(0xfe, 0, 0xfe, 0), b(0xfc, 0xff, 0xff), s('x')),
+    ),
     execute('with random parameters', cat(b(r.int(0, 255)), u32(r.int(0, 5)), r.bytes(r.int(0, 40)))),
     { name: 'COM_STMT_SEND_LONG_DATA with only its command byte', steps: [packet(0, b(0x18))] },
     { name: 'COM_STMT_SEND_LONG_DATA with a short id', steps: [packet(0, b(0x18, 1, 0))] },
-    { name: 'COM_STMT_SEND_LONG_DATA to an unknown statement and parameter', steps: [packet(0, cat(b(0x18), u32(0xfffffff0), u16(0xffff), r.bytes(10))), packet(0, b(COM_PING)), 'answer'] },
-    { name: 'COM_STMT_SEND_LONG_DATA to a parameter beyond the statement\'s', steps: [packet(0, cat(b(0x16), s('SELECT ?'))), 'answer', packet(0, cat(b(0x18), u32(1), u16(7), s('data'))), packet(0, cat(b(0x17), u32(1), b(0), u32(1), b(0), b(1), b(0xfe, 0))), 'answer'] },
+    {
+      name: 'COM_STMT_SEND_LONG_DATA to an unknown statement and parameter',
+      steps: [packet(0, cat(b(0x18), u32(0xfffffff0), u16(0xffff), r.bytes(10))), packet(0, b(COM_PING)), 'answer'],
+    },
+    {
+      name: "COM_STMT_SEND_LONG_DATA to a parameter beyond the statement's",
+      steps: [
+        packet(0, cat(b(0x16), s('SELECT ?'))),
+        'answer',
+        packet(0, cat(b(0x18), u32(1), u16(7), s('data'))),
+        packet(0, cat(b(0x17), u32(1), b(0), u32(1), b(0), b(1), b(0xfe, 0))),
+        'answer',
+      ],
+    },
     { name: 'COM_STMT_CLOSE with a short id', steps: [packet(0, b(0x19, 1)), packet(0, b(COM_PING)), 'answer'] },
     { name: 'COM_STMT_RESET of an unknown id', steps: [packet(0, cat(b(0x1a), u32(99))), 'answer'] },
     { name: 'COM_STMT_FETCH with a short row count', steps: [packet(0, cat(b(0x1c), u32(1), b(1))), 'answer'] },
@@ -152,14 +221,26 @@ function structured(r: Random): FuzzCase[] {
     // Commands the server parses.
     { name: 'COM_FIELD_LIST with only its command byte', steps: [packet(0, b(0x04)), 'answer'] },
     { name: 'COM_FIELD_LIST with a table name without its NUL', steps: [packet(0, cat(b(0x04), s('user'))), 'answer'] },
-    { name: 'COM_FIELD_LIST with a wildcard of random bytes', steps: [packet(0, cat(b(0x04), z('t'), r.bytes(r.int(0, 30)))), 'answer'] },
+    {
+      name: 'COM_FIELD_LIST with a wildcard of random bytes',
+      steps: [packet(0, cat(b(0x04), z('t'), r.bytes(r.int(0, 30)))), 'answer'],
+    },
     { name: 'COM_BINLOG_DUMP with only its command byte', steps: [packet(0, b(0x12)), 'answer'] },
     { name: 'COM_BINLOG_DUMP with a short position', steps: [packet(0, b(0x12, 4, 0)), 'answer'] },
-    { name: 'COM_BINLOG_DUMP of a file that does not exist', steps: [packet(0, cat(b(0x12), u32(4), u16(0), u32(99), s('no-such-binlog.000001'))), 'answer'] },
-    { name: 'COM_BINLOG_DUMP_GTID with random fields', steps: [packet(0, cat(b(0x1e), r.bytes(r.int(0, 40)))), 'answer'] },
+    {
+      name: 'COM_BINLOG_DUMP of a file that does not exist',
+      steps: [packet(0, cat(b(0x12), u32(4), u16(0), u32(99), s('no-such-binlog.000001'))), 'answer'],
+    },
+    {
+      name: 'COM_BINLOG_DUMP_GTID with random fields',
+      steps: [packet(0, cat(b(0x1e), r.bytes(r.int(0, 40)))), 'answer'],
+    },
     { name: 'COM_REGISTER_SLAVE with a short body', steps: [packet(0, cat(b(0x15), u32(5), b(200))), 'answer'] },
     { name: 'COM_INIT_DB of nothing', steps: [packet(0, b(0x02)), 'answer'] },
-    { name: 'COM_INIT_DB of a database that does not exist', steps: [packet(0, cat(b(0x02), s('no_such_db'))), 'answer'] },
+    {
+      name: 'COM_INIT_DB of a database that does not exist',
+      steps: [packet(0, cat(b(0x02), s('no_such_db'))), 'answer'],
+    },
     { name: 'COM_SET_OPTION with a short option', steps: [packet(0, b(0x1b, 0)), 'answer'] },
     { name: 'COM_SET_OPTION of an unknown option', steps: [packet(0, b(0x1b, 7, 0)), 'answer'] },
     { name: 'COM_QUERY of nothing', steps: [packet(0, b(0x03)), 'answer'] },
@@ -198,8 +279,13 @@ const NO_REPLY = new Set([0x18, 0x19]);
  * (after checking whatever the caller checks before a case), `after` runs once it is over.
  * A failure names the case and the cases running beside it.
  */
-export async function runCases(cases: FuzzCase[], concurrency: number, stats: FuzzStats,
-  open: (previous: string) => Promise<RawClient>, after: (what: string) => Promise<void>): Promise<void> {
+export async function runCases(
+  cases: FuzzCase[],
+  concurrency: number,
+  stats: FuzzStats,
+  open: (previous: string) => Promise<RawClient>,
+  after: (what: string) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const running = new Set<string>();
   const worker = async () => {
@@ -210,7 +296,14 @@ export async function runCases(cases: FuzzCase[], concurrency: number, stats: Fu
       running.add(c.name);
       try {
         await playCase(client, c, stats);
-        previous = `case '${c.name}'${running.size > 1 ? ` (beside ${[...running].filter((n) => n !== c.name).map((n) => `'${n}'`).join(', ')})` : ''}`;
+        previous = `case '${c.name}'${
+          running.size > 1
+            ? ` (beside ${[...running]
+                .filter((n) => n !== c.name)
+                .map((n) => `'${n}'`)
+                .join(', ')})`
+            : ''
+        }`;
         await after(previous);
       } finally {
         running.delete(c.name);
@@ -232,7 +325,10 @@ export function authCases(seed: number, random: number): FuzzCase[] {
   const LENENC = Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA;
   const SECURE = Capability.SECURE_CONNECTION;
   const noLenenc = C & ~LENENC;
-  const hs = (name: string, payload: Buffer, sequence = 1): FuzzCase => ({ name: `handshake response ${name}`, steps: [packet(sequence, payload), 'answer'] });
+  const hs = (name: string, payload: Buffer, sequence = 1): FuzzCase => ({
+    name: `handshake response ${name}`,
+    steps: [packet(sequence, payload), 'answer'],
+  });
   const token = r.bytes(20);
   const cases: FuzzCase[] = [
     hs('of nothing', Buffer.alloc(0)),
@@ -245,35 +341,92 @@ export function authCases(seed: number, random: number): FuzzCase[] {
     hs('with a length-encoded auth longer than the packet', response(C, z('fuzz'), b(0xfc, 0xff, 0x00), token)),
     hs('with a one-byte auth length beyond the packet', response(noLenenc | SECURE, z('fuzz'), b(200), token)),
     hs('with an old-style auth without its NUL', response(noLenenc & ~SECURE, z('fuzz'), s('abc'))),
-    hs('with a database without its NUL', response(C | Capability.CONNECT_WITH_DB, z('fuzz'), cat(b(20), token), s('fuzzdb'))),
+    hs(
+      'with a database without its NUL',
+      response(C | Capability.CONNECT_WITH_DB, z('fuzz'), cat(b(20), token), s('fuzzdb')),
+    ),
     hs('with a plugin name without its NUL', response(C, z('fuzz'), cat(b(20), token), s('mysql_native_password'))),
-    hs('with attributes of a bad length encoding', response(C | Capability.CONNECT_ATTRS, z('fuzz'), cat(b(20), token), cat(z('mysql_native_password'), b(0xfd, 0xff)))),
-    hs('with attributes longer than the packet', response(C | Capability.CONNECT_ATTRS, z('fuzz'), cat(b(20), token), cat(z('mysql_native_password'), b(0xfc, 0, 0x10), s('_client')))),
+    hs(
+      'with attributes of a bad length encoding',
+      response(
+        C | Capability.CONNECT_ATTRS,
+        z('fuzz'),
+        cat(b(20), token),
+        cat(z('mysql_native_password'), b(0xfd, 0xff)),
+      ),
+    ),
+    hs(
+      'with attributes longer than the packet',
+      response(
+        C | Capability.CONNECT_ATTRS,
+        z('fuzz'),
+        cat(b(20), token),
+        cat(z('mysql_native_password'), b(0xfc, 0, 0x10), s('_client')),
+      ),
+    ),
     hs('with a wrong token', response(C, z('fuzz'), cat(b(20), token), z('mysql_native_password'))),
     hs('of an unknown user', response(C, z('no-such-user'), cat(b(20), token), z('mysql_native_password'))),
-    hs('with a user name of 60000 bytes', response(C, z('u'.repeat(60_000)), cat(b(20), token), z('mysql_native_password'))),
+    hs(
+      'with a user name of 60000 bytes',
+      response(C, z('u'.repeat(60_000)), cat(b(20), token), z('mysql_native_password')),
+    ),
     hs('with sequence id 0', response(C, z('fuzz'), cat(b(20), token), z('mysql_native_password')), 0),
     hs('with sequence id 200', response(C, z('fuzz'), cat(b(20), token), z('mysql_native_password')), 200),
-    hs('that is an SSLRequest on a listener without TLS', response(C | Capability.SSL, Buffer.alloc(0), Buffer.alloc(0))),
-    { name: 'handshake response with a length header beyond what follows', steps: [frame(5000, 1, response(C, z('fuzz'), b(0)))] },
+    hs(
+      'that is an SSLRequest on a listener without TLS',
+      response(C | Capability.SSL, Buffer.alloc(0), Buffer.alloc(0)),
+    ),
+    {
+      name: 'handshake response with a length header beyond what follows',
+      steps: [frame(5000, 1, response(C, z('fuzz'), b(0)))],
+    },
     { name: 'handshake response larger than any handshake', steps: [frame(0xffffff, 1, u32(C)), 'answer'] },
     { name: 'handshake response, only a partial header', steps: [b(0x40, 0)] },
-    { name: 'handshake response split across writes', steps: [packet(1, response(C, s('nonul'), Buffer.alloc(0))).subarray(0, 3), packet(1, response(C, s('nonul'), Buffer.alloc(0))).subarray(3), 'answer'] },
-    { name: 'handshake response followed by more packets in the same write', steps: [cat(packet(1, response(C, s('nonul'), Buffer.alloc(0))), packet(2, r.bytes(30)), packet(0, b(COM_PING))), 'answer'] },
+    {
+      name: 'handshake response split across writes',
+      steps: [
+        packet(1, response(C, s('nonul'), Buffer.alloc(0))).subarray(0, 3),
+        packet(1, response(C, s('nonul'), Buffer.alloc(0))).subarray(3),
+        'answer',
+      ],
+    },
+    {
+      name: 'handshake response followed by more packets in the same write',
+      steps: [
+        cat(packet(1, response(C, s('nonul'), Buffer.alloc(0))), packet(2, r.bytes(30)), packet(0, b(COM_PING))),
+        'answer',
+      ],
+    },
   ];
   // Another plugin: Weir asks for mysql_native_password (AuthSwitchRequest) and gets garbage back.
   const switching = response(C, z('fuzz'), cat(b(20), token), z('caching_sha2_password'));
   for (const [name, answer] of [
-    ['nothing', packet(3, Buffer.alloc(0))], ['a short token', packet(3, r.bytes(7))], ['a long token', packet(3, r.bytes(300))],
-    ['a length header beyond what follows', frame(900, 3, r.bytes(10))], ['an oversized packet', frame(0xffffff, 3, r.bytes(10))],
+    ['nothing', packet(3, Buffer.alloc(0))],
+    ['a short token', packet(3, r.bytes(7))],
+    ['a long token', packet(3, r.bytes(300))],
+    ['a length header beyond what follows', frame(900, 3, r.bytes(10))],
+    ['an oversized packet', frame(0xffffff, 3, r.bytes(10))],
   ] as const) {
-    cases.push({ name: `an authentication switch answered with ${name}`, steps: [packet(1, switching), 'answer', answer, ...(name.includes('beyond') ? [] : ['answer' as const])] });
+    cases.push({
+      name: `an authentication switch answered with ${name}`,
+      steps: [packet(1, switching), 'answer', answer, ...(name.includes('beyond') ? [] : ['answer' as const])],
+    });
   }
   for (let i = 0; i < random; i++) {
     const caps = r.next() < 0.5 ? C : r.int(0, 0xffffffff);
-    cases.push(r.next() < 0.5
-      ? hs(`of random bytes #${i}`, r.bytes(r.int(0, 120)), r.int(0, 3))
-      : hs(`with random fields #${i}`, response(caps, r.next() < 0.7 ? z('fuzz') : r.bytes(r.int(0, 12)), r.bytes(r.int(0, 40)), r.bytes(r.int(0, 40)))));
+    cases.push(
+      r.next() < 0.5
+        ? hs(`of random bytes #${i}`, r.bytes(r.int(0, 120)), r.int(0, 3))
+        : hs(
+            `with random fields #${i}`,
+            response(
+              caps,
+              r.next() < 0.7 ? z('fuzz') : r.bytes(r.int(0, 12)),
+              r.bytes(r.int(0, 40)),
+              r.bytes(r.int(0, 40)),
+            ),
+          ),
+    );
   }
   return cases;
 }
@@ -341,7 +494,10 @@ export interface FuzzTarget {
 }
 
 /** A child-process Weir on one MariaDB; `router` picks the service's router (readconnroute by default). */
-export async function startFuzzTarget(seed: number, router: 'readconnroute' | 'readwritesplit' = 'readconnroute'): Promise<FuzzTarget> {
+export async function startFuzzTarget(
+  seed: number,
+  router: 'readconnroute' | 'readwritesplit' = 'readconnroute',
+): Promise<FuzzTarget> {
   const db: MariaDBServer = await startMariaDB();
   const dir = tempDir();
   let weir: Awaited<ReturnType<typeof spawnWeir>> | undefined;
@@ -352,10 +508,17 @@ export async function startFuzzTarget(seed: number, router: 'readconnroute' | 'r
     await createUser(db, 'fuzz', 'fuzz-pw', 'SELECT ON fuzzdb.*');
     await createUser(db, 'app', 'app-pw');
     const port = await freePort();
-    writeFileSync(join(dir, 'weir.cnf'), serverSection('db1', db.port)
-      + monitorSection('Monitor', ['db1'], 200)
-      + serviceSections('Svc', port, { servers: ['db1'], router, extra: router === 'readconnroute' ? '' : 'master_accept_reads=true\n' }));
-    const w = weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
+    writeFileSync(
+      join(dir, 'weir.cnf'),
+      serverSection('db1', db.port) +
+        monitorSection('Monitor', ['db1'], 200) +
+        serviceSections('Svc', port, {
+          servers: ['db1'],
+          router,
+          extra: router === 'readconnroute' ? '' : 'master_accept_reads=true\n',
+        }),
+    );
+    const w = (weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']));
     // The router picks a server only once the monitor has seen it running.
     await waitFor('a first login through Weir', async () => {
       bystander = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw' });
@@ -363,7 +526,8 @@ export async function startFuzzTarget(seed: number, router: 'readconnroute' | 'r
     });
     const other = bystander!;
     const login = () => RawClient.login(port, 'fuzz', 'fuzz-pw');
-    const context = (what: string) => `after ${what} (seed ${seed}); Weir's output ends with:\n${w.output().slice(-3000)}`;
+    const context = (what: string) =>
+      `after ${what} (seed ${seed}); Weir's output ends with:\n${w.output().slice(-3000)}`;
     const alive = async (what: string) => {
       assert.equal(w.child.exitCode, null, `Weir exited ${context(what)}`);
       assert.equal(w.child.signalCode, null, `Weir was killed ${context(what)}`);
@@ -372,18 +536,27 @@ export async function startFuzzTarget(seed: number, router: 'readconnroute' | 'r
       assert.equal(row.one, 1, `the session opened before the fuzzing ${context(what)}`);
     };
     const freshSession = async (what: string) => {
-      const fresh = await login().catch((err: Error) => assert.fail(`a new session cannot log in ${context(what)}: ${err.message}`));
+      const fresh = await login().catch((err: Error) =>
+        assert.fail(`a new session cannot log in ${context(what)}: ${err.message}`),
+      );
       assert.equal(await fresh.selectOne(), '1', `a new session ${context(what)}`);
       return fresh;
     };
     return {
-      port, weir: w, login, alive, freshSession,
+      port,
+      weir: w,
+      login,
+      alive,
+      freshSession,
       async stillServing(what) {
         await alive(what);
         (await freshSession(what)).destroy();
       },
-      onlyBystanderLeft: () => waitFor('every fuzzed session to be closed', async () =>
-        (await request(w.url).get('/sessions').auth(ADMIN.user, ADMIN.password)).body.length === 1),
+      onlyBystanderLeft: () =>
+        waitFor(
+          'every fuzzed session to be closed',
+          async () => (await request(w.url).get('/sessions').auth(ADMIN.user, ADMIN.password)).body.length === 1,
+        ),
       stop: () => cleanUp(),
     };
   } catch (err) {
@@ -403,10 +576,20 @@ export async function startFuzzTarget(seed: number, router: 'readconnroute' | 'r
 /** Packets of 16 MiB - 1 bytes whose continuation is cut short: for the long run only. */
 export function bigCases(seed: number): FuzzCase[] {
   const r = seededRandom(seed ^ 0xb16);
-  const full = (command: number, body: Buffer) => frame(0xffffff, 0, cat(b(command), body, r.bytes(0xffffff - 1 - body.length)));
+  const full = (command: number, body: Buffer) =>
+    frame(0xffffff, 0, cat(b(command), body, r.bytes(0xffffff - 1 - body.length)));
   return [
-    { name: 'a 16 MiB COM_QUERY whose continuation is cut short', steps: [full(0x03, s('SELECT "')), frame(100, 1, s('x'))] },
-    { name: 'a 16 MiB COM_CHANGE_USER without a NUL, its continuation cut short', steps: [full(COM_CHANGE_USER, Buffer.alloc(0)).fill(0x61, 5), frame(100, 1, s('x')), 'answer'] },
-    { name: 'a 16 MiB COM_STMT_EXECUTE of an unknown statement, then an empty continuation', steps: [full(0x17, u32(77)), frame(0, 1, Buffer.alloc(0)), 'answer'] },
+    {
+      name: 'a 16 MiB COM_QUERY whose continuation is cut short',
+      steps: [full(0x03, s('SELECT "')), frame(100, 1, s('x'))],
+    },
+    {
+      name: 'a 16 MiB COM_CHANGE_USER without a NUL, its continuation cut short',
+      steps: [full(COM_CHANGE_USER, Buffer.alloc(0)).fill(0x61, 5), frame(100, 1, s('x')), 'answer'],
+    },
+    {
+      name: 'a 16 MiB COM_STMT_EXECUTE of an unknown statement, then an empty continuation',
+      steps: [full(0x17, u32(77)), frame(0, 1, Buffer.alloc(0)), 'answer'],
+    },
   ];
 }

@@ -4,7 +4,11 @@
  * with mysql_native_password using Weir's own packet writers, then hands out the socket.
  */
 import { connect, type Socket } from 'node:net';
-import { readInitialHandshake, writeHandshakeResponse, type InitialHandshake } from '../../src/proxy/protocol/handshake.ts';
+import {
+  readInitialHandshake,
+  writeHandshakeResponse,
+  type InitialHandshake,
+} from '../../src/proxy/protocol/handshake.ts';
 import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password.ts';
 import { Capability, PacketFramer, packet, readErr, SERVER_CAPABILITIES } from '../../src/proxy/protocol/packets.ts';
 
@@ -14,7 +18,8 @@ export interface Packet {
 }
 
 /** What a client that logs in with the plain protocol asks for: no TLS, no compression, no attributes. */
-export const CLIENT_CAPABILITIES = (SERVER_CAPABILITIES | Capability.PLUGIN_AUTH) & ~Capability.CONNECT_ATTRS & ~Capability.CONNECT_WITH_DB;
+export const CLIENT_CAPABILITIES =
+  (SERVER_CAPABILITIES | Capability.PLUGIN_AUTH) & ~Capability.CONNECT_ATTRS & ~Capability.CONNECT_WITH_DB;
 
 export class RawClient {
   private readonly framer = new PacketFramer();
@@ -30,15 +35,20 @@ export class RawClient {
       this.wake();
     });
     socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      this.isClosed = true;
-      this.wake();
-      resolve();
-    }));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        this.wake();
+        resolve();
+      }),
+    );
   }
 
   /** Opens a TCP connection and reads the server's greeting. */
-  static async open(port: number, host = '127.0.0.1'): Promise<{ client: RawClient; greeting: InitialHandshake; greetingSequence: number }> {
+  static async open(
+    port: number,
+    host = '127.0.0.1',
+  ): Promise<{ client: RawClient; greeting: InitialHandshake; greetingSequence: number }> {
     const socket = connect(port, host);
     const client = new RawClient(socket);
     await new Promise<void>((resolve, reject) => {
@@ -53,10 +63,18 @@ export class RawClient {
   /** Logs in; throws with the server's error when it refuses. */
   static async login(port: number, user: string, password: string, database: string | null = null): Promise<RawClient> {
     const { client, greeting, greetingSequence } = await RawClient.open(port);
-    client.send(writeHandshakeResponse(greetingSequence + 1, {
-      capabilities: CLIENT_CAPABILITIES | (database ? Capability.CONNECT_WITH_DB : 0), maxPacketSize: 1 << 24, charset: 45, user,
-      authResponse: tokenFor(passwordSha1(password), greeting.scramble), database, authPlugin: 'mysql_native_password', attributes: null,
-    }));
+    client.send(
+      writeHandshakeResponse(greetingSequence + 1, {
+        capabilities: CLIENT_CAPABILITIES | (database ? Capability.CONNECT_WITH_DB : 0),
+        maxPacketSize: 1 << 24,
+        charset: 45,
+        user,
+        authResponse: tokenFor(passwordSha1(password), greeting.scramble),
+        database,
+        authPlugin: 'mysql_native_password',
+        attributes: null,
+      }),
+    );
     const answer = await client.next();
     if (!answer) throw new Error('the server closed the connection during login');
     if (answer.payload[0] === 0xff) {

@@ -82,22 +82,43 @@ export interface TestWeir {
  * for them: on a loaded machine a new server's first probe can run into connect_timeout,
  * and a server that round found down takes no sessions.
  */
-export async function startTestWeir(options: { config?: string; datadir?: string; configFile?: string; listenerPort?: number; serversRunning?: boolean } = {}): Promise<TestWeir> {
+export async function startTestWeir(
+  options: {
+    config?: string;
+    datadir?: string;
+    configFile?: string;
+    listenerPort?: number;
+    serversRunning?: boolean;
+  } = {},
+): Promise<TestWeir> {
   const datadir = options.datadir ?? tempDir();
   let configFile = options.configFile;
-  const listenerPort = options.listenerPort ?? await freePort();
+  const listenerPort = options.listenerPort ?? (await freePort());
   if (!configFile) {
     configFile = join(datadir, 'weir.cnf');
     writeFileSync(configFile, (options.config ?? TEST_CONFIG).replaceAll('LISTENER_PORT', String(listenerPort)));
   }
-  const weir = await startWeir({ configFile, datadir, adminHost: '127.0.0.1', adminPort: 0, stdout: false, validateResponses: true });
+  const weir = await startWeir({
+    configFile,
+    datadir,
+    adminHost: '127.0.0.1',
+    adminPort: 0,
+    stdout: false,
+    validateResponses: true,
+  });
   // Tests start from settled server states: every running monitor has completed a round.
   const { core, monitors } = weir.context;
-  await Promise.all(core.list('monitor').filter((m) => m.params.state === 'running').map((m) => monitors.get(m.name)!.nextTick()));
+  await Promise.all(
+    core
+      .list('monitor')
+      .filter((m) => m.params.state === 'running')
+      .map((m) => monitors.get(m.name)!.nextTick()),
+  );
   if (options.serversRunning) {
     for (const m of core.list('monitor').filter((m) => m.params.state === 'running')) {
       const watched = stringList(m.params.servers!);
-      const allRunning = () => watched.every((name) => core.find('server', name)?.runtime.facts.flags.includes('running'));
+      const allRunning = () =>
+        watched.every((name) => core.find('server', name)?.runtime.facts.flags.includes('running'));
       await waitFor(`the servers of monitor '${m.name}' to be running`, async () => {
         if (!allRunning()) await monitors.get(m.name)!.nextTick();
         return allRunning();
@@ -105,7 +126,11 @@ export async function startTestWeir(options: { config?: string; datadir?: string
     }
   }
   const self: TestWeir = {
-    weir, datadir, configFile, listenerPort, http: request(weir.adminUrl),
+    weir,
+    datadir,
+    configFile,
+    listenerPort,
+    http: request(weir.adminUrl),
     async stop() {
       await weir.stop();
     },
@@ -132,9 +157,15 @@ export async function writeTestConfig(dir: string, config = TEST_CONFIG): Promis
  * Runs `weir` as a child process; resolves once its admin API answers. `root` runs another
  * checkout (a benchmark compares against an earlier commit).
  */
-export async function spawnWeir(args: string[], env: Record<string, string> = {}, root = ROOT): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+export async function spawnWeir(
+  args: string[],
+  env: Record<string, string> = {},
+  root = ROOT,
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts'), ...args], {
-    cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -155,15 +186,21 @@ export async function spawnWeir(args: string[], env: Record<string, string> = {}
 
 /** Waits for a child to exit; resolves with its exit code or signal. */
 export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
 /** Runs `weir` to completion (for --validate and failing starts). */
-export function runWeir(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+export function runWeir(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
-      cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
@@ -173,7 +210,8 @@ export function runWeir(args: string[], env: Record<string, string> = {}): Promi
 }
 
 /** Sends a supertest request as the default admin user. */
-export const asAdmin = <T extends { auth(user: string, password: string): T }>(req: T): T => req.auth(ADMIN.user, ADMIN.password);
+export const asAdmin = <T extends { auth(user: string, password: string): T }>(req: T): T =>
+  req.auth(ADMIN.user, ADMIN.password);
 
 /**
  * Starts one Weir for a test file (a `describe` block) and stops and removes it after.

@@ -9,14 +9,21 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ADMIN, removeDir, startTestWeir } from '../harness/weir.ts';
 
-interface Panel { title: string; type: string; targets?: Array<{ expr: string }> }
+interface Panel {
+  title: string;
+  type: string;
+  targets?: Array<{ expr: string }>;
+}
 const dashboard = JSON.parse(readFileSync(new URL('../../dashboards/weir.json', import.meta.url), 'utf8')) as {
-  panels: Panel[]; templating: { list: Array<{ name: string; query: string | { query: string } }> };
+  panels: Panel[];
+  templating: { list: Array<{ name: string; query: string | { query: string } }> };
 };
 
 /** Every PromQL expression of the dashboard, with where it comes from. */
 function queries(): Array<{ where: string; expr: string }> {
-  const out = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel '${p.title}'`, expr: t.expr })));
+  const out = dashboard.panels.flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ where: `panel '${p.title}'`, expr: t.expr })),
+  );
   for (const v of dashboard.templating.list) {
     const q = typeof v.query === 'string' ? v.query : v.query?.query;
     if (q && /\(/.test(q)) out.push({ where: `variable '${v.name}'`, expr: q });
@@ -52,10 +59,15 @@ test('every metric and label the Grafana dashboard queries is served by GET /met
         const used = [...(m[2] ?? '').matchAll(/([a-z_]+)\s*[=!~]/g)].map((l) => l[1]!).filter((l) => l !== 'instance');
         for (const l of used) if (known && !known.has(l)) problems.push(`${where}: ${family} has no label '${l}'`);
       }
-      for (const by of expr.matchAll(/by \(([^)]*)\)\s*\((?:rate|increase)?\(?\s*((?:weir|process|nodejs)_[a-z0-9_]+)/g)) {
+      for (const by of expr.matchAll(
+        /by \(([^)]*)\)\s*\((?:rate|increase)?\(?\s*((?:weir|process|nodejs)_[a-z0-9_]+)/g,
+      )) {
         const family = types.has(by[2]!) ? by[2]! : by[2]!.replace(/_(bucket|sum|count)$/, '');
         const known = labels.get(family);
-        for (const l of by[1]!.split(',').map((s) => s.trim()).filter((s) => s && s !== 'le' && s !== 'instance')) {
+        for (const l of by[1]!
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s && s !== 'le' && s !== 'instance')) {
           if (known && !known.has(l)) problems.push(`${where}: ${family} has no label '${l}' to group by`);
         }
       }

@@ -15,7 +15,9 @@ import { ADMIN, removeDir, startTestWeir, type TestWeir } from '../harness/weir.
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 /** The metric names the README's table documents. */
-export const DOCUMENTED = [...(/<!-- metrics:begin[^]*?<!-- metrics:end -->/.exec(README)?.[0] ?? '').matchAll(/^\| `(weir_[a-z_]+)`/gm)].map((m) => m[1]!);
+export const DOCUMENTED = [
+  ...(/<!-- metrics:begin[^]*?<!-- metrics:end -->/.exec(README)?.[0] ?? '').matchAll(/^\| `(weir_[a-z_]+)`/gm),
+].map((m) => m[1]!);
 
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 
@@ -27,17 +29,21 @@ async function scrape(t: TestWeir, auth: { user: string; password: string } = AD
 
 /** Sample lines as {name, labels, value}. */
 function samples(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
-  return text.split('\n').filter((l) => l && !l.startsWith('#')).map((line) => {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    assert.ok(m, `unparsable sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    return { name: m[1]!, labels, value: Number(m[3]) };
-  });
+  return text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((line) => {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+      assert.ok(m, `unparsable sample line: ${line}`);
+      const labels: Record<string, string> = {};
+      for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+      return { name: m[1]!, labels, value: Number(m[3]) };
+    });
 }
 
 function value(text: string, name: string, labels: Record<string, string>): number | undefined {
-  return samples(text).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  return samples(text).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    ?.value;
 }
 
 describe('GET /metrics', () => {
@@ -49,8 +55,12 @@ describe('GET /metrics', () => {
     await createProxyUser(db);
     await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     port = await freePort();
-    t = await startTestWeir({ config: oneServerConfig(db, { services: { Svc: port }, globals: 'users_refresh_time=0s' }) });
-    await waitFor('db1 running', async () => t.weir.context.core.get('server', 'db1').runtime.facts.flags.includes('running'));
+    t = await startTestWeir({
+      config: oneServerConfig(db, { services: { Svc: port }, globals: 'users_refresh_time=0s' }),
+    });
+    await waitFor('db1 running', async () =>
+      t.weir.context.core.get('server', 'db1').runtime.facts.flags.includes('running'),
+    );
   });
   after(async () => {
     await t.stop();
@@ -65,14 +75,22 @@ describe('GET /metrics', () => {
   test('traffic moves the service and server metrics; refused logins are counted by reason', async () => {
     const before = await scrape(t);
     const facts = () => JSON.stringify(t.weir.context.core.get('server', 'db1').runtime.facts);
-    const client = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw' })
+    const client = await mysql
+      .createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw' })
       .catch((err: Error) => assert.fail(`${err.message}; db1: ${facts()}`));
     for (let i = 0; i < 20; i++) await client.query('SELECT ?', [i]);
     await client.end();
-    await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'wrong' }), /Access denied/);
-    await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port, user: 'nobody', password: 'x' }), /Access denied/);
+    await assert.rejects(
+      mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'wrong' }),
+      /Access denied/,
+    );
+    await assert.rejects(
+      mysql.createConnection({ host: '127.0.0.1', port, user: 'nobody', password: 'x' }),
+      /Access denied/,
+    );
     const text = await scrape(t);
-    const delta = (name: string, labels: Record<string, string>) => (value(text, name, labels) ?? 0) - (value(before, name, labels) ?? 0);
+    const delta = (name: string, labels: Record<string, string>) =>
+      (value(text, name, labels) ?? 0) - (value(before, name, labels) ?? 0);
     assert.ok(delta('weir_service_statements_total', { service: 'Svc' }) >= 20);
     assert.ok(delta('weir_server_statements_total', { server: 'db1' }) >= 20);
     assert.ok(delta('weir_service_response_time_seconds_count', { service: 'Svc' }) >= 20);
@@ -89,13 +107,21 @@ describe('GET /metrics', () => {
     assert.equal(value(text, 'weir_server_read_only', { server: 'db1' }), 0);
   });
 
-  test('the output passes promtool check metrics', { skip: promtool ? false : 'promtool is not installed (Debian package prometheus; scripts/ensure-deps.sh installs it)' }, async () => {
-    const text = await scrape(t);
-    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`);
-  });
+  test(
+    'the output passes promtool check metrics',
+    {
+      skip: promtool
+        ? false
+        : 'promtool is not installed (Debian package prometheus; scripts/ensure-deps.sh installs it)',
+    },
+    async () => {
+      const text = await scrape(t);
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`);
+    },
+  );
 
-  test('every documented metric is served, with Node\'s process metrics beside them', async () => {
+  test("every documented metric is served, with Node's process metrics beside them", async () => {
     // An event-driven counter has its TYPE line before its first event.
     const text = await scrape(t);
     const missing = DOCUMENTED.filter((name) => !text.includes(`# TYPE ${name} `));
@@ -103,7 +129,12 @@ describe('GET /metrics', () => {
     const served = new Set([...text.matchAll(/^# TYPE (weir_\S+)/gm)].map((m) => m[1]!));
     const undocumented = [...served].filter((n) => !DOCUMENTED.includes(n));
     assert.deepEqual(undocumented, [], 'served but not in the README');
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_heap_size_used_bytes',
+    ]) {
       assert.ok(text.includes(`# TYPE ${name} `), name);
     }
     assert.ok(!text.includes('nodejs_active_handles_total'), 'a gauge named _total is dropped');
@@ -115,9 +146,15 @@ describe('GET /metrics', () => {
     await t.http.get('/no/such/path').auth(ADMIN.user, ADMIN.password).expect(404);
     await t.http.get('/openapi.json').expect(200);
     const text = await scrape(t);
-    assert.ok((value(text, 'weir_admin_requests_total', { method: 'GET', route: '/openapi.json', code: '200' }) ?? 0) >= 1);
-    assert.ok((value(text, 'weir_admin_requests_total', { method: 'GET', route: '/servers/{name}', code: '200' }) ?? 0) >= 1);
-    assert.ok((value(text, 'weir_admin_requests_total', { method: 'GET', route: '/servers/{name}', code: '404' }) ?? 0) >= 1);
+    assert.ok(
+      (value(text, 'weir_admin_requests_total', { method: 'GET', route: '/openapi.json', code: '200' }) ?? 0) >= 1,
+    );
+    assert.ok(
+      (value(text, 'weir_admin_requests_total', { method: 'GET', route: '/servers/{name}', code: '200' }) ?? 0) >= 1,
+    );
+    assert.ok(
+      (value(text, 'weir_admin_requests_total', { method: 'GET', route: '/servers/{name}', code: '404' }) ?? 0) >= 1,
+    );
     assert.ok((value(text, 'weir_admin_requests_total', { method: 'GET', route: 'unmatched', code: '404' }) ?? 0) >= 1);
     const labels = samples(text).flatMap((s) => Object.entries(s.labels));
     for (const [k, v] of labels) {
@@ -128,53 +165,115 @@ describe('GET /metrics', () => {
 
   test('monitor events and cluster operations are counted by kind and result', async () => {
     const before = await scrape(t);
-    await t.http.post('/monitors/Monitor/switchover').auth(ADMIN.user, ADMIN.password).send({ new_primary: 'no-such-server' }).expect(422);
+    await t.http
+      .post('/monitors/Monitor/switchover')
+      .auth(ADMIN.user, ADMIN.password)
+      .send({ new_primary: 'no-such-server' })
+      .expect(422);
     const text = await scrape(t);
     const refused = { monitor: 'Monitor', operation: 'switchover', result: 'refused' };
-    assert.equal((value(text, 'weir_cluster_operations_total', refused) ?? 0) - (value(before, 'weir_cluster_operations_total', refused) ?? 0), 1);
-    assert.ok((value(text, 'weir_cluster_operation_duration_seconds_count', { monitor: 'Monitor', operation: 'switchover' }) ?? 0) >= 1);
+    assert.equal(
+      (value(text, 'weir_cluster_operations_total', refused) ?? 0) -
+        (value(before, 'weir_cluster_operations_total', refused) ?? 0),
+      1,
+    );
+    assert.ok(
+      (value(text, 'weir_cluster_operation_duration_seconds_count', { monitor: 'Monitor', operation: 'switchover' }) ??
+        0) >= 1,
+    );
     // db1 came up as the primary once Weir had started.
-    assert.ok(samples(text).some((s) => s.name === 'weir_monitor_events_total' && s.labels.monitor === 'Monitor' && s.value >= 1), 'a monitor event was counted');
+    assert.ok(
+      samples(text).some(
+        (s) => s.name === 'weir_monitor_events_total' && s.labels.monitor === 'Monitor' && s.value >= 1,
+      ),
+      'a monitor event was counted',
+    );
     assert.ok((value(text, 'weir_monitor_ticks_total', { monitor: 'Monitor' }) ?? 0) >= 1);
   });
 
   test('a basic (read-only) user may scrape; without credentials it is a 401', async () => {
-    await t.http.post('/users').auth(ADMIN.user, ADMIN.password).send({ name: 'prometheus', password: 'scrape-pw' }).expect(201);
+    await t.http
+      .post('/users')
+      .auth(ADMIN.user, ADMIN.password)
+      .send({ name: 'prometheus', password: 'scrape-pw' })
+      .expect(201);
     assert.match(await scrape(t, { user: 'prometheus', password: 'scrape-pw' }), /weir_server_up/);
     const res = await t.http.get('/metrics').expect(401);
     assert.equal(res.body.error, 'Unauthorized');
   });
 
-  test('a deleted object\'s series disappear', async () => {
+  test("a deleted object's series disappear", async () => {
     const other = await freePort();
     const admin = (r: ReturnType<TestWeir['http']['get']>) => r.auth(ADMIN.user, ADMIN.password);
     await admin(t.http.post('/servers')).send({ name: 'gone-db', address: '127.0.0.1', port: db.port }).expect(201);
-    await admin(t.http.post('/services')).send({ name: 'Gone-Svc', router: 'readconnroute', router_options: ['running'], servers: ['/servers/gone-db'], user: 'maxuser', password: 'max-pw' }).expect(201);
-    await admin(t.http.post('/services/Gone-Svc/listeners')).send({ name: 'Gone-Listener', address: '127.0.0.1', port: other }).expect(201);
-    await admin(t.http.post('/monitors')).send({ name: 'Gone-Mon', module: 'mariadbmon', user: 'maxuser', password: 'max-pw', servers: ['/servers/gone-db'], monitor_interval: 200 }).expect(201);
-    await waitFor('gone-db running', async () => t.weir.context.core.get('server', 'gone-db').runtime.facts.flags.includes('running'));
-    await waitFor('Gone-Listener bound', async () => t.weir.context.core.get('listener', 'Gone-Listener').runtime.listenerState === 'running');
+    await admin(t.http.post('/services'))
+      .send({
+        name: 'Gone-Svc',
+        router: 'readconnroute',
+        router_options: ['running'],
+        servers: ['/servers/gone-db'],
+        user: 'maxuser',
+        password: 'max-pw',
+      })
+      .expect(201);
+    await admin(t.http.post('/services/Gone-Svc/listeners'))
+      .send({ name: 'Gone-Listener', address: '127.0.0.1', port: other })
+      .expect(201);
+    await admin(t.http.post('/monitors'))
+      .send({
+        name: 'Gone-Mon',
+        module: 'mariadbmon',
+        user: 'maxuser',
+        password: 'max-pw',
+        servers: ['/servers/gone-db'],
+        monitor_interval: 200,
+      })
+      .expect(201);
+    await waitFor('gone-db running', async () =>
+      t.weir.context.core.get('server', 'gone-db').runtime.facts.flags.includes('running'),
+    );
+    await waitFor(
+      'Gone-Listener bound',
+      async () => t.weir.context.core.get('listener', 'Gone-Listener').runtime.listenerState === 'running',
+    );
     const client = await mysql.createConnection({ host: '127.0.0.1', port: other, user: 'app', password: 'app-pw' });
     await client.query('SELECT 1');
     await client.end();
-    await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port: other, user: 'app', password: 'wrong' }), /Access denied/);
+    await assert.rejects(
+      mysql.createConnection({ host: '127.0.0.1', port: other, user: 'app', password: 'wrong' }),
+      /Access denied/,
+    );
     const names = /"(gone-db|Gone-Svc|Gone-Listener|Gone-Mon)"/;
     const withNames = (text: string) => text.split('\n').filter((l) => !l.startsWith('#') && names.test(l));
     const present = withNames(await scrape(t));
-    for (const metric of ['weir_client_auth_failures_total', 'weir_service_response_time_seconds_bucket', 'weir_server_response_time_seconds_bucket',
-      'weir_listener_connections_accepted_total', 'weir_service_statements_total', 'weir_server_connections_current',
-      'weir_monitor_ticks_total', 'weir_monitor_events_total']) {
-      assert.ok(present.some((l) => l.startsWith(metric)), `${metric} has a series before the deletion`);
+    for (const metric of [
+      'weir_client_auth_failures_total',
+      'weir_service_response_time_seconds_bucket',
+      'weir_server_response_time_seconds_bucket',
+      'weir_listener_connections_accepted_total',
+      'weir_service_statements_total',
+      'weir_server_connections_current',
+      'weir_monitor_ticks_total',
+      'weir_monitor_events_total',
+    ]) {
+      assert.ok(
+        present.some((l) => l.startsWith(metric)),
+        `${metric} has a series before the deletion`,
+      );
     }
     await admin(t.http.delete('/services/Gone-Svc/listeners/Gone-Listener')).expect(204);
     await admin(t.http.delete('/services/Gone-Svc')).expect(204);
-    await admin(t.http.patch('/monitors/Gone-Mon')).set('Content-Type', 'application/json-patch+json')
-      .send([{ op: 'replace', path: '/servers', value: [] }]).expect(200);
+    await admin(t.http.patch('/monitors/Gone-Mon'))
+      .set('Content-Type', 'application/json-patch+json')
+      .send([{ op: 'replace', path: '/servers', value: [] }])
+      .expect(200);
     await admin(t.http.delete('/monitors/Gone-Mon')).expect(204);
     await admin(t.http.delete('/servers/gone-db')).expect(204);
     // Removal of counted series runs as the deletion's event is handled: poll until it has.
     let left: string[] = [];
-    await waitFor('the series are gone', async () => (left = withNames(await scrape(t))).length === 0, 10_000).catch(() => {});
+    await waitFor('the series are gone', async () => (left = withNames(await scrape(t))).length === 0, 10_000).catch(
+      () => {},
+    );
     assert.deepEqual(left, []);
   });
 });
@@ -188,9 +287,13 @@ describe('series budget', () => {
     for (let i = 1; i <= 20; i++) config += serverSection(`srv${i}`, 1);
     config += `[MonA]\ntype=monitor\nmodule=mariadbmon\nservers=${Array.from({ length: 10 }, (_, i) => `srv${i + 1}`).join(',')}\nuser=u\npassword=p\nmonitor_interval=1000ms\n\n`;
     config += `[MonB]\ntype=monitor\nmodule=mariadbmon\nservers=${Array.from({ length: 10 }, (_, i) => `srv${i + 11}`).join(',')}\nuser=u\npassword=p\nmonitor_interval=1000ms\n\n`;
-    for (let i = 1; i <= 10; i++) config += `[F${i}]\ntype=filter\nmodule=topfilter\nfilebase=/tmp/weir-metrics-top\n\n`;
+    for (let i = 1; i <= 10; i++)
+      config += `[F${i}]\ntype=filter\nmodule=topfilter\nfilebase=/tmp/weir-metrics-top\n\n`;
     for (let i = 1; i <= 10; i++) {
-      config += serviceSections(`Svc${i}`, await freePort(), { servers: Array.from({ length: 20 }, (_, j) => `srv${j + 1}`), filters: `F${i}` });
+      config += serviceSections(`Svc${i}`, await freePort(), {
+        servers: Array.from({ length: 20 }, (_, j) => `srv${j + 1}`),
+        filters: `F${i}`,
+      });
     }
     t = await startTestWeir({ config });
   });
@@ -204,20 +307,39 @@ describe('series budget', () => {
     // Every series the event-driven metrics can have: each service with each server, every reason.
     for (const s of core.list('service')) {
       for (const srv of core.list('server')) core.traffic.replyTimer(s.name, srv.name)(0.003);
-      for (const reason of ['bad_password', 'unknown_user', 'root_refused', 'plugin', 'no_server'] as const) core.traffic.authFailed(s.name, reason);
+      for (const reason of ['bad_password', 'unknown_user', 'root_refused', 'plugin', 'no_server'] as const)
+        core.traffic.authFailed(s.name, reason);
     }
-    for (const srv of core.list('server')) for (const reason of ['refused', 'timeout', 'auth', 'server_error', 'other'] as const) core.traffic.connectFailed(srv.name, reason);
+    for (const srv of core.list('server'))
+      for (const reason of ['refused', 'timeout', 'auth', 'server_error', 'other'] as const)
+        core.traffic.connectFailed(srv.name, reason);
     for (const l of core.list('listener')) {
       core.traffic.accepted(l.name);
       core.traffic.rejected(l.name, 'service_stopped');
     }
     // Admin requests on every collection and object path.
-    for (const path of ['/servers', '/servers/srv1', '/services', '/services/Svc1', '/monitors', '/monitors/MonA', '/filters', '/filters/F1',
-      '/services/Svc1/listeners', '/sessions', '/maxscale', '/maxscale/threads', '/users', '/nowhere']) {
+    for (const path of [
+      '/servers',
+      '/servers/srv1',
+      '/services',
+      '/services/Svc1',
+      '/monitors',
+      '/monitors/MonA',
+      '/filters',
+      '/filters/F1',
+      '/services/Svc1/listeners',
+      '/sessions',
+      '/maxscale',
+      '/maxscale/threads',
+      '/users',
+      '/nowhere',
+    ]) {
       await t.http.get(path).auth(ADMIN.user, ADMIN.password);
     }
     const count = samples(await scrape(t)).length;
-    console.log(`series for 10 services, 20 servers, 10 listeners, 10 filters, 2 monitors: ${count} (budget ${BUDGET})`);
+    console.log(
+      `series for 10 services, 20 servers, 10 listeners, 10 filters, 2 monitors: ${count} (budget ${BUDGET})`,
+    );
     assert.ok(count < BUDGET, `${count} series`);
     assert.ok(count > 500, `${count} series: the fixture did not fill the histograms`);
   });

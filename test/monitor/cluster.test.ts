@@ -7,17 +7,31 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mysql, { type Connection } from 'mysql2/promise';
-import { createUser, freePort, startReplicationTopology, waitFor, type MariaDBServer, type Topology } from '../harness/mariadb.ts';
+import {
+  createUser,
+  freePort,
+  startReplicationTopology,
+  waitFor,
+  type MariaDBServer,
+  type Topology,
+} from '../harness/mariadb.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
 import { CLUSTER_ADMIN, clusterConfig, createClusterAdmin } from '../harness/config.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 function config(topo: Topology, port: number): string {
   const servers = [topo.primary, ...topo.replicas].map((s) => s.name);
-  return clusterConfig(topo, { intervalMs: 200, failcount: 2, readTimeout: '2s', extra: 'switchover_timeout=30s\nfailover_timeout=30s\n' })
-    + `[Writes]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=${servers.join(',')}\n`
-    + `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n\n`
-    + `[Writes-Listener]\ntype=listener\nservice=Writes\naddress=127.0.0.1\nport=${port}\n`;
+  return (
+    clusterConfig(topo, {
+      intervalMs: 200,
+      failcount: 2,
+      readTimeout: '2s',
+      extra: 'switchover_timeout=30s\nfailover_timeout=30s\n',
+    }) +
+    `[Writes]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=${servers.join(',')}\n` +
+    `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n\n` +
+    `[Writes-Listener]\ntype=listener\nservice=Writes\naddress=127.0.0.1\nport=${port}\n`
+  );
 }
 
 describe('mariadbmon cluster operations on a real primary and two replicas', () => {
@@ -27,10 +41,14 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
   const byName = new Map<string, MariaDBServer>();
   const monitor = () => t.weir.context.monitors.get('Cluster')!;
   const server = async (name: string) => (await asAdmin(t.http.get(`/servers/${name}`)).expect(200)).body;
-  const op = (name: 'switchover' | 'failover' | 'rejoin', body?: object) => asAdmin(
-    name === 'switchover' ? t.http.post('/monitors/Cluster/switchover')
-      : name === 'failover' ? t.http.post('/monitors/Cluster/failover')
-        : t.http.post('/monitors/Cluster/rejoin')).send(body);
+  const op = (name: 'switchover' | 'failover' | 'rejoin', body?: object) =>
+    asAdmin(
+      name === 'switchover'
+        ? t.http.post('/monitors/Cluster/switchover')
+        : name === 'failover'
+          ? t.http.post('/monitors/Cluster/failover')
+          : t.http.post('/monitors/Cluster/rejoin'),
+    ).send(body);
   /** Waits, by monitor rounds, until `check` holds for the server's REST view. */
   async function until(name: string, what: string, check: (s: any) => boolean, rounds = 100): Promise<any> {
     for (let i = 0; i < rounds; i++) {
@@ -40,12 +58,16 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
     }
     assert.fail(`${name}: ${what} not seen after ${rounds} rounds: ${JSON.stringify(await server(name))}`);
   }
-  const isState = (...flags: string[]) => (s: any) => JSON.stringify(s.state) === JSON.stringify(flags);
+  const isState =
+    (...flags: string[]) =>
+    (s: any) =>
+      JSON.stringify(s.state) === JSON.stringify(flags);
   const primaryName = async () => {
     for (const n of byName.keys()) if ((await server(n)).state.includes('master')) return n;
     return null;
   };
-  const connectApp = () => mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw', database: 'shop' });
+  const connectApp = () =>
+    mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw', database: 'shop' });
   /** The server a new session through Weir lands on. */
   async function landsOn(): Promise<number> {
     const c = await connectApp();
@@ -77,36 +99,70 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
   });
 
   test('bad cluster operations are refused with the reason and change nothing', async () => {
-    const refused = async (path: 'switchover' | 'failover' | 'rejoin', body: object | undefined, pattern: RegExp, status = 422) => {
+    const refused = async (
+      path: 'switchover' | 'failover' | 'rejoin',
+      body: object | undefined,
+      pattern: RegExp,
+      status = 422,
+    ) => {
       const res = await op(path, body).expect(status);
       assert.match(res.body.description, pattern);
     };
     await refused('switchover', { new_primary: 'nope' }, /'nope' is not a server of this monitor/);
-    await refused('switchover', { new_primary: 'db2', old_primary: 'db3' }, /'db3' is not the primary: the primary is 'db1'/);
+    await refused(
+      'switchover',
+      { new_primary: 'db2', old_primary: 'db3' },
+      /'db3' is not the primary: the primary is 'db1'/,
+    );
     await refused('failover', undefined, /The primary 'db1' is running/);
     await refused('rejoin', { server: 'db1' }, /'db1' is the primary/);
     await refused('rejoin', { server: 'nope' }, /'nope' is not a server of this monitor/);
     await refused('switchover', { new_primary: 'db2', surprise: 1 }, /surprise/, 400);
     await refused('rejoin', {}, /server/, 400);
     assert.equal((await asAdmin(t.http.post('/monitors/Nope/failover')).expect(404)).body.error, 'Not Found');
-    const patch = await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH)
-      .send([{ op: 'replace', path: '/monitor_interval', value: -200 }]).expect((r) => assert.ok(r.status === 400 || r.status === 422, String(r.status)));
+    const patch = await asAdmin(t.http.patch('/monitors/Cluster'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/monitor_interval', value: -200 }])
+      .expect((r) => assert.ok(r.status === 400 || r.status === 422, String(r.status)));
     assert.match(patch.body.description + JSON.stringify(patch.body.errors ?? []), /monitor_interval/);
 
     // Nor one listed in servers_no_promotion; an unknown name there is refused.
-    await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH).send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: ['db3'] }]).expect(200);
-    await refused('switchover', { new_primary: 'db3' }, /'db3' cannot be promoted: it is listed in servers_no_promotion/);
-    const unknown = await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH).send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: ['db7'] }]).expect(422);
+    await asAdmin(t.http.patch('/monitors/Cluster'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: ['db3'] }])
+      .expect(200);
+    await refused(
+      'switchover',
+      { new_primary: 'db3' },
+      /'db3' cannot be promoted: it is listed in servers_no_promotion/,
+    );
+    const unknown = await asAdmin(t.http.patch('/monitors/Cluster'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: ['db7'] }])
+      .expect(422);
     assert.match(unknown.body.description, /servers_no_promotion.*db7/);
-    await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH).send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: [] }]).expect(200);
+    await asAdmin(t.http.patch('/monitors/Cluster'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/parameters/servers_no_promotion', value: [] }])
+      .expect(200);
 
     // A replica in maintenance, or one that is down, cannot be promoted.
-    await asAdmin(t.http.patch('/servers/db3')).type(JSON_PATCH).send([{ op: 'add', path: '/state/-', value: 'maintenance' }]).expect(200);
+    await asAdmin(t.http.patch('/servers/db3'))
+      .type(JSON_PATCH)
+      .send([{ op: 'add', path: '/state/-', value: 'maintenance' }])
+      .expect(200);
     await refused('switchover', { new_primary: 'db3' }, /'db3' cannot be promoted: it is in maintenance/);
-    await asAdmin(t.http.patch('/servers/db3')).type(JSON_PATCH).send([{ op: 'remove', path: '/state/0' }]).expect(200);
+    await asAdmin(t.http.patch('/servers/db3'))
+      .type(JSON_PATCH)
+      .send([{ op: 'remove', path: '/state/0' }])
+      .expect(200);
     await byName.get('db3')!.kill();
     await until('db3', 'down', isState('down'));
-    await refused('switchover', { new_primary: 'db3' }, /'db3' does not replicate from the primary 'db1' \(or is not reachable\)/);
+    await refused(
+      'switchover',
+      { new_primary: 'db3' },
+      /'db3' does not replicate from the primary 'db1' \(or is not reachable\)/,
+    );
     await byName.get('db3')!.restart();
     await until('db3', 'replica again', isState('slave', 'running'));
 
@@ -132,7 +188,10 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
       assert.equal(first.primary, 'db2');
       assert.equal(first.previous_primary, 'db1');
       assert.ok(first.steps.includes('db1: SET GLOBAL read_only=1'), first.steps.join('\n'));
-      assert.ok(first.steps.some((s: string) => /'db2' applied every transaction up to GTID 0-1-\d+/.test(s)), first.steps.join('\n'));
+      assert.ok(
+        first.steps.some((s: string) => /'db2' applied every transaction up to GTID 0-1-\d+/.test(s)),
+        first.steps.join('\n'),
+      );
       // The reply comes after a monitoring round: the REST view already shows the new topology.
       assert.deepEqual((await server('db2')).state, ['master', 'running']);
       await until('db1', 'replica of db2', (s) => s.state.includes('slave') && s.replicates_from === '/servers/db2');
@@ -157,11 +216,17 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
     const stored = new Set<number>((rows as Array<{ id: number }>).map((r) => r.id));
     const lost = [...writer.acked].filter((id) => !stored.has(id));
     assert.deepEqual(lost, [], `acknowledged writes missing on the primary (of ${writer.acked.size})`);
-    assert.ok([...stored].every((id) => id <= writer.lastAttempted), 'no row that was never written');
+    assert.ok(
+      [...stored].every((id) => id <= writer.lastAttempted),
+      'no row that was never written',
+    );
     // The replicas have them too.
     const [{ pos }] = await topo.primary.query('SELECT @@gtid_binlog_pos AS pos');
     for (const r of topo.replicas) {
-      await waitFor(`${r.name} to catch up`, async () => (await r.query(`SELECT MASTER_GTID_WAIT('${pos}', 0) AS w`))[0].w === 0);
+      await waitFor(
+        `${r.name} to catch up`,
+        async () => (await r.query(`SELECT MASTER_GTID_WAIT('${pos}', 0) AS w`))[0].w === 0,
+      );
       const [{ n }] = await r.query('SELECT COUNT(*) AS n FROM shop.orders');
       assert.equal(Number(n), stored.size, r.name);
     }
@@ -185,18 +250,29 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
     const other = newPrimary === 'db2' ? 'db3' : 'db2';
     assert.deepEqual((await server(newPrimary)).state, ['master', 'running']);
     assert.equal((await server(newPrimary)).read_only, false);
-    await until(other, `replica of ${newPrimary}`, (s) => s.state.includes('slave') && s.replicates_from === `/servers/${newPrimary}`);
+    await until(
+      other,
+      `replica of ${newPrimary}`,
+      (s) => s.state.includes('slave') && s.replicates_from === `/servers/${newPrimary}`,
+    );
     assert.equal(await landsOn(), Number(newPrimary.slice(2)));
 
     // Failing over again is refused: the new primary is running.
-    assert.match((await op('failover').expect(422)).body.description, new RegExp(`The primary '${newPrimary}' is running`));
+    assert.match(
+      (await op('failover').expect(422)).body.description,
+      new RegExp(`The primary '${newPrimary}' is running`),
+    );
 
     // The old primary returns as a writable stand-alone server; rejoin makes it a replica.
     await byName.get('db1')!.restart();
     await until('db1', 'running', isState('running'));
     const rejoined = (await op('rejoin', { server: 'db1' }).expect(200)).body;
     assert.equal(rejoined.primary, newPrimary);
-    const db1 = await until('db1', `replica of ${newPrimary}`, (s) => s.state.includes('slave') && s.replicates_from === `/servers/${newPrimary}`);
+    const db1 = await until(
+      'db1',
+      `replica of ${newPrimary}`,
+      (s) => s.state.includes('slave') && s.replicates_from === `/servers/${newPrimary}`,
+    );
     assert.equal(db1.read_only, true);
     // Rejoining what already replicates changes nothing.
     assert.match((await op('rejoin', { server: 'db1' }).expect(200)).body.steps.join(), /already replicates/);
@@ -204,10 +280,13 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
   });
 
   test('auto_failover and auto_rejoin: a killed primary is replaced within failcount rounds and rejoins when back', async () => {
-    await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH).send([
-      { op: 'replace', path: '/parameters/auto_failover', value: true },
-      { op: 'replace', path: '/parameters/auto_rejoin', value: true },
-    ]).expect(200);
+    await asAdmin(t.http.patch('/monitors/Cluster'))
+      .type(JSON_PATCH)
+      .send([
+        { op: 'replace', path: '/parameters/auto_failover', value: true },
+        { op: 'replace', path: '/parameters/auto_rejoin', value: true },
+      ])
+      .expect(200);
     const victim = failedPrimary;
     await byName.get(victim)!.kill();
     await until(victim, 'down', (s) => s.state.includes('down'));
@@ -220,13 +299,20 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
     assert.equal(await landsOn(), Number(promoted.slice(2)));
 
     await byName.get(victim)!.restart();
-    const back = await until(victim, `auto-rejoined to ${promoted}`, (s) => s.state.includes('slave') && s.replicates_from === `/servers/${promoted}`);
+    const back = await until(
+      victim,
+      `auto-rejoined to ${promoted}`,
+      (s) => s.state.includes('slave') && s.replicates_from === `/servers/${promoted}`,
+    );
     assert.equal(back.read_only, true);
     newPrimary = promoted;
   });
 
   test('rejoin refuses a server with transactions the primary does not have, and leaves it as it was', async () => {
-    await asAdmin(t.http.patch('/monitors/Cluster')).type(JSON_PATCH).send([{ op: 'replace', path: '/parameters/auto_rejoin', value: false }]).expect(200);
+    await asAdmin(t.http.patch('/monitors/Cluster'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/parameters/auto_rejoin', value: false }])
+      .expect(200);
     const diverged = [...byName.keys()].find((n) => n !== newPrimary)!;
     const s = byName.get(diverged)!;
     await s.query('STOP SLAVE');
@@ -235,7 +321,10 @@ describe('mariadbmon cluster operations on a real primary and two replicas', () 
     await s.query('INSERT INTO shop.orders VALUES (-1)');
     await until(diverged, 'stand-alone', isState('running'));
     const res = await op('rejoin', { server: diverged }).expect(422);
-    assert.match(res.body.description, new RegExp(`'${diverged}' has transactions the primary '${newPrimary}' does not`));
+    assert.match(
+      res.body.description,
+      new RegExp(`'${diverged}' has transactions the primary '${newPrimary}' does not`),
+    );
     const slaves = await s.query('SHOW ALL SLAVES STATUS');
     assert.equal(slaves.length, 0, 'no replication was set up');
     const [{ ro }] = await s.query('SELECT @@global.read_only AS ro');

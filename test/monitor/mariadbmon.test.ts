@@ -14,12 +14,16 @@ function config(topo: Topology, interval = 200): string {
   return `
 [maxscale]
 admin_host=127.0.0.1
-${servers.map((s) => `
+${servers
+  .map(
+    (s) => `
 [${s.name}]
 type=server
 address=127.0.0.1
 port=${s.port}
-`).join('')}
+`,
+  )
+  .join('')}
 [Cluster-Monitor]
 type=monitor
 module=mariadbmon
@@ -95,10 +99,16 @@ describe('mariadbmon on a real primary/replica topology', () => {
   });
 
   test('maintenance shows beside the monitor flags and the monitor keeps watching', async () => {
-    await asAdmin(t.http.patch('/servers/db2')).type(JSON_PATCH).send([{ op: 'add', path: '/state/-', value: 'maintenance' }]).expect(200);
+    await asAdmin(t.http.patch('/servers/db2'))
+      .type(JSON_PATCH)
+      .send([{ op: 'add', path: '/state/-', value: 'maintenance' }])
+      .expect(200);
     await monitor().nextTick();
     assert.deepEqual((await server('db2')).state, ['maintenance', 'slave', 'running']);
-    await asAdmin(t.http.patch('/servers/db2')).type(JSON_PATCH).send([{ op: 'remove', path: '/state/0' }]).expect(200);
+    await asAdmin(t.http.patch('/servers/db2'))
+      .type(JSON_PATCH)
+      .send([{ op: 'remove', path: '/state/0' }])
+      .expect(200);
     assert.deepEqual((await server('db2')).state, ['slave', 'running']);
   });
 
@@ -107,7 +117,10 @@ describe('mariadbmon on a real primary/replica topology', () => {
     const ticks = (await asAdmin(t.http.get('/monitors/Cluster-Monitor')).expect(200)).body.ticks;
     assert.deepEqual((await server('db1')).state, []);
     // Nothing polls while stopped: the round counter stands still across a PATCH-triggered sync.
-    await asAdmin(t.http.patch('/monitors/Cluster-Monitor')).type(JSON_PATCH).send([{ op: 'replace', path: '/monitor_interval', value: 150 }]).expect(200);
+    await asAdmin(t.http.patch('/monitors/Cluster-Monitor'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/monitor_interval', value: 150 }])
+      .expect(200);
     assert.equal((await asAdmin(t.http.get('/monitors/Cluster-Monitor')).expect(200)).body.ticks, ticks);
     await asAdmin(t.http.put('/monitors/Cluster-Monitor/start')).expect(204);
     await untilState('db1', ['master', 'running']);
@@ -123,11 +136,23 @@ describe('mariadbmon on a real primary/replica topology', () => {
     const lone = await startMariaDB({ name: 'lone' });
     try {
       await asAdmin(t.http.post('/servers')).send({ name: 'lone', address: '127.0.0.1', port: lone.port }).expect(201);
-      await asAdmin(t.http.post('/monitors')).send({ name: 'Lone-Monitor', module: 'mariadbmon', user: 'nobody', password: 'wrong', servers: ['/servers/lone'], monitor_interval: 100 }).expect(201);
+      await asAdmin(t.http.post('/monitors'))
+        .send({
+          name: 'Lone-Monitor',
+          module: 'mariadbmon',
+          user: 'nobody',
+          password: 'wrong',
+          servers: ['/servers/lone'],
+          monitor_interval: 100,
+        })
+        .expect(201);
       const m = t.weir.context.monitors.get('Lone-Monitor')!;
       await m.nextTick();
       assert.deepEqual((await server('lone')).state, ['auth_error', 'running']);
-      await asAdmin(t.http.patch('/monitors/Lone-Monitor')).type(JSON_PATCH).send([{ op: 'replace', path: '/servers', value: [] }]).expect(200);
+      await asAdmin(t.http.patch('/monitors/Lone-Monitor'))
+        .type(JSON_PATCH)
+        .send([{ op: 'replace', path: '/servers', value: [] }])
+        .expect(200);
       assert.deepEqual((await server('lone')).state, []);
       await asAdmin(t.http.delete('/monitors/Lone-Monitor')).expect(204);
     } finally {

@@ -21,7 +21,10 @@ before(async () => {
   await createUser(db, 'app', 'app-pw', 'SELECT ON *.*');
   await db.query('CREATE ROLE app_role');
   port = await freePort();
-  t = await startTestWeir({ config: oneServerConfig(db, { services: { Svc: port }, globals: 'users_refresh_time=0s' }), serversRunning: true });
+  t = await startTestWeir({
+    config: oneServerConfig(db, { services: { Svc: port }, globals: 'users_refresh_time=0s' }),
+    serversRunning: true,
+  });
 });
 
 after(async () => {
@@ -38,6 +41,9 @@ test('a client logs in through Weir to a server with collation-server=utf8mb4_ge
 });
 
 test('a role is not an account: logging in as one is refused like an unknown user', async () => {
-  await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port, user: 'app_role', password: '' }),
-    (err: { errno?: number; sqlMessage?: string }) => err.errno === 1045 && /Access denied for user 'app_role'@'127\.0\.0\.1'/.test(err.sqlMessage ?? ''));
+  await assert.rejects(
+    mysql.createConnection({ host: '127.0.0.1', port, user: 'app_role', password: '' }),
+    (err: { errno?: number; sqlMessage?: string }) =>
+      err.errno === 1045 && /Access denied for user 'app_role'@'127\.0\.0\.1'/.test(err.sqlMessage ?? ''),
+  );
 });

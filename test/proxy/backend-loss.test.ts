@@ -43,9 +43,10 @@ describe('sessions whose server is killed or frozen', () => {
     await createUser(db, 'app', 'app-pw');
     port = await freePort();
     t = await startTestWeir({
-      config: serverSection('db1', db.port)
-        + monitorSection('Monitor', ['db1'], 200, 'connect_timeout=1s\nread_timeout=1s\n')
-        + serviceSections('Svc', port, { servers: ['db1'] }),
+      config:
+        serverSection('db1', db.port) +
+        monitorSection('Monitor', ['db1'], 200, 'connect_timeout=1s\nread_timeout=1s\n') +
+        serviceSections('Svc', port, { servers: ['db1'] }),
     });
     await waitFor('db1 to be running', running);
   });
@@ -63,7 +64,10 @@ describe('sessions whose server is killed or frozen', () => {
     process.kill(db.pid, 'SIGSTOP');
     frozen = true;
     try {
-      const err = await waiting.query('SELECT 1').then(() => null, (e: any) => e);
+      const err = await waiting.query('SELECT 1').then(
+        () => null,
+        (e: any) => e,
+      );
       assert.ok(err, 'the statement on the frozen server fails');
       assert.equal(err.errno, 2013, `an error packet, not a bare close (got ${err.code}: ${err.message})`);
       assert.match(err.sqlMessage, /Lost connection to backend server 'db1': the server is down/);
@@ -82,9 +86,19 @@ describe('sessions whose server is killed or frozen', () => {
   test('a killed server: its sessions get 2013 before the close', async () => {
     const waiting = await client();
     const idle = await RawClient.login(port, 'app', 'app-pw');
-    const sleeping = waiting.query('SELECT SLEEP(600)').then(() => null, (e: any) => e);
-    await waitFor('the statement to be running on the server', async () =>
-      (await db.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(600)%'"))[0].n > 0);
+    const sleeping = waiting.query('SELECT SLEEP(600)').then(
+      () => null,
+      (e: any) => e,
+    );
+    await waitFor(
+      'the statement to be running on the server',
+      async () =>
+        (
+          await db.query(
+            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(600)%'",
+          )
+        )[0].n > 0,
+    );
     await db.kill();
     const err = await sleeping;
     assert.ok(err, 'the statement on the killed server fails');

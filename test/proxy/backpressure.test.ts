@@ -35,7 +35,9 @@ before(async () => {
   await createUser(db, 'app', 'app-pw');
   dir = tempDir();
   port = await freePort();
-  writeFileSync(join(dir, 'weir.cnf'), `
+  writeFileSync(
+    join(dir, 'weir.cnf'),
+    `
 [db1]
 type=server
 address=127.0.0.1
@@ -62,7 +64,8 @@ type=listener
 service=Svc
 address=127.0.0.1
 port=${port}
-`);
+`,
+  );
   weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
 });
 
@@ -78,7 +81,13 @@ test(`a slow reader of a ${RESULT_MIB} MiB result: the backend is paused and res
   let conn: mysql.Connection | null = null;
   for (let i = 0; !conn; i++) {
     try {
-      conn = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw', database: 'mysql' });
+      conn = await mysql.createConnection({
+        host: '127.0.0.1',
+        port,
+        user: 'app',
+        password: 'app-pw',
+        database: 'mysql',
+      });
     } catch (err) {
       if (i > 200 || (err as { errno?: number }).errno !== 2003) throw err;
       await sleep(50);
@@ -87,12 +96,16 @@ test(`a slow reader of a ${RESULT_MIB} MiB result: the backend is paused and res
   const pid = weir.child.pid!;
   const http = request(weir.url);
   const [session] = (await http.get('/sessions').auth(ADMIN.user, ADMIN.password).expect(200)).body;
-  const backendStats = async () => (await http.get(`/sessions/${session.id}/connections`).auth(ADMIN.user, ADMIN.password).expect(200)).body[0].statistics;
+  const backendStats = async () =>
+    (await http.get(`/sessions/${session.id}/connections`).auth(ADMIN.user, ADMIN.password).expect(200)).body[0]
+      .statistics;
   const before = memory(pid);
   let bytes = 0;
   let stalled = false;
   const callbackApi = (conn as unknown as { connection: CallbackConnection }).connection;
-  const stream = callbackApi.query(`SELECT REPEAT('x', 1048576) AS chunk FROM seq_1_to_${RESULT_MIB}`).stream({ highWaterMark: 2 });
+  const stream = callbackApi
+    .query(`SELECT REPEAT('x', 1048576) AS chunk FROM seq_1_to_${RESULT_MIB}`)
+    .stream({ highWaterMark: 2 });
   for await (const row of stream as AsyncIterable<{ chunk: string }>) {
     bytes += row.chunk.length;
     if (!stalled) {
@@ -109,8 +122,13 @@ test(`a slow reader of a ${RESULT_MIB} MiB result: the backend is paused and res
   assert.equal(bytes, RESULT_MIB * 1048576);
   const afterMem = memory(pid);
   const growth = afterMem.peak - before.rss;
-  console.log(`weir rss before ${(before.rss / 1048576).toFixed(1)} MiB, peak after ${(afterMem.peak / 1048576).toFixed(1)} MiB`);
-  assert.ok(growth < 64 * 1048576, `Weir grew by ${(growth / 1048576).toFixed(1)} MiB while streaming ${RESULT_MIB} MiB`);
+  console.log(
+    `weir rss before ${(before.rss / 1048576).toFixed(1)} MiB, peak after ${(afterMem.peak / 1048576).toFixed(1)} MiB`,
+  );
+  assert.ok(
+    growth < 64 * 1048576,
+    `Weir grew by ${(growth / 1048576).toFixed(1)} MiB while streaming ${RESULT_MIB} MiB`,
+  );
 
   const stats = await backendStats();
   assert.ok(stats.high_water_events > 0, 'Weir paused the server');

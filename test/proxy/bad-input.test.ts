@@ -32,23 +32,24 @@ describe('bad input on the data plane', () => {
     assert.equal(ok, 1, 'the other session carries on');
   };
   /** Sends bytes to Weir's listener and resolves with everything Weir answered before closing. */
-  const exchange = (send: (greeting: Buffer) => Buffer | null, onConnect?: Buffer) => new Promise<Buffer>((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    let got = Buffer.alloc(0);
-    let sent = false;
-    if (onConnect) s.write(onConnect);
-    s.on('data', (d) => {
-      got = Buffer.concat([got, d]);
-      if (!sent) {
-        sent = true;
-        const reply = send(got);
-        if (reply === null) s.end();
-        else s.write(reply);
-      }
+  const exchange = (send: (greeting: Buffer) => Buffer | null, onConnect?: Buffer) =>
+    new Promise<Buffer>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      let got = Buffer.alloc(0);
+      let sent = false;
+      if (onConnect) s.write(onConnect);
+      s.on('data', (d) => {
+        got = Buffer.concat([got, d]);
+        if (!sent) {
+          sent = true;
+          const reply = send(got);
+          if (reply === null) s.end();
+          else s.write(reply);
+        }
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(got));
     });
-    s.on('error', () => undefined);
-    s.on('close', () => resolve(got));
-  });
 
   before(async () => {
     db = await startMariaDB();
@@ -61,7 +62,8 @@ describe('bad input on the data plane', () => {
     fakePort = await freePort();
     await new Promise<void>((r) => fake.listen(fakePort, '127.0.0.1', r));
     port = await freePort();
-    t = await startTestWeir({ config: `
+    t = await startTestWeir({
+      config: `
 [maxscale]
 users_refresh_time=0s
 
@@ -96,7 +98,8 @@ type=listener
 service=Svc
 address=127.0.0.1
 port=${port}
-` });
+`,
+    });
     await waitFor('db1 to be running', async () => {
       await t.weir.context.monitors.get('Monitor')!.nextTick();
       return t.weir.context.core.get('server', 'db1').runtime.facts.flags.includes('running');
@@ -132,8 +135,14 @@ port=${port}
         greeted = true;
         const hs = readInitialHandshake(d.subarray(4));
         const full = writeHandshakeResponse(1, {
-          capabilities: SERVER_CAPABILITIES | Capability.CONNECT_ATTRS, maxPacketSize: 1 << 24, charset: 45, user: 'app',
-          authResponse: tokenFor(passwordSha1('app-pw'), hs.scramble), database: null, authPlugin: 'mysql_native_password', attributes: null,
+          capabilities: SERVER_CAPABILITIES | Capability.CONNECT_ATTRS,
+          maxPacketSize: 1 << 24,
+          charset: 45,
+          user: 'app',
+          authResponse: tokenFor(passwordSha1('app-pw'), hs.scramble),
+          database: null,
+          authPlugin: 'mysql_native_password',
+          attributes: null,
         });
         s.write(packet(1, full.subarray(4, -1))); // without the (empty) attributes field the flag announces
       });
@@ -149,47 +158,78 @@ port=${port}
   });
 
   test('random bytes as the first packet never take Weir down (property test)', async () => {
-    await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 120 }), async (bytes) => {
-      const header = Buffer.alloc(4);
-      header.writeUIntLE(bytes.length, 0, 3);
-      header[3] = 1;
-      await exchange(() => Buffer.concat([header, Buffer.from(bytes)]));
-    }), { numRuns: 40 });
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 120 }), async (bytes) => {
+        const header = Buffer.alloc(4);
+        header.writeUIntLE(bytes.length, 0, 3);
+        header[3] = 1;
+        await exchange(() => Buffer.concat([header, Buffer.from(bytes)]));
+      }),
+      { numRuns: 40 },
+    );
     await settled();
   });
 
   test('an account with an authentication plugin Weir does not support gets a clear error, not a hang', async () => {
-    await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port, user: 'sockonly', password: '' }), (err: any) =>
-      err.errno === 1045 && /uses the 'unix_socket' authentication plugin/.test(err.sqlMessage));
+    await assert.rejects(
+      mysql.createConnection({ host: '127.0.0.1', port, user: 'sockonly', password: '' }),
+      (err: any) => err.errno === 1045 && /uses the 'unix_socket' authentication plugin/.test(err.sqlMessage),
+    );
     await settled();
   });
 
   test('root is refused while root_user is false', async () => {
-    await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port, user: 'root', password: '' }), (err: any) => err.errno === 1045);
+    await assert.rejects(
+      mysql.createConnection({ host: '127.0.0.1', port, user: 'root', password: '' }),
+      (err: any) => err.errno === 1045,
+    );
     await settled();
   });
 
   test('a client vanishing in the middle of a large result frees its session and backend connection', async () => {
-    const victim = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw', database: 'mysql' });
+    const victim = await mysql.createConnection({
+      host: '127.0.0.1',
+      port,
+      user: 'app',
+      password: 'app-pw',
+      database: 'mysql',
+    });
     const [[{ id }]] = (await victim.query('SELECT CONNECTION_ID() AS id')) as any;
     const streaming = (victim as any).connection.query("SELECT REPEAT('x', 1048576) FROM seq_1_to_200").stream();
     await new Promise<void>((resolve) => streaming.once('data', () => resolve()));
     victim.destroy();
     await settled();
-    await waitFor('the backend connection to be closed on the server', async () =>
-      (await db.query('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?', [Number(id)]))[0].n === 0);
+    await waitFor(
+      'the backend connection to be closed on the server',
+      async () =>
+        (await db.query('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?', [Number(id)]))[0].n ===
+        0,
+    );
   });
 
   test('a backend that hangs up in the middle of its handshake gives the client an error', async () => {
-    await asAdmin(t.http.post('/services')).send({ name: 'Broken-Service', router: 'readconnroute', user: 'maxuser', password: 'max-pw', servers: ['/servers/broken', '/servers/db1'], router_options: ['running'] }).expect(201);
+    await asAdmin(t.http.post('/services'))
+      .send({
+        name: 'Broken-Service',
+        router: 'readconnroute',
+        user: 'maxuser',
+        password: 'max-pw',
+        servers: ['/servers/broken', '/servers/db1'],
+        router_options: ['running'],
+      })
+      .expect(201);
     // db1 (busy with the bystander) supplies the accounts; 'broken' (idle) is where the router sends the client.
     // No monitor can vouch for a server that never finishes a handshake, so the test gives it
     // the state the router needs directly.
     t.weir.context.core.get('server', 'broken').runtime.facts.flags = ['running'];
     const brokenPort = await freePort();
-    await asAdmin(t.http.post('/services/Broken-Service/listeners')).send({ name: 'Broken-Listener', address: '127.0.0.1', port: brokenPort }).expect(201);
-    await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port: brokenPort, user: 'app', password: 'app-pw' }), (err: any) =>
-      err.errno === 2003 && /Can't connect to server 'broken'/.test(err.sqlMessage));
+    await asAdmin(t.http.post('/services/Broken-Service/listeners'))
+      .send({ name: 'Broken-Listener', address: '127.0.0.1', port: brokenPort })
+      .expect(201);
+    await assert.rejects(
+      mysql.createConnection({ host: '127.0.0.1', port: brokenPort, user: 'app', password: 'app-pw' }),
+      (err: any) => err.errno === 2003 && /Can't connect to server 'broken'/.test(err.sqlMessage),
+    );
     await settled();
     assert.equal((await asAdmin(t.http.get('/servers/broken')).expect(200)).body.statistics.connections, 0);
   });

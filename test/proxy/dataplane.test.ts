@@ -92,7 +92,10 @@ describe('clients through Weir', () => {
     await topo.primary.query('CREATE DATABASE shop');
     await topo.primary.query('CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(50))');
     await topo.primary.query("INSERT INTO shop.items VALUES (1, 'apple'), (2, 'pear')");
-    await waitFor('replica to catch up', async () => (await topo.replicas[0]!.query('SELECT COUNT(*) AS n FROM shop.items'))[0].n === 2);
+    await waitFor(
+      'replica to catch up',
+      async () => (await topo.replicas[0]!.query('SELECT COUNT(*) AS n FROM shop.items'))[0].n === 2,
+    );
     ports = { rw: await freePort(), ro: await freePort() };
     t = await startTestWeir({ config: config(topo, ports) });
     const mon = t.weir.context.monitors.get('Monitor')!;
@@ -127,10 +130,19 @@ describe('clients through Weir', () => {
   });
 
   test('wrong credentials get error 1045 worded as MariaDB words it', async () => {
-    await assert.rejects(client(ports.rw, { password: 'wrong' }), (err: any) =>
-      err.errno === 1045 && err.sqlState === '28000' && err.sqlMessage === "Access denied for user 'app'@'127.0.0.1' (using password: YES)");
-    await assert.rejects(client(ports.rw, { user: 'ghost', password: '' }), (err: any) =>
-      err.errno === 1045 && /Access denied for user 'ghost'@'127\.0\.0\.1' \(using password: NO\)/.test(err.sqlMessage));
+    await assert.rejects(
+      client(ports.rw, { password: 'wrong' }),
+      (err: any) =>
+        err.errno === 1045 &&
+        err.sqlState === '28000' &&
+        err.sqlMessage === "Access denied for user 'app'@'127.0.0.1' (using password: YES)",
+    );
+    await assert.rejects(
+      client(ports.rw, { user: 'ghost', password: '' }),
+      (err: any) =>
+        err.errno === 1045 &&
+        /Access denied for user 'ghost'@'127\.0\.0\.1' \(using password: NO\)/.test(err.sqlMessage),
+    );
   });
 
   test('an account created after the start is found by reloading the accounts (users_refresh_time=0 here)', async () => {
@@ -142,8 +154,21 @@ describe('clients through Weir', () => {
   });
 
   test('the mariadb command-line client works through Weir, multi-statements included', async () => {
-    const { stdout } = await run('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${ports.rw}`, '-uapp', '-papp-pw', 'shop', '-N', '-e',
-      'SELECT COUNT(*) FROM items; SELECT name FROM items WHERE id = 1'], { timeout: 30_000 });
+    const { stdout } = await run(
+      'mariadb',
+      [
+        '--no-defaults',
+        '-h127.0.0.1',
+        `-P${ports.rw}`,
+        '-uapp',
+        '-papp-pw',
+        'shop',
+        '-N',
+        '-e',
+        'SELECT COUNT(*) FROM items; SELECT name FROM items WHERE id = 1',
+      ],
+      { timeout: 30_000 },
+    );
     assert.deepEqual(stdout.trim().split('\n'), ['3', 'apple']);
   });
 
@@ -185,7 +210,7 @@ describe('clients through Weir', () => {
     assert.equal((await asAdmin(t.http.get('/services/RW')).expect(200)).body.current_connections, 0);
   });
 
-  test('closing a service\'s or a server\'s sessions disconnects their clients', async () => {
+  test("closing a service's or a server's sessions disconnects their clients", async () => {
     const a = await client(ports.rw);
     await asAdmin(t.http.delete('/services/RW/sessions')).expect(204);
     await assert.rejects(a.query('SELECT 1'));
@@ -208,18 +233,33 @@ describe('clients through Weir', () => {
   });
 
   test('max_connections refuses the next client with error 1040', async () => {
-    await asAdmin(t.http.patch('/services/RW')).type(JSON_PATCH).send([{ op: 'replace', path: '/max_connections', value: 1 }]).expect(200);
+    await asAdmin(t.http.patch('/services/RW'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/max_connections', value: 1 }])
+      .expect(200);
     const first = await client(ports.rw);
     await assert.rejects(client(ports.rw), (err: any) => err.errno === 1040);
     await first.end();
     await untilSessions(0);
-    await asAdmin(t.http.patch('/services/RW')).type(JSON_PATCH).send([{ op: 'replace', path: '/max_connections', value: 0 }]).expect(200);
+    await asAdmin(t.http.patch('/services/RW'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/max_connections', value: 0 }])
+      .expect(200);
   });
 
   test('a server in maintenance gets no new sessions', async () => {
-    await asAdmin(t.http.patch('/servers/db1')).type(JSON_PATCH).send([{ op: 'add', path: '/state/0', value: 'maintenance' }]).expect(200);
-    await assert.rejects(client(ports.rw), (err: any) => err.errno === 2003 && /No server of service 'RW'/.test(err.sqlMessage));
-    await asAdmin(t.http.patch('/servers/db1')).type(JSON_PATCH).send([{ op: 'remove', path: '/state/0' }]).expect(200);
+    await asAdmin(t.http.patch('/servers/db1'))
+      .type(JSON_PATCH)
+      .send([{ op: 'add', path: '/state/0', value: 'maintenance' }])
+      .expect(200);
+    await assert.rejects(
+      client(ports.rw),
+      (err: any) => err.errno === 2003 && /No server of service 'RW'/.test(err.sqlMessage),
+    );
+    await asAdmin(t.http.patch('/servers/db1'))
+      .type(JSON_PATCH)
+      .send([{ op: 'remove', path: '/state/0' }])
+      .expect(200);
     (await client(ports.rw)).destroy();
   });
 
@@ -231,7 +271,8 @@ describe('clients through Weir', () => {
       s.on('data', (d) => {
         got = Buffer.concat([got, d]);
         // After the greeting, send a packet whose fields are nonsense.
-        if (got.length > 0 && got[4] === 10 && !s.destroyed && got.length < 200) s.write(Buffer.from([5, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0x00]));
+        if (got.length > 0 && got[4] === 10 && !s.destroyed && got.length < 200)
+          s.write(Buffer.from([5, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0x00]));
       });
       s.on('close', () => resolve(got));
     });
@@ -244,12 +285,16 @@ describe('clients through Weir', () => {
 
   test('a listener created at runtime binds its port; deleting it unbinds it; a busy port is a 422', async () => {
     const port = await freePort();
-    await asAdmin(t.http.post('/services/RW/listeners')).send({ name: 'Extra', address: '127.0.0.1', port }).expect(201);
+    await asAdmin(t.http.post('/services/RW/listeners'))
+      .send({ name: 'Extra', address: '127.0.0.1', port })
+      .expect(201);
     assert.equal((await asAdmin(t.http.get('/services/RW/listeners/Extra')).expect(200)).body.state, 'running');
     const c = await client(port);
     await c.query('SELECT 1');
     await c.end();
-    const busy = await asAdmin(t.http.post('/services/RO/listeners')).send({ name: 'Busy', address: '127.0.0.1', port: topo.primary.port }).expect(422);
+    const busy = await asAdmin(t.http.post('/services/RO/listeners'))
+      .send({ name: 'Busy', address: '127.0.0.1', port: topo.primary.port })
+      .expect(422);
     assert.match(busy.body.description, /already in use/);
     await asAdmin(t.http.get('/services/RO/listeners/Busy')).expect(404);
     await asAdmin(t.http.delete('/services/RW/listeners/Extra')).expect(204);
@@ -257,12 +302,18 @@ describe('clients through Weir', () => {
   });
 
   test('connection_timeout closes idle sessions', async () => {
-    await asAdmin(t.http.patch('/services/RW')).type(JSON_PATCH).send([{ op: 'replace', path: '/connection_timeout', value: 1 }]).expect(200);
+    await asAdmin(t.http.patch('/services/RW'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/connection_timeout', value: 1 }])
+      .expect(200);
     const c = await client(ports.rw);
     const closed = new Promise<void>((resolve) => c.on('error', () => resolve()));
     await closed;
     await untilSessions(0);
-    await asAdmin(t.http.patch('/services/RW')).type(JSON_PATCH).send([{ op: 'replace', path: '/connection_timeout', value: 0 }]).expect(200);
+    await asAdmin(t.http.patch('/services/RW'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/connection_timeout', value: 0 }])
+      .expect(200);
   });
 
   test('COM_CHANGE_USER switches user through Weir; a wrong password is refused', async () => {
@@ -293,7 +344,10 @@ describe('clients through Weir', () => {
       infileStreamFactory: () => Readable.from([Buffer.from('10,fig\n11,kiwi\n')]),
     } as any);
     const [rows] = await c.query('SELECT id, name FROM loaded ORDER BY id');
-    assert.deepEqual(rows, [{ id: 10, name: 'fig' }, { id: 11, name: 'kiwi' }]);
+    assert.deepEqual(rows, [
+      { id: 10, name: 'fig' },
+      { id: 11, name: 'kiwi' },
+    ]);
     await c.end();
   });
 
@@ -311,26 +365,53 @@ describe('clients through Weir', () => {
 
   test('a TLS listener (ssl=true) accepts TLS clients and refuses plain ones with an error packet', async () => {
     const dir = tempDir('weir-tls-');
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]);
     const port = await freePort();
-    await asAdmin(t.http.post('/services/RW/listeners')).send({
-      name: 'TLS-Listener', address: '127.0.0.1', port, ssl: true, ssl_cert: join(dir, 'cert.pem'), ssl_key: join(dir, 'key.pem'),
-    }).expect(201);
+    await asAdmin(t.http.post('/services/RW/listeners'))
+      .send({
+        name: 'TLS-Listener',
+        address: '127.0.0.1',
+        port,
+        ssl: true,
+        ssl_cert: join(dir, 'cert.pem'),
+        ssl_key: join(dir, 'key.pem'),
+      })
+      .expect(201);
     const secure = await client(port, { ssl: { rejectUnauthorized: false } });
     const [[{ cipher }]] = (await secure.query("SELECT 'through TLS' AS cipher")) as any;
     assert.equal(cipher, 'through TLS');
     await secure.end();
     await assert.rejects(client(port), (err: any) => err.errno === 1045 && /requires TLS/.test(err.sqlMessage));
-    const broken = await asAdmin(t.http.post('/services/RW/listeners')).send({
-      name: 'Bad-TLS', address: '127.0.0.1', port: await freePort(), ssl: true, ssl_cert: join(dir, 'missing.pem'), ssl_key: join(dir, 'key.pem'),
-    }).expect(422);
+    const broken = await asAdmin(t.http.post('/services/RW/listeners'))
+      .send({
+        name: 'Bad-TLS',
+        address: '127.0.0.1',
+        port: await freePort(),
+        ssl: true,
+        ssl_cert: join(dir, 'missing.pem'),
+        ssl_key: join(dir, 'key.pem'),
+      })
+      .expect(422);
     assert.match(broken.body.description, /TLS files cannot be used/);
     await asAdmin(t.http.delete('/services/RW/listeners/TLS-Listener')).expect(204);
     removeDir(dir);
   });
 
-  test('a backend that dies closes its sessions with an error; the replica\'s sessions carry on', async () => {
+  test("a backend that dies closes its sessions with an error; the replica's sessions carry on", async () => {
     // The premise: the replica has applied everything the primary wrote (the test before
     // sent it a 17 MiB row, which a loaded replica may still be applying) and the monitor
     // sees it as a replica, so the RO session goes to it and not to the primary, the
@@ -351,7 +432,9 @@ describe('clients through Weir', () => {
     await topo.primary.kill();
     const err = await lost;
     assert.ok(err, 'the client saw the connection end');
-    await waitFor('the primary session to be gone', async () => (await sessions()).every((s) => s.service !== '/services/RW'));
+    await waitFor('the primary session to be gone', async () =>
+      (await sessions()).every((s) => s.service !== '/services/RW'),
+    );
     const [[{ id }]] = (await onReplica.query('SELECT @@server_id AS id')) as any;
     assert.equal(Number(id), 2);
     await topo.primary.restart();

@@ -9,7 +9,16 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { join } from 'node:path';
 import mysql, { type Connection } from 'mysql2/promise';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
-import { asAdmin, exited, removeDir, runWeir, spawnWeir, startTestWeir, tempDir, type TestWeir } from '../harness/weir.ts';
+import {
+  asAdmin,
+  exited,
+  removeDir,
+  runWeir,
+  spawnWeir,
+  startTestWeir,
+  tempDir,
+  type TestWeir,
+} from '../harness/weir.ts';
 import { createProxyUser, oneServerConfig } from '../harness/config.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
@@ -55,11 +64,20 @@ describe('filters in the live query path', () => {
     logs = tempDir();
     for (const s of SERVICES) ports[s] = await freePort();
     const filtersOf: Record<ServiceName, string> = {
-      Plain: '', Logged: 'QLA-Session|QLA-Unified', Rewritten: 'Rewrite', Top: 'Slowest', Throttled: 'Throttle', 'Cut-Off': 'Throttle-Short|Slowest', Canon: 'QLA-Canon',
+      Plain: '',
+      Logged: 'QLA-Session|QLA-Unified',
+      Rewritten: 'Rewrite',
+      Top: 'Slowest',
+      Throttled: 'Throttle',
+      'Cut-Off': 'Throttle-Short|Slowest',
+      Canon: 'QLA-Canon',
     };
-    t = await startTestWeir({ config: oneServerConfig(db, {
-      services: Object.fromEntries(SERVICES.map((s) => [s, ports[s]])), filters: filtersOf, globals: 'users_refresh_time=0s\nlog_info=true',
-      extra: `
+    t = await startTestWeir({
+      config: oneServerConfig(db, {
+        services: Object.fromEntries(SERVICES.map((s) => [s, ports[s]])),
+        filters: filtersOf,
+        globals: 'users_refresh_time=0s\nlog_info=true',
+        extra: `
 [QLA-Session]
 type=filter
 module=qlafilter
@@ -115,7 +133,9 @@ max_qps=20
 throttling_duration=500ms
 
 `,
-    }), serversRunning: true });
+      }),
+      serversRunning: true,
+    });
   });
   after(async () => {
     await t?.stop();
@@ -150,11 +170,23 @@ throttling_duration=500ms
     await other.end();
     await closeAndWait(c, id);
 
-    const lines = (await linesOf(join(logs, 'all.unified'), 5)).filter((l) => l.startsWith(`Logged|${id}|`) || l.startsWith('Service'));
+    const lines = (await linesOf(join(logs, 'all.unified'), 5)).filter(
+      (l) => l.startsWith(`Logged|${id}|`) || l.startsWith('Service'),
+    );
     assert.equal(lines[0], 'Service|Session|User@Host|Query|Default_DB|Num_rows|Reply_size|Num_warnings|Error_msg');
     const [select, error, insert, execute, ...rest] = lines.slice(1).map((l) => l.split('|'));
     assert.deepEqual(rest, [], 'nothing else from this session (the @@ query is excluded)');
-    assert.deepEqual(select!.slice(0, 7).concat(select!.slice(7)), ['Logged', String(id), 'app@127.0.0.1', 'SELECT name\\nFROM fruits ORDER BY id', 'shop', '3', select![6]!, '0', '']);
+    assert.deepEqual(select!.slice(0, 7).concat(select!.slice(7)), [
+      'Logged',
+      String(id),
+      'app@127.0.0.1',
+      'SELECT name\\nFROM fruits ORDER BY id',
+      'shop',
+      '3',
+      select![6]!,
+      '0',
+      '',
+    ]);
     assert.ok(Number(select![6]) > 0, 'reply size in bytes');
     assert.equal(error![3], 'SELECT * FROM nope');
     assert.equal(error![8], "Table 'shop.nope' doesn't exist");
@@ -173,7 +205,11 @@ throttling_duration=500ms
     await other.end();
     const lines = await linesOf(join(logs, 'canon.unified'), 2);
     assert.equal(lines[0], 'User@Host,Reply_time,Query', "MaxScale's column order, whatever the order in log_data");
-    assert.match(lines[1]!, /^app@127\.0\.0\.1,\d+,SELECT name FROM fruits WHERE id = \? AND name = \?$/, 'the time in whole microseconds, literals as ?');
+    assert.match(
+      lines[1]!,
+      /^app@127\.0\.0\.1,\d+,SELECT name FROM fruits WHERE id = \? AND name = \?$/,
+      'the time in whole microseconds, literals as ?',
+    );
     assert.ok(!lines.some((l) => l.startsWith('other@')), 'user_exclude keeps the other user out');
   });
 
@@ -182,7 +218,13 @@ throttling_duration=500ms
     writeFileSync(join(dir, 'fresh.unified'), 'an old line\n');
     const listener = await freePort();
     const file = join(dir, 'weir.cnf');
-    writeFileSync(file, oneServerConfig(db, { services: { Plain: listener }, filters: { Plain: 'Fresh|Out' }, globals: 'users_refresh_time=0s', extra: `
+    writeFileSync(
+      file,
+      oneServerConfig(db, {
+        services: { Plain: listener },
+        filters: { Plain: 'Fresh|Out' },
+        globals: 'users_refresh_time=0s',
+        extra: `
 [Fresh]
 type=filter
 module=qlafilter
@@ -199,7 +241,9 @@ filebase=${dir}/out
 log_type=stdout
 log_data=user,query
 
-` }));
+`,
+      }),
+    );
     const weir = await spawnWeir(['--config', file, '--datadir', dir, '--admin-port', '0']);
     try {
       await waitFor('the listener to route', async () => {
@@ -210,7 +254,10 @@ log_data=user,query
       const c = await connect('Plain', 'app', 'app-pw', { port: listener });
       await c.query('SELECT 31337');
       // flush=true: on disk before the statement went on, so before its result came back.
-      assert.deepEqual(readFileSync(join(dir, 'fresh.unified'), 'utf8').split('\n').filter(Boolean), ['Query', 'SELECT 31337']);
+      assert.deepEqual(readFileSync(join(dir, 'fresh.unified'), 'utf8').split('\n').filter(Boolean), [
+        'Query',
+        'SELECT 31337',
+      ]);
       await c.end();
       await waitFor('the stdout line', async () => weir.output().includes('app@127.0.0.1,SELECT 31337'));
     } finally {
@@ -233,7 +280,7 @@ log_data=user,query
     assert.match(lines[1]!, /\|SELECT id FROM fruits WHERE id = 2\|/);
   });
 
-  test('regexfilter: the client gets the rewritten statement\'s result; other users are left alone; rewrites are logged', async () => {
+  test("regexfilter: the client gets the rewritten statement's result; other users are left alone; rewrites are logged", async () => {
     const c = await connect('Rewritten');
     const [rows] = await c.query('SELECT name FROM fruits_old WHERE id = 3');
     assert.deepEqual(rows, [{ name: 'plum' }]);
@@ -244,10 +291,16 @@ log_data=user,query
     await assert.rejects(other.query('SELECT name FROM fruits_old'), /Table 'shop.fruits_old' doesn't exist/);
     await other.end();
     const log = await linesOf(join(logs, 'rewrites.log'), 2);
-    assert.match(log[0]!, /session \d+ app@127\.0\.0\.1: \[SELECT name FROM fruits_old WHERE id = 3\] -> \[SELECT name FROM fruits WHERE id = 3\]$/);
+    assert.match(
+      log[0]!,
+      /session \d+ app@127\.0\.0\.1: \[SELECT name FROM fruits_old WHERE id = 3\] -> \[SELECT name FROM fruits WHERE id = 3\]$/,
+    );
     // log_trace: matches and misses in Weir's own log, at the info level.
     const weirLog = readFileSync(t.weir.context.log.file, 'utf8');
-    assert.match(weirLog, /"level":"info".*regexfilter 'Rewrite': matched: \[SELECT name FROM fruits_old WHERE id = 3\] -> \[SELECT name FROM fruits WHERE id = 3\]/);
+    assert.match(
+      weirLog,
+      /"level":"info".*regexfilter 'Rewrite': matched: \[SELECT name FROM fruits_old WHERE id = 3\] -> \[SELECT name FROM fruits WHERE id = 3\]/,
+    );
   });
 
   test('topfilter: the slowest statements of a session, slowest first, written when it closes', async () => {
@@ -273,8 +326,15 @@ log_data=user,query
     const report = readFileSync(join(logs, `top.${id}`), 'utf8');
     assert.match(report, /^Top 2 longest running queries in session\./);
     const queries = [...report.matchAll(/^\s+(\d+\.\d{3}) \| {2}(.*)$/gm)].map((m) => [Number(m[1]), m[2]]);
-    assert.deepEqual(queries.map((q) => q[1]), [`SELECT SLEEP(${slowest.toFixed(3)})`, `SELECT SLEEP(${second.toFixed(3)})`], 'the slowest first');
-    assert.ok((queries[0]![0] as number) >= slowest && (queries[1]![0] as number) >= second, `the times Weir measured: ${JSON.stringify(queries)}`);
+    assert.deepEqual(
+      queries.map((q) => q[1]),
+      [`SELECT SLEEP(${slowest.toFixed(3)})`, `SELECT SLEEP(${second.toFixed(3)})`],
+      'the slowest first',
+    );
+    assert.ok(
+      (queries[0]![0] as number) >= slowest && (queries[1]![0] as number) >= second,
+      `the times Weir measured: ${JSON.stringify(queries)}`,
+    );
     assert.match(report, /Total of 4 statements executed\./);
     assert.match(report, /Username {8}app/);
   });
@@ -310,8 +370,10 @@ log_data=user,query
     // A new session sees the changed parameters; a running one keeps those it started with.
     const before = await connect('Logged');
     const beforeId = await sessionId('Logged');
-    await asAdmin(t.http.patch('/filters/QLA-Unified')).type(JSON_PATCH)
-      .send([{ op: 'replace', path: '/parameters/log_data/value', value: ['session', 'query'] }]).expect(200);
+    await asAdmin(t.http.patch('/filters/QLA-Unified'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/parameters/log_data/value', value: ['session', 'query'] }])
+      .expect(200);
     const after = await connect('Logged');
     const afterId = await sessionId('Logged');
     await before.query('SELECT 11');
@@ -319,11 +381,17 @@ log_data=user,query
     await closeAndWait(before, beforeId);
     await closeAndWait(after, afterId);
     const unified = await linesOf(join(logs, 'all.unified'), 3);
-    assert.ok(unified.some((l) => l.startsWith(`Logged|${beforeId}|app@127.0.0.1|SELECT 11|`)), unified.join('\n'));
+    assert.ok(
+      unified.some((l) => l.startsWith(`Logged|${beforeId}|app@127.0.0.1|SELECT 11|`)),
+      unified.join('\n'),
+    );
     assert.ok(unified.includes(`${afterId}|SELECT 22`), unified.join('\n'));
 
     // A filter added to a service applies to its next sessions.
-    await asAdmin(t.http.patch('/services/Plain')).type(JSON_PATCH).send([{ op: 'replace', path: '/filters', value: ['/filters/Rewrite'] }]).expect(200);
+    await asAdmin(t.http.patch('/services/Plain'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/filters', value: ['/filters/Rewrite'] }])
+      .expect(200);
     const plain = await connect('Plain');
     assert.deepEqual((await plain.query('SELECT name FROM fruits_old WHERE id = 1'))[0], [{ name: 'apple' }]);
     await plain.end();
@@ -334,26 +402,49 @@ log_data=user,query
     // Bad filters: 422 naming the parameter, nothing created.
     const refused = async (body: object, key: string) => {
       const res = await asAdmin(t.http.post('/filters')).send(body).expect(422);
-      assert.ok(res.body.errors.some((e: { path: string }) => e.path === `/${key}`), JSON.stringify(res.body));
+      assert.ok(
+        res.body.errors.some((e: { path: string }) => e.path === `/${key}`),
+        JSON.stringify(res.body),
+      );
       await asAdmin(t.http.get(`/filters/${(body as { name: string }).name}`)).expect(404);
     };
-    await refused({ name: 'Bad-Regex', module: 'regexfilter', parameters: { match: 'SELECT (', replace: 'x' } }, 'match');
+    await refused(
+      { name: 'Bad-Regex', module: 'regexfilter', parameters: { match: 'SELECT (', replace: 'x' } },
+      'match',
+    );
     await refused({ name: 'No-Replace', module: 'regexfilter', parameters: { match: 'x' } }, 'replace');
-    await refused({ name: 'No-Dir', module: 'qlafilter', parameters: { filebase: '/nonexistent-weir-dir/qla' } }, 'filebase');
+    await refused(
+      { name: 'No-Dir', module: 'qlafilter', parameters: { filebase: '/nonexistent-weir-dir/qla' } },
+      'filebase',
+    );
     const modules = (await asAdmin(t.http.get('/maxscale/modules/throttlefilter')).expect(200)).body;
-    assert.deepEqual(modules.parameters.find((p: { name: string }) => p.name === 'max_qps'), {
-      name: 'max_qps', type: 'count', default: null, mandatory: true, modifiable: true, description: 'Most statements per second.',
-    });
+    assert.deepEqual(
+      modules.parameters.find((p: { name: string }) => p.name === 'max_qps'),
+      {
+        name: 'max_qps',
+        type: 'count',
+        default: null,
+        mandatory: true,
+        modifiable: true,
+        description: 'Most statements per second.',
+      },
+    );
   });
 
   test('a filter with an unwritable filebase in the configuration stops the start, naming file, line and key', async () => {
     const dir = tempDir();
     const file = join(dir, 'bad.cnf');
-    writeFileSync(file, '[maxscale]\nadmin_host=127.0.0.1\n\n[Q]\ntype=filter\nmodule=qlafilter\nfilebase=/nonexistent-weir-dir/qla\n');
+    writeFileSync(
+      file,
+      '[maxscale]\nadmin_host=127.0.0.1\n\n[Q]\ntype=filter\nmodule=qlafilter\nfilebase=/nonexistent-weir-dir/qla\n',
+    );
     const res = await runWeir(['--validate', file, '--datadir', dir]);
     assert.equal(res.code, 1);
     assert.match(res.output, new RegExp(`${file}:\\d+: \\[Q\\] key 'filebase'.*/nonexistent-weir-dir' does not exist`));
     removeDir(dir);
-    assert.deepEqual(readdirSync(logs).filter((f) => f.startsWith('nonexistent')), []);
+    assert.deepEqual(
+      readdirSync(logs).filter((f) => f.startsWith('nonexistent')),
+      [],
+    );
   });
 });

@@ -13,7 +13,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { packet, readErr } from '../../src/proxy/protocol/packets.ts';
-import { authCases, commandCases, newStats, runCases, startFuzzTarget, type FuzzTarget } from '../harness/protocol-fuzz.ts';
+import {
+  authCases,
+  commandCases,
+  newStats,
+  runCases,
+  startFuzzTarget,
+  type FuzzTarget,
+} from '../harness/protocol-fuzz.ts';
 import { RawClient } from '../harness/raw-client.ts';
 
 const SEED = Number(process.env.WEIR_FUZZ_SEED ?? 20261130);
@@ -47,7 +54,9 @@ describe('the MariaDB protocol fuzzed after login and during authentication', ()
 
   test(`every command byte after login, random and malformed (seed ${SEED}, ${PER_COMMAND} per byte)`, async (t) => {
     const cases = commandCases(SEED, PER_COMMAND);
-    t.diagnostic(`seed ${SEED} (WEIR_FUZZ_SEED), ${PER_COMMAND} random variants per command byte (WEIR_FUZZ_COUNT), ${cases.length} cases, ${CONCURRENCY} at a time`);
+    t.diagnostic(
+      `seed ${SEED} (WEIR_FUZZ_SEED), ${PER_COMMAND} random variants per command byte (WEIR_FUZZ_COUNT), ${cases.length} cases, ${CONCURRENCY} at a time`,
+    );
     const stats = newStats();
     const started = performance.now();
     // Each case runs on a session opened after the previous case, which first proves that a
@@ -55,19 +64,31 @@ describe('the MariaDB protocol fuzzed after login and during authentication', ()
     await runCases(cases, CONCURRENCY, stats, target.freshSession, target.alive);
     await target.stillServing('the last case');
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    t.diagnostic(`${stats.cases} cases in ${seconds} s: ${stats.answered} answered; waits without an answer: ${stats.unanswered.join(', ') || 'none'}`);
+    t.diagnostic(
+      `${stats.cases} cases in ${seconds} s: ${stats.answered} answered; waits without an answer: ${stats.unanswered.join(', ') || 'none'}`,
+    );
     assert.equal(stats.cases, cases.length);
     await target.onlyBystanderLeft();
   });
 
   test(`the authentication step (seed ${SEED}, ${AUTH_RANDOM} random)`, async (t) => {
     const cases = authCases(SEED, AUTH_RANDOM);
-    t.diagnostic(`seed ${SEED}, ${cases.length} cases (WEIR_FUZZ_AUTH_COUNT random ones: ${AUTH_RANDOM}), ${CONCURRENCY} at a time`);
+    t.diagnostic(
+      `seed ${SEED}, ${cases.length} cases (WEIR_FUZZ_AUTH_COUNT random ones: ${AUTH_RANDOM}), ${CONCURRENCY} at a time`,
+    );
     const stats = newStats();
     const started = performance.now();
-    await runCases(cases, CONCURRENCY, stats, async () => (await RawClient.open(target.port)).client, target.stillServing);
+    await runCases(
+      cases,
+      CONCURRENCY,
+      stats,
+      async () => (await RawClient.open(target.port)).client,
+      target.stillServing,
+    );
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    t.diagnostic(`${stats.cases} cases in ${seconds} s: ${stats.answered} answered; waits without an answer: ${stats.unanswered.join(', ') || 'none'}`);
+    t.diagnostic(
+      `${stats.cases} cases in ${seconds} s: ${stats.answered} answered; waits without an answer: ${stats.unanswered.join(', ') || 'none'}`,
+    );
     assert.equal(stats.cases, cases.length);
     await target.onlyBystanderLeft();
   });

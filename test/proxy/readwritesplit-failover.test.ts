@@ -15,10 +15,14 @@ import { CLUSTER_ADMIN, clusterConfig, createClusterAdmin } from '../harness/con
 
 function config(topo: Topology, ports: { rws: number; instant: number }): string {
   const servers = [topo.primary, ...topo.replicas].map((s) => s.name).join(',');
-  const service = (name: string, port: number, extra = '') => `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers}\n`
-    + `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n${extra}\n[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`;
-  return clusterConfig(topo, { intervalMs: 200, failcount: 100, readTimeout: '2s', extra: 'switchover_timeout=30s\n' })
-    + service('RWS', ports.rws) + service('Instant', ports.instant, 'master_failure_mode=fail_instantly\n');
+  const service = (name: string, port: number, extra = '') =>
+    `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers}\n` +
+    `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n${extra}\n[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`;
+  return (
+    clusterConfig(topo, { intervalMs: 200, failcount: 100, readTimeout: '2s', extra: 'switchover_timeout=30s\n' }) +
+    service('RWS', ports.rws) +
+    service('Instant', ports.instant, 'master_failure_mode=fail_instantly\n')
+  );
 }
 
 describe('readwritesplit when the primary changes', () => {
@@ -36,7 +40,13 @@ describe('readwritesplit when the primary changes', () => {
     assert.fail(`${name} never had ${wanted}: ${flags(name)}`);
   }
   const client = async (port: number) => {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw', database: 'shop' });
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port,
+      user: 'app',
+      password: 'app-pw',
+      database: 'shop',
+    });
     open.push(c);
     return c;
   };
@@ -76,7 +86,9 @@ describe('readwritesplit when the primary changes', () => {
     const [[row]] = (await c.query('SELECT @a AS a, @@server_id AS id')) as any;
     await c.query('COMMIT');
     assert.deepEqual([Number(row.a), Number(row.id)], [1, 2]);
-    const [[stored]] = (await c.query("SELECT COUNT(*) AS n, @@server_id AS id FROM orders WHERE note = 'after' FOR UPDATE")) as any;
+    const [[stored]] = (await c.query(
+      "SELECT COUNT(*) AS n, @@server_id AS id FROM orders WHERE note = 'after' FOR UPDATE",
+    )) as any;
     assert.deepEqual([Number(stored.n), Number(stored.id)], [1, 2]);
     // Reads still go to replicas (now db1 and db3).
     const [[read]] = (await c.query('SELECT @@server_id AS id')) as any;
@@ -87,11 +99,15 @@ describe('readwritesplit when the primary changes', () => {
     const c = await client(ports.instant);
     const [[p]] = (await c.query('SELECT @@server_id AS id FROM orders LIMIT 1 FOR UPDATE')) as any;
     const primary = [topo.primary, ...topo.replicas].find((s) => s.name === `db${Number(p.id)}`)!;
-    const threads = (await primary.query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app'")) as Array<{ ID: number }>;
+    const threads = (await primary.query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app'")) as Array<{
+      ID: number;
+    }>;
     const closed = new Promise<void>((resolve) => c.once('error', () => resolve()).once('end', () => resolve()));
     for (const th of threads) await primary.query(`KILL ${th.ID}`);
     await closed;
-    await waitFor('the session to be gone', async () => (await asAdmin(t.http.get('/sessions')).expect(200)).body.every((s: any) => !s.service.endsWith('/Instant')));
+    await waitFor('the session to be gone', async () =>
+      (await asAdmin(t.http.get('/sessions')).expect(200)).body.every((s: any) => !s.service.endsWith('/Instant')),
+    );
   });
 });
 

@@ -13,9 +13,11 @@ import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/wei
 import { currentOperations } from '../../src/proxy/backend.ts';
 
 function rwsSection(name: string, port: number, servers: string[], extra = ''): string {
-  return `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers.join(',')}\n`
-    + `user=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n${extra}\n`
-    + `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`;
+  return (
+    `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers.join(',')}\n` +
+    `user=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n${extra}\n` +
+    `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`
+  );
 }
 
 describe('readwritesplit', () => {
@@ -24,7 +26,14 @@ describe('readwritesplit', () => {
   const ports: Record<string, number> = {};
   const open: Array<{ end(): Promise<unknown> }> = [];
   const client = async (service = 'RWS', opts: Partial<mysql.ConnectionOptions> = {}): Promise<Connection> => {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port: ports[service], user: 'app', password: 'app-pw', database: 'shop', ...opts });
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: ports[service],
+      user: 'app',
+      password: 'app-pw',
+      database: 'shop',
+      ...opts,
+    });
     open.push(c);
     return c;
   };
@@ -32,8 +41,10 @@ describe('readwritesplit', () => {
     const [[row]] = (await c.query(`SELECT @@server_id AS id${suffix}`)) as any;
     return Number(row.id);
   };
-  const stats = async (service = 'RWS') => (await asAdmin(t.http.get(`/services/${service}`)).expect(200)).body.router_diagnostics;
-  const connectionsOf = async (id: number) => (await asAdmin(t.http.get(`/sessions/${id}/connections`)).expect(200)).body as Array<Record<string, any>>;
+  const stats = async (service = 'RWS') =>
+    (await asAdmin(t.http.get(`/services/${service}`)).expect(200)).body.router_diagnostics;
+  const connectionsOf = async (id: number) =>
+    (await asAdmin(t.http.get(`/sessions/${id}/connections`)).expect(200)).body as Array<Record<string, any>>;
   const sessionIdOf = async (c: Connection): Promise<number> => {
     // Weir's session id is what the client sees as its connection id.
     const id = (c as any).connection.connectionId as number;
@@ -50,30 +61,40 @@ describe('readwritesplit', () => {
     await topo.primary.query("INSERT INTO shop.items (name) VALUES ('apple'), ('pear'), ('plum')");
     await topo.primary.query('CREATE SEQUENCE shop.seq');
     for (const r of topo.replicas) {
-      await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT COUNT(*) AS n FROM shop.items'))[0].n === 3);
+      await waitFor(
+        `${r.name} to catch up`,
+        async () => (await r.query('SELECT COUNT(*) AS n FROM shop.items'))[0].n === 3,
+      );
     }
-    for (const name of ['RWS', 'Lazy', 'Lag', 'Strict', 'VarsMaster', 'ErrorOnWrite', 'Hinted', 'Named']) ports[name] = await freePort();
+    for (const name of ['RWS', 'Lazy', 'Lag', 'Strict', 'VarsMaster', 'ErrorOnWrite', 'Hinted', 'Named'])
+      ports[name] = await freePort();
     const servers = ['db1', 'db2', 'db3'];
-    const config = `[maxscale]\nadmin_host=127.0.0.1\nusers_refresh_time=0s\n\n`
-      + serverSection('db1', topo.primary.port) + serverSection('db2', topo.replicas[0]!.port) + serverSection('db3', topo.replicas[1]!.port)
-      + monitorSection('Monitor', servers, 200)
-      + rwsSection('RWS', ports.RWS!, servers)
-      + rwsSection('Lazy', ports.Lazy!, servers, 'lazy_connect=true\n')
-      + rwsSection('Lag', ports.Lag!, servers, 'max_replication_lag=10s\n')
-      + rwsSection('Strict', ports.Strict!, servers, 'strict_multi_stmt=true\nstrict_sp_calls=true\n')
-      + rwsSection('VarsMaster', ports.VarsMaster!, servers, 'use_sql_variables_in=master\n')
-      + rwsSection('ErrorOnWrite', ports.ErrorOnWrite!, servers, 'master_failure_mode=error_on_write\n')
-      + rwsSection('Hinted', ports.Hinted!, servers, 'filters=Hints\n')
-      + rwsSection('Named', ports.Named!, servers, 'filters=ByName\n')
-      + '[Hints]\ntype=filter\nmodule=hintfilter\n\n'
-      + '[ByName]\ntype=filter\nmodule=namedserverfilter\nmatch01=^SELECT .* FROM items WHERE id = 2\ntarget01=db3\n'
-      + 'match02=master_please\ntarget02=->master\nmatch03=everywhere_please\ntarget03=->all\nuser=app\n\n';
+    const config =
+      `[maxscale]\nadmin_host=127.0.0.1\nusers_refresh_time=0s\n\n` +
+      serverSection('db1', topo.primary.port) +
+      serverSection('db2', topo.replicas[0]!.port) +
+      serverSection('db3', topo.replicas[1]!.port) +
+      monitorSection('Monitor', servers, 200) +
+      rwsSection('RWS', ports.RWS!, servers) +
+      rwsSection('Lazy', ports.Lazy!, servers, 'lazy_connect=true\n') +
+      rwsSection('Lag', ports.Lag!, servers, 'max_replication_lag=10s\n') +
+      rwsSection('Strict', ports.Strict!, servers, 'strict_multi_stmt=true\nstrict_sp_calls=true\n') +
+      rwsSection('VarsMaster', ports.VarsMaster!, servers, 'use_sql_variables_in=master\n') +
+      rwsSection('ErrorOnWrite', ports.ErrorOnWrite!, servers, 'master_failure_mode=error_on_write\n') +
+      rwsSection('Hinted', ports.Hinted!, servers, 'filters=Hints\n') +
+      rwsSection('Named', ports.Named!, servers, 'filters=ByName\n') +
+      '[Hints]\ntype=filter\nmodule=hintfilter\n\n' +
+      '[ByName]\ntype=filter\nmodule=namedserverfilter\nmatch01=^SELECT .* FROM items WHERE id = 2\ntarget01=db3\n' +
+      'match02=master_please\ntarget02=->master\nmatch03=everywhere_please\ntarget03=->all\nuser=app\n\n';
     t = await startTestWeir({ config });
     const core = t.weir.context.core;
     await waitFor('the monitor to find the primary and replicas', async () => {
       await t.weir.context.monitors.get('Monitor')!.nextTick();
-      return core.get('server', 'db1').runtime.facts.flags.includes('master')
-        && core.get('server', 'db2').runtime.facts.flags.includes('slave') && core.get('server', 'db3').runtime.facts.flags.includes('slave');
+      return (
+        core.get('server', 'db1').runtime.facts.flags.includes('master') &&
+        core.get('server', 'db2').runtime.facts.flags.includes('slave') &&
+        core.get('server', 'db3').runtime.facts.flags.includes('slave')
+      );
     });
   });
   after(async () => {
@@ -102,7 +123,10 @@ describe('readwritesplit', () => {
 
   test('3-6: locking reads, LAST_INSERT_ID(), GET_LOCK() and sequences run on the primary', async () => {
     const c = await client();
-    assert.equal(await serverId(c, ', id AS x FROM items WHERE id = 1 FOR UPDATE'.replace(', id AS x', ', id AS x')), 1);
+    assert.equal(
+      await serverId(c, ', id AS x FROM items WHERE id = 1 FOR UPDATE'.replace(', id AS x', ', id AS x')),
+      1,
+    );
     assert.equal(await serverId(c, ' FROM items WHERE id = 1 LOCK IN SHARE MODE'), 1);
     const [res] = (await c.query("INSERT INTO items (name) VALUES ('kiwi')")) as any;
     const [[row]] = (await c.query('SELECT LAST_INSERT_ID() AS last, @@server_id AS id')) as any;
@@ -262,7 +286,13 @@ describe('readwritesplit', () => {
   });
 
   test('the MariaDB connector: text and binary statements, parameter types re-sent to each replica', async () => {
-    const conn = await mariadb.createConnection({ host: '127.0.0.1', port: ports.RWS, user: 'app', password: 'app-pw', database: 'shop' });
+    const conn = await mariadb.createConnection({
+      host: '127.0.0.1',
+      port: ports.RWS,
+      user: 'app',
+      password: 'app-pw',
+      database: 'shop',
+    });
     open.push(conn);
     const ids = new Set<number>();
     const stmt = await conn.prepare('SELECT name, @@server_id AS id FROM items WHERE id = ?');
@@ -304,7 +334,10 @@ describe('readwritesplit', () => {
     // Outside the binlog, so db2 keeps replicating (a local GTID would break strict-mode replication).
     await topo.replicas[0]!.query('SET sql_log_bin = 0; CREATE DATABASE only_on_db2');
     await assert.rejects(c.query('USE only_on_db2'), (err: any) => err.errno === 1049);
-    await waitFor('db2 to be dropped from the session', async () => !(await connectionsOf(id)).some((b) => b.server.endsWith('/db2')));
+    await waitFor(
+      'db2 to be dropped from the session',
+      async () => !(await connectionsOf(id)).some((b) => b.server.endsWith('/db2')),
+    );
     for (let i = 0; i < 4; i++) assert.equal(await serverId(c), 3);
     await topo.replicas[0]!.query('SET sql_log_bin = 0; DROP DATABASE only_on_db2');
   });
@@ -314,9 +347,14 @@ describe('readwritesplit', () => {
     const id = await sessionIdOf(c);
     await c.query('SET @kept = 9');
     const replica = topo.replicas[1]!;
-    const threads = (await replica.query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app'")) as Array<{ ID: number }>;
+    const threads = (await replica.query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app'")) as Array<{
+      ID: number;
+    }>;
     for (const th of threads) await replica.query(`KILL ${th.ID}`);
-    await waitFor('db3 to leave the session', async () => !(await connectionsOf(id)).some((b) => b.server.endsWith('/db3')));
+    await waitFor(
+      'db3 to leave the session',
+      async () => !(await connectionsOf(id)).some((b) => b.server.endsWith('/db3')),
+    );
     for (let i = 0; i < 4; i++) {
       const [[row]] = (await c.query('SELECT @kept AS k, @@server_id AS id')) as any;
       assert.equal(Number(row.k), 9);
@@ -396,35 +434,61 @@ describe('readwritesplit', () => {
     const ids = new Set<number>();
     for (let i = 0; i < 6; i++) ids.add(await serverId(other, ' FROM items WHERE id = 2'));
     const conns = (await connectionsOf(await sessionIdOf(other))).map((b) => b.server);
-    assert.deepEqual([...ids].sort(), [2, 3], `reads of another user went to ${[...ids]}; its connections: ${conns}; `
-      + `operations owed: db2 ${currentOperations('db2')}, db3 ${currentOperations('db3')}`);
+    assert.deepEqual(
+      [...ids].sort(),
+      [2, 3],
+      `reads of another user went to ${[...ids]}; its connections: ${conns}; ` +
+        `operations owed: db2 ${currentOperations('db2')}, db3 ${currentOperations('db3')}`,
+    );
     // A matching PREPARE: its executions go to the target.
     const [[row]] = (await c.execute('SELECT @@server_id AS id FROM items WHERE id = 2 AND ? = ?', [1, 1])) as any;
     assert.equal(Number(row.id), 3);
   });
 
   test('a namedserverfilter with half a pair is refused, naming the key', async () => {
-    const res = await asAdmin(t.http.post('/filters')).send({ name: 'Half', module: 'namedserverfilter', parameters: { match01: 'x' } }).expect(422);
+    const res = await asAdmin(t.http.post('/filters'))
+      .send({ name: 'Half', module: 'namedserverfilter', parameters: { match01: 'x' } })
+      .expect(422);
     assert.match(JSON.stringify(res.body), /target01/);
-    const bad = await asAdmin(t.http.post('/services')).send({ name: 'Bad', router: 'readwritesplit', user: 'u', password: 'p', parameters: { master_failure_mode: 'sometimes' } }).expect(422);
+    const bad = await asAdmin(t.http.post('/services'))
+      .send({
+        name: 'Bad',
+        router: 'readwritesplit',
+        user: 'u',
+        password: 'p',
+        parameters: { master_failure_mode: 'sometimes' },
+      })
+      .expect(422);
     assert.match(JSON.stringify(bad.body), /master_failure_mode/);
   });
 
   test('43: master_failure_mode=error_on_write: without a primary a write gets 1290 and reads go on; with it back writes work', async () => {
     const c = await client('ErrorOnWrite');
     const core = t.weir.context.core;
-    await asAdmin(t.http.patch('/servers/db1')).set('Content-Type', 'application/json-patch+json')
-      .send([{ op: 'add', path: '/state/-', value: 'maintenance' }]).expect(200);
+    await asAdmin(t.http.patch('/servers/db1'))
+      .set('Content-Type', 'application/json-patch+json')
+      .send([{ op: 'add', path: '/state/-', value: 'maintenance' }])
+      .expect(200);
     try {
-      await waitFor('db1 in maintenance', async () => core.get('server', 'db1').params.state instanceof Array && (core.get('server', 'db1').params.state as string[]).includes('maintenance'));
+      await waitFor(
+        'db1 in maintenance',
+        async () =>
+          core.get('server', 'db1').params.state instanceof Array &&
+          (core.get('server', 'db1').params.state as string[]).includes('maintenance'),
+      );
       await assert.rejects(c.query("INSERT INTO items (name) VALUES ('no')"), (err: any) => err.errno === 1290);
       assert.notEqual(await serverId(c), 1);
     } finally {
       const state = (await asAdmin(t.http.get('/servers/db1')).expect(200)).body.state as string[];
-      await asAdmin(t.http.patch('/servers/db1')).set('Content-Type', 'application/json-patch+json')
-        .send([{ op: 'remove', path: `/state/${state.indexOf('maintenance')}` }]).expect(200);
+      await asAdmin(t.http.patch('/servers/db1'))
+        .set('Content-Type', 'application/json-patch+json')
+        .send([{ op: 'remove', path: `/state/${state.indexOf('maintenance')}` }])
+        .expect(200);
     }
-    await waitFor('db1 back as the primary', async () => !(core.get('server', 'db1').params.state as string[]).includes('maintenance'));
+    await waitFor(
+      'db1 back as the primary',
+      async () => !(core.get('server', 'db1').params.state as string[]).includes('maintenance'),
+    );
     const [res] = (await c.query("INSERT INTO items (name) VALUES ('yes')")) as any;
     assert.ok(res.insertId > 0);
   });

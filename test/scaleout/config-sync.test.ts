@@ -14,7 +14,16 @@ import mysql from 'mysql2/promise';
 import { startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
 import { CLUSTER_ADMIN } from '../harness/config.ts';
 import { ADMIN, tempDir } from '../harness/weir.ts';
-import { maxConnections, waitReady, prepareFleetCluster, setMaxConnections, startNode, stopNodes, waitConverged, type WeirNode } from '../harness/fleet.ts';
+import {
+  maxConnections,
+  waitReady,
+  prepareFleetCluster,
+  setMaxConnections,
+  startNode,
+  stopNodes,
+  waitConverged,
+  type WeirNode,
+} from '../harness/fleet.ts';
 
 describe('config sync: three Weirs, one configuration', () => {
   let topo: Topology;
@@ -23,12 +32,21 @@ describe('config sync: three Weirs, one configuration', () => {
   let c: WeirNode;
   const extra: WeirNode[] = [];
   const all = () => [a, b, c];
-  const clusterRow = async () => (await topo.primary.query(`SELECT version, origin, JSON_EXTRACT(config, '$.version') AS doc_version FROM mysql.maxscale_config WHERE cluster='Cluster'`))[0];
+  const clusterRow = async () =>
+    (
+      await topo.primary.query(
+        `SELECT version, origin, JSON_EXTRACT(config, '$.version') AS doc_version FROM mysql.maxscale_config WHERE cluster='Cluster'`,
+      )
+    )[0];
 
   before(async () => {
     topo = await startReplicationTopology(2);
     await prepareFleetCluster(topo);
-    [a, b, c] = await Promise.all(['weir-a', 'weir-b', 'weir-c'].map((n) => startNode(n, topo))) as [WeirNode, WeirNode, WeirNode];
+    [a, b, c] = (await Promise.all(['weir-a', 'weir-b', 'weir-c'].map((n) => startNode(n, topo)))) as [
+      WeirNode,
+      WeirNode,
+      WeirNode,
+    ];
   });
   after(async () => {
     await stopNodes([a, b, c, ...extra].filter(Boolean));
@@ -53,10 +71,14 @@ describe('config sync: three Weirs, one configuration', () => {
     const states = await waitConverged(all(), 1);
     for (const n of all()) assert.equal(await maxConnections(n), 11);
     assert.equal(states[1].origin, 'weir-a');
-    await waitFor('every node to report OK in nodes', async () => {
-      const s = await a.sync();
-      return ['weir-a', 'weir-b', 'weir-c'].every((n) => s.nodes[n] === 'OK');
-    }, 60_000);
+    await waitFor(
+      'every node to report OK in nodes',
+      async () => {
+        const s = await a.sync();
+        return ['weir-a', 'weir-b', 'weir-c'].every((n) => s.nodes[n] === 'OK');
+      },
+      60_000,
+    );
   });
 
   test('concurrent changes: one wins per round, the others get 409 and converge on the winner', async () => {
@@ -66,7 +88,9 @@ describe('config sync: three Weirs, one configuration', () => {
       await waitConverged(all(), version);
       const values = all().map((_, i) => 100 + round * 10 + i);
       const replies = await Promise.all(all().map((n, i) => setMaxConnections(n, values[i]!)));
-      const won = replies.map((r, i) => ({ status: r.status, value: values[i]!, text: r.text })).filter((r) => r.status === 200);
+      const won = replies
+        .map((r, i) => ({ status: r.status, value: values[i]!, text: r.text }))
+        .filter((r) => r.status === 200);
       const lost = replies.filter((r) => r.status !== 200);
       assert.ok(won.length >= 1, `round ${round}: nobody won: ${replies.map((r) => r.text).join(' | ')}`);
       for (const r of lost) {
@@ -77,7 +101,10 @@ describe('config sync: three Weirs, one configuration', () => {
       const states = await waitConverged(all(), version);
       assert.equal(states[0].version, version, 'the version rises by exactly the number of 2xx answers');
       const final = await maxConnections(a);
-      assert.ok(won.some((w) => w.value === final), `round ${round}: the final value ${final} is one a 2xx answered`);
+      assert.ok(
+        won.some((w) => w.value === final),
+        `round ${round}: the final value ${final} is one a 2xx answered`,
+      );
       if (won.length === 1) assert.equal(final, won[0]!.value);
       assert.equal(Number((await clusterRow()).version), version);
     }
@@ -91,9 +118,16 @@ describe('config sync: three Weirs, one configuration', () => {
     await a.start({ WEIR_TEST_PAUSE_BEFORE_COMMIT: '600000' });
     await waitConverged(all(), version);
     await waitReady(a);
-    const pending = setMaxConnections(a, 777).then((r) => r, (err: Error) => err);
+    const pending = setMaxConnections(a, 777).then(
+      (r) => r,
+      (err: Error) => err,
+    );
     // The change is applied locally (under the row lock) before the commit: wait for that.
-    await waitFor('the change to be applied on weir-a before its commit', async () => (await maxConnections(a)) === 777, 60_000);
+    await waitFor(
+      'the change to be applied on weir-a before its commit',
+      async () => (await maxConnections(a)) === 777,
+      60_000,
+    );
     await a.kill();
     const answer = await pending;
     assert.ok(answer instanceof Error, 'the client got no answer (the process died)');
@@ -111,8 +145,15 @@ describe('config sync: three Weirs, one configuration', () => {
     await a.start({ WEIR_TEST_PAUSE_AFTER_COMMIT: '600000' });
     await waitConverged(all(), version);
     await waitReady(a);
-    const pending = setMaxConnections(a, 888).then((r) => r, (err: Error) => err);
-    await waitFor('the commit to reach the cluster', async () => Number((await clusterRow()).version) === version + 1, 60_000);
+    const pending = setMaxConnections(a, 888).then(
+      (r) => r,
+      (err: Error) => err,
+    );
+    await waitFor(
+      'the commit to reach the cluster',
+      async () => Number((await clusterRow()).version) === version + 1,
+      60_000,
+    );
     await a.kill();
     assert.ok((await pending) instanceof Error);
     await a.start();
@@ -133,7 +174,11 @@ describe('config sync: three Weirs, one configuration', () => {
 
   test('a change made through the command API is synchronised too', async () => {
     const version = (await waitConverged(all(), 1))[0].version;
-    const res = await b.http().post('/api').auth(ADMIN.user, ADMIN.password).send({ action: 'exec', command: 'alter service Svc max_connections 55' });
+    const res = await b
+      .http()
+      .post('/api')
+      .auth(ADMIN.user, ADMIN.password)
+      .send({ action: 'exec', command: 'alter service Svc max_connections 55' });
     assert.equal(res.status, 200);
     assert.equal(res.body.state, 'SUCCEEDED', JSON.stringify(res.body));
     const states = await waitConverged(all(), version + 1);
@@ -147,19 +192,30 @@ describe('config sync: three Weirs, one configuration', () => {
     // The filter's directory exists when weir-a checks it and is gone when weir-b applies the version.
     const dir = tempDir('weir-qla-');
     mkdirSync(join(dir, 'logs'));
-    const created = await a.http().post('/filters').auth(ADMIN.user, ADMIN.password)
+    const created = await a
+      .http()
+      .post('/filters')
+      .auth(ADMIN.user, ADMIN.password)
       .send({ name: 'QLA-Only-On-A', module: 'qlafilter', parameters: { filebase: join(dir, 'logs', 'qla') } });
     assert.equal(created.status, 201, created.text);
     rmSync(dir, { recursive: true, force: true });
     await b.start();
-    await waitFor('weir-b to report the failed version', async () => {
-      const s = await b.sync();
-      return s.version === version + 1 && s.status !== 'OK';
-    }, 60_000);
+    await waitFor(
+      'weir-b to report the failed version',
+      async () => {
+        const s = await b.sync();
+        return s.version === version + 1 && s.status !== 'OK';
+      },
+      60_000,
+    );
     const [sa, sb] = [await a.sync(), await b.sync()];
     assert.match(sb.status, /could not be applied/);
     assert.notEqual(sa.checksum, sb.checksum, 'the node that failed has another configuration');
-    await waitFor('weir-a to see weir-b\'s error in nodes', async () => /could not be applied/.test((await a.sync()).nodes['weir-b'] ?? ''), 60_000);
+    await waitFor(
+      "weir-a to see weir-b's error in nodes",
+      async () => /could not be applied/.test((await a.sync()).nodes['weir-b'] ?? ''),
+      60_000,
+    );
     const removed = await a.http().delete('/filters/QLA-Only-On-A').auth(ADMIN.user, ADMIN.password);
     assert.equal(removed.status, 204, removed.text);
     await waitConverged(all(), version + 2);
@@ -178,7 +234,16 @@ describe('config sync: three Weirs, one configuration', () => {
       assert.ok(Number(row.version) >= version + 1, `${r.name} had the change when it was acknowledged`);
     }
     // Both replicas hold a global read lock: their SQL threads cannot apply the change.
-    const locks = await Promise.all(topo.replicas.map((r) => mysql.createConnection({ host: '127.0.0.1', port: r.port, user: CLUSTER_ADMIN.user, password: CLUSTER_ADMIN.password })));
+    const locks = await Promise.all(
+      topo.replicas.map((r) =>
+        mysql.createConnection({
+          host: '127.0.0.1',
+          port: r.port,
+          user: CLUSTER_ADMIN.user,
+          password: CLUSTER_ADMIN.password,
+        }),
+      ),
+    );
     try {
       for (const l of locks) await l.query('FLUSH TABLES WITH READ LOCK');
       const res = await setMaxConnections(w, 62);
@@ -197,22 +262,34 @@ describe('config sync: three Weirs, one configuration', () => {
     const version = (await waitConverged(all(), 1))[0].version;
     const value = await maxConnections(a);
     await topo.primary.kill();
-    await waitFor('weir-a to see no primary', async () => {
-      const servers = await a.get('/servers');
-      return !servers.some((s: any) => s.state.includes('master'));
-    }, 60_000);
+    await waitFor(
+      'weir-a to see no primary',
+      async () => {
+        const servers = await a.get('/servers');
+        return !servers.some((s: any) => s.state.includes('master'));
+      },
+      60_000,
+    );
     const res = await setMaxConnections(a, 999);
     assert.equal(res.status, 503, res.text);
     assert.match(res.body.description, /no primary|cannot be reached/);
     assert.equal(await maxConnections(a), value, 'nothing changed locally');
     assert.equal((await a.sync()).version, version);
     await topo.primary.restart();
-    await waitFor('weir-b to see the primary again', async () => {
-      const servers = await b.get('/servers');
-      return servers.some((s: any) => s.name === topo.primary.name && s.state.includes('master'));
-    }, 60_000);
+    await waitFor(
+      'weir-b to see the primary again',
+      async () => {
+        const servers = await b.get('/servers');
+        return servers.some((s: any) => s.name === topo.primary.name && s.state.includes('master'));
+      },
+      60_000,
+    );
     // A later change goes through and every node converges on it.
-    await waitFor('a change on weir-b to be accepted', async () => (await setMaxConnections(b, 444)).status === 200, 60_000);
+    await waitFor(
+      'a change on weir-b to be accepted',
+      async () => (await setMaxConnections(b, 444)).status === 200,
+      60_000,
+    );
     await waitConverged(all(), version + 1);
     for (const n of all()) assert.equal(await maxConnections(n), 444);
   });

@@ -19,20 +19,27 @@ describe('cooperative monitoring: three Weirs, one acting monitor', () => {
   let nodes: WeirNode[] = [];
   const servers = () => [topo.primary, ...topo.replicas];
   const diag = async (n: WeirNode) => (await n.get('/monitors/Cluster')).monitor_diagnostics;
-  const masterOf = async (n: WeirNode) => (await n.get('/servers')).filter((s: any) => s.state.includes('master')).map((s: any) => s.name);
+  const masterOf = async (n: WeirNode) =>
+    (await n.get('/servers')).filter((s: any) => s.state.includes('master')).map((s: any) => s.name);
   const running = () => nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
   /** The one node that reports primary:true, once exactly one does and the others report false. */
   async function onePrimary(among: WeirNode[], what: string, deadline = 90_000): Promise<WeirNode> {
     let found: WeirNode | null = null;
     let seen = '';
-    await waitFor(what, async () => {
-      const d = await Promise.all(among.map(diag));
-      seen = JSON.stringify(d.map((x, i) => [among[i]!.name, x.primary]));
-      const primaries = among.filter((_, i) => d[i].primary === true);
-      if (primaries.length !== 1 || d.some((x) => x.primary === null)) return false;
-      found = primaries[0]!;
-      return true;
-    }, deadline).catch((err: Error) => { throw new Error(`${err.message}: ${seen}`); });
+    await waitFor(
+      what,
+      async () => {
+        const d = await Promise.all(among.map(diag));
+        seen = JSON.stringify(d.map((x, i) => [among[i]!.name, x.primary]));
+        const primaries = among.filter((_, i) => d[i].primary === true);
+        if (primaries.length !== 1 || d.some((x) => x.primary === null)) return false;
+        found = primaries[0]!;
+        return true;
+      },
+      deadline,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: ${seen}`);
+    });
     return found!;
   }
   const failovers = () => nodes.reduce((n, w) => n + (w.output().match(/failover done/g)?.length ?? 0), 0);
@@ -40,7 +47,9 @@ describe('cooperative monitoring: three Weirs, one acting monitor', () => {
   before(async () => {
     topo = await startReplicationTopology(2);
     await prepareFleetCluster(topo);
-    nodes = await Promise.all(['weir-a', 'weir-b', 'weir-c'].map((n) => startNode(n, topo, COOP, { WEIR_TEST_PAUSE_BEFORE_PROMOTE: '1500' })));
+    nodes = await Promise.all(
+      ['weir-a', 'weir-b', 'weir-c'].map((n) => startNode(n, topo, COOP, { WEIR_TEST_PAUSE_BEFORE_PROMOTE: '1500' })),
+    );
   });
   after(async () => {
     for (const n of nodes) if (n.child.signalCode === 'SIGSTOP' || n.child.exitCode === null) n.child.kill('SIGCONT');
@@ -59,14 +68,19 @@ describe('cooperative monitoring: three Weirs, one acting monitor', () => {
     }
     const [{ owner }] = await topo.primary.query(`SELECT IS_USED_LOCK('maxscale_mariadbmonitor_master') AS owner`);
     assert.notEqual(owner, null, 'the master lock is held on the master');
-    const [{ same }] = await topo.primary.query(`SELECT IS_USED_LOCK('maxscale_mariadbmonitor') = IS_USED_LOCK('maxscale_mariadbmonitor_master') AS same`);
+    const [{ same }] = await topo.primary.query(
+      `SELECT IS_USED_LOCK('maxscale_mariadbmonitor') = IS_USED_LOCK('maxscale_mariadbmonitor_master') AS same`,
+    );
     assert.equal(Number(same), 1, 'by the connection that holds the server lock');
     // Every Weir, secondaries included, routes writes to the master the primary monitor chose.
-    await waitFor('every Weir to mark db1 as master', async () =>
-      (await Promise.all(nodes.map(masterOf))).every((m) => m.length === 1 && m[0] === topo.primary.name), 60_000);
+    await waitFor(
+      'every Weir to mark db1 as master',
+      async () => (await Promise.all(nodes.map(masterOf))).every((m) => m.length === 1 && m[0] === topo.primary.name),
+      60_000,
+    );
   });
 
-  test('a secondary refuses cluster operations with MaxScale\'s message', async () => {
+  test("a secondary refuses cluster operations with MaxScale's message", async () => {
     const primary = await onePrimary(nodes, 'one primary monitor');
     const secondary = nodes.find((n) => n !== primary)!;
     const res = await secondary.http().post('/monitors/Cluster/switchover').auth(ADMIN.user, ADMIN.password).send({});
@@ -110,17 +124,27 @@ describe('cooperative monitoring: three Weirs, one acting monitor', () => {
     await topo.primary.kill();
     const survivors = topo.replicas;
     let writable: MariaDBServer[] = [];
-    await waitFor('a replica to be promoted', async () => {
-      writable = [];
-      for (const s of survivors) if (Number((await s.query('SELECT @@global.read_only AS ro'))[0].ro) === 0) writable.push(s);
-      return writable.length >= 1;
-    }, 120_000);
+    await waitFor(
+      'a replica to be promoted',
+      async () => {
+        writable = [];
+        for (const s of survivors)
+          if (Number((await s.query('SELECT @@global.read_only AS ro'))[0].ro) === 0) writable.push(s);
+        return writable.length >= 1;
+      },
+      120_000,
+    );
     const promoted = writable[0]!;
     // Every Weir follows the new master (secondaries through the primary monitor's master lock).
-    await waitFor('every Weir to mark the new master', async () =>
-      (await Promise.all(nodes.map(masterOf))).every((m) => m.length === 1 && m[0] === promoted.name), 120_000);
+    await waitFor(
+      'every Weir to mark the new master',
+      async () => (await Promise.all(nodes.map(masterOf))).every((m) => m.length === 1 && m[0] === promoted.name),
+      120_000,
+    );
     assert.equal(failovers() - before, 1, 'exactly one failover across the three Weirs');
-    const readOnly = await Promise.all(survivors.map(async (s) => Number((await s.query('SELECT @@global.read_only AS ro'))[0].ro)));
+    const readOnly = await Promise.all(
+      survivors.map(async (s) => Number((await s.query('SELECT @@global.read_only AS ro'))[0].ro)),
+    );
     assert.equal(readOnly.filter((ro) => ro === 0).length, 1, 'exactly one writable server');
     const other = survivors.find((s) => s !== promoted)!;
     const [link] = await other.query('SHOW ALL SLAVES STATUS');

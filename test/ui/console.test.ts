@@ -24,16 +24,30 @@ describe('the /console page', () => {
   let page: Page;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/ensure-deps.sh (npm test does) to install Debian's chromium`);
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: run scripts/ensure-deps.sh (npm test does) to install Debian's chromium`,
+    );
     db = await startMariaDB();
     await createProxyUser(db);
     await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     listenerPort = await freePort();
-    t = await startTestWeir({ config: oneServerConfig(db, { services: { Shop: listenerPort } }), serversRunning: true });
+    t = await startTestWeir({
+      config: oneServerConfig(db, { services: { Shop: listenerPort } }),
+      serversRunning: true,
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     context = await browser.newContext({ httpCredentials: { username: ADMIN.user, password: ADMIN.password } });
     page = await context.newPage();
@@ -63,7 +77,10 @@ describe('the /console page', () => {
     await page.locator('#command').press('Enter');
     await serverCell(page).waitFor();
     const headers = await page.locator('#output .result[data-type=servers] th').allInnerTexts();
-    assert.ok(headers.includes('name') && headers.includes('address') && headers.includes('port'), `columns: ${headers.join(', ')}`);
+    assert.ok(
+      headers.includes('name') && headers.includes('address') && headers.includes('port'),
+      `columns: ${headers.join(', ')}`,
+    );
   });
 
   test('`watch queries` streams a statement run through Weir, and Interrupt ends it', async () => {
@@ -74,13 +91,20 @@ describe('the /console page', () => {
     await page.locator('#command:disabled').waitFor();
     await page.locator('#interrupt:enabled').waitFor();
 
-    const client = await mysql.createConnection({ host: '127.0.0.1', port: listenerPort, user: 'app', password: 'app-pw' });
+    const client = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: listenerPort,
+      user: 'app',
+      password: 'app-pw',
+    });
     try {
       await client.query('SELECT 4242');
     } finally {
       await client.end();
     }
-    const row = page.locator('#output .result[data-type=query]').filter({ has: page.locator('.sql', { hasText: /^SELECT 4242$/ }) });
+    const row = page
+      .locator('#output .result[data-type=query]')
+      .filter({ has: page.locator('.sql', { hasText: /^SELECT 4242$/ }) });
     await row.waitFor();
     const text = await row.innerText();
     assert.match(text, /\bapp\b/, 'the user');
@@ -88,7 +112,10 @@ describe('the /console page', () => {
     const jobId = await row.getAttribute('data-job');
 
     await page.locator('#interrupt').click();
-    await page.locator(`#output .result[data-type=status][data-job="${jobId}"]`).filter({ hasText: /^done\b/ }).waitFor();
+    await page
+      .locator(`#output .result[data-type=status][data-job="${jobId}"]`)
+      .filter({ hasText: /^done\b/ })
+      .waitFor();
     await page.locator('#command:enabled').waitFor();
     assert.ok(await page.locator('#interrupt').isDisabled());
     assert.equal(await page.locator('#notice').innerText(), '');

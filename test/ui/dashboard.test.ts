@@ -20,10 +20,12 @@ const VIEWER = { user: 'viewer', password: 'viewer-pw' };
 
 function config(topo: Topology, port: number): string {
   const servers = [topo.primary, ...topo.replicas].map((s) => s.name);
-  return clusterConfig(topo, { intervalMs: 200, failcount: 2, readTimeout: '2s', extra: 'switchover_timeout=30s\n' })
-    + `[Shop]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=${servers.join(',')}\n`
-    + `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n\n`
-    + `[Shop-Listener]\ntype=listener\nservice=Shop\naddress=127.0.0.1\nport=${port}\n`;
+  return (
+    clusterConfig(topo, { intervalMs: 200, failcount: 2, readTimeout: '2s', extra: 'switchover_timeout=30s\n' }) +
+    `[Shop]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=${servers.join(',')}\n` +
+    `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n\n` +
+    `[Shop-Listener]\ntype=listener\nservice=Shop\naddress=127.0.0.1\nport=${port}\n`
+  );
 }
 
 describe('the /dashboard page on a primary and two replicas', () => {
@@ -55,10 +57,16 @@ describe('the /dashboard page on a primary and two replicas', () => {
     await dialog.locator('#confirm-ok').click();
     return question;
   }
-  const edges = (p: Page) => p.locator('#topology-graph g.edge').evaluateAll((gs) => gs.map((g) => `${g.getAttribute('data-from')}->${g.getAttribute('data-to')}`).sort());
+  const edges = (p: Page) =>
+    p
+      .locator('#topology-graph g.edge')
+      .evaluateAll((gs) => gs.map((g) => `${g.getAttribute('data-from')}->${g.getAttribute('data-to')}`).sort());
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/ensure-deps.sh (npm test does) to install Debian's chromium`);
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: run scripts/ensure-deps.sh (npm test does) to install Debian's chromium`,
+    );
     topo = await startReplicationTopology(2);
     await createClusterAdmin(topo);
     await createUser(topo.primary, 'app', 'app-pw', 'SELECT ON *.*');
@@ -67,13 +75,26 @@ describe('the /dashboard page on a primary and two replicas', () => {
     await until('db1', 'primary', (s) => s.state.includes('master'));
     await until('db2', 'replica', (s) => s.state.includes('slave'));
     await until('db3', 'replica', (s) => s.state.includes('slave'));
-    await asAdmin(t.http.post('/users')).send({ name: VIEWER.user, password: VIEWER.password, role: 'basic' }).expect(201);
+    await asAdmin(t.http.post('/users'))
+      .send({ name: VIEWER.user, password: VIEWER.password, role: 'basic' })
+      .expect(201);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
-    admin = await browser.newContext({ httpCredentials: { username: 'admin', password: 'mariadb' }, viewport: { width: 1440, height: 1000 } });
+    admin = await browser.newContext({
+      httpCredentials: { username: 'admin', password: 'mariadb' },
+      viewport: { width: 1440, height: 1000 },
+    });
     page = await admin.newPage();
   });
 
@@ -103,7 +124,10 @@ describe('the /dashboard page on a primary and two replicas', () => {
     // The services, monitors and listeners of the configuration.
     await page.locator('#services tbody tr[data-key=Shop]').filter({ hasText: 'readconnroute (master)' }).waitFor();
     await page.locator('#monitors tbody tr[data-key=Cluster] .badge.state-running').waitFor();
-    await page.locator('#listeners tbody tr').filter({ hasText: `127.0.0.1:${port}` }).waitFor();
+    await page
+      .locator('#listeners tbody tr')
+      .filter({ hasText: `127.0.0.1:${port}` })
+      .waitFor();
   });
 
   test('the topology graph has an edge from the primary to each replica, with lag and GTID', async () => {
@@ -125,14 +149,19 @@ describe('the /dashboard page on a primary and two replicas', () => {
     try {
       // Statements per second above zero on the chart's latest point, and a line drawn.
       // The page has drawn a line (two points or more) and its latest value is above zero.
-      await page.waitForFunction(() => parseFloat(document.querySelector('#chart-qps .key[data-series=Shop] .value')?.textContent ?? '') > 0
-        && (document.querySelector('#chart-qps path[data-series=Shop]')?.getAttribute('d') ?? '').includes('L'));
+      await page.waitForFunction(
+        () =>
+          parseFloat(document.querySelector('#chart-qps .key[data-series=Shop] .value')?.textContent ?? '') > 0 &&
+          (document.querySelector('#chart-qps path[data-series=Shop]')?.getAttribute('d') ?? '').includes('L'),
+      );
       assert.match(await legend.innerText(), /\/s$/);
       const d = (await page.locator('#chart-qps path[data-series=Shop]').getAttribute('d'))!;
       // The latest point is above the x axis (y = 148 in the chart's 170-high frame).
       const lastY = Number(d.slice(d.lastIndexOf(',') + 1));
       assert.ok(lastY < 148, `the line ends at y=${lastY}: ${d}`);
-      await page.waitForFunction(() => parseFloat(document.querySelector('#chart-latency .key[data-series=p99] .value')?.textContent ?? '') >= 0);
+      await page.waitForFunction(
+        () => parseFloat(document.querySelector('#chart-latency .key[data-series=p99] .value')?.textContent ?? '') >= 0,
+      );
     } finally {
       flowing = false;
       await traffic;
@@ -162,14 +191,18 @@ describe('the /dashboard page on a primary and two replicas', () => {
     const second = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw' });
     try {
       await page.waitForFunction(() => document.querySelectorAll('#sessions tbody tr').length === 2);
-      const ids = () => page.locator('#sessions tbody tr').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('data-key'))));
+      const ids = () =>
+        page.locator('#sessions tbody tr').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('data-key'))));
       // Sorted by ID, ascending, to begin with; a click reverses it.
       const idHeader = page.locator('#sessions th', { hasText: /^ID$/ });
       assert.equal(await idHeader.getAttribute('aria-sort'), 'ascending');
       await idHeader.click();
       assert.equal(await idHeader.getAttribute('aria-sort'), 'descending');
       const descending = await ids();
-      assert.deepEqual(descending, [...descending].sort((a, b) => b - a));
+      assert.deepEqual(
+        descending,
+        [...descending].sort((a, b) => b - a),
+      );
       await idHeader.click();
       const ascending = await ids();
       assert.deepEqual(ascending, [...descending].reverse());
@@ -227,7 +260,7 @@ describe('the /dashboard page on a primary and two replicas', () => {
     await serverRow(page, 'db2').locator('button[data-action=maintenance-on]').waitFor();
   });
 
-  test('an API refusal reaches the user in the API\'s own words', async () => {
+  test("an API refusal reaches the user in the API's own words", async () => {
     const refusal = await asAdmin(t.http.post('/monitors/Cluster/failover')).expect(422);
     await confirmAction(page.locator('#monitors tr[data-key=Cluster] button[data-action=failover]'));
     const notice = page.locator('#notice.error');
@@ -249,7 +282,12 @@ describe('the /dashboard page on a primary and two replicas', () => {
       await p.locator('#services tr[data-key=Shop] button').waitFor();
       const buttons = p.locator('button[data-action]');
       assert.ok((await buttons.count()) >= 10, 'the actions are shown');
-      assert.equal(await p.locator('button[data-action]:enabled, select.switchover-target:enabled, select.rejoin-target:enabled').count(), 0);
+      assert.equal(
+        await p
+          .locator('button[data-action]:enabled, select.switchover-target:enabled, select.rejoin-target:enabled')
+          .count(),
+        0,
+      );
       assert.match(await p.locator('#role').innerText(), /read-only/);
       // The charts and sessions still work for reading.
       await p.locator('#chart-connections .key[data-series=db1]').waitFor();
@@ -272,6 +310,12 @@ describe('the /dashboard page on a primary and two replicas', () => {
     await until('db1', 'replica of db3', (s) => s.state.includes('slave') && s.replicates_from === '/servers/db3');
     await until('db2', 'replica of db3', (s) => s.state.includes('slave') && s.replicates_from === '/servers/db3');
     await page.waitForFunction(() => document.querySelector('#kpi-primary')?.textContent === 'db3');
-    await page.waitForFunction(() => [...document.querySelectorAll('#topology-graph g.edge')].map((g) => `${g.getAttribute('data-from')}->${g.getAttribute('data-to')}`).sort().join() === 'db3->db1,db3->db2');
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll('#topology-graph g.edge')]
+          .map((g) => `${g.getAttribute('data-from')}->${g.getAttribute('data-to')}`)
+          .sort()
+          .join() === 'db3->db1,db3->db2',
+    );
   });
 });

@@ -28,7 +28,10 @@ test('an unhandled rejection and an uncaught exception are logged loudly and Wei
     // Timers run in order: this one comes after the throw, and the rejection was reported before both.
     setTimeout(() => { process.stdout.write('still running'); log.close(); }, 5);
   `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -37,7 +40,10 @@ test('an unhandled rejection and an uncaught exception are logged loudly and Wei
   try {
     assert.equal(code, 0, `the process exited normally (stderr: ${stderr})`);
     assert.equal(stdout, 'still running');
-    const lines = readFileSync(join(logdir, 'weir.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(logdir, 'weir.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const rejection = lines.find((l) => l.kind === 'unhandled promise rejection');
     const exception = lines.find((l) => l.kind === 'uncaught exception');
     assert.equal(rejection?.level, 'error');

@@ -4,12 +4,18 @@ import assert from 'node:assert/strict';
 import { canonical } from '../../src/proxy/filters/canonical.ts';
 
 test('literals become ?', () => {
-  assert.equal(canonical("SELECT * FROM t WHERE id = 42 AND name = 'o''neil' AND x = \"a\\\"b\""), 'SELECT * FROM t WHERE id = ? AND name = ? AND x = ?');
-  assert.equal(canonical('INSERT INTO t VALUES (1.5, -2, 1e3, 0x1F, X\'AB\')'), 'INSERT INTO t VALUES (?, -?, ?, ?, ?)');
+  assert.equal(
+    canonical("SELECT * FROM t WHERE id = 42 AND name = 'o''neil' AND x = \"a\\\"b\""),
+    'SELECT * FROM t WHERE id = ? AND name = ? AND x = ?',
+  );
+  assert.equal(canonical("INSERT INTO t VALUES (1.5, -2, 1e3, 0x1F, X'AB')"), 'INSERT INTO t VALUES (?, -?, ?, ?, ?)');
 });
 
 test('identifiers with digits, quoted identifiers and variables are kept', () => {
-  assert.equal(canonical('SELECT c1, `weird 2` FROM sbtest1 WHERE @v1 = 3'), 'SELECT c1, `weird 2` FROM sbtest1 WHERE @v1 = ?');
+  assert.equal(
+    canonical('SELECT c1, `weird 2` FROM sbtest1 WHERE @v1 = 3'),
+    'SELECT c1, `weird 2` FROM sbtest1 WHERE @v1 = ?',
+  );
 });
 
 test('comments go, whitespace collapses, executable comments stay', () => {

@@ -31,7 +31,10 @@ describe('config sync document', () => {
       assert.equal(find(doc, 'RW-Service').attributes.parameters.state, undefined);
       assert.deepEqual(find(doc, 'server1').attributes.parameters.state, ['maintenance']);
       assert.equal(checksum(doc), checksum(snapshot(core)));
-      assert.deepEqual(doc.map((o) => o.type), ['servers', 'servers', 'monitors', 'services', 'filters', 'listeners']);
+      assert.deepEqual(
+        doc.map((o) => o.type),
+        ['servers', 'servers', 'monitors', 'services', 'filters', 'listeners'],
+      );
     } finally {
       removeDir(dir);
     }
@@ -51,12 +54,19 @@ describe('config sync document', () => {
       target.splice(target.indexOf(find(target, 'server1')), 1);
       find(target, 'RW-Service').attributes.parameters.servers = ['server2', 'server3'];
       find(target, 'Cluster-Monitor').attributes.parameters.servers = ['server2', 'server3'];
-      target.unshift({ id: 'server3', type: 'servers', attributes: { parameters: { address: '127.0.0.3', port: 3306 } } });
+      target.unshift({
+        id: 'server3',
+        type: 'servers',
+        attributes: { parameters: { address: '127.0.0.3', port: 3306 } },
+      });
       applySnapshot(core, target);
       const applied = snapshot(core);
       assert.equal(find(applied, 'RW-Service').attributes.parameters.max_connections, 42);
       assert.equal(find(applied, 'QLA').attributes.parameters.module, 'topfilter');
-      assert.equal(applied.find((o) => o.id === 'server1'), undefined);
+      assert.equal(
+        applied.find((o) => o.id === 'server1'),
+        undefined,
+      );
       assert.deepEqual(find(applied, 'server2').attributes.parameters.state, ['draining']);
       // Applying the result again changes nothing; a restart reads the same configuration back.
       applySnapshot(core, applied);

@@ -18,11 +18,17 @@ function parseError(text: string): ConfigError {
 describe('MaxScale-format configuration parser', () => {
   test('a dotted section name stays one flat name', () => {
     const doc = parseIni('[db.server-1]\ntype=server\n', 'x.cnf');
-    assert.deepEqual(doc.sections.map((s) => s.name), ['db.server-1']);
+    assert.deepEqual(
+      doc.sections.map((s) => s.name),
+      ['db.server-1'],
+    );
   });
 
   test('; and # inside a value are part of it: there are no trailing comments', () => {
-    assert.deepEqual(values('[f]\nmatch=/^select;x#y/\npassword=ab;cd#ef\n'), { match: '/^select;x#y/', password: 'ab;cd#ef' });
+    assert.deepEqual(values('[f]\nmatch=/^select;x#y/\npassword=ab;cd#ef\n'), {
+      match: '/^select;x#y/',
+      password: 'ab;cd#ef',
+    });
   });
 
   test('whole-line comments with # and ; are ignored, also indented ones after a blank line', () => {
@@ -30,24 +36,44 @@ describe('MaxScale-format configuration parser', () => {
   });
 
   test('continuation lines join a comma list', () => {
-    assert.deepEqual(values('[svc]\nservers=server1,\n    server2,\n\tserver3\nuser=u\n'), { servers: 'server1,server2,server3', user: 'u' });
+    assert.deepEqual(values('[svc]\nservers=server1,\n    server2,\n\tserver3\nuser=u\n'), {
+      servers: 'server1,server2,server3',
+      user: 'u',
+    });
   });
 
   test('values stay strings; empty values are empty strings; = inside a value is kept', () => {
-    assert.deepEqual(values('[s]\nflag=false\nport=3306\npassword=\nreplace=a=b\n'), { flag: 'false', port: '3306', password: '', replace: 'a=b' });
+    assert.deepEqual(values('[s]\nflag=false\nport=3306\npassword=\nreplace=a=b\n'), {
+      flag: 'false',
+      port: '3306',
+      password: '',
+      replace: 'a=b',
+    });
   });
 
   test('CRLF line endings and a UTF-8 BOM are accepted, lines counted right', () => {
     const doc = parseIni('\uFEFF[s]\r\na=1\r\n\r\n[t]\r\nb=2\r\n', 'x.cnf');
-    assert.deepEqual(doc.sections.map((s) => [s.name, s.line]), [['s', 1], ['t', 4]]);
+    assert.deepEqual(
+      doc.sections.map((s) => [s.name, s.line]),
+      [
+        ['s', 1],
+        ['t', 4],
+      ],
+    );
     assert.equal(doc.sections[1]!.get('b')!.line, 5);
   });
 
   test('errors name the file, the line, the section and the key', () => {
-    assert.equal(parseError('[s]\na=1\n[bad name]\n').message, "x.cnf:3: '[bad name]' is not a valid section name: use letters, digits and _ . ~ -");
+    assert.equal(
+      parseError('[s]\na=1\n[bad name]\n').message,
+      "x.cnf:3: '[bad name]' is not a valid section name: use letters, digits and _ . ~ -",
+    );
     assert.match(parseError('[@@x]\n').message, /x\.cnf:1: .*not starting with @@/);
     assert.equal(parseError('port=1\n').message, "x.cnf:1: key 'port': outside any section");
-    assert.equal(parseError('[s]\n\njust words\n').message, "x.cnf:3: [s] 'just words' is neither a section, a key=value line nor a comment");
+    assert.equal(
+      parseError('[s]\n\njust words\n').message,
+      "x.cnf:3: [s] 'just words' is neither a section, a key=value line nor a comment",
+    );
     const dupSection = parseError('[Server1]\na=1\n[server1]\n');
     assert.deepEqual([dupSection.line, dupSection.section], [3, 'server1']);
     assert.match(dupSection.message, /duplicate section \(first defined at line 1 as \[Server1\]\)/);
@@ -59,13 +85,31 @@ describe('MaxScale-format configuration parser', () => {
   test('formatIni round-trips a realistic configuration', () => {
     const sections = [
       { name: 'maxscale', entries: [{ key: 'admin_host', value: '127.0.0.1' }] },
-      { name: 'db.server-1', entries: [{ key: 'type', value: 'server' }, { key: 'address', value: '10.0.0.1' }, { key: 'port', value: '3306' }] },
-      { name: 'Rewrite', entries: [{ key: 'type', value: 'filter' }, { key: 'match', value: '/^select;x#y = 1/' }, { key: 'replace', value: 'a b=c' }, { key: 'password', value: '' }] },
+      {
+        name: 'db.server-1',
+        entries: [
+          { key: 'type', value: 'server' },
+          { key: 'address', value: '10.0.0.1' },
+          { key: 'port', value: '3306' },
+        ],
+      },
+      {
+        name: 'Rewrite',
+        entries: [
+          { key: 'type', value: 'filter' },
+          { key: 'match', value: '/^select;x#y = 1/' },
+          { key: 'replace', value: 'a b=c' },
+          { key: 'password', value: '' },
+        ],
+      },
     ];
     const text = formatIni(sections, 'Written by a test.\nSecond line.');
     assert.match(text, /^# Written by a test\.\n# Second line\.\n/);
     const doc = parseIni(text, 'x.cnf');
-    assert.deepEqual(doc.sections.map((s) => ({ name: s.name, entries: s.entries.map(({ key, value }) => ({ key, value })) })), sections);
+    assert.deepEqual(
+      doc.sections.map((s) => ({ name: s.name, entries: s.entries.map(({ key, value }) => ({ key, value })) })),
+      sections,
+    );
   });
 
   test('formatIni refuses what a file cannot hold', () => {

@@ -5,13 +5,26 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FORGET_AFTER_MS, FREE_FAILURES, LoginThrottle, MAX_DELAY_MS, MAX_KEYS, type Admission } from '../../src/core/login-throttle.ts';
+import {
+  FORGET_AFTER_MS,
+  FREE_FAILURES,
+  LoginThrottle,
+  MAX_DELAY_MS,
+  MAX_KEYS,
+  type Admission,
+} from '../../src/core/login-throttle.ts';
 
 const BASE = 250;
 
 function throttleAt() {
   const clock = { now: 0 };
-  return { clock, throttle: new LoginThrottle(() => BASE, () => clock.now) };
+  return {
+    clock,
+    throttle: new LoginThrottle(
+      () => BASE,
+      () => clock.now,
+    ),
+  };
 }
 
 function admitted(a: Admission) {
@@ -24,7 +37,12 @@ function admitted(a: Admission) {
  * after Retry-After), for `seconds` of fake time; `between` runs before each guess. Returns
  * the wrong guesses that were verified.
  */
-function sequentialGuesses(seconds: number, throttle: LoginThrottle, clock: { now: number }, between = () => {}): number {
+function sequentialGuesses(
+  seconds: number,
+  throttle: LoginThrottle,
+  clock: { now: number },
+  between = () => {},
+): number {
   let verified = 0;
   while (clock.now < seconds * 1000) {
     between();
@@ -90,7 +108,11 @@ describe('admin login throttle', () => {
       if (a.admitted) a.attempt.failed();
     }
     admitted(throttle.admit('10.0.0.77', 'admin')).attempt.succeeded();
-    assert.equal(admitted(throttle.admit('10.0.0.78', 'admin')).waitMs, 0, 'the admin name is forgiven after its own success');
+    assert.equal(
+      admitted(throttle.admit('10.0.0.78', 'admin')).waitMs,
+      0,
+      'the admin name is forgiven after its own success',
+    );
     const fromGuesser = throttle.admit('10.9.9.9', 'someone');
     assert.ok(!fromGuesser.admitted || fromGuesser.waitMs > 0, 'the guessing address is not forgiven');
   });
@@ -118,7 +140,11 @@ describe('admin login throttle', () => {
     const fifth = admitted(throttle.admit('10.0.0.1', 'admin'));
     assert.equal(fifth.waitMs, 0);
     fifth.attempt.failed();
-    assert.equal(admitted(throttle.admit('10.0.0.1', 'admin')).waitMs, BASE, 'the gap after the fifth failure, not the sixth');
+    assert.equal(
+      admitted(throttle.admit('10.0.0.1', 'admin')).waitMs,
+      BASE,
+      'the gap after the fifth failure, not the sixth',
+    );
   });
 
   test('what it remembers is bounded and forgotten after FORGET_AFTER_MS', () => {

@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { compileRegex } from '../../src/core/regex.ts';
 
 test('catastrophic-backtracking patterns answer at once (a backtracking engine would take hours here)', () => {
-  for (const [pattern, text] of [['(a+)+$', `${'a'.repeat(5000)}!`], ['(a|aa)*c', 'a'.repeat(5000)], ['(x+x+)+y', 'x'.repeat(5000)], ['^(\\w+\\s?)*$', `${'word '.repeat(2000)}!`]] as const) {
+  for (const [pattern, text] of [
+    ['(a+)+$', `${'a'.repeat(5000)}!`],
+    ['(a|aa)*c', 'a'.repeat(5000)],
+    ['(x+x+)+y', 'x'.repeat(5000)],
+    ['^(\\w+\\s?)*$', `${'word '.repeat(2000)}!`],
+  ] as const) {
     assert.equal(compileRegex(pattern).test(text), false, pattern);
   }
 });
@@ -21,7 +26,10 @@ test("MaxScale's forms: /slashes/, ignorecase, extended, inline flags", () => {
 
 test('replaceAll expands $1, $<name>, $& and $$ as String.prototype.replace does', () => {
   const re = compileRegex('FROM (?P<table>\\w+)_old', ['ignorecase']);
-  assert.equal(re.replaceAll('select 1 from a_old union select 2 from b_old', 'FROM $1'), 'select 1 FROM a union select 2 FROM b');
+  assert.equal(
+    re.replaceAll('select 1 from a_old union select 2 from b_old', 'FROM $1'),
+    'select 1 FROM a union select 2 FROM b',
+  );
   assert.equal(re.replaceAll('from a_old', '$<table> [$&] $$'), 'a [from a_old] $');
 });
 
@@ -37,7 +45,11 @@ test('PCRE features a linear-time engine cannot run are refused by name', () => 
     ['a\\Z', /uses \\Z \(use \\z\)/],
   ];
   for (const [pattern, message] of refused) {
-    assert.throws(() => compileRegex(pattern), (err: Error) => message.test(err.message) && /linear-time engine \(RE2 syntax\)/.test(err.message), pattern);
+    assert.throws(
+      () => compileRegex(pattern),
+      (err: Error) => message.test(err.message) && /linear-time engine \(RE2 syntax\)/.test(err.message),
+      pattern,
+    );
   }
   assert.throws(() => compileRegex('('), /^Error: is not a valid regular expression: missing closing \)/);
   // A possessive-looking `*+` inside a class is just two characters.

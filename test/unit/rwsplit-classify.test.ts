@@ -17,8 +17,15 @@ function target(c: Classification): Target {
   const t = c.type;
   if (t & (Type.PREPARE_NAMED_STMT | Type.DEALLOC_PREPARE)) return 'all';
   if (t & Type.NEXT_TRX) return 'master';
-  if (!(t & Type.WRITE) && (t & (Type.SESSION_WRITE | Type.USERVAR_WRITE | Type.GSYSVAR_WRITE | Type.ENABLE_AUTOCOMMIT | Type.DISABLE_AUTOCOMMIT))) return 'all';
-  const readOnly = !(t & (Type.MASTER_READ | Type.WRITE)) && (t & (Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ)) !== 0;
+  if (
+    !(t & Type.WRITE) &&
+    t &
+      (Type.SESSION_WRITE | Type.USERVAR_WRITE | Type.GSYSVAR_WRITE | Type.ENABLE_AUTOCOMMIT | Type.DISABLE_AUTOCOMMIT)
+  )
+    return 'all';
+  const readOnly =
+    !(t & (Type.MASTER_READ | Type.WRITE)) &&
+    (t & (Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ)) !== 0;
   if (readOnly && !(t & Type.BEGIN_TRX)) return c.relatesToPrevious ? 'last' : 'slave';
   return 'master';
 }
@@ -308,9 +315,41 @@ test('facts besides the target: temporary tables, drops, locks, calls, multi-sta
 test('the classifier never throws, whatever the input (fuzz)', () => {
   const seed = Date.now() % 100_000;
   console.log(`classifier fuzz seed ${seed}`);
-  const pieces = ['SELECT', 'INSERT', ' ', ';', "'", '"', '`', '/*', '*/', '/*!', '--', '-- ', '#', '\n', '@', '@@', ':=', '(', ')', 'FROM', 'FOR UPDATE', 'SET', 'autocommit', '=', '0', '\\', 'é', '\u0000'];
-  fc.assert(fc.property(fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string()), { maxLength: 40 }), (parts) => {
-    const c = classify(parts.join(''));
-    assert.equal(typeof c.type, 'number');
-  }), { seed, numRuns: 2000 });
+  const pieces = [
+    'SELECT',
+    'INSERT',
+    ' ',
+    ';',
+    "'",
+    '"',
+    '`',
+    '/*',
+    '*/',
+    '/*!',
+    '--',
+    '-- ',
+    '#',
+    '\n',
+    '@',
+    '@@',
+    ':=',
+    '(',
+    ')',
+    'FROM',
+    'FOR UPDATE',
+    'SET',
+    'autocommit',
+    '=',
+    '0',
+    '\\',
+    'é',
+    '\u0000',
+  ];
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string()), { maxLength: 40 }), (parts) => {
+      const c = classify(parts.join(''));
+      assert.equal(typeof c.type, 'number');
+    }),
+    { seed, numRuns: 2000 },
+  );
 });

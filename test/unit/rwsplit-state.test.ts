@@ -68,15 +68,26 @@ test('transactions: the server status flags correct the client-side view (implic
   assert.equal(u.autocommit, false);
 });
 
-const entry = (sql: string, statementId: number | null = null): HistoryEntry => ({ packet: Buffer.from(sql), command: 3, statementId, ok: true });
+const entry = (sql: string, statementId: number | null = null): HistoryEntry => ({
+  packet: Buffer.from(sql),
+  command: 3,
+  statementId,
+  ok: true,
+});
 
 test('history: limit with pruning drops the oldest, de-duplicates, keeps PREPAREs out of the count; without pruning it is lost', () => {
   const h = new SessionCommandHistory({ max: 3, prune: true, disabled: false });
   h.add(entry('prepare', 1));
   for (const s of ['SET @a=1', 'SET @b=2', 'SET @c=3', 'SET @d=4']) h.add(entry(s));
-  assert.deepEqual(h.entries.map((e) => e.packet.toString()), ['prepare', 'SET @b=2', 'SET @c=3', 'SET @d=4']);
+  assert.deepEqual(
+    h.entries.map((e) => e.packet.toString()),
+    ['prepare', 'SET @b=2', 'SET @c=3', 'SET @d=4'],
+  );
   h.add(entry('SET @b=2'));
-  assert.deepEqual(h.entries.map((e) => e.packet.toString()), ['prepare', 'SET @c=3', 'SET @d=4', 'SET @b=2']);
+  assert.deepEqual(
+    h.entries.map((e) => e.packet.toString()),
+    ['prepare', 'SET @c=3', 'SET @d=4', 'SET @b=2'],
+  );
   assert.ok(h.canRecover);
   h.forgetStatement(1);
   assert.equal(h.entries.length, 3);
@@ -84,7 +95,11 @@ test('history: limit with pruning drops the oldest, de-duplicates, keeps PREPARE
   for (const s of ['SET @a=1', 'SET @b=2']) strict.add(entry(s));
   assert.ok(strict.canRecover);
   strict.add(entry('SET @c=3'));
-  assert.equal(strict.canRecover, false, 'more than the limit without pruning: new backends cannot be brought up to date');
+  assert.equal(
+    strict.canRecover,
+    false,
+    'more than the limit without pruning: new backends cannot be brought up to date',
+  );
   strict.clear();
   assert.ok(strict.canRecover, 'COM_CHANGE_USER starts afresh');
   const off = new SessionCommandHistory({ max: 50, prune: true, disabled: true });
@@ -95,7 +110,9 @@ test('history: limit with pruning drops the oldest, de-duplicates, keeps PREPARE
 
 test('prepared statements: ids rewritten per backend; parameter types spliced into an execution that lacks them', () => {
   // COM_STMT_EXECUTE of statement 7 with two parameters, types sent (new_params_bound = 1).
-  const withBound = Buffer.from([0, 0, 0, 0, 0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0x00, 1, 0x03, 0x00, 0xfd, 0x00, 5, 0, 0, 0, 1, 0x61]);
+  const withBound = Buffer.from([
+    0, 0, 0, 0, 0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0x00, 1, 0x03, 0x00, 0xfd, 0x00, 5, 0, 0, 0, 1, 0x61,
+  ]);
   withBound.writeUIntLE(withBound.length - 4, 0, 3);
   const types = readTypes(withBound, 2)!;
   assert.deepEqual([...types], [0x03, 0x00, 0xfd, 0x00]);

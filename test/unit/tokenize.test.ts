@@ -8,8 +8,21 @@ import { parseOptions, tokenize } from '../../src/console/tokenize.ts';
 
 test('words, quotes and escapes', () => {
   assert.deepEqual(tokenize('  list   servers ').words, ['list', 'servers']);
-  assert.deepEqual(tokenize(`watch queries --match 'SELECT  \\d+' --user "o\\"neil"`).words, ['watch', 'queries', '--match', 'SELECT  \\d+', '--user', 'o"neil']);
-  assert.deepEqual(tokenize('alter server db1 address my\\ host').words, ['alter', 'server', 'db1', 'address', 'my host']);
+  assert.deepEqual(tokenize(`watch queries --match 'SELECT  \\d+' --user "o\\"neil"`).words, [
+    'watch',
+    'queries',
+    '--match',
+    'SELECT  \\d+',
+    '--user',
+    'o"neil',
+  ]);
+  assert.deepEqual(tokenize('alter server db1 address my\\ host').words, [
+    'alter',
+    'server',
+    'db1',
+    'address',
+    'my host',
+  ]);
   assert.deepEqual(tokenize(`a'b'"c d"e`).words, ['abc de']);
   assert.deepEqual(tokenize(`show server ''`).words, ['show', 'server', '']);
 });
@@ -17,7 +30,10 @@ test('words, quotes and escapes', () => {
 test('a trailing unquoted & asks for a background job', () => {
   assert.deepEqual(tokenize('dashboard -i 100 &'), { words: ['dashboard', '-i', '100'], background: true });
   assert.deepEqual(tokenize('dashboard&'), { words: ['dashboard'], background: true });
-  assert.deepEqual(tokenize("watch queries --match '&'"), { words: ['watch', 'queries', '--match', '&'], background: false });
+  assert.deepEqual(tokenize("watch queries --match '&'"), {
+    words: ['watch', 'queries', '--match', '&'],
+    background: false,
+  });
   assert.equal(tokenize('version').background, false);
 });
 
@@ -29,7 +45,10 @@ test('unclosed quotes and a dangling backslash are errors naming the column', ()
 
 test('options: --name value, --name=value, -x value, flags, and errors that say what is expected', () => {
   const spec = { service: 'string', n: 'number', all: 'flag' } as const;
-  assert.deepEqual(parseOptions(['--service', 'Shop', '-n', '5', 'x', '--all'], spec), { options: { service: 'Shop', n: 5, all: true }, args: ['x'] });
+  assert.deepEqual(parseOptions(['--service', 'Shop', '-n', '5', 'x', '--all'], spec), {
+    options: { service: 'Shop', n: 5, all: true },
+    args: ['x'],
+  });
   assert.deepEqual(parseOptions(['--service=Read-Service'], spec).options, { service: 'Read-Service' });
   assert.throws(() => parseOptions(['-n', 'five'], spec), /option '-n' needs a number, not 'five'/);
   assert.throws(() => parseOptions(['--service'], spec), /option '--service' needs a value/);

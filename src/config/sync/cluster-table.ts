@@ -35,7 +35,10 @@ export class ClusterTable {
   private conn: Connection | null = null;
   private connectedTo = '';
 
-  constructor(private readonly db: string, private readonly cluster: string) {}
+  constructor(
+    private readonly db: string,
+    private readonly cluster: string,
+  ) {}
 
   private get table(): string {
     return `\`${this.db}\`.maxscale_config`;
@@ -47,8 +50,14 @@ export class ClusterTable {
     if (this.conn && this.connectedTo === key) return;
     this.close();
     const conn = await mysql.createConnection({
-      host: e.host, port: e.port, user: e.user, password: e.password, connectTimeout: e.timeout,
-      supportBigNumbers: true, bigNumberStrings: false, enableKeepAlive: true,
+      host: e.host,
+      port: e.port,
+      user: e.user,
+      password: e.password,
+      connectTimeout: e.timeout,
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      enableKeepAlive: true,
     });
     conn.on('error', () => this.close());
     try {
@@ -67,14 +76,19 @@ export class ClusterTable {
     this.connectedTo = '';
   }
 
-  private async query<T = Array<Record<string, unknown>>>(sql: string, values: unknown[] = [], timeout?: number): Promise<T> {
+  private async query<T = Array<Record<string, unknown>>>(
+    sql: string,
+    values: unknown[] = [],
+    timeout?: number,
+  ): Promise<T> {
     if (!this.conn) throw new Error('not connected to the cluster');
     try {
       const [rows] = await this.conn.query({ sql, values, ...(timeout !== undefined && { timeout }) });
       return rows as T;
     } catch (err) {
       // A timed-out or broken connection is not reused: its state is unknown.
-      if ((err as { fatal?: boolean }).fatal || (err as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT') this.close();
+      if ((err as { fatal?: boolean }).fatal || (err as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT')
+        this.close();
       throw err;
     }
   }
@@ -90,7 +104,11 @@ export class ClusterTable {
     for (let attempt = 0; ; attempt++) {
       await this.query('START TRANSACTION');
       try {
-        const rows = await this.query(`SELECT version FROM ${this.table} WHERE cluster = ? FOR UPDATE`, [this.cluster], timeout);
+        const rows = await this.query(
+          `SELECT version FROM ${this.table} WHERE cluster = ? FOR UPDATE`,
+          [this.cluster],
+          timeout,
+        );
         return rows.length ? Number(rows[0]!.version) : null;
       } catch (err) {
         await this.rollback();
@@ -104,14 +122,21 @@ export class ClusterTable {
   async write(previous: number | null, next: number, config: string, origin: string): Promise<void> {
     const nodes = JSON.stringify({ [origin]: 'OK' });
     if (previous === null) {
-      await this.query(`INSERT INTO ${this.table}(cluster, version, config, origin, nodes) VALUES (?, ?, ?, ?, ?)`,
-        [this.cluster, next, config, origin, nodes]);
+      await this.query(`INSERT INTO ${this.table}(cluster, version, config, origin, nodes) VALUES (?, ?, ?, ?, ?)`, [
+        this.cluster,
+        next,
+        config,
+        origin,
+        nodes,
+      ]);
       return;
     }
     const res = await this.query<ResultSetHeader>(
       `UPDATE ${this.table} SET version = ?, config = ?, origin = ?, nodes = ? WHERE cluster = ? AND version = ?`,
-      [next, config, origin, nodes, this.cluster, previous]);
-    if (res.affectedRows !== 1) throw Object.assign(new Error(`the stored version is no longer ${previous}`), { errno: 1213 });
+      [next, config, origin, nodes, this.cluster, previous],
+    );
+    if (res.affectedRows !== 1)
+      throw Object.assign(new Error(`the stored version is no longer ${previous}`), { errno: 1213 });
   }
 
   /** Commits; returns the GTID of the transaction (empty without binary logging). */
@@ -132,7 +157,9 @@ export class ClusterTable {
   /** The row's version, origin and nodes (autocommit read; null without table or row). */
   async read(): Promise<ClusterRow | null> {
     try {
-      const rows = await this.query(`SELECT version, origin, nodes FROM ${this.table} WHERE cluster = ?`, [this.cluster]);
+      const rows = await this.query(`SELECT version, origin, nodes FROM ${this.table} WHERE cluster = ?`, [
+        this.cluster,
+      ]);
       if (!rows.length) return null;
       return { version: Number(rows[0]!.version), origin: String(rows[0]!.origin), nodes: parseNodes(rows[0]!.nodes) };
     } catch (err) {
@@ -143,16 +170,25 @@ export class ClusterTable {
 
   /** The stored configuration document, when newer than `since`. */
   async fetch(since: number): Promise<{ version: number; origin: string; config: unknown } | null> {
-    const rows = await this.query(`SELECT version, origin, config FROM ${this.table} WHERE cluster = ? AND version > ?`, [this.cluster, since]);
+    const rows = await this.query(
+      `SELECT version, origin, config FROM ${this.table} WHERE cluster = ? AND version > ?`,
+      [this.cluster, since],
+    );
     if (!rows.length) return null;
     const raw = rows[0]!.config;
-    return { version: Number(rows[0]!.version), origin: String(rows[0]!.origin), config: typeof raw === 'string' ? JSON.parse(raw) : raw };
+    return {
+      version: Number(rows[0]!.version),
+      origin: String(rows[0]!.origin),
+      config: typeof raw === 'string' ? JSON.parse(raw) : raw,
+    };
   }
 
   /** Records this node's status for `version`; a stale node does not write into a newer row. */
   async report(node: string, version: number, status: string): Promise<void> {
-    await this.query(`UPDATE ${this.table} SET nodes = JSON_SET(nodes, CONCAT('$.', JSON_QUOTE(?)), ?) WHERE cluster = ? AND version = ?`,
-      [node, status, this.cluster, version]);
+    await this.query(
+      `UPDATE ${this.table} SET nodes = JSON_SET(nodes, CONCAT('$.', JSON_QUOTE(?)), ?) WHERE cluster = ? AND version = ?`,
+      [node, status, this.cluster, version],
+    );
   }
 
   /**
@@ -162,9 +198,19 @@ export class ClusterTable {
   static async replicaHas(e: Endpoint, gtid: string, timeoutMs: number): Promise<boolean> {
     let conn: Connection | null = null;
     try {
-      conn = await mysql.createConnection({ host: e.host, port: e.port, user: e.user, password: e.password, connectTimeout: e.timeout });
+      conn = await mysql.createConnection({
+        host: e.host,
+        port: e.port,
+        user: e.user,
+        password: e.password,
+        connectTimeout: e.timeout,
+      });
       conn.on('error', () => undefined);
-      const [rows] = await conn.query({ sql: 'SELECT MASTER_GTID_WAIT(?, ?) AS r', values: [gtid, timeoutMs / 1000], timeout: timeoutMs + 5000 });
+      const [rows] = await conn.query({
+        sql: 'SELECT MASTER_GTID_WAIT(?, ?) AS r',
+        values: [gtid, timeoutMs / 1000],
+        timeout: timeoutMs + 5000,
+      });
       return Number((rows as Array<{ r: unknown }>)[0]?.r) === 0;
     } catch {
       return false;
@@ -178,7 +224,9 @@ function parseNodes(raw: unknown): Record<string, string> {
   try {
     const v = typeof raw === 'string' ? JSON.parse(raw) : raw;
     if (!v || typeof v !== 'object') return {};
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, s]) => [k, typeof s === 'string' ? s : JSON.stringify(s)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).map(([k, s]) => [k, typeof s === 'string' ? s : JSON.stringify(s)]),
+    );
   } catch {
     return {};
   }

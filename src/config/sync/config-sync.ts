@@ -93,13 +93,17 @@ export class ConfigSync {
     let cache: Cache;
     try {
       cache = JSON.parse(readFileSync(file, 'utf8')) as Cache;
-      if (!Array.isArray(cache.config) || !Number.isInteger(cache.version)) throw new Error('it is not a configuration cache');
+      if (!Array.isArray(cache.config) || !Number.isInteger(cache.version))
+        throw new Error('it is not a configuration cache');
     } catch (err) {
       this.setAside(file, (err as Error).message);
       return;
     }
     if (cache.cluster_name !== this.cluster) {
-      this.logger.warning({ file, cluster: cache.cluster_name }, `the cached configuration ${file} is for cluster '${cache.cluster_name}', not '${this.cluster}': ignored`);
+      this.logger.warning(
+        { file, cluster: cache.cluster_name },
+        `the cached configuration ${file} is for cluster '${cache.cluster_name}', not '${this.cluster}': ignored`,
+      );
       return;
     }
     try {
@@ -116,14 +120,19 @@ export class ConfigSync {
 
   private setAside(file: string, why: string): void {
     renameSync(file, `${file}.bad-config`);
-    this.logger.error({ file }, `the cached configuration ${file} cannot be used (${why}): renamed to ${file}.bad-config; starting from the static configuration and catching up from the cluster`);
+    this.logger.error(
+      { file },
+      `the cached configuration ${file} cannot be used (${why}): renamed to ${file}.bad-config; starting from the static configuration and catching up from the cluster`,
+    );
   }
 
   /** Starts polling; without `config_sync_node_name` the node is `<host name>:<admin port>`, unique on one host. */
   start(adminPort: number): void {
     if (this.settings.nodeName === null) this.node = `${hostname()}:${adminPort}`;
-    this.logger.notice({ cluster: this.cluster, node: this.node, interval_ms: this.settings.interval },
-      `configuration sync through the cluster of monitor '${this.cluster}' as node '${this.node}'`);
+    this.logger.notice(
+      { cluster: this.cluster, node: this.node, interval_ms: this.settings.interval },
+      `configuration sync through the cluster of monitor '${this.cluster}' as node '${this.node}'`,
+    );
     this.schedule(0);
   }
 
@@ -146,10 +155,13 @@ export class ConfigSync {
       this.timer = null;
       const waiting = this.waiters;
       this.waiters = [];
-      void this.mutex.run(() => this.poll()).catch((err: unknown) => this.pollFailed(err)).finally(() => {
-        for (const w of waiting) w();
-        this.schedule(this.settings.interval);
-      });
+      void this.mutex
+        .run(() => this.poll())
+        .catch((err: unknown) => this.pollFailed(err))
+        .finally(() => {
+          for (const w of waiting) w();
+          this.schedule(this.settings.interval);
+        });
     }, delay);
     this.timer.unref();
   }
@@ -157,7 +169,10 @@ export class ConfigSync {
   private pollFailed(err: unknown): void {
     const message = (err as Error).message;
     if (message !== this.lastPollError) {
-      this.logger.warning({ cluster: this.cluster, err: message }, `configuration sync: cannot read the cluster: ${message}`);
+      this.logger.warning(
+        { cluster: this.cluster, err: message },
+        `configuration sync: cannot read the cluster: ${message}`,
+      );
     }
     this.lastPollError = message;
   }
@@ -166,7 +181,14 @@ export class ConfigSync {
 
   view(): ConfigSyncView {
     if (this.version === 0) return { version: 0, status: this.status, node: this.node };
-    return { version: this.version, checksum: checksum(snapshot(this.core)), origin: this.origin, nodes: { ...this.nodes }, status: this.status, node: this.node };
+    return {
+      version: this.version,
+      checksum: checksum(snapshot(this.core)),
+      origin: this.origin,
+      nodes: { ...this.nodes },
+      status: this.status,
+      node: this.node,
+    };
   }
 
   // ---- changes ----
@@ -187,9 +209,13 @@ export class ConfigSync {
         await this.table.rollback();
         this.schedule(0);
         if (locked < this.version) {
-          throw conflict(`Configuration conflict detected: the local version (${this.version}) is ahead of the version stored in the cluster (${locked}); Weir refuses changes until a newer version is in the cluster. Nothing was changed.`);
+          throw conflict(
+            `Configuration conflict detected: the local version (${this.version}) is ahead of the version stored in the cluster (${locked}); Weir refuses changes until a newer version is in the cluster. Nothing was changed.`,
+          );
         }
-        throw conflict(`Configuration conflict detected: version stored in the cluster (${locked}) is not the same as the local version (${this.version}), Weir is out of sync. It applies version ${locked} within config_sync_interval; retry then. Nothing was changed.`);
+        throw conflict(
+          `Configuration conflict detected: version stored in the cluster (${locked}) is not the same as the local version (${this.version}), Weir is out of sync. It applies version ${locked} within config_sync_interval; retry then. Nothing was changed.`,
+        );
       }
       const before = snapshot(this.core);
       let reply: T;
@@ -208,16 +234,25 @@ export class ConfigSync {
       let gtid: string;
       try {
         await testPause('WEIR_TEST_PAUSE_BEFORE_COMMIT');
-        await this.table.write(locked, next, JSON.stringify({ config: after, version: next, cluster_name: this.cluster }), this.node);
+        await this.table.write(
+          locked,
+          next,
+          JSON.stringify({ config: after, version: next, cluster_name: this.cluster }),
+          this.node,
+        );
         gtid = await this.table.commit();
       } catch (err) {
         await this.table.rollback();
         this.revert(before);
         if (isRaceError(err)) {
           this.schedule(0);
-          throw conflict(`Configuration conflict detected: another instance changed the configuration at the same time (${(err as Error).message}). Nothing was changed.`);
+          throw conflict(
+            `Configuration conflict detected: another instance changed the configuration at the same time (${(err as Error).message}). Nothing was changed.`,
+          );
         }
-        throw unavailable(`the change could not be committed to the cluster (${(err as Error).message}); it was undone here`);
+        throw unavailable(
+          `the change could not be committed to the cluster (${(err as Error).message}); it was undone here`,
+        );
       }
       this.version = next;
       this.origin = this.node;
@@ -246,7 +281,9 @@ export class ConfigSync {
     const replicas = this.monitorServers().filter((s) => s.runtime.facts.flags.includes('slave'));
     const wanted = this.settings.waitReplicas;
     if (!gtid || replicas.length < wanted) {
-      throw unavailable(`configuration version ${version} was committed, but it cannot be acknowledged: ${gtid ? `only ${replicas.length} replica(s) are running and ${wanted} must have it (config_sync_wait_replicas)` : 'the primary writes no binary log'}. Other instances will apply it.`);
+      throw unavailable(
+        `configuration version ${version} was committed, but it cannot be acknowledged: ${gtid ? `only ${replicas.length} replica(s) are running and ${wanted} must have it (config_sync_wait_replicas)` : 'the primary writes no binary log'}. Other instances will apply it.`,
+      );
     }
     let reached = 0;
     await new Promise<void>((done) => {
@@ -265,7 +302,9 @@ export class ConfigSync {
       }
     });
     if (reached < wanted) {
-      throw unavailable(`configuration version ${version} was committed, but only ${reached} of the ${wanted} replica(s) config_sync_wait_replicas asks for had it within config_sync_timeout. Other instances will apply it.`);
+      throw unavailable(
+        `configuration version ${version} was committed, but only ${reached} of the ${wanted} replica(s) config_sync_wait_replicas asks for had it within config_sync_timeout. Other instances will apply it.`,
+      );
     }
   }
 
@@ -287,7 +326,10 @@ export class ConfigSync {
     this.nodes = row.nodes;
     if (row.version < this.version) {
       if (this.aheadLogged !== row.version) {
-        this.logger.warning({ local: this.version, cluster: row.version }, `The local configuration version (${this.version}) is ahead of the cluster configuration (${row.version}): ignoring the cluster's`);
+        this.logger.warning(
+          { local: this.version, cluster: row.version },
+          `The local configuration version (${this.version}) is ahead of the cluster configuration (${row.version}): ignoring the cluster's`,
+        );
         this.aheadLogged = row.version;
       }
       this.status = `diverged: local version ${this.version} is ahead of the cluster's ${row.version}`;
@@ -316,7 +358,10 @@ export class ConfigSync {
       this.logger.notice({ version, origin }, `configuration version ${version} from '${origin}' applied`);
     } catch (err) {
       status = `version ${version} could not be applied: ${(err as Error).message}`;
-      this.logger.error({ version, origin, err: (err as Error).message }, `configuration sync: ${status}; the previous configuration is kept`);
+      this.logger.error(
+        { version, origin, err: (err as Error).message },
+        `configuration sync: ${status}; the previous configuration is kept`,
+      );
       this.revert(before);
     }
     // Like MaxScale: a failed version is still the version this node is at, so it is not retried forever.
@@ -336,20 +381,26 @@ export class ConfigSync {
       writeFileAtomic(join(this.datadir, CACHE_FILE), JSON.stringify(cache));
     } catch (err) {
       // The cluster's copy is the truth; a missing cache only means catching up after a restart.
-      this.logger.warning({ err: (err as Error).message }, `configuration sync: cannot save the cached copy: ${(err as Error).message}`);
+      this.logger.warning(
+        { err: (err as Error).message },
+        `configuration sync: cannot save the cached copy: ${(err as Error).message}`,
+      );
     }
   }
 
   private monitorServers() {
     const monitor = this.core.find('monitor', this.cluster);
     if (!monitor) return [];
-    return stringList(monitor.params.servers!).map((n) => this.core.find('server', n)).filter((s) => s !== undefined);
+    return stringList(monitor.params.servers!)
+      .map((n) => this.core.find('server', n))
+      .filter((s) => s !== undefined);
   }
 
   private endpoint(server: { params: Record<string, unknown> }): Endpoint {
     const monitor = this.core.find('monitor', this.cluster);
     return {
-      host: String(server.params.address), port: Number(server.params.port),
+      host: String(server.params.address),
+      port: Number(server.params.port),
       user: this.settings.user ?? String(monitor?.params.user ?? ''),
       password: this.settings.password ?? String(monitor?.params.password ?? ''),
       timeout: this.settings.timeout,
@@ -364,7 +415,9 @@ export class ConfigSync {
     const primary = this.monitorServers().find((s) => s.runtime.facts.flags.includes('master'));
     if (!primary) {
       this.table.close();
-      throw unavailable(`monitor '${this.cluster}' sees no primary (no server is labelled Master), so configuration ${what} cannot reach the cluster`);
+      throw unavailable(
+        `monitor '${this.cluster}' sees no primary (no server is labelled Master), so configuration ${what} cannot reach the cluster`,
+      );
     }
     try {
       await this.table.connect(this.endpoint(primary));
@@ -375,7 +428,10 @@ export class ConfigSync {
 }
 
 function unavailable(why: string): WeirError {
-  return new WeirError(503, `The configuration cannot be changed now: ${why}. Reads keep working; retry when the cluster has a reachable primary.`);
+  return new WeirError(
+    503,
+    `The configuration cannot be changed now: ${why}. Reads keep working; retry when the cluster has a reachable primary.`,
+  );
 }
 
 /** Test hooks that widen a race window so a crash can be placed exactly (unset in production). */

@@ -21,7 +21,11 @@ export interface SyncedObject {
 }
 
 const ORDER: Array<[ObjectKind, SyncedObject['type']]> = [
-  ['server', 'servers'], ['monitor', 'monitors'], ['service', 'services'], ['filter', 'filters'], ['listener', 'listeners'],
+  ['server', 'servers'],
+  ['monitor', 'monitors'],
+  ['service', 'services'],
+  ['filter', 'filters'],
+  ['listener', 'listeners'],
 ];
 const KIND_OF = new Map(ORDER.map(([k, t]) => [t, k]));
 /** Dependencies first: what a create needs exists, and a destroy (reverse) leaves no dangling link. */
@@ -29,7 +33,10 @@ const CREATE_ORDER: ObjectKind[] = ['server', 'filter', 'monitor', 'service', 'l
 /** Parameters that are local run state, never synchronised. */
 const LOCAL = (kind: ObjectKind, key: string) => key === 'state' && (kind === 'service' || kind === 'monitor');
 /** Parameters that name other objects. */
-const LINKS: Partial<Record<ObjectKind, string[]>> = { service: ['servers', 'filters'], monitor: ['servers', 'servers_no_promotion'] };
+const LINKS: Partial<Record<ObjectKind, string[]>> = {
+  service: ['servers', 'filters'],
+  monitor: ['servers', 'servers_no_promotion'],
+};
 
 export function kindOf(o: SyncedObject): ObjectKind {
   const kind = KIND_OF.get(o.type);
@@ -125,7 +132,12 @@ function snapshot1(core: Core, kind: ObjectKind, name: string): Record<string, V
   return parametersOf(core.get(kind, name));
 }
 
-function updateObject(core: Core, kind: ObjectKind, want: SyncedObject, now: Record<string, Value | number | boolean>): void {
+function updateObject(
+  core: Core,
+  kind: ObjectKind,
+  want: SyncedObject,
+  now: Record<string, Value | number | boolean>,
+): void {
   const obj = core.get(kind, want.id);
   const defs = paramDefs(kind, moduleOf(obj));
   const isParam = (k: string) => defs.some((d) => d.name === k);
@@ -138,7 +150,10 @@ function updateObject(core: Core, kind: ObjectKind, want: SyncedObject, now: Rec
     if (JSON.stringify(w) !== JSON.stringify(n)) changes[def.name] = w;
   }
   if (kind === 'server') {
-    const custom = Object.fromEntries(Object.entries(wantParams).filter(([k]) => !isParam(k))) as Record<string, string | number | boolean>;
+    const custom = Object.fromEntries(Object.entries(wantParams).filter(([k]) => !isParam(k))) as Record<
+      string,
+      string | number | boolean
+    >;
     const state = stringList((wantParams.state ?? []) as Value);
     core.alter(kind, want.id, changes, { custom, adminState: state });
   } else if (Object.keys(changes).length) {
@@ -152,8 +167,13 @@ function needsRecreate(kind: ObjectKind, cur: SyncedObject, want: SyncedObject):
   const moduleKey = MODULE_KEY[kind]?.key;
   if (moduleKey && cur.attributes.parameters[moduleKey] !== want.attributes.parameters[moduleKey]) return true;
   const defs = paramDefs(kind, (want.attributes.parameters[moduleKey ?? ''] as string | undefined) ?? null);
-  return defs.some((d) => !d.modifiable && !LOCAL(kind, d.name)
-    && JSON.stringify(cur.attributes.parameters[d.name] ?? null) !== JSON.stringify(want.attributes.parameters[d.name] ?? null));
+  return defs.some(
+    (d) =>
+      !d.modifiable &&
+      !LOCAL(kind, d.name) &&
+      JSON.stringify(cur.attributes.parameters[d.name] ?? null) !==
+        JSON.stringify(want.attributes.parameters[d.name] ?? null),
+  );
 }
 
 function moduleOf(obj: ConfigObject): string | null {

@@ -8,11 +8,20 @@
 import type { Handler, OperationId } from '../../http/types.ts';
 
 export const SYNCED_OPERATIONS = new Set<OperationId>([
-  'createServer', 'patchServer', 'deleteServer',
-  'createMonitor', 'patchMonitor', 'deleteMonitor',
-  'createService', 'patchService', 'deleteService',
-  'createFilter', 'patchFilter', 'deleteFilter',
-  'createServiceListener', 'deleteServiceListener',
+  'createServer',
+  'patchServer',
+  'deleteServer',
+  'createMonitor',
+  'patchMonitor',
+  'deleteMonitor',
+  'createService',
+  'patchService',
+  'deleteService',
+  'createFilter',
+  'patchFilter',
+  'deleteFilter',
+  'createServiceListener',
+  'deleteServiceListener',
 ]);
 
 /** The handler map with every synchronised operation committed to the cluster before it answers. */
@@ -29,6 +38,9 @@ export function withConfigSync<H extends Record<string, unknown>>(handlers: H): 
 }
 
 /** Runs a configuration change made outside the handlers (command API) the same way: committed to the cluster first. */
-export function synced<T>(weir: { configSync: { change<R>(apply: () => R | Promise<R>): Promise<R> } | null }, apply: () => T): Promise<T> {
+export function synced<T>(
+  weir: { configSync: { change<R>(apply: () => R | Promise<R>): Promise<R> } | null },
+  apply: () => T,
+): Promise<T> {
   return weir.configSync ? weir.configSync.change(apply) : Promise.resolve().then(apply);
 }

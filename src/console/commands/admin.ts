@@ -21,50 +21,71 @@ function need(words: string[], count: number, usage: string): void {
 }
 
 function oneOf<T extends string>(word: string | undefined, allowed: readonly T[], usage: string): T {
-  if (!word || !allowed.includes(word as T)) throw new UsageError(`expected one of ${allowed.join(', ')}${word ? `, not '${word}'` : ''}; usage: ${usage}`);
+  if (!word || !allowed.includes(word as T))
+    throw new UsageError(`expected one of ${allowed.join(', ')}${word ? `, not '${word}'` : ''}; usage: ${usage}`);
   return word as T;
 }
 
 async function showObject(ctx: CommandContext, kind: (typeof SHOWS)[number], name: string): Promise<void> {
   switch (kind) {
-    case 'server': return ctx.emit({ type: 'server', item: await rest(ctx, 'getServer', { params: { name } }) });
-    case 'service': return ctx.emit({ type: 'service', item: await rest(ctx, 'getService', { params: { name } }) });
-    case 'monitor': return ctx.emit({ type: 'monitor', item: await rest(ctx, 'getMonitor', { params: { name } }) });
-    case 'filter': return ctx.emit({ type: 'filter', item: await rest(ctx, 'getFilter', { params: { name } }) });
+    case 'server':
+      return ctx.emit({ type: 'server', item: await rest(ctx, 'getServer', { params: { name } }) });
+    case 'service':
+      return ctx.emit({ type: 'service', item: await rest(ctx, 'getService', { params: { name } }) });
+    case 'monitor':
+      return ctx.emit({ type: 'monitor', item: await rest(ctx, 'getMonitor', { params: { name } }) });
+    case 'filter':
+      return ctx.emit({ type: 'filter', item: await rest(ctx, 'getFilter', { params: { name } }) });
     case 'session': {
-      if (!/^\d+$/.test(name)) throw new UsageError(`a session id is a number, not '${name}'; 'list sessions' shows them`);
+      if (!/^\d+$/.test(name))
+        throw new UsageError(`a session id is a number, not '${name}'; 'list sessions' shows them`);
       return ctx.emit({ type: 'session', item: await rest(ctx, 'getSession', { params: { id: Number(name) } }) });
     }
-    case 'maxscale': return ctx.emit({ type: 'maxscale', item: await rest(ctx, 'getMaxscale') });
+    case 'maxscale':
+      return ctx.emit({ type: 'maxscale', item: await rest(ctx, 'getMaxscale') });
   }
 }
 
 export const adminCommands: Command[] = [
   {
-    name: 'list', usage: `list ${LISTS.join('|')}`, summary: 'List the objects of one kind, as GET on their collection shows them.',
-    readOnly: always, streaming: false,
+    name: 'list',
+    usage: `list ${LISTS.join('|')}`,
+    summary: 'List the objects of one kind, as GET on their collection shows them.',
+    readOnly: always,
+    streaming: false,
     async run(ctx, words) {
       const usage = `list ${LISTS.join('|')}`;
       const kind = oneOf(words[0], LISTS, usage);
       switch (kind) {
-        case 'servers': return ctx.emit({ type: 'servers', items: await rest(ctx, 'listServers') });
-        case 'services': return ctx.emit({ type: 'services', items: await rest(ctx, 'listServices') });
-        case 'monitors': return ctx.emit({ type: 'monitors', items: await rest(ctx, 'listMonitors') });
-        case 'filters': return ctx.emit({ type: 'filters', items: await rest(ctx, 'listFilters') });
-        case 'sessions': return ctx.emit({ type: 'sessions', items: await rest(ctx, 'listSessions') });
-        case 'users': return ctx.emit({ type: 'users', items: await rest(ctx, 'listUsers') });
-        case 'modules': return ctx.emit({ type: 'modules', items: await rest(ctx, 'listModules') });
+        case 'servers':
+          return ctx.emit({ type: 'servers', items: await rest(ctx, 'listServers') });
+        case 'services':
+          return ctx.emit({ type: 'services', items: await rest(ctx, 'listServices') });
+        case 'monitors':
+          return ctx.emit({ type: 'monitors', items: await rest(ctx, 'listMonitors') });
+        case 'filters':
+          return ctx.emit({ type: 'filters', items: await rest(ctx, 'listFilters') });
+        case 'sessions':
+          return ctx.emit({ type: 'sessions', items: await rest(ctx, 'listSessions') });
+        case 'users':
+          return ctx.emit({ type: 'users', items: await rest(ctx, 'listUsers') });
+        case 'modules':
+          return ctx.emit({ type: 'modules', items: await rest(ctx, 'listModules') });
         case 'listeners': {
           const items = [];
-          for (const service of ctx.weir.core.list('service')) items.push(...await rest(ctx, 'listServiceListeners', { params: { name: service.name } }));
+          for (const service of ctx.weir.core.list('service'))
+            items.push(...(await rest(ctx, 'listServiceListeners', { params: { name: service.name } })));
           return ctx.emit({ type: 'listeners', items });
         }
       }
     },
   },
   {
-    name: 'show', usage: `show ${SHOWS.join('|')} NAME`, summary: 'Show one object as GET on it shows it (`show maxscale` needs no name).',
-    readOnly: always, streaming: false,
+    name: 'show',
+    usage: `show ${SHOWS.join('|')} NAME`,
+    summary: 'Show one object as GET on it shows it (`show maxscale` needs no name).',
+    readOnly: always,
+    streaming: false,
     async run(ctx, words) {
       const usage = `show ${SHOWS.join('|')} NAME`;
       const kind = oneOf(words[0], SHOWS, usage);
@@ -73,9 +94,14 @@ export const adminCommands: Command[] = [
     },
   },
   ...(['set', 'clear'] as const).map((verb): Command => ({
-    name: verb, usage: `${verb} server NAME maintenance|drain`,
-    summary: verb === 'set' ? 'Put a server in maintenance, or drain it (no new sessions).' : 'Take a server out of maintenance or draining.',
-    readOnly: never, streaming: false,
+    name: verb,
+    usage: `${verb} server NAME maintenance|drain`,
+    summary:
+      verb === 'set'
+        ? 'Put a server in maintenance, or drain it (no new sessions).'
+        : 'Take a server out of maintenance or draining.',
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       const usage = `${verb} server NAME maintenance|drain`;
       oneOf(words[0], ['server'] as const, usage);
@@ -90,9 +116,14 @@ export const adminCommands: Command[] = [
     },
   })),
   ...(['start', 'stop'] as const).map((verb): Command => ({
-    name: verb, usage: `${verb} service|monitor NAME`,
-    summary: verb === 'start' ? 'Start a service (its listeners accept again) or a monitor.' : 'Stop a service (its listeners stop accepting; sessions carry on) or a monitor.',
-    readOnly: never, streaming: false,
+    name: verb,
+    usage: `${verb} service|monitor NAME`,
+    summary:
+      verb === 'start'
+        ? 'Start a service (its listeners accept again) or a monitor.'
+        : 'Stop a service (its listeners stop accepting; sessions carry on) or a monitor.',
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       const usage = `${verb} service|monitor NAME`;
       const kind = oneOf(words[0], ['service', 'monitor'] as const, usage);
@@ -104,20 +135,29 @@ export const adminCommands: Command[] = [
     },
   })),
   {
-    name: 'create', usage: 'create server NAME ADDRESS [PORT]', summary: 'Create a server (persisted).',
-    readOnly: never, streaming: false,
+    name: 'create',
+    usage: 'create server NAME ADDRESS [PORT]',
+    summary: 'Create a server (persisted).',
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       const usage = 'create server NAME ADDRESS [PORT]';
       oneOf(words[0], ['server'] as const, usage);
       need(words, 3, usage);
-      if (words[3] !== undefined && !/^\d+$/.test(words[3])) throw new UsageError(`PORT is a number, not '${words[3]}'; usage: ${usage}`);
-      const item = await rest(ctx, 'createServer', { body: { name: words[1]!, address: words[2]!, port: words[3] === undefined ? 3306 : Number(words[3]) } });
+      if (words[3] !== undefined && !/^\d+$/.test(words[3]))
+        throw new UsageError(`PORT is a number, not '${words[3]}'; usage: ${usage}`);
+      const item = await rest(ctx, 'createServer', {
+        body: { name: words[1]!, address: words[2]!, port: words[3] === undefined ? 3306 : Number(words[3]) },
+      });
       ctx.emit({ type: 'server', item });
     },
   },
   {
-    name: 'destroy', usage: 'destroy server NAME', summary: 'Delete a server no service or monitor uses.',
-    readOnly: never, streaming: false,
+    name: 'destroy',
+    usage: 'destroy server NAME',
+    summary: 'Delete a server no service or monitor uses.',
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       const usage = 'destroy server NAME';
       oneOf(words[0], ['server'] as const, usage);
@@ -127,9 +167,11 @@ export const adminCommands: Command[] = [
     },
   },
   ...(['link', 'unlink'] as const).map((verb): Command => ({
-    name: verb, usage: `${verb} service NAME SERVER...`,
+    name: verb,
+    usage: `${verb} service NAME SERVER...`,
     summary: verb === 'link' ? 'Add servers to a service.' : 'Remove servers from a service.',
-    readOnly: never, streaming: false,
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       const usage = `${verb} service NAME SERVER...`;
       oneOf(words[0], ['service'] as const, usage);
@@ -137,29 +179,45 @@ export const adminCommands: Command[] = [
       const service = await rest(ctx, 'getService', { params: { name: words[1]! } });
       const named = words.slice(2).map((n) => `/servers/${ctx.weir.core.get('server', n).name}`);
       const links: string[] = service.servers;
-      const next = verb === 'link'
-        ? [...links, ...named.filter((l) => !links.some((x) => x.toLowerCase() === l.toLowerCase()))]
-        : links.filter((l) => !named.some((x) => x.toLowerCase() === l.toLowerCase()));
-      const item = await rest(ctx, 'patchService', { params: { name: words[1]! }, body: [{ op: 'replace', path: '/servers', value: next }] });
+      const next =
+        verb === 'link'
+          ? [...links, ...named.filter((l) => !links.some((x) => x.toLowerCase() === l.toLowerCase()))]
+          : links.filter((l) => !named.some((x) => x.toLowerCase() === l.toLowerCase()));
+      const item = await rest(ctx, 'patchService', {
+        params: { name: words[1]! },
+        body: [{ op: 'replace', path: '/servers', value: next }],
+      });
       ctx.emit({ type: 'service', item });
     },
   })),
   {
-    name: 'alter', usage: 'alter server|service|monitor|filter NAME KEY VALUE [KEY VALUE]...',
+    name: 'alter',
+    usage: 'alter server|service|monitor|filter NAME KEY VALUE [KEY VALUE]...',
     summary: 'Change parameters, written as in a configuration file (durations with units, lists with commas).',
-    readOnly: never, streaming: false,
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       const usage = 'alter server|service|monitor|filter NAME KEY VALUE [KEY VALUE]...';
       const kind = oneOf(words[0], ['server', 'service', 'monitor', 'filter'] as const, usage);
       need(words, 4, usage);
       if ((words.length - 2) % 2 !== 0) throw new UsageError(`every KEY needs a VALUE; usage: ${usage}`);
       const obj = ctx.weir.core.get(kind as ObjectKind, words[1]!);
-      const defs = paramDefs(kind as ObjectKind, typeof obj.params.module === 'string' ? obj.params.module : typeof obj.params.router === 'string' ? obj.params.router : null);
+      const defs = paramDefs(
+        kind as ObjectKind,
+        typeof obj.params.module === 'string'
+          ? obj.params.module
+          : typeof obj.params.router === 'string'
+            ? obj.params.router
+            : null,
+      );
       const changes: Record<string, Value> = {};
       for (let i = 2; i < words.length; i += 2) {
         const key = words[i]!;
         const def = defs.find((d) => d.name === key);
-        if (!def) throw unprocessable(`'${key}' is not a parameter of ${kind} '${obj.name}'; 'show ${kind} ${obj.name}' lists them.`);
+        if (!def)
+          throw unprocessable(
+            `'${key}' is not a parameter of ${kind} '${obj.name}'; 'show ${kind} ${obj.name}' lists them.`,
+          );
         try {
           changes[key] = parseConfigValue(def, words[i + 1]!);
         } catch (err) {
@@ -172,33 +230,51 @@ export const adminCommands: Command[] = [
     },
   },
   {
-    name: 'switchover', usage: 'switchover MONITOR [NEW_PRIMARY]', summary: 'Move the primary to a replica with no lost writes.',
-    readOnly: never, streaming: false,
+    name: 'switchover',
+    usage: 'switchover MONITOR [NEW_PRIMARY]',
+    summary: 'Move the primary to a replica with no lost writes.',
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       need(words, 1, 'switchover MONITOR [NEW_PRIMARY]');
-      const result = await rest(ctx, 'switchoverMonitor', { params: { name: words[0]! }, body: words[1] ? { new_primary: words[1] } : {} });
+      const result = await rest(ctx, 'switchoverMonitor', {
+        params: { name: words[0]! },
+        body: words[1] ? { new_primary: words[1] } : {},
+      });
       ctx.emit({ type: 'operation', result });
     },
   },
   {
-    name: 'failover', usage: 'failover MONITOR', summary: 'Promote the most up-to-date replica of a primary that is down.',
-    readOnly: never, streaming: false,
+    name: 'failover',
+    usage: 'failover MONITOR',
+    summary: 'Promote the most up-to-date replica of a primary that is down.',
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       need(words, 1, 'failover MONITOR');
       ctx.emit({ type: 'operation', result: await rest(ctx, 'failoverMonitor', { params: { name: words[0]! } }) });
     },
   },
   {
-    name: 'rejoin', usage: 'rejoin MONITOR SERVER', summary: 'Make a returned server a replica of the current primary.',
-    readOnly: never, streaming: false,
+    name: 'rejoin',
+    usage: 'rejoin MONITOR SERVER',
+    summary: 'Make a returned server a replica of the current primary.',
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       need(words, 2, 'rejoin MONITOR SERVER');
-      ctx.emit({ type: 'operation', result: await rest(ctx, 'rejoinMonitor', { params: { name: words[0]! }, body: { server: words[1]! } }) });
+      ctx.emit({
+        type: 'operation',
+        result: await rest(ctx, 'rejoinMonitor', { params: { name: words[0]! }, body: { server: words[1]! } }),
+      });
     },
   },
   {
-    name: 'rotate', usage: 'rotate logs', summary: "Reopen Weir's log file and the filters' files (after logrotate).",
-    readOnly: never, streaming: false,
+    name: 'rotate',
+    usage: 'rotate logs',
+    summary: "Reopen Weir's log file and the filters' files (after logrotate).",
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       oneOf(words[0], ['logs'] as const, 'rotate logs');
       await rest(ctx, 'flushLogs');
@@ -210,7 +286,8 @@ export const adminCommands: Command[] = [
 /** `kill session ID` is an admin command; `kill JOBID` (a job of this session) is not. */
 export async function killSession(ctx: CommandContext, words: string[]): Promise<void> {
   need(words, 2, 'kill session ID');
-  if (!/^\d+$/.test(words[1]!)) throw new UsageError(`a session id is a number, not '${words[1]}'; 'list sessions' shows them`);
+  if (!/^\d+$/.test(words[1]!))
+    throw new UsageError(`a session id is a number, not '${words[1]}'; 'list sessions' shows them`);
   await rest(ctx, 'closeSession', { params: { id: Number(words[1]) } });
   ctx.emit({ type: 'message', message: `session ${words[1]} closed` });
 }

@@ -21,7 +21,18 @@ const always = () => true;
 const never = () => false;
 
 function queryResult(e: QueryEvent, sql: string, jobId = 0): QueryResult {
-  return { type: 'query', jobId, time: e.time.toISOString(), session: e.session, service: e.service, user: e.user, server: e.server, command: e.command, sql, durationMs: round(e.durationMs) };
+  return {
+    type: 'query',
+    jobId,
+    time: e.time.toISOString(),
+    session: e.session,
+    service: e.service,
+    user: e.user,
+    server: e.server,
+    command: e.command,
+    sql,
+    durationMs: round(e.durationMs),
+  };
 }
 
 /**
@@ -68,7 +79,9 @@ function diagnosticsDir(ctx: CommandContext): string {
 }
 
 function post<T>(session: InspectorSession, method: string, params?: object): Promise<T> {
-  return new Promise((resolve, reject) => session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result as T))));
+  return new Promise((resolve, reject) =>
+    session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result as T))),
+  );
 }
 
 async function stopProfiler(ctx: CommandContext): Promise<{ file: string; samples: number }> {
@@ -84,60 +97,113 @@ async function stopProfiler(ctx: CommandContext): Promise<{ file: string; sample
 
 export const diagnosticCommands: Command[] = [
   {
-    name: 'version', usage: 'version', summary: "Weir's version, commit and Node.js version.", readOnly: always, streaming: false,
+    name: 'version',
+    usage: 'version',
+    summary: "Weir's version, commit and Node.js version.",
+    readOnly: always,
+    streaming: false,
     async run(ctx) {
-      ctx.emit({ type: 'version', version: ctx.weir.info.version, node: process.version, commit: ctx.weir.info.commit });
-    },
-  },
-  {
-    name: 'session', usage: 'session', summary: 'This command API session: id, user, consumers.', readOnly: always, streaming: false,
-    async run(ctx) {
-      const s = ctx.session;
-      ctx.emit({ type: 'console_session', sessionId: s.id, pid: process.pid, user: ctx.user.name, role: ctx.user.role, consumers: s.consumers.size, createTime: s.createTime });
-    },
-  },
-  {
-    name: 'runtime', usage: 'runtime', summary: 'The process: versions, pid, uptime, memory, handles, event-loop use.', readOnly: always, streaming: false,
-    async run(ctx) {
-      const m = process.memoryUsage();
       ctx.emit({
-        type: 'runtime', version: ctx.weir.info.version, node: process.version, pid: process.pid, uptimeSeconds: round(process.uptime()),
-        memory: { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external },
-        activeHandles: process.getActiveResourcesInfo().length, eventLoopUtilization: round(ctx.weir.load.current / 100), platform: `${process.platform} ${process.arch}`,
+        type: 'version',
+        version: ctx.weir.info.version,
+        node: process.version,
+        commit: ctx.weir.info.commit,
       });
     },
   },
   {
-    name: 'sysenv', usage: 'sysenv', summary: 'The environment (values of secret-looking names masked).', readOnly: always, streaming: false,
+    name: 'session',
+    usage: 'session',
+    summary: 'This command API session: id, user, consumers.',
+    readOnly: always,
+    streaming: false,
+    async run(ctx) {
+      const s = ctx.session;
+      ctx.emit({
+        type: 'console_session',
+        sessionId: s.id,
+        pid: process.pid,
+        user: ctx.user.name,
+        role: ctx.user.role,
+        consumers: s.consumers.size,
+        createTime: s.createTime,
+      });
+    },
+  },
+  {
+    name: 'runtime',
+    usage: 'runtime',
+    summary: 'The process: versions, pid, uptime, memory, handles, event-loop use.',
+    readOnly: always,
+    streaming: false,
+    async run(ctx) {
+      const m = process.memoryUsage();
+      ctx.emit({
+        type: 'runtime',
+        version: ctx.weir.info.version,
+        node: process.version,
+        pid: process.pid,
+        uptimeSeconds: round(process.uptime()),
+        memory: { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external },
+        activeHandles: process.getActiveResourcesInfo().length,
+        eventLoopUtilization: round(ctx.weir.load.current / 100),
+        platform: `${process.platform} ${process.arch}`,
+      });
+    },
+  },
+  {
+    name: 'sysenv',
+    usage: 'sysenv',
+    summary: 'The environment (values of secret-looking names masked).',
+    readOnly: always,
+    streaming: false,
     async run(ctx) {
       const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(process.env).sort(([a], [b]) => a.localeCompare(b))) env[k] = SECRET.test(k) ? '*****' : v ?? '';
+      for (const [k, v] of Object.entries(process.env).sort(([a], [b]) => a.localeCompare(b)))
+        env[k] = SECRET.test(k) ? '*****' : (v ?? '');
       ctx.emit({ type: 'sysenv', env });
     },
   },
   {
-    name: 'logger', usage: 'logger [--level error|warning|notice|info|debug]', summary: 'Show the log levels, or log from LEVEL up (needs admin).',
-    readOnly: (words) => parseOptions(words, LOGGER_OPTIONS).options.level === undefined, streaming: false,
+    name: 'logger',
+    usage: 'logger [--level error|warning|notice|info|debug]',
+    summary: 'Show the log levels, or log from LEVEL up (needs admin).',
+    readOnly: (words) => parseOptions(words, LOGGER_OPTIONS).options.level === undefined,
+    streaming: false,
     async run(ctx, words) {
       const { options, args } = parseOptions(words, LOGGER_OPTIONS);
-      if (args.length) throw new UsageError(`unexpected '${args[0]}'; usage: logger [--level error|warning|notice|info|debug]`);
+      if (args.length)
+        throw new UsageError(`unexpected '${args[0]}'; usage: logger [--level error|warning|notice|info|debug]`);
       if (options.level !== undefined) {
         const order = ['error', 'warning', 'notice', 'info', 'debug'];
         const upTo = order.indexOf(String(options.level));
         if (upTo < 0) throw new UsageError(`--level is one of ${order.join(', ')}, not '${options.level}'`);
-        await rest(ctx, 'patchLogs', { body: order.slice(1).map((l, i) => ({ op: 'replace' as const, path: `/log_levels/${l}`, value: i + 1 <= upTo })) });
+        await rest(ctx, 'patchLogs', {
+          body: order
+            .slice(1)
+            .map((l, i) => ({ op: 'replace' as const, path: `/log_levels/${l}`, value: i + 1 <= upTo })),
+        });
       }
       ctx.emit({ type: 'logger', levels: { ...ctx.weir.log.levels }, file: ctx.weir.log.file });
     },
   },
   {
-    name: 'watch', usage: 'watch queries [--service S] [--session ID] [--user U] [--match REGEX] [-n COUNT]',
-    summary: 'Stream every statement passing through Weir, with its server and duration, until interrupted or COUNT (default 100); passwords masked, and literals too for basic users.',
-    readOnly: always, streaming: true,
+    name: 'watch',
+    usage: 'watch queries [--service S] [--session ID] [--user U] [--match REGEX] [-n COUNT]',
+    summary:
+      'Stream every statement passing through Weir, with its server and duration, until interrupted or COUNT (default 100); passwords masked, and literals too for basic users.',
+    readOnly: always,
+    streaming: true,
     async run(ctx, words) {
       const usage = 'watch queries [--service S] [--session ID] [--user U] [--match REGEX] [-n COUNT]';
       if (words[0] !== 'queries') throw new UsageError(`usage: ${usage}`);
-      const { options, args } = parseOptions(words.slice(1), { service: 'string', session: 'number', user: 'string', match: 'string', n: 'number' });
+      const { options, args } = parseOptions(words.slice(1), {
+        service: 'string',
+        session: 'number',
+        user: 'string',
+        match: 'string',
+        n: 'number',
+      });
       if (args.length) throw new UsageError(`unexpected '${args[0]}'; usage: ${usage}`);
       let match: UserRegex | null = null;
       if (options.match !== undefined) {
@@ -152,7 +218,8 @@ export const diagnosticCommands: Command[] = [
       let seen = 0;
       await new Promise<void>((resolve) => {
         const unsubscribe = ctx.weir.core.queries.subscribe((e) => {
-          if (options.service !== undefined && e.service.toLowerCase() !== String(options.service).toLowerCase()) return;
+          if (options.service !== undefined && e.service.toLowerCase() !== String(options.service).toLowerCase())
+            return;
           if (options.session !== undefined && e.session !== options.session) return;
           if (options.user !== undefined && e.user !== options.user) return;
           // --match sees what the user sees, so it cannot probe literals a basic user may not read.
@@ -171,9 +238,11 @@ export const diagnosticCommands: Command[] = [
     },
   },
   {
-    name: 'monitor', usage: 'monitor services [-c SECONDS] [-n COUNT]',
-    summary: 'Stream, every SECONDS (default 5), each service\'s statements, QPS, errors and p50/p95/p99 latency.',
-    readOnly: always, streaming: true,
+    name: 'monitor',
+    usage: 'monitor services [-c SECONDS] [-n COUNT]',
+    summary: "Stream, every SECONDS (default 5), each service's statements, QPS, errors and p50/p95/p99 latency.",
+    readOnly: always,
+    streaming: true,
     async run(ctx, words) {
       const usage = 'monitor services [-c SECONDS] [-n COUNT]';
       if (words[0] !== 'services') throw new UsageError(`usage: ${usage}`);
@@ -193,11 +262,21 @@ export const diagnosticCommands: Command[] = [
           const current = window;
           window = new Map();
           ctx.emit({
-            type: 'service_stats', time: new Date().toISOString(), intervalSeconds: seconds,
+            type: 'service_stats',
+            time: new Date().toISOString(),
+            intervalSeconds: seconds,
             services: ctx.weir.core.list('service').map((s) => {
               const w = current.get(s.name) ?? { durations: [], errors: 0 };
               const sorted = [...w.durations].sort((a, b) => a - b);
-              return { name: s.name, statements: sorted.length, qps: round(sorted.length / seconds), errors: w.errors, p50Ms: percentile(sorted, 50), p95Ms: percentile(sorted, 95), p99Ms: percentile(sorted, 99) };
+              return {
+                name: s.name,
+                statements: sorted.length,
+                qps: round(sorted.length / seconds),
+                errors: w.errors,
+                p50Ms: percentile(sorted, 50),
+                p95Ms: percentile(sorted, 95),
+                p99Ms: percentile(sorted, 99),
+              };
             }),
           });
         });
@@ -207,8 +286,11 @@ export const diagnosticCommands: Command[] = [
     },
   },
   {
-    name: 'top', usage: 'top queries [-n N] [-d SECONDS]', summary: 'The N (default 10) slowest statements seen over SECONDS (default 5).',
-    readOnly: always, streaming: false,
+    name: 'top',
+    usage: 'top queries [-n N] [-d SECONDS]',
+    summary: 'The N (default 10) slowest statements seen over SECONDS (default 5).',
+    readOnly: always,
+    streaming: false,
     async run(ctx, words) {
       const usage = 'top queries [-n N] [-d SECONDS]';
       if (words[0] !== 'queries') throw new UsageError(`usage: ${usage}`);
@@ -228,29 +310,49 @@ export const diagnosticCommands: Command[] = [
       await Promise.race([new Promise((r) => setTimeout(r, seconds * 1000).unref()), interrupted(ctx.signal)]);
       unsubscribe();
       seen.sort((a, b) => b.durationMs - a.durationMs);
-      ctx.emit({ type: 'top_queries', sampledSeconds: round((performance.now() - started) / 1000), queries: seen.slice(0, n).map((e) => queryResult(e, statementFor(ctx)(e.sql), ctx.job.id)) });
+      ctx.emit({
+        type: 'top_queries',
+        sampledSeconds: round((performance.now() - started) / 1000),
+        queries: seen.slice(0, n).map((e) => queryResult(e, statementFor(ctx)(e.sql), ctx.job.id)),
+      });
     },
   },
   {
-    name: 'dashboard', usage: 'dashboard [-i MS] [-n COUNT]',
+    name: 'dashboard',
+    usage: 'dashboard [-i MS] [-n COUNT]',
     summary: 'Stream, every MS (default 5000), sessions, QPS per service, server states, heap and event-loop delay.',
-    readOnly: always, streaming: true,
+    readOnly: always,
+    streaming: true,
     async run(ctx, words) {
       const { options, args } = parseOptions(words, { i: 'number', n: 'number' });
       if (args.length) throw new UsageError(`unexpected '${args[0]}'; usage: dashboard [-i MS] [-n COUNT]`);
       const interval = options.i === undefined ? 5000 : Number(options.i);
       if (interval < 10) throw new UsageError('-i must be at least 10 ms');
       const counts = new Map<string, number>();
-      const unsubscribe = ctx.weir.core.queries.subscribe((e) => counts.set(e.service, (counts.get(e.service) ?? 0) + 1));
+      const unsubscribe = ctx.weir.core.queries.subscribe((e) =>
+        counts.set(e.service, (counts.get(e.service) ?? 0) + 1),
+      );
       const delay = monitorEventLoopDelay({ resolution: 10 });
       delay.enable();
       const core = ctx.weir.core;
       const snapshot = () => {
         ctx.emit({
-          type: 'dashboard', time: new Date().toISOString(), sessions: core.sessions.list().length,
-          services: core.list('service').map((s) => ({ name: s.name, state: String(s.params.state), sessions: core.sessions.ofService(s.name).length, qps: round((counts.get(s.name) ?? 0) / (interval / 1000)) })),
-          servers: core.list('server').map((s) => ({ name: s.name, state: [...(s.params.state as string[]), ...s.runtime.facts.flags], connections: s.runtime.currentConnections })),
-          heapUsed: process.memoryUsage().heapUsed, eventLoopDelayMs: round(Number.isNaN(delay.mean) ? 0 : delay.mean / 1e6),
+          type: 'dashboard',
+          time: new Date().toISOString(),
+          sessions: core.sessions.list().length,
+          services: core.list('service').map((s) => ({
+            name: s.name,
+            state: String(s.params.state),
+            sessions: core.sessions.ofService(s.name).length,
+            qps: round((counts.get(s.name) ?? 0) / (interval / 1000)),
+          })),
+          servers: core.list('server').map((s) => ({
+            name: s.name,
+            state: [...(s.params.state as string[]), ...s.runtime.facts.flags],
+            connections: s.runtime.currentConnections,
+          })),
+          heapUsed: process.memoryUsage().heapUsed,
+          eventLoopDelayMs: round(Number.isNaN(delay.mean) ? 0 : delay.mean / 1e6),
         });
         counts.clear();
         delay.reset();
@@ -264,19 +366,26 @@ export const diagnosticCommands: Command[] = [
     },
   },
   {
-    name: 'heapdump', usage: 'heapdump [FILE]', summary: 'Write a V8 heap snapshot (Chrome DevTools, Memory tab); pauses Weir while it writes.',
-    readOnly: never, streaming: false,
+    name: 'heapdump',
+    usage: 'heapdump [FILE]',
+    summary: 'Write a V8 heap snapshot (Chrome DevTools, Memory tab); pauses Weir while it writes.',
+    readOnly: never,
+    streaming: false,
     async run(ctx, words) {
       requireAdmin(ctx);
-      const file = words[0] ? resolve(words[0]) : join(diagnosticsDir(ctx), `weir-${new Date().toISOString().replace(/[:.]/g, '-')}.heapsnapshot`);
+      const file = words[0]
+        ? resolve(words[0])
+        : join(diagnosticsDir(ctx), `weir-${new Date().toISOString().replace(/[:.]/g, '-')}.heapsnapshot`);
       const written = writeHeapSnapshot(file);
       ctx.emit({ type: 'heapdump', file: written, bytes: statSync(written).size });
     },
   },
   {
-    name: 'profiler', usage: 'profiler start [--duration SECONDS] | stop | status',
+    name: 'profiler',
+    usage: 'profiler start [--duration SECONDS] | stop | status',
     summary: 'CPU profile of Weir, written as a .cpuprofile file that Chrome DevTools opens.',
-    readOnly: (words) => words[0] === 'status', streaming: false,
+    readOnly: (words) => words[0] === 'status',
+    streaming: false,
     async run(ctx, words) {
       const usage = 'profiler start [--duration SECONDS] | stop | status';
       const action = words[0];
@@ -295,13 +404,17 @@ export const diagnosticCommands: Command[] = [
         profiler = { session, started: Date.now(), timer: null };
         if (options.duration !== undefined) {
           const p = profiler;
-          p.timer = setTimeout(() => {
-            if (profiler !== p) return;
-            stopProfiler(ctx).then(
-              ({ file }) => ctx.weir.log.logger.notice({ file }, `CPU profile written to ${file}`),
-              (err: Error) => ctx.weir.log.logger.error({ err: err.stack }, `the CPU profile could not be written: ${err.message}`),
-            );
-          }, Number(options.duration) * 1000);
+          p.timer = setTimeout(
+            () => {
+              if (profiler !== p) return;
+              stopProfiler(ctx).then(
+                ({ file }) => ctx.weir.log.logger.notice({ file }, `CPU profile written to ${file}`),
+                (err: Error) =>
+                  ctx.weir.log.logger.error({ err: err.stack }, `the CPU profile could not be written: ${err.message}`),
+              );
+            },
+            Number(options.duration) * 1000,
+          );
           p.timer.unref();
         }
         return ctx.emit({ type: 'profiler', action: 'start', running: true });

@@ -20,11 +20,19 @@ function readOperations(): Set<string> {
 }
 
 export async function rest<K extends OperationId>(
-  ctx: CommandContext, operation: K, request: { params?: Request<K>['params']; body?: Request<K>['body'] } = {},
+  ctx: CommandContext,
+  operation: K,
+  request: { params?: Request<K>['params']; body?: Request<K>['body'] } = {},
 ): Promise<ReplyBody<K>> {
   if (!readOperations().has(operation)) requireAdmin(ctx);
   const handler = handlers[operation] as unknown as Handler<K>;
-  const reply = await handler({ weir: ctx.weir, user: ctx.user, params: request.params ?? ({} as never), query: {} as never, body: request.body as never });
+  const reply = await handler({
+    weir: ctx.weir,
+    user: ctx.user,
+    params: request.params ?? ({} as never),
+    query: {} as never,
+    body: request.body as never,
+  });
   // An operation that answers without a body (204) has `never` here: its callers use no result.
   return ('body' in reply ? reply.body : undefined) as ReplyBody<K>;
 }

@@ -46,5 +46,9 @@ export function interrupted(signal: AbortSignal): Promise<void> {
  * line behind `readOnly`, so a command that misjudges its words still changes nothing.
  */
 export function requireAdmin(ctx: CommandContext): void {
-  if (ctx.user.role !== 'admin') throw new WeirError(403, `Administrative access required: '${ctx.user.name}' has the basic role, which may only read.`);
+  if (ctx.user.role !== 'admin')
+    throw new WeirError(
+      403,
+      `Administrative access required: '${ctx.user.name}' has the basic role, which may only read.`,
+    );
 }

@@ -40,7 +40,9 @@ export function setAction(b: HTMLButtonElement, label: string, action: string): 
 
 /** Runs `a` from a button's click handler: a failure nobody expected is reported in the notice bar like a refusal. */
 export function performFromClick(a: Action, button: HTMLButtonElement): void {
-  perform(a, button).catch((err) => notify('error', `${a.question.replace(/\?$/, '')} failed: ${(err as Error).message}`));
+  perform(a, button).catch((err) =>
+    notify('error', `${a.question.replace(/\?$/, '')} failed: ${(err as Error).message}`),
+  );
 }
 
 export async function perform(a: Action, button?: HTMLButtonElement): Promise<void> {
@@ -64,7 +66,9 @@ function confirmed(question: string): Promise<boolean> {
   dialog.returnValue = '';
   dialog.showModal();
   byId('confirm-ok').focus();
-  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+  return new Promise((resolve) =>
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }),
+  );
 }
 
 let hideTimer: number | undefined;

@@ -31,7 +31,9 @@ export function errorText(error: unknown, response: Response): string {
 export type Outcome<T> = { ok: true; data: T } | { ok: false; message: string };
 
 /** Unwraps an openapi-fetch answer; a network failure becomes a message too. */
-export async function outcome<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<Outcome<T>> {
+export async function outcome<T>(
+  call: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<Outcome<T>> {
   try {
     const { data, error, response } = await call;
     if (!response.ok) return { ok: false, message: errorText(error, response) };

@@ -5,8 +5,24 @@
 import { setAttr, setText, svg, el } from './dom.ts';
 import type { Sample } from './history.ts';
 
-const W = 560, H = 170, LEFT = 44, RIGHT = 8, TOP = 10, BOTTOM = 22;
-export const PALETTE = ['#2563eb', '#db2777', '#059669', '#d97706', '#7c3aed', '#0891b2', '#dc2626', '#65a30d', '#475569', '#c026d3'];
+const W = 560,
+  H = 170,
+  LEFT = 44,
+  RIGHT = 8,
+  TOP = 10,
+  BOTTOM = 22;
+export const PALETTE = [
+  '#2563eb',
+  '#db2777',
+  '#059669',
+  '#d97706',
+  '#7c3aed',
+  '#0891b2',
+  '#dc2626',
+  '#65a30d',
+  '#475569',
+  '#c026d3',
+];
 
 export interface SeriesData {
   name: string;
@@ -20,7 +36,12 @@ export class LineChart {
   private readonly legend: HTMLElement;
   private readonly paths = new Map<string, { path: SVGPathElement; key: HTMLElement; value: HTMLElement }>();
 
-  constructor(id: string, title: string, private readonly unit: string, private readonly windowMs: number) {
+  constructor(
+    id: string,
+    title: string,
+    private readonly unit: string,
+    private readonly windowMs: number,
+  ) {
     const frame = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'img', 'aria-label': title });
     for (let i = 0; i <= 4; i++) {
       const y = TOP + ((H - TOP - BOTTOM) * i) / 4;
@@ -32,7 +53,12 @@ export class LineChart {
     const minutes = Math.round(windowMs / 60_000);
     for (let m = 0; m <= minutes; m++) {
       const x = LEFT + ((W - LEFT - RIGHT) * m) / minutes;
-      const t = svg('text', { x, y: H - 6, 'text-anchor': m === 0 ? 'start' : m === minutes ? 'end' : 'middle', class: 'tick' });
+      const t = svg('text', {
+        x,
+        y: H - 6,
+        'text-anchor': m === 0 ? 'start' : m === minutes ? 'end' : 'middle',
+        class: 'tick',
+      });
       t.textContent = m === minutes ? 'now' : `−${minutes - m} min`;
       frame.append(t);
     }
@@ -44,7 +70,8 @@ export class LineChart {
 
   update(series: SeriesData[], now: number): void {
     let max = 0;
-    for (const s of series) for (const p of s.samples) if (p.v !== null && p.t >= now - this.windowMs && p.v > max) max = p.v;
+    for (const s of series)
+      for (const p of s.samples) if (p.v !== null && p.t >= now - this.windowMs && p.v > max) max = p.v;
     const top = niceCeiling(max);
     this.grid.forEach((label, i) => setText(label, format(top * (1 - i / 4))));
     const x = (t: number) => LEFT + ((W - LEFT - RIGHT) * (t - (now - this.windowMs))) / this.windowMs;
@@ -71,7 +98,15 @@ export class LineChart {
       const color = PALETTE[i % PALETTE.length]!;
       setAttr(entry.path, 'stroke', color);
       (entry.key.firstElementChild as HTMLElement).style.background = color;
-      setAttr(entry.path, 'd', pathOf(s.samples.filter((p) => p.t >= now - this.windowMs - 2000), x, y));
+      setAttr(
+        entry.path,
+        'd',
+        pathOf(
+          s.samples.filter((p) => p.t >= now - this.windowMs - 2000),
+          x,
+          y,
+        ),
+      );
       const last = s.samples.length ? s.samples[s.samples.length - 1]!.v : null;
       setText(entry.value, last === null ? '–' : `${format(last)}${this.unit}`);
     });
@@ -120,6 +155,14 @@ export class Sparkline {
   update(samples: readonly Sample[], now: number): void {
     const recent = samples.filter((p) => p.t >= now - this.windowMs);
     const top = niceCeiling(Math.max(0, ...recent.map((p) => p.v ?? 0)));
-    setAttr(this.path, 'd', pathOf(recent, (t) => (120 * (t - (now - this.windowMs))) / this.windowMs, (v) => 22 - (20 * v) / top));
+    setAttr(
+      this.path,
+      'd',
+      pathOf(
+        recent,
+        (t) => (120 * (t - (now - this.windowMs))) / this.windowMs,
+        (v) => 22 - (20 * v) / top,
+      ),
+    );
   }
 }

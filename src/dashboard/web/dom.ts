@@ -3,7 +3,11 @@
  * that differ and moves only the rows that moved, so nothing flickers and focus, selection
  * and open menus survive every refresh.
  */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'class') e.className = v;
@@ -14,7 +18,10 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<
 }
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
-export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
+export function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number> = {},
+): SVGElementTagNameMap[K] {
   const e = document.createElementNS(SVG_NS, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   return e;
@@ -40,8 +47,14 @@ export function setAttr(e: Element, name: string, value: string | null): void {
  * Makes `parent`'s children the rows for `items`, in order: a row is created once per key,
  * updated in place on every call, moved only when out of place and removed when its item goes.
  */
-export function syncKeyed<T, R extends Element>(parent: Element, rows: Map<string, R>, items: readonly T[], key: (item: T) => string,
-  create: (item: T) => R, update: (row: R, item: T) => void): void {
+export function syncKeyed<T, R extends Element>(
+  parent: Element,
+  rows: Map<string, R>,
+  items: readonly T[],
+  key: (item: T) => string,
+  create: (item: T) => R,
+  update: (row: R, item: T) => void,
+): void {
   const seen = new Set<string>();
   let cursor: Element | null = parent.firstElementChild;
   for (const item of items) {

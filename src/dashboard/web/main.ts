@@ -2,7 +2,16 @@
  * The Weir dashboard: polls the admin API every REFRESH_MS, streams per-service statistics
  * from the command API, and updates the page in place.
  */
-import { api, outcome, type Filter, type Listener, type Monitor, type Server, type Service, type Session } from './api.ts';
+import {
+  api,
+  outcome,
+  type Filter,
+  type Listener,
+  type Monitor,
+  type Server,
+  type Service,
+  type Session,
+} from './api.ts';
 import { notify, onActionDone, readOnly } from './actions.ts';
 import { LineChart } from './chart.ts';
 import { byId, rate, setText } from './dom.ts';
@@ -42,7 +51,8 @@ byId('role').classList.toggle('read-only', readOnly);
 function showTab(): void {
   const tab = location.hash === '#sessions' ? 'sessions' : 'overview';
   for (const t of document.querySelectorAll<HTMLElement>('[data-tab]')) t.hidden = t.dataset.tab !== tab;
-  for (const a of document.querySelectorAll<HTMLAnchorElement>('nav.tabs a')) a.setAttribute('aria-current', a.hash === `#${tab}` ? 'page' : 'false');
+  for (const a of document.querySelectorAll<HTMLAnchorElement>('nav.tabs a'))
+    a.setAttribute('aria-current', a.hash === `#${tab}` ? 'page' : 'false');
   sessions.visible = tab === 'sessions';
   if (sessions.visible) sessions.render();
 }
@@ -72,7 +82,11 @@ async function refresh(): Promise<void> {
   if (!sv.ok || !se.ok || !mo.ok || !fi.ok || !ss.ok) return;
   services = se.data;
   if (ticks++ % LISTENER_EVERY === 0) {
-    const lists = await Promise.all(services.map((s) => outcome<Listener[]>(api.GET('/services/{name}/listeners', { params: { path: { name: s.name } } }))));
+    const lists = await Promise.all(
+      services.map((s) =>
+        outcome<Listener[]>(api.GET('/services/{name}/listeners', { params: { path: { name: s.name } } })),
+      ),
+    );
     listeners = lists.flatMap((l) => (l.ok ? l.data : []));
   }
   // Measured so test/bench/dashboard.bench.ts can report what a refresh costs the browser.
@@ -82,7 +96,10 @@ async function refresh(): Promise<void> {
   overview.update(sv.data, services, mo.data, listeners, fi.data);
   sessions.update(ss.data);
   updateSummary(sv.data, ss.data.length);
-  charts.connections.update(sv.data.map((s) => ({ name: s.name, samples: history.get(`conn:${s.name}`) })), now);
+  charts.connections.update(
+    sv.data.map((s) => ({ name: s.name, samples: history.get(`conn:${s.name}`) })),
+    now,
+  );
   status.className = 'status live';
   setText(status, `Live · updated ${new Date(now).toLocaleTimeString()}`);
   if (ticks % 200 === 0) performance.clearMeasures('dashboard-update');
@@ -107,7 +124,9 @@ function updateFailed(err: unknown): void {
 
 /** One refresh at a time; a slow answer delays the next instead of piling requests up. */
 function refreshNow(): Promise<void> {
-  refreshing ??= refresh().catch(updateFailed).finally(() => (refreshing = null));
+  refreshing ??= refresh()
+    .catch(updateFailed)
+    .finally(() => (refreshing = null));
   return refreshing;
 }
 
@@ -147,9 +166,15 @@ const stats = new StatsStream((r) => {
 }, showStatsProblem);
 
 function drawStats(now: number): void {
-  charts.qps.update(services.map((s) => ({ name: s.name, samples: history.get(`qps:${s.name}`) })), now);
+  charts.qps.update(
+    services.map((s) => ({ name: s.name, samples: history.get(`qps:${s.name}`) })),
+    now,
+  );
   const svc = latencyService.value;
-  charts.latency.update(svc ? ['p50', 'p95', 'p99'].map((p) => ({ name: p, samples: history.get(`${p}:${svc}`) })) : [], now);
+  charts.latency.update(
+    svc ? ['p50', 'p95', 'p99'].map((p) => ({ name: p, samples: history.get(`${p}:${svc}`) })) : [],
+    now,
+  );
 }
 latencyService.addEventListener('change', () => drawStats(Date.now()));
 window.addEventListener('pagehide', () => stats.close());

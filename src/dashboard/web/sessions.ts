@@ -34,26 +34,56 @@ export class SessionsView {
 
   constructor() {
     const columns: Column<Session>[] = [
-      { header: 'ID', className: 'num', fill: (td, s, first) => first && setText(td, String(s.id)), sortKey: (s) => s.id },
+      {
+        header: 'ID',
+        className: 'num',
+        fill: (td, s, first) => first && setText(td, String(s.id)),
+        sortKey: (s) => s.id,
+      },
       { header: 'User', fill: (td, s) => setText(td, s.user), sortKey: (s) => s.user },
-      { header: 'Client', className: 'mono', fill: (td, s) => setText(td, `${s.address}:${s.port}`), sortKey: (s) => `${s.address}:${String(s.port).padStart(5, '0')}` },
+      {
+        header: 'Client',
+        className: 'mono',
+        fill: (td, s) => setText(td, `${s.address}:${s.port}`),
+        sortKey: (s) => `${s.address}:${String(s.port).padStart(5, '0')}`,
+      },
       { header: 'Service', fill: (td, s) => setText(td, nameOf(s.service)), sortKey: (s) => nameOf(s.service) },
-      { header: 'Servers', fill: (td, s) => setText(td, s.servers.map(nameOf).join(', ') || '–'), sortKey: (s) => s.servers.map(nameOf).join(',') },
-      { header: 'Connected since', fill: (td, s, first) => first && ((td.title = s.connected), setText(td, connectedText(s.connected))), sortKey: (s) => s.connected },
+      {
+        header: 'Servers',
+        fill: (td, s) => setText(td, s.servers.map(nameOf).join(', ') || '–'),
+        sortKey: (s) => s.servers.map(nameOf).join(','),
+      },
+      {
+        header: 'Connected since',
+        fill: (td, s, first) => first && ((td.title = s.connected), setText(td, connectedText(s.connected))),
+        sortKey: (s) => s.connected,
+      },
       { header: 'Idle', className: 'num', fill: (td, s) => setText(td, duration(s.idle)), sortKey: (s) => s.idle },
-      { header: 'Statements', className: 'num', fill: (td, s) => setText(td, String(s.statements_routed)), sortKey: (s) => s.statements_routed },
-      { header: '', className: 'act', fill: (td, s, first) => {
-        if (!first) return;
-        const kill = actionButton('Kill', 'kill', 'danger');
-        kill.addEventListener('click', () => {
-          performFromClick({
-            question: `Kill session ${s.id} (${s.user} from ${s.address})? Its client is disconnected.`,
-            done: `Session ${s.id} closed.`,
-            run: () => outcome(api.DELETE('/sessions/{id}', { params: { path: { id: s.id } } })),
-          }, kill);
-        });
-        td.append(kill);
-      } },
+      {
+        header: 'Statements',
+        className: 'num',
+        fill: (td, s) => setText(td, String(s.statements_routed)),
+        sortKey: (s) => s.statements_routed,
+      },
+      {
+        header: '',
+        className: 'act',
+        fill: (td, s, first) => {
+          if (!first) return;
+          const kill = actionButton('Kill', 'kill', 'danger');
+          kill.addEventListener('click', () => {
+            performFromClick(
+              {
+                question: `Kill session ${s.id} (${s.user} from ${s.address})? Its client is disconnected.`,
+                done: `Session ${s.id} closed.`,
+                run: () => outcome(api.DELETE('/sessions/{id}', { params: { path: { id: s.id } } })),
+              },
+              kill,
+            );
+          });
+          td.append(kill);
+        },
+      },
     ];
     this.table = new KeyedTable<Session>('sessions', columns, (s) => String(s.id), 'No sessions');
     this.table.headers.forEach((th, i) => {
@@ -88,14 +118,16 @@ export class SessionsView {
     const words = this.filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
     const shown = words.length
       ? this.sessions.filter((s) => {
-        const text = `${s.id} ${s.user} ${s.address}:${s.port} ${nameOf(s.service)} ${s.servers.map(nameOf).join(' ')} ${s.default_db ?? ''}`.toLowerCase();
-        return words.every((w) => text.includes(w));
-      })
+          const text =
+            `${s.id} ${s.user} ${s.address}:${s.port} ${nameOf(s.service)} ${s.servers.map(nameOf).join(' ')} ${s.default_db ?? ''}`.toLowerCase();
+          return words.every((w) => text.includes(w));
+        })
       : this.sessions.slice();
     const key = this.table.columns[this.sortColumn]!.sortKey!;
     const dir = this.ascending ? 1 : -1;
     shown.sort((a, b) => {
-      const x = key(a), y = key(b);
+      const x = key(a),
+        y = key(b);
       return (x < y ? -1 : x > y ? 1 : a.id - b.id) * dir;
     });
     this.table.headers.forEach((th, i) => {

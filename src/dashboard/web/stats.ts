@@ -12,7 +12,10 @@ export class StatsStream {
   private sessionId: string | null = null;
   private stopped = false;
 
-  constructor(private readonly onStats: (stats: ServiceStats) => void, private readonly onProblem: (message: string | null) => void) {}
+  constructor(
+    private readonly onStats: (stats: ServiceStats) => void,
+    private readonly onProblem: (message: string | null) => void,
+  ) {}
 
   async run(): Promise<void> {
     while (!this.stopped) {
@@ -32,12 +35,16 @@ export class StatsStream {
       }
       const { sessionId, consumerId } = init.data;
       this.sessionId = sessionId;
-      const exec = await api.POST('/api', { body: { action: 'async_exec', sessionId, command: `monitor services -c ${INTERVAL_SECONDS}` } });
-      if (exec.data?.state !== 'SCHEDULED') return `Statistics unavailable: ${exec.data?.message ?? exec.response.statusText}`;
+      const exec = await api.POST('/api', {
+        body: { action: 'async_exec', sessionId, command: `monitor services -c ${INTERVAL_SECONDS}` },
+      });
+      if (exec.data?.state !== 'SCHEDULED')
+        return `Statistics unavailable: ${exec.data?.message ?? exec.response.statusText}`;
       this.onProblem(null);
       while (!this.stopped) {
         const pulled = await api.POST('/api', { body: { action: 'pull_results', sessionId, consumerId } });
-        if (!pulled.data || pulled.data.state !== 'SUCCEEDED') return `Statistics stopped: ${pulled.data?.message ?? pulled.response.statusText}; reconnecting.`;
+        if (!pulled.data || pulled.data.state !== 'SUCCEEDED')
+          return `Statistics stopped: ${pulled.data?.message ?? pulled.response.statusText}; reconnecting.`;
         const body = pulled.data.body;
         if (body && 'results' in body) {
           for (const r of body.results ?? []) if (r.type === 'service_stats') this.onStats(r);
@@ -52,6 +59,9 @@ export class StatsStream {
   /** Ends the job and its console session when the page goes away. */
   close(): void {
     this.stopped = true;
-    if (this.sessionId) void api.POST('/api', { body: { action: 'close_session', sessionId: this.sessionId }, keepalive: true }).catch(() => {});
+    if (this.sessionId)
+      void api
+        .POST('/api', { body: { action: 'close_session', sessionId: this.sessionId }, keepalive: true })
+        .catch(() => {});
   }
 }

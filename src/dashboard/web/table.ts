@@ -22,24 +22,38 @@ export class KeyedTable<T> {
   private readonly fresh = new WeakSet<HTMLTableRowElement>();
   readonly headers: HTMLTableCellElement[];
 
-  constructor(id: string, readonly columns: Column<T>[], private readonly key: (item: T) => string, private readonly empty = 'None') {
-    this.headers = columns.map((c) => el('th', c.className ? { class: c.className, scope: 'col' } : { scope: 'col' }, c.header));
+  constructor(
+    id: string,
+    readonly columns: Column<T>[],
+    private readonly key: (item: T) => string,
+    private readonly empty = 'None',
+  ) {
+    this.headers = columns.map((c) =>
+      el('th', c.className ? { class: c.className, scope: 'col' } : { scope: 'col' }, c.header),
+    );
     this.body = el('tbody');
     this.root = el('table', { id, class: 'grid' }, el('thead', {}, el('tr', {}, ...this.headers)), this.body);
     this.root.dataset.empty = empty;
   }
 
   update(items: readonly T[]): void {
-    syncKeyed(this.body, this.rows, items, this.key, () => {
-      const tr = el('tr');
-      for (const c of this.columns) tr.append(el('td', c.className ? { class: c.className } : {}));
-      this.fresh.add(tr);
-      return tr;
-    }, (tr, item) => {
-      const first = this.fresh.has(tr);
-      this.fresh.delete(tr);
-      this.columns.forEach((c, i) => c.fill(tr.cells[i]!, item, first));
-    });
+    syncKeyed(
+      this.body,
+      this.rows,
+      items,
+      this.key,
+      () => {
+        const tr = el('tr');
+        for (const c of this.columns) tr.append(el('td', c.className ? { class: c.className } : {}));
+        this.fresh.add(tr);
+        return tr;
+      },
+      (tr, item) => {
+        const first = this.fresh.has(tr);
+        this.fresh.delete(tr);
+        this.columns.forEach((c, i) => c.fill(tr.cells[i]!, item, first));
+      },
+    );
     this.root.classList.toggle('is-empty', items.length === 0);
   }
 }

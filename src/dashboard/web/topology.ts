@@ -9,7 +9,11 @@ import { nameOf } from './api.ts';
 import { setAttr, setText, svg } from './dom.ts';
 import { roleOf } from './badges.ts';
 
-const NODE_W = 168, NODE_H = 58, GAP_X = 22, LEVEL_H = 112, PAD = 16;
+const NODE_W = 168,
+  NODE_H = 58,
+  GAP_X = 22,
+  LEVEL_H = 112,
+  PAD = 16;
 
 interface NodeView {
   g: SVGGElement;
@@ -34,9 +38,22 @@ export class TopologyGraph {
   private shape = '';
 
   constructor() {
-    this.root = svg('svg', { id: 'topology-graph', class: 'topology', role: 'img', 'aria-label': 'Replication topology' });
+    this.root = svg('svg', {
+      id: 'topology-graph',
+      class: 'topology',
+      role: 'img',
+      'aria-label': 'Replication topology',
+    });
     const defs = svg('defs');
-    const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
+    const marker = svg('marker', {
+      id: 'arrow',
+      viewBox: '0 0 10 10',
+      refX: 10,
+      refY: 5,
+      markerWidth: 7,
+      markerHeight: 7,
+      orient: 'auto-start-reverse',
+    });
     marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }));
     defs.append(marker);
     this.root.append(defs, this.edgeLayer, this.nodeLayer);
@@ -44,7 +61,8 @@ export class TopologyGraph {
 
   update(servers: readonly Server[]): void {
     const byName = new Map(servers.map((s) => [s.name, s]));
-    const parent = (s: Server) => (s.replicates_from && byName.has(nameOf(s.replicates_from)) ? nameOf(s.replicates_from) : null);
+    const parent = (s: Server) =>
+      s.replicates_from && byName.has(nameOf(s.replicates_from)) ? nameOf(s.replicates_from) : null;
     const shape = servers.map((s) => `${s.name}<${parent(s) ?? ''}`).join(',');
     if (shape !== this.shape) {
       this.shape = shape;
@@ -61,7 +79,11 @@ export class TopologyGraph {
       if (from) {
         const e = this.edges.get(`${from}->${s.name}`)!;
         setText(e.label, s.replication_lag === null ? 'lag ?' : `lag ${s.replication_lag} s`);
-        setAttr(e.g, 'class', `edge${(s.replication_lag ?? 0) > 0 ? ' lagging' : ''}${s.state.includes('down') ? ' broken' : ''}`);
+        setAttr(
+          e.g,
+          'class',
+          `edge${(s.replication_lag ?? 0) > 0 ? ' lagging' : ''}${s.state.includes('down') ? ' broken' : ''}`,
+        );
       }
     }
   }
@@ -89,7 +111,9 @@ export class TopologyGraph {
     levels.forEach((level, d) => {
       if (!level) return;
       const span = level.length * NODE_W + (level.length - 1) * GAP_X;
-      level.forEach((s, i) => position.set(s.name, { x: (width - span) / 2 + i * (NODE_W + GAP_X), y: PAD + d * LEVEL_H }));
+      level.forEach((s, i) =>
+        position.set(s.name, { x: (width - span) / 2 + i * (NODE_W + GAP_X), y: PAD + d * LEVEL_H }),
+      );
     });
 
     for (const [name, n] of this.nodes) {
@@ -131,10 +155,17 @@ export class TopologyGraph {
         e = { g, line, label };
         this.edges.set(key, e);
       }
-      const a = position.get(from)!, b = position.get(s.name)!;
-      const x1 = a.x + NODE_W / 2, y1 = a.y + NODE_H, x2 = b.x + NODE_W / 2, y2 = b.y;
+      const a = position.get(from)!,
+        b = position.get(s.name)!;
+      const x1 = a.x + NODE_W / 2,
+        y1 = a.y + NODE_H,
+        x2 = b.x + NODE_W / 2,
+        y2 = b.y;
       const midY = (y1 + y2) / 2;
-      e.line.setAttribute('d', y2 > y1 ? `M${x1},${y1} C${x1},${midY} ${x2},${midY} ${x2},${y2 - 2}` : `M${x1},${y1} L${x2},${y2}`);
+      e.line.setAttribute(
+        'd',
+        y2 > y1 ? `M${x1},${y1} C${x1},${midY} ${x2},${midY} ${x2},${y2 - 2}` : `M${x1},${y1} L${x2},${y2}`,
+      );
       e.label.setAttribute('x', String((x1 + x2) / 2 + (x2 === x1 ? 28 : 0)));
       e.label.setAttribute('y', String(midY + 4));
     }

@@ -14,16 +14,22 @@ function moduleParams(obj: ConfigObject) {
 
 export function filterView(weir: WeirContext, obj: ConfigObject): Filter {
   const parameters: Filter['parameters'] = {};
-  for (const def of moduleParams(obj)) parameters[def.name] = { value: obj.params[def.name] ?? null, configurable: def.modifiable === true };
+  for (const def of moduleParams(obj))
+    parameters[def.name] = { value: obj.params[def.name] ?? null, configurable: def.modifiable === true };
   return {
     name: obj.name,
     module: String(obj.params.module) as FilterModule,
     parameters,
-    services: links('service', weir.core.servicesOfFilter(obj.name).map((s) => s.name)),
+    services: links(
+      'service',
+      weir.core.servicesOfFilter(obj.name).map((s) => s.name),
+    ),
   };
 }
 
-export const filterHandlers: HandlerGroup<'listFilters' | 'createFilter' | 'getFilter' | 'patchFilter' | 'deleteFilter'> = {
+export const filterHandlers: HandlerGroup<
+  'listFilters' | 'createFilter' | 'getFilter' | 'patchFilter' | 'deleteFilter'
+> = {
   listFilters: ({ weir }) => ({
     status: 200,
     body: weir.core.list('filter').map((f) => filterView(weir, f)),
@@ -32,7 +38,12 @@ export const filterHandlers: HandlerGroup<'listFilters' | 'createFilter' | 'getF
 
   createFilter: ({ weir, body }) => {
     const obj = weir.core.create('filter', body.name, { ...(body.parameters ?? {}), module: body.module });
-    return { status: 201, body: filterView(weir, obj), location: link('filter', obj.name), lastModified: obj.lastModified };
+    return {
+      status: 201,
+      body: filterView(weir, obj),
+      location: link('filter', obj.name),
+      lastModified: obj.lastModified,
+    };
   },
 
   getFilter: ({ weir, params }) => {
@@ -42,7 +53,11 @@ export const filterHandlers: HandlerGroup<'listFilters' | 'createFilter' | 'getF
 
   patchFilter: ({ weir, params, body }) => {
     const obj = weir.core.get('filter', params.name);
-    const configurable = new Set(moduleParams(obj).filter((d) => d.modifiable).map((d) => d.name));
+    const configurable = new Set(
+      moduleParams(obj)
+        .filter((d) => d.modifiable)
+        .map((d) => d.name),
+    );
     const after = applyResourcePatch(filterView(weir, obj), body, {
       schema: 'Filter',
       modifiable: (p) => {

@@ -16,19 +16,33 @@ type ModuleParameter = components['schemas']['ModuleParameter'];
 function logsView(weir: WeirContext): Logs {
   const log = weir.log;
   return {
-    logdir: log.options.logdir, log_file: log.file, maxlog: true, syslog: false,
-    log_levels: { ...log.levels }, log_augmentation: 0, log_throttling: { ...log.throttling },
+    logdir: log.options.logdir,
+    log_file: log.file,
+    maxlog: true,
+    syslog: false,
+    log_levels: { ...log.levels },
+    log_augmentation: 0,
+    log_throttling: { ...log.throttling },
     last_flushed: isoOrNull(log.lastFlushed),
   };
 }
 
 function moduleView(m: ModuleInfo): Module {
   return {
-    name: m.name, type: m.type, version: m.version, api_version: m.api_version, maturity: m.maturity, description: m.description,
+    name: m.name,
+    type: m.type,
+    version: m.version,
+    api_version: m.api_version,
+    maturity: m.maturity,
+    description: m.description,
     parameters: m.parameters.map((p) => {
       const out: ModuleParameter = {
-        name: p.name, type: p.type, default: p.default, mandatory: p.mandatory === true,
-        modifiable: p.modifiable === true, description: p.description,
+        name: p.name,
+        type: p.type,
+        default: p.default,
+        mandatory: p.mandatory === true,
+        modifiable: p.modifiable === true,
+        description: p.description,
       };
       if (p.enum_values) out.enum_values = p.enum_values;
       if (p.unit) out.unit = p.unit;
@@ -48,15 +62,27 @@ function openDescriptors(): number {
 
 const LOG_MODIFIABLE = /^\/(log_levels\/(warning|notice|info|debug)|log_throttling(\/(limit|window|suppression))?)$/;
 
-export const maxscaleHandlers: HandlerGroup<'getMaxscale' | 'getThreads' | 'getLogs' | 'patchLogs' | 'flushLogs' | 'listTasks' | 'listModules' | 'getModule'> = {
+export const maxscaleHandlers: HandlerGroup<
+  'getMaxscale' | 'getThreads' | 'getLogs' | 'patchLogs' | 'flushLogs' | 'listTasks' | 'listModules' | 'getModule'
+> = {
   getMaxscale: ({ weir }) => {
     const i = weir.info;
     return {
       status: 200,
       body: {
-        version: i.version, commit: i.commit, started: iso(i.started), uptime: (Date.now() - i.started.getTime()) / 1000,
-        pid: process.pid, user: userInfo().username, threads: 1, config: i.config, datadir: i.datadir, logdir: i.logdir,
-        node_version: process.version, admin_host: i.adminHost, admin_port: i.adminPort,
+        version: i.version,
+        commit: i.commit,
+        started: iso(i.started),
+        uptime: (Date.now() - i.started.getTime()) / 1000,
+        pid: process.pid,
+        user: userInfo().username,
+        threads: 1,
+        config: i.config,
+        datadir: i.datadir,
+        logdir: i.logdir,
+        node_version: process.version,
+        admin_host: i.adminHost,
+        admin_port: i.adminPort,
         config_sync: weir.configSync?.view() ?? null,
       },
       // The sync state moves with the cluster: never a stale 304.
@@ -70,10 +96,15 @@ export const maxscaleHandlers: HandlerGroup<'getMaxscale' | 'getThreads' | 'getL
       status: 200,
       body: {
         load_average: { historic: weir.load.historic(), current: weir.load.current, ...weir.load.averages },
-        threads: [{
-          id: 0, state: 'active', file_descriptors: openDescriptors(),
-          event: [...new Set(process.getActiveResourcesInfo())].sort(), run_time: (cpu.user + cpu.system) / 1e6,
-        }],
+        threads: [
+          {
+            id: 0,
+            state: 'active',
+            file_descriptors: openDescriptors(),
+            event: [...new Set(process.getActiveResourcesInfo())].sort(),
+            run_time: (cpu.user + cpu.system) / 1e6,
+          },
+        ],
       },
       lastModified: new Date(),
     };
@@ -82,12 +113,17 @@ export const maxscaleHandlers: HandlerGroup<'getMaxscale' | 'getThreads' | 'getL
   getLogs: ({ weir }) => ({ status: 200, body: logsView(weir), lastModified: weir.log.lastModified }),
 
   patchLogs: ({ weir, body }) => {
-    const after = applyResourcePatch(logsView(weir), body, { schema: 'Logs', modifiable: (p) => LOG_MODIFIABLE.test(p) });
+    const after = applyResourcePatch(logsView(weir), body, {
+      schema: 'Logs',
+      modifiable: (p) => LOG_MODIFIABLE.test(p),
+    });
     assertThrottlingWritable(after.log_throttling);
     // Persist first: a failed write changes nothing.
     weir.store.saveGlobals({
-      log_warning: String(after.log_levels.warning), log_notice: String(after.log_levels.notice),
-      log_info: String(after.log_levels.info), log_debug: String(after.log_levels.debug),
+      log_warning: String(after.log_levels.warning),
+      log_notice: String(after.log_levels.notice),
+      log_info: String(after.log_levels.info),
+      log_debug: String(after.log_levels.debug),
       log_throttling: formatThrottling(after.log_throttling),
     });
     weir.log.setLevels({ ...after.log_levels, error: true }, after.log_throttling);
@@ -103,7 +139,12 @@ export const maxscaleHandlers: HandlerGroup<'getMaxscale' | 'getThreads' | 'getL
 
   listTasks: ({ weir }) => ({
     status: 200,
-    body: weir.scheduler.list().map((t) => ({ name: t.name, type: 'repeated' as const, frequency: t.frequencyMs / 1000, next_due: iso(t.nextDue) })),
+    body: weir.scheduler.list().map((t) => ({
+      name: t.name,
+      type: 'repeated' as const,
+      frequency: t.frequencyMs / 1000,
+      next_due: iso(t.nextDue),
+    })),
     lastModified: weir.info.started,
   }),
 

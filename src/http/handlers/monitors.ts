@@ -35,20 +35,35 @@ export function monitorView(weir: WeirContext, obj: ConfigObject): Monitor {
     },
     monitor_diagnostics: {
       primary: live?.locks.primary(mode) ?? null,
-      server_info: stringList(p.servers!).map((name) => ({ name, lock_held: live?.locks.lockHeld(mode, name) ?? null })),
+      server_info: stringList(p.servers!).map((name) => ({
+        name,
+        lock_held: live?.locks.lockHeld(mode, name) ?? null,
+      })),
     },
   };
 }
 
-const MODIFIABLE = /^\/(servers|monitor_interval|connect_timeout|read_timeout|write_timeout|user|password|parameters)(\/.*)?$/;
+const MODIFIABLE =
+  /^\/(servers|monitor_interval|connect_timeout|read_timeout|write_timeout|user|password|parameters)(\/.*)?$/;
 
-function monitorValues(b: Partial<Monitor> & { password?: string | null; module?: string; parameters?: MonitorParameters }): Record<string, unknown> {
+function monitorValues(
+  b: Partial<Monitor> & { password?: string | null; module?: string; parameters?: MonitorParameters },
+): Record<string, unknown> {
   const values: Record<string, unknown> = {};
-  for (const key of ['module', 'user', 'password', 'monitor_interval', 'connect_timeout', 'read_timeout', 'write_timeout'] as const) {
+  for (const key of [
+    'module',
+    'user',
+    'password',
+    'monitor_interval',
+    'connect_timeout',
+    'read_timeout',
+    'write_timeout',
+  ] as const) {
     if (b[key] !== undefined && b[key] !== null) values[key] = b[key];
   }
   if (b.servers !== undefined) values.servers = namesFromLinks('server', 'servers', b.servers);
-  for (const [k, v] of Object.entries(b.parameters ?? {})) if (!(k === 'replication_password' && v === null)) values[k] = v;
+  for (const [k, v] of Object.entries(b.parameters ?? {}))
+    if (!(k === 'replication_password' && v === null)) values[k] = v;
   return values;
 }
 
@@ -58,8 +73,19 @@ function liveMonitor(weir: WeirContext, name: string) {
   return weir.monitors.get(obj.name)!;
 }
 
-export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'getMonitor' | 'patchMonitor' | 'deleteMonitor' | 'startMonitor' | 'stopMonitor'
-  | 'switchoverMonitor' | 'failoverMonitor' | 'rejoinMonitor' | 'releaseMonitorLocks'> = {
+export const monitorHandlers: HandlerGroup<
+  | 'listMonitors'
+  | 'createMonitor'
+  | 'getMonitor'
+  | 'patchMonitor'
+  | 'deleteMonitor'
+  | 'startMonitor'
+  | 'stopMonitor'
+  | 'switchoverMonitor'
+  | 'failoverMonitor'
+  | 'rejoinMonitor'
+  | 'releaseMonitorLocks'
+> = {
   listMonitors: ({ weir }) => ({
     status: 200,
     body: weir.core.list('monitor').map((m) => monitorView(weir, m)),
@@ -68,7 +94,12 @@ export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'g
 
   createMonitor: ({ weir, body }) => {
     const obj = weir.core.create('monitor', body.name, monitorValues(body));
-    return { status: 201, body: monitorView(weir, obj), location: link('monitor', obj.name), lastModified: obj.lastModified };
+    return {
+      status: 201,
+      body: monitorView(weir, obj),
+      location: link('monitor', obj.name),
+      lastModified: obj.lastModified,
+    };
   },
 
   getMonitor: ({ weir, params }) => {
@@ -79,7 +110,9 @@ export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'g
   patchMonitor: ({ weir, params, body }) => {
     const obj = weir.core.get('monitor', params.name);
     const after = applyResourcePatch(monitorView(weir, obj), body, {
-      schema: 'Monitor', modifiable: (p) => MODIFIABLE.test(p), writeOnly: ['/password', '/parameters/replication_password'],
+      schema: 'Monitor',
+      modifiable: (p) => MODIFIABLE.test(p),
+      writeOnly: ['/password', '/parameters/replication_password'],
     });
     const values = monitorValues(after);
     delete values.module;
@@ -109,7 +142,13 @@ export const monitorHandlers: HandlerGroup<'listMonitors' | 'createMonitor' | 'g
 
   failoverMonitor: async ({ weir, params }) => ({ status: 200, body: await liveMonitor(weir, params.name).failover() }),
 
-  rejoinMonitor: async ({ weir, params, body }) => ({ status: 200, body: await liveMonitor(weir, params.name).rejoin(body.server) }),
+  rejoinMonitor: async ({ weir, params, body }) => ({
+    status: 200,
+    body: await liveMonitor(weir, params.name).rejoin(body.server),
+  }),
 
-  releaseMonitorLocks: async ({ weir, params }) => ({ status: 200, body: { released: await liveMonitor(weir, params.name).releaseLocks(), primary: false } }),
+  releaseMonitorLocks: async ({ weir, params }) => ({
+    status: 200,
+    body: { released: await liveMonitor(weir, params.name).releaseLocks(), primary: false },
+  }),
 };

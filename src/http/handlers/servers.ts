@@ -22,9 +22,19 @@ export function serverView(weir: WeirContext, obj: ConfigObject): Server {
     port: Number(obj.params.port),
     protocol: 'MariaDBBackend',
     state,
-    parameters: { ...obj.custom, rank: obj.params.rank as 'primary' | 'secondary', priority: Number(obj.params.priority) },
-    services: links('service', weir.core.servicesOfServer(obj.name).map((s) => s.name)),
-    monitors: links('monitor', weir.core.monitorsOfServer(obj.name).map((m) => m.name)),
+    parameters: {
+      ...obj.custom,
+      rank: obj.params.rank as 'primary' | 'secondary',
+      priority: Number(obj.params.priority),
+    },
+    services: links(
+      'service',
+      weir.core.servicesOfServer(obj.name).map((s) => s.name),
+    ),
+    monitors: links(
+      'monitor',
+      weir.core.monitorsOfServer(obj.name).map((m) => m.name),
+    ),
     statistics: { connections: obj.runtime.currentConnections, total_connections: obj.runtime.totalConnections },
     server_id: facts.server_id,
     read_only: facts.read_only,
@@ -40,7 +50,15 @@ export function serverView(weir: WeirContext, obj: ConfigObject): Server {
 
 const MODIFIABLE = /^\/(address|port|state(\/.*)?|parameters(\/.*)?)$/;
 
-export const serverHandlers: HandlerGroup<'listServers' | 'createServer' | 'getServer' | 'patchServer' | 'deleteServer' | 'listServerConnections' | 'closeServerConnections'> = {
+export const serverHandlers: HandlerGroup<
+  | 'listServers'
+  | 'createServer'
+  | 'getServer'
+  | 'patchServer'
+  | 'deleteServer'
+  | 'listServerConnections'
+  | 'closeServerConnections'
+> = {
   listServers: ({ weir }) => ({
     status: 200,
     body: weir.core.list('server').map((s) => serverView(weir, s)),
@@ -53,7 +71,12 @@ export const serverHandlers: HandlerGroup<'listServers' | 'createServer' | 'getS
     if (rank !== undefined) values.rank = rank;
     if (priority !== undefined) values.priority = priority;
     const obj = weir.core.create('server', body.name, values);
-    return { status: 201, body: serverView(weir, obj), location: link('server', obj.name), lastModified: obj.lastModified };
+    return {
+      status: 201,
+      body: serverView(weir, obj),
+      location: link('server', obj.name),
+      lastModified: obj.lastModified,
+    };
   },
 
   getServer: ({ weir, params }) => {
@@ -67,11 +90,21 @@ export const serverHandlers: HandlerGroup<'listServers' | 'createServer' | 'getS
     const after = applyResourcePatch(before, body, { schema: 'Server', modifiable: (p) => MODIFIABLE.test(p) });
     // The monitor's flags must come back unchanged; only the administrative ones may move.
     const isAdmin = (f: string) => ADMIN_FLAGS.includes(f) || f === 'drained';
-    const moved = [...before.state, ...after.state].find((f) => !isAdmin(f) && before.state.includes(f) !== after.state.includes(f));
-    if (moved) throw forbidden(`State '${moved}' is set by the monitor, not by clients; only maintenance and draining can be changed. Nothing was changed.`);
+    const moved = [...before.state, ...after.state].find(
+      (f) => !isAdmin(f) && before.state.includes(f) !== after.state.includes(f),
+    );
+    if (moved)
+      throw forbidden(
+        `State '${moved}' is set by the monitor, not by clients; only maintenance and draining can be changed. Nothing was changed.`,
+      );
     const adminState = after.state.filter(isAdmin).map((f) => (f === 'drained' ? 'draining' : f));
     const { rank, priority, ...custom } = after.parameters;
-    const updated = weir.core.alter('server', obj.name, { address: after.address, port: after.port, rank, priority }, { custom, adminState });
+    const updated = weir.core.alter(
+      'server',
+      obj.name,
+      { address: after.address, port: after.port, rank, priority },
+      { custom, adminState },
+    );
     return { status: 200, body: serverView(weir, updated), lastModified: updated.lastModified };
   },
 
@@ -85,17 +118,26 @@ export const serverHandlers: HandlerGroup<'listServers' | 'createServer' | 'getS
     const sessions = weir.core.sessions.usingServer(server.name);
     return {
       status: 200,
-      body: sessions.flatMap((s) => s.backends.filter((b) => b.server.toLowerCase() === server.name.toLowerCase()).map((b) => ({
-        state: b.state, role: b.role, server: link('server', server.name), service: link('service', s.service),
-        session: `/sessions/${s.id}`, statistics: { ...b.stats },
-      }))),
+      body: sessions.flatMap((s) =>
+        s.backends
+          .filter((b) => b.server.toLowerCase() === server.name.toLowerCase())
+          .map((b) => ({
+            state: b.state,
+            role: b.role,
+            server: link('server', server.name),
+            service: link('service', s.service),
+            session: `/sessions/${s.id}`,
+            statistics: { ...b.stats },
+          })),
+      ),
       lastModified: weir.core.sessions.lastModified,
     };
   },
 
   closeServerConnections: ({ weir, params }) => {
     const server = weir.core.get('server', params.name);
-    for (const session of weir.core.sessions.usingServer(server.name)) session.close(`connections to server '${server.name}' closed by an administrator`);
+    for (const session of weir.core.sessions.usingServer(server.name))
+      session.close(`connections to server '${server.name}' closed by an administrator`);
     return { status: 204 };
   },
 };

@@ -16,7 +16,9 @@ type Diagnostics = components['schemas']['RouterDiagnostics'];
 /** The router's own parameters, as its module declares them (router_options is shown apart). */
 function routerParameters(obj: ConfigObject): Service['parameters'] {
   const defs = findModule(String(obj.params.router))?.parameters ?? [];
-  return Object.fromEntries(defs.filter((d) => d.name !== 'router_options').map((d) => [d.name, obj.params[d.name] ?? null])) as Service['parameters'];
+  return Object.fromEntries(
+    defs.filter((d) => d.name !== 'router_options').map((d) => [d.name, obj.params[d.name] ?? null]),
+  ) as Service['parameters'];
 }
 
 function diagnosticsView(stats: RouterStatistics | null): Diagnostics | null {
@@ -47,9 +49,20 @@ export function serviceView(weir: WeirContext, obj: ConfigObject): Service {
     max_connections: Number(p.max_connections),
     strip_db_esc: p.strip_db_esc === true,
     parameters: routerParameters(obj),
-    router_diagnostics: router === 'readwritesplit' ? diagnosticsView(obj.runtime.router) ?? diagnosticsView({
-      queries: 0, route_master: 0, route_slave: 0, route_all: 0, rw_transactions: 0, ro_transactions: 0, replayed_transactions: 0, servers: new Map(),
-    }) : null,
+    router_diagnostics:
+      router === 'readwritesplit'
+        ? (diagnosticsView(obj.runtime.router) ??
+          diagnosticsView({
+            queries: 0,
+            route_master: 0,
+            route_slave: 0,
+            route_all: 0,
+            rw_transactions: 0,
+            ro_transactions: 0,
+            replayed_transactions: 0,
+            servers: new Map(),
+          }))
+        : null,
   };
 }
 
@@ -58,7 +71,8 @@ export function listenerView(weir: WeirContext, obj: ConfigObject): Listener {
   // Until the data plane binds listeners they are only created; a stopped service's are
   // stopped, unless their last bind failed (a start refused for it says so too).
   const bindState = obj.runtime.listenerState;
-  const state = bindState === 'failed' ? 'failed' : service?.params.state === 'stopped' ? 'stopped' : (bindState ?? 'created');
+  const state =
+    bindState === 'failed' ? 'failed' : service?.params.state === 'stopped' ? 'stopped' : (bindState ?? 'created');
   return {
     name: obj.name,
     service: link('service', service?.name ?? String(obj.params.service)),
@@ -73,31 +87,62 @@ export function listenerView(weir: WeirContext, obj: ConfigObject): Listener {
   };
 }
 
-const MODIFIABLE = /^\/(servers|router_options|filters|user|password|root_user|version_string|weightby|connection_timeout|max_connections|strip_db_esc|parameters)(\/.*)?$/;
+const MODIFIABLE =
+  /^\/(servers|router_options|filters|user|password|root_user|version_string|weightby|connection_timeout|max_connections|strip_db_esc|parameters)(\/.*)?$/;
 
 /** Service-level values from a create body or a patched representation. */
 function serviceValues(b: Partial<Service> & { password?: string; router?: string }): Record<string, unknown> {
   const values: Record<string, unknown> = {};
-  const copy = ['router', 'user', 'password', 'router_options', 'root_user', 'version_string', 'weightby', 'connection_timeout', 'max_connections', 'strip_db_esc'] as const;
+  const copy = [
+    'router',
+    'user',
+    'password',
+    'router_options',
+    'root_user',
+    'version_string',
+    'weightby',
+    'connection_timeout',
+    'max_connections',
+    'strip_db_esc',
+  ] as const;
   for (const key of copy) if (b[key] !== undefined) values[key] = b[key];
   if (b.servers !== undefined) values.servers = namesFromLinks('server', 'servers', b.servers);
   if (b.filters !== undefined) values.filters = namesFromLinks('filter', 'filters', b.filters);
   if (b.parameters) Object.assign(values, b.parameters);
   // router_options belongs to readconnroute; other routers show it empty.
-  if (b.router !== undefined && b.router !== 'readconnroute' && Array.isArray(values.router_options) && values.router_options.length === 0) delete values.router_options;
+  if (
+    b.router !== undefined &&
+    b.router !== 'readconnroute' &&
+    Array.isArray(values.router_options) &&
+    values.router_options.length === 0
+  )
+    delete values.router_options;
   return values;
 }
 
 function listenerOf(weir: WeirContext, service: string, listener: string): ConfigObject {
   const svc = weir.core.get('service', service);
   const obj = weir.core.find('listener', listener);
-  if (!obj || !sameName(String(obj.params.service), svc.name)) throw notFound(`Service '${svc.name}' has no listener named '${listener}'.`);
+  if (!obj || !sameName(String(obj.params.service), svc.name))
+    throw notFound(`Service '${svc.name}' has no listener named '${listener}'.`);
   return obj;
 }
 
-export const serviceHandlers: HandlerGroup<'listServices' | 'createService' | 'getService' | 'patchService' | 'deleteService'
-  | 'startService' | 'stopService' | 'listServiceListeners' | 'createServiceListener' | 'getServiceListener'
-  | 'deleteServiceListener' | 'listServiceSessions' | 'closeServiceSessions'> = {
+export const serviceHandlers: HandlerGroup<
+  | 'listServices'
+  | 'createService'
+  | 'getService'
+  | 'patchService'
+  | 'deleteService'
+  | 'startService'
+  | 'stopService'
+  | 'listServiceListeners'
+  | 'createServiceListener'
+  | 'getServiceListener'
+  | 'deleteServiceListener'
+  | 'listServiceSessions'
+  | 'closeServiceSessions'
+> = {
   listServices: ({ weir }) => ({
     status: 200,
     body: weir.core.list('service').map((s) => serviceView(weir, s)),
@@ -106,7 +151,12 @@ export const serviceHandlers: HandlerGroup<'listServices' | 'createService' | 'g
 
   createService: ({ weir, body }) => {
     const obj = weir.core.create('service', body.name, serviceValues(body));
-    return { status: 201, body: serviceView(weir, obj), location: link('service', obj.name), lastModified: obj.lastModified };
+    return {
+      status: 201,
+      body: serviceView(weir, obj),
+      location: link('service', obj.name),
+      lastModified: obj.lastModified,
+    };
   },
 
   getService: ({ weir, params }) => {
@@ -116,7 +166,11 @@ export const serviceHandlers: HandlerGroup<'listServices' | 'createService' | 'g
 
   patchService: ({ weir, params, body }) => {
     const obj = weir.core.get('service', params.name);
-    const after = applyResourcePatch(serviceView(weir, obj), body, { schema: 'Service', modifiable: (p) => MODIFIABLE.test(p), writeOnly: ['/password'] });
+    const after = applyResourcePatch(serviceView(weir, obj), body, {
+      schema: 'Service',
+      modifiable: (p) => MODIFIABLE.test(p),
+      writeOnly: ['/password'],
+    });
     const values = serviceValues(after);
     delete values.router;
     if (after.password === null) delete values.password;
@@ -157,7 +211,12 @@ export const serviceHandlers: HandlerGroup<'listServices' | 'createService' | 'g
     const candidate = weir.core.prepare('listener', name, values);
     await weir.listeners.assertUsable(candidate);
     const obj = weir.core.create('listener', name, values);
-    return { status: 201, body: listenerView(weir, obj), location: listenerLink(svc.name, obj.name), lastModified: obj.lastModified };
+    return {
+      status: 201,
+      body: listenerView(weir, obj),
+      location: listenerLink(svc.name, obj.name),
+      lastModified: obj.lastModified,
+    };
   },
 
   getServiceListener: ({ weir, params }) => {
@@ -173,12 +232,17 @@ export const serviceHandlers: HandlerGroup<'listServices' | 'createService' | 'g
 
   listServiceSessions: ({ weir, params }) => {
     const svc = weir.core.get('service', params.name);
-    return { status: 200, body: weir.core.sessions.ofService(svc.name).map((s) => sessionLink(s.id)), lastModified: weir.core.sessions.lastModified };
+    return {
+      status: 200,
+      body: weir.core.sessions.ofService(svc.name).map((s) => sessionLink(s.id)),
+      lastModified: weir.core.sessions.lastModified,
+    };
   },
 
   closeServiceSessions: ({ weir, params }) => {
     const svc = weir.core.get('service', params.name);
-    for (const session of weir.core.sessions.ofService(svc.name)) session.close(`sessions of service '${svc.name}' closed by an administrator`);
+    for (const session of weir.core.sessions.ofService(svc.name))
+      session.close(`sessions of service '${svc.name}' closed by an administrator`);
     return { status: 204 };
   },
 };

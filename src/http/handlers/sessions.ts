@@ -18,17 +18,30 @@ export function sessionView(s: Session): SessionView {
   let connected = connectedText.get(s.connected);
   if (connected === undefined) connectedText.set(s.connected, (connected = iso(s.connected)));
   return {
-    id: s.id, state: s.state, user: s.user, address: s.address, port: s.port,
-    service: link('service', s.service), servers: s.backends.map((b) => link('server', b.server)), connected,
+    id: s.id,
+    state: s.state,
+    user: s.user,
+    address: s.address,
+    port: s.port,
+    service: link('service', s.service),
+    servers: s.backends.map((b) => link('server', b.server)),
+    connected,
     idle: Math.max(0, (Date.now() - s.lastActivity) / 1000),
-    default_db: s.defaultDb, statements_routed: s.statementsRouted, bytes_in: s.bytesIn, bytes_out: s.bytesOut,
+    default_db: s.defaultDb,
+    statements_routed: s.statementsRouted,
+    bytes_in: s.bytesIn,
+    bytes_out: s.bytesOut,
   };
 }
 
 export function connectionViews(s: Session): Connection[] {
   return s.backends.map((b) => ({
-    state: b.state, role: b.role, server: link('server', b.server), service: link('service', s.service),
-    session: sessionLink(s.id), statistics: { ...b.stats },
+    state: b.state,
+    role: b.role,
+    server: link('server', b.server),
+    service: link('service', s.service),
+    session: sessionLink(s.id),
+    statistics: { ...b.stats },
   }));
 }
 
@@ -38,21 +51,26 @@ function sessionOf(weir: WeirContext, id: number): Session {
   return s;
 }
 
-export const sessionHandlers: HandlerGroup<'listSessions' | 'getSession' | 'closeSession' | 'listSessionConnections'> = {
-  listSessions: ({ weir }) => ({ status: 200, body: weir.core.sessions.list().map(sessionView), lastModified: weir.core.sessions.lastModified }),
+export const sessionHandlers: HandlerGroup<'listSessions' | 'getSession' | 'closeSession' | 'listSessionConnections'> =
+  {
+    listSessions: ({ weir }) => ({
+      status: 200,
+      body: weir.core.sessions.list().map(sessionView),
+      lastModified: weir.core.sessions.lastModified,
+    }),
 
-  getSession: ({ weir, params }) => {
-    const s = sessionOf(weir, params.id);
-    return { status: 200, body: sessionView(s), lastModified: s.lastModified };
-  },
+    getSession: ({ weir, params }) => {
+      const s = sessionOf(weir, params.id);
+      return { status: 200, body: sessionView(s), lastModified: s.lastModified };
+    },
 
-  closeSession: ({ weir, params }) => {
-    sessionOf(weir, params.id).close('closed by an administrator');
-    return { status: 204 };
-  },
+    closeSession: ({ weir, params }) => {
+      sessionOf(weir, params.id).close('closed by an administrator');
+      return { status: 204 };
+    },
 
-  listSessionConnections: ({ weir, params }) => {
-    const s = sessionOf(weir, params.id);
-    return { status: 200, body: connectionViews(s), lastModified: s.lastModified };
-  },
-};
+    listSessionConnections: ({ weir, params }) => {
+      const s = sessionOf(weir, params.id);
+      return { status: 200, body: connectionViews(s), lastModified: s.lastModified };
+    },
+  };

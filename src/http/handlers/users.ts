@@ -6,10 +6,21 @@ import type { HandlerGroup } from '../types.ts';
 
 type User = components['schemas']['User'];
 
-const userView = (u: AdminUser): User => ({ name: u.name, role: u.role, created: iso(u.created), last_login: isoOrNull(u.lastLogin) });
+const userView = (u: AdminUser): User => ({
+  name: u.name,
+  role: u.role,
+  created: iso(u.created),
+  last_login: isoOrNull(u.lastLogin),
+});
 
-export const userHandlers: HandlerGroup<'listUsers' | 'putUser' | 'createUser' | 'getUser' | 'patchUser' | 'deleteUser'> = {
-  listUsers: ({ weir }) => ({ status: 200, body: weir.users.list().map(userView), lastModified: weir.users.lastModified }),
+export const userHandlers: HandlerGroup<
+  'listUsers' | 'putUser' | 'createUser' | 'getUser' | 'patchUser' | 'deleteUser'
+> = {
+  listUsers: ({ weir }) => ({
+    status: 200,
+    body: weir.users.list().map(userView),
+    lastModified: weir.users.lastModified,
+  }),
 
   putUser: ({ weir, body }) => {
     weir.users.create(body.name, body.password, body.role ?? 'basic');
@@ -29,7 +40,9 @@ export const userHandlers: HandlerGroup<'listUsers' | 'putUser' | 'createUser' |
   patchUser: ({ weir, params, body }) => {
     const before = userView(weir.users.get(params.name));
     const after = applyResourcePatch(before, body, {
-      schema: 'User', modifiable: (p) => p === '/password' || p === '/role', writeOnly: ['/password'],
+      schema: 'User',
+      modifiable: (p) => p === '/password' || p === '/role',
+      writeOnly: ['/password'],
     });
     const change: { password?: string; role?: Role } = {};
     if (typeof after.password === 'string') change.password = after.password;

@@ -42,7 +42,8 @@ export function canonical(sql: string): string {
       // 12, 1.5, 1e3, 0x1F: one literal.
       let j = i + 1;
       if (c === '0' && (next === 'x' || next === 'X')) j = i + 2;
-      while (j < n && /[0-9A-Fa-f.eE]/.test(sql[j]!)) j += (sql[j] === 'e' || sql[j] === 'E') && /[+-]/.test(sql[j + 1] ?? '') ? 2 : 1;
+      while (j < n && /[0-9A-Fa-f.eE]/.test(sql[j]!))
+        j += (sql[j] === 'e' || sql[j] === 'E') && /[+-]/.test(sql[j + 1] ?? '') ? 2 : 1;
       out += '?';
       i = j;
     } else if ((c === 'x' || c === 'X') && next === "'" && !prevIsWordChar()) {

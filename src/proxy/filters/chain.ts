@@ -42,7 +42,10 @@ export class FilterChain {
   /** A filter closed the session: nothing more is routed. */
   private refused = false;
 
-  constructor(private readonly filters: FilterSession[], private readonly io: ChainIo) {}
+  constructor(
+    private readonly filters: FilterSession[],
+    private readonly io: ChainIo,
+  ) {}
 
   /** One complete client packet. */
   fromClient(packet: Buffer): void {

@@ -20,7 +20,7 @@ export function comments(sql: string): string[] {
   const n = sql.length;
   for (let i = 0; i < n; i++) {
     const c = sql[i]!;
-    if (c === '\'' || c === '"' || c === '`') {
+    if (c === "'" || c === '"' || c === '`') {
       for (i++; i < n && sql[i] !== c; i++) if (sql[i] === '\\' && c !== '`') i++;
       continue;
     }
@@ -90,7 +90,7 @@ export class HintSession {
         continue;
       }
       if (rest.length >= 2 && (rest[1] === 'begin' || rest[1] === 'start')) {
-        const h = rest.length > 2 ? definition(rest.slice(2)) : this.named.get(rest[0]!) ?? null;
+        const h = rest.length > 2 ? definition(rest.slice(2)) : (this.named.get(rest[0]!) ?? null);
         if (h) {
           this.named.set(rest[0]!, h);
           this.stack.push(h);

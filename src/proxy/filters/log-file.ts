@@ -15,7 +15,10 @@ export class LogFile {
   private pendingBytes = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly path: string, private readonly options: { append: boolean; flush: boolean; header?: string; onError?: (err: Error) => void }) {
+  constructor(
+    readonly path: string,
+    private readonly options: { append: boolean; flush: boolean; header?: string; onError?: (err: Error) => void },
+  ) {
     // Statements can hold private data: readable by Weir's own user only.
     this.fd = openSync(path, options.append ? 'a' : 'w', 0o600);
     if (options.header !== undefined) this.write(options.header);

@@ -43,9 +43,13 @@ export function sessionMatcher(filter: ConfigObject): Matcher['session'] {
   const userExclude = regexOption(p, 'user_exclude', options);
   const sourceMatch = regexOption(p, 'source_match', options);
   const sourceExclude = regexOption(p, 'source_exclude', options);
-  return (s) => (user === null || s.user === user) && (source === null || s.address === source)
-    && (userMatch === null || userMatch.test(s.user)) && (userExclude === null || !userExclude.test(s.user))
-    && (sourceMatch === null || sourceMatch.test(s.address)) && (sourceExclude === null || !sourceExclude.test(s.address));
+  return (s) =>
+    (user === null || s.user === user) &&
+    (source === null || s.address === source) &&
+    (userMatch === null || userMatch.test(s.user)) &&
+    (userExclude === null || !userExclude.test(s.user)) &&
+    (sourceMatch === null || sourceMatch.test(s.address)) &&
+    (sourceExclude === null || !sourceExclude.test(s.address));
 }
 
 function regexOptions(filter: ConfigObject): string[] {

@@ -20,13 +20,20 @@ function targetHints(target: string): Hint[] {
   if (t === '->master') return [{ type: 'master' }];
   if (t === '->slave') return [{ type: 'slave' }];
   if (t === '->all') return [{ type: 'all' }];
-  return t.split(',').map((s) => s.trim()).filter(Boolean).map((server) => ({ type: 'server', server }));
+  return t
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((server) => ({ type: 'server', server }));
 }
 
 export function namedserverfilter(filter: ConfigObject): FilterInstance {
   const p = filter.params;
   const options = stringList(p.options!);
-  const rules = namedServerPairs(p).pairs.map((pair) => ({ regex: regexOption(p, pair.match, options)!, hints: targetHints(pair.target) }));
+  const rules = namedServerPairs(p).pairs.map((pair) => ({
+    regex: regexOption(p, pair.match, options)!,
+    hints: targetHints(pair.target),
+  }));
   const appliesTo = sessionMatcher(filter);
   return {
     newSession(info): FilterSession | null {

@@ -33,13 +33,31 @@ import type { FilterInstance, FilterSession, SessionInfo, Statement } from './ty
 
 /** MaxScale's column order and header names. */
 const COLUMNS: Array<[string, string]> = [
-  ['service', 'Service'], ['session', 'Session'], ['date', 'Date'], ['user', 'User@Host'],
-  ['reply_time', 'Reply_time'], ['total_reply_time', 'Total_reply_time'], ['query', 'Query'],
-  ['default_db', 'Default_DB'], ['num_rows', 'Num_rows'], ['reply_size', 'Reply_size'],
-  ['transaction', 'Transaction'], ['transaction_time', 'Transaction_time'],
-  ['num_warnings', 'Num_warnings'], ['error_msg', 'Error_msg'],
+  ['service', 'Service'],
+  ['session', 'Session'],
+  ['date', 'Date'],
+  ['user', 'User@Host'],
+  ['reply_time', 'Reply_time'],
+  ['total_reply_time', 'Total_reply_time'],
+  ['query', 'Query'],
+  ['default_db', 'Default_DB'],
+  ['num_rows', 'Num_rows'],
+  ['reply_size', 'Reply_size'],
+  ['transaction', 'Transaction'],
+  ['transaction_time', 'Transaction_time'],
+  ['num_warnings', 'Num_warnings'],
+  ['error_msg', 'Error_msg'],
 ];
-const NEEDS_REPLY = new Set(['reply_time', 'total_reply_time', 'num_rows', 'reply_size', 'transaction', 'transaction_time', 'num_warnings', 'error_msg']);
+const NEEDS_REPLY = new Set([
+  'reply_time',
+  'total_reply_time',
+  'num_rows',
+  'reply_size',
+  'transaction',
+  'transaction_time',
+  'num_warnings',
+  'error_msg',
+]);
 
 export function qlafilter(filter: ConfigObject, logger?: WeirLogger): FilterInstance {
   const p = filter.params;
@@ -58,8 +76,13 @@ export function qlafilter(filter: ConfigObject, logger?: WeirLogger): FilterInst
   const match = matcher(filter);
   const header = columns.map(([, name]) => name).join(separator) + '\n';
 
-  const onError = (err: Error) => logger?.error({ filter: filter.name, err: err.message }, `filter '${filter.name}' could not write its log: ${err.message}`);
-  const open = (path: string) => new LogFile(path, { ...options, header: needsHeader(path, options.append) ? header : undefined, onError });
+  const onError = (err: Error) =>
+    logger?.error(
+      { filter: filter.name, err: err.message },
+      `filter '${filter.name}' could not write its log: ${err.message}`,
+    );
+  const open = (path: string) =>
+    new LogFile(path, { ...options, header: needsHeader(path, options.append) ? header : undefined, onError });
   const unified = types.includes('unified') ? open(`${filebase}.unified`) : null;
   const perSession = new Set<LogFile>();
   let sessions = 0;
@@ -91,21 +114,38 @@ export function qlafilter(filter: ConfigObject, logger?: WeirLogger): FilterInst
         const sql = redactSecrets(statement.sql);
         const value = (key: string): string => {
           switch (key) {
-            case 'service': return info.service;
-            case 'session': return String(info.id);
-            case 'date': return localTime(new Date(statement.arrivedAt));
-            case 'user': return `${info.user}@${info.address}`;
-            case 'reply_time': return reply ? duration(reply.firstByteAt - statement.routedAt) : '';
-            case 'total_reply_time': return reply ? duration(reply.completedAt - statement.routedAt) : '';
-            case 'query': return (canonicalForm ? canonical(sql) : sql).replace(/\r?\n/g, newline);
-            case 'default_db': return info.defaultDb() ?? '';
-            case 'num_rows': return reply ? String(reply.rows) : '';
-            case 'reply_size': return reply ? String(reply.size) : '';
-            case 'transaction': return inTransaction || transactionTime ? String(transaction) : '';
-            case 'transaction_time': return transactionTime;
-            case 'num_warnings': return reply ? String(reply.warnings) : '';
-            case 'error_msg': return reply?.error ? errorText(reply.error.message, sql !== statement.sql).replace(/\r?\n/g, newline) : '';
-            default: return '';
+            case 'service':
+              return info.service;
+            case 'session':
+              return String(info.id);
+            case 'date':
+              return localTime(new Date(statement.arrivedAt));
+            case 'user':
+              return `${info.user}@${info.address}`;
+            case 'reply_time':
+              return reply ? duration(reply.firstByteAt - statement.routedAt) : '';
+            case 'total_reply_time':
+              return reply ? duration(reply.completedAt - statement.routedAt) : '';
+            case 'query':
+              return (canonicalForm ? canonical(sql) : sql).replace(/\r?\n/g, newline);
+            case 'default_db':
+              return info.defaultDb() ?? '';
+            case 'num_rows':
+              return reply ? String(reply.rows) : '';
+            case 'reply_size':
+              return reply ? String(reply.size) : '';
+            case 'transaction':
+              return inTransaction || transactionTime ? String(transaction) : '';
+            case 'transaction_time':
+              return transactionTime;
+            case 'num_warnings':
+              return reply ? String(reply.warnings) : '';
+            case 'error_msg':
+              return reply?.error
+                ? errorText(reply.error.message, sql !== statement.sql).replace(/\r?\n/g, newline)
+                : '';
+            default:
+              return '';
           }
         };
         const line = columns.map(([key]) => value(key)).join(separator) + '\n';

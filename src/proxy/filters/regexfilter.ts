@@ -21,7 +21,8 @@ export function regexfilter(filter: ConfigObject, logger: WeirLogger): FilterIns
   const search = regexOption(p, 'match', options)!;
   const replacement = String(p.replace ?? '');
   const appliesTo = sessionMatcher(filter);
-  const log = typeof p.log_file === 'string' && p.log_file !== '' ? new LogFile(p.log_file, { append: true, flush: true }) : null;
+  const log =
+    typeof p.log_file === 'string' && p.log_file !== '' ? new LogFile(p.log_file, { append: true, flush: true }) : null;
   const trace = p.log_trace === true;
   let sessions = 0;
   let retired = false;
@@ -34,14 +35,24 @@ export function regexfilter(filter: ConfigObject, logger: WeirLogger): FilterIns
         statement(s) {
           if (s.command === Command.STMT_EXECUTE) return;
           if (!search.test(s.sql)) {
-            if (trace) logger.info({ filter: filter.name, session: info.id }, `regexfilter '${filter.name}': no match: [${redactSecrets(s.sql)}]`);
+            if (trace)
+              logger.info(
+                { filter: filter.name, session: info.id },
+                `regexfilter '${filter.name}': no match: [${redactSecrets(s.sql)}]`,
+              );
             return;
           }
           const sql = search.replaceAll(s.sql, replacement);
           if (log || trace) {
             const [before, after] = [redactSecrets(s.sql), redactSecrets(sql)];
-            log?.write(`${new Date().toISOString()} session ${info.id} ${info.user}@${info.address}: [${before}] -> [${after}]\n`);
-            if (trace) logger.info({ filter: filter.name, session: info.id }, `regexfilter '${filter.name}': matched: [${before}] -> [${after}]`);
+            log?.write(
+              `${new Date().toISOString()} session ${info.id} ${info.user}@${info.address}: [${before}] -> [${after}]\n`,
+            );
+            if (trace)
+              logger.info(
+                { filter: filter.name, session: info.id },
+                `regexfilter '${filter.name}': matched: [${before}] -> [${after}]`,
+              );
           }
           return { sql };
         },

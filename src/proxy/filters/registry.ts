@@ -14,12 +14,22 @@ import { throttlefilter } from './throttlefilter.ts';
 import { topfilter } from './topfilter.ts';
 import type { FilterInstance, FilterSession, SessionInfo } from './types.ts';
 
-const MODULES: Record<string, (filter: ConfigObject, logger: WeirLogger) => FilterInstance> = { qlafilter, regexfilter, topfilter, throttlefilter, hintfilter, namedserverfilter };
+const MODULES: Record<string, (filter: ConfigObject, logger: WeirLogger) => FilterInstance> = {
+  qlafilter,
+  regexfilter,
+  topfilter,
+  throttlefilter,
+  hintfilter,
+  namedserverfilter,
+};
 
 export class Filters {
   private readonly instances = new Map<string, FilterInstance>();
 
-  constructor(private readonly core: Core, private readonly log: Log) {
+  constructor(
+    private readonly core: Core,
+    private readonly log: Log,
+  ) {
     for (const f of core.list('filter')) this.build(f);
     core.on('created', (obj) => obj.kind === 'filter' && this.build(obj));
     core.on('changed', (obj) => obj.kind === 'filter' && this.build(obj));
@@ -34,7 +44,10 @@ export class Filters {
         try {
           f.reopen?.();
         } catch (err) {
-          this.log.logger.error({ filter: name, err: (err as Error).message }, `filter '${name}' could not reopen its log: ${(err as Error).message}`);
+          this.log.logger.error(
+            { filter: name, err: (err as Error).message },
+            `filter '${name}' could not reopen its log: ${(err as Error).message}`,
+          );
         }
       }
     });
@@ -64,7 +77,10 @@ export class Filters {
       old?.retire();
     } catch (err) {
       // Checked parameters should not fail here; if a file cannot be opened, say so and keep the old instance.
-      this.log.logger.error({ filter: obj.name, err: (err as Error).message }, `filter '${obj.name}' could not be started: ${(err as Error).message}`);
+      this.log.logger.error(
+        { filter: obj.name, err: (err as Error).message },
+        `filter '${obj.name}' could not be started: ${(err as Error).message}`,
+      );
     }
   }
 }

@@ -59,7 +59,16 @@ export function readInitialHandshake(payload: Buffer): InitialHandshake {
   const part2 = c.bytes(part2Length);
   const scramble = Buffer.concat([part1, part2.subarray(0, part2Length - 1)]);
   const authPlugin = capabilities & Capability.PLUGIN_AUTH && c.remaining > 0 ? c.nulString() : 'mysql_native_password';
-  return { connectionId, serverVersion, scramble, capabilities: capabilities >>> 0, extendedCapabilities: extendedCapabilities >>> 0, charset, status, authPlugin };
+  return {
+    connectionId,
+    serverVersion,
+    scramble,
+    capabilities: capabilities >>> 0,
+    extendedCapabilities: extendedCapabilities >>> 0,
+    charset,
+    status,
+    authPlugin,
+  };
 }
 
 export interface HandshakeResponse {
@@ -97,7 +106,17 @@ export function readHandshakeResponse(payload: Buffer): HandshakeResponse {
   const database = capabilities & Capability.CONNECT_WITH_DB && c.remaining > 0 ? c.nulString() : null;
   const authPlugin = capabilities & Capability.PLUGIN_AUTH && c.remaining > 0 ? c.nulString() : null;
   const attributes = capabilities & Capability.CONNECT_ATTRS && c.remaining > 0 ? c.lenencBytes() : null;
-  return { capabilities: capabilities >>> 0, extendedCapabilities, maxPacketSize, charset, user, authResponse, database: database || null, authPlugin, attributes };
+  return {
+    capabilities: capabilities >>> 0,
+    extendedCapabilities,
+    maxPacketSize,
+    charset,
+    user,
+    authResponse,
+    database: database || null,
+    authPlugin,
+    attributes,
+  };
 }
 
 export function writeHandshakeResponse(sequence: number, r: HandshakeResponse): Buffer {

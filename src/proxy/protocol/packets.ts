@@ -36,12 +36,27 @@ export const Capability = {
 
 /** What Weir offers clients: everything it can pass through, never compression. */
 export const SERVER_CAPABILITIES =
-  Capability.LONG_PASSWORD | Capability.FOUND_ROWS | Capability.LONG_FLAG | Capability.CONNECT_WITH_DB
-  | Capability.NO_SCHEMA | Capability.ODBC | Capability.LOCAL_FILES | Capability.IGNORE_SPACE
-  | Capability.PROTOCOL_41 | Capability.INTERACTIVE | Capability.IGNORE_SIGPIPE | Capability.TRANSACTIONS
-  | Capability.SECURE_CONNECTION | Capability.MULTI_STATEMENTS | Capability.MULTI_RESULTS
-  | Capability.PS_MULTI_RESULTS | Capability.PLUGIN_AUTH | Capability.CONNECT_ATTRS
-  | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.SESSION_TRACK | Capability.DEPRECATE_EOF;
+  Capability.LONG_PASSWORD |
+  Capability.FOUND_ROWS |
+  Capability.LONG_FLAG |
+  Capability.CONNECT_WITH_DB |
+  Capability.NO_SCHEMA |
+  Capability.ODBC |
+  Capability.LOCAL_FILES |
+  Capability.IGNORE_SPACE |
+  Capability.PROTOCOL_41 |
+  Capability.INTERACTIVE |
+  Capability.IGNORE_SIGPIPE |
+  Capability.TRANSACTIONS |
+  Capability.SECURE_CONNECTION |
+  Capability.MULTI_STATEMENTS |
+  Capability.MULTI_RESULTS |
+  Capability.PS_MULTI_RESULTS |
+  Capability.PLUGIN_AUTH |
+  Capability.CONNECT_ATTRS |
+  Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+  Capability.SESSION_TRACK |
+  Capability.DEPRECATE_EOF;
 
 export class ProtocolError extends Error {}
 
@@ -79,7 +94,8 @@ export class PacketFramer {
     if (this.length < 4) return null;
     const head = this.peek(4);
     const size = head.readUIntLE(0, 3);
-    if (size > this.maxPayload) throw new ProtocolError(`packet of ${size} bytes is larger than allowed here (${this.maxPayload})`);
+    if (size > this.maxPayload)
+      throw new ProtocolError(`packet of ${size} bytes is larger than allowed here (${this.maxPayload})`);
     if (this.length < 4 + size) return null;
     const raw = this.take(4 + size);
     return { sequence: raw[3]!, payload: raw.subarray(4), raw };
@@ -110,7 +126,10 @@ export class PacketFramer {
 
 /** Reads the integer and string encodings of the protocol from a payload. */
 export class Cursor {
-  constructor(private readonly buf: Buffer, public offset = 0) {}
+  constructor(
+    private readonly buf: Buffer,
+    public offset = 0,
+  ) {}
 
   get remaining(): number {
     return this.buf.length - this.offset;
@@ -237,7 +256,10 @@ export class Writer {
 
 /** ERR_Packet. */
 export function errPacket(sequence: number, code: number, sqlState: string, message: string): Buffer {
-  return packet(sequence, new Writer().int1(0xff).int2(code).string('#').string(sqlState.padEnd(5, '0').slice(0, 5)).string(message).build());
+  return packet(
+    sequence,
+    new Writer().int1(0xff).int2(code).string('#').string(sqlState.padEnd(5, '0').slice(0, 5)).string(message).build(),
+  );
 }
 
 /** OK_Packet with no rows affected. */

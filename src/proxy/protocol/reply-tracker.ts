@@ -62,7 +62,10 @@ type Phase =
   | 'columns' // column definitions left: `count`
   | 'columns-eof' // the EOF after the column definitions
   | 'rows'
-  | 'prepare-params' | 'prepare-params-eof' | 'prepare-columns' | 'prepare-columns-eof'
+  | 'prepare-params'
+  | 'prepare-params-eof'
+  | 'prepare-columns'
+  | 'prepare-columns-eof'
   | 'single'; // one packet, whatever it holds (COM_STATISTICS)
 
 interface Pending {
@@ -96,7 +99,11 @@ export class ReplyTracker {
   onAuthSwitch: ((payload: Buffer, sequence: number) => void) | null = null;
 
   /** `capabilities` and `extendedCapabilities`: what client and server both have. */
-  constructor(capabilities: number, extendedCapabilities: number, private readonly onReply: (reply: Reply, end: number) => void) {
+  constructor(
+    capabilities: number,
+    extendedCapabilities: number,
+    private readonly onReply: (reply: Reply, end: number) => void,
+  ) {
     this.deprecateEof = (capabilities & Capability.DEPRECATE_EOF) !== 0;
     this.cacheMetadata = (extendedCapabilities & CACHE_METADATA) !== 0;
   }
@@ -106,8 +113,24 @@ export class ReplyTracker {
     if (NO_REPLY.has(command) || this.lost) return;
     this.queue.push({
       // COM_STMT_FETCH answers with rows straight away (the columns came with the execute).
-      command, phase: command === Command.STATISTICS ? 'single' : command === Command.STMT_FETCH ? 'rows' : 'first', count: 0, prepareColumns: 0,
-      reply: { command, error: null, rows: 0, resultSets: 0, affectedRows: 0, warnings: 0, status: 0, statementId: null, parameters: 0, size: 0, firstByteAt: 0, completedAt: 0 },
+      command,
+      phase: command === Command.STATISTICS ? 'single' : command === Command.STMT_FETCH ? 'rows' : 'first',
+      count: 0,
+      prepareColumns: 0,
+      reply: {
+        command,
+        error: null,
+        rows: 0,
+        resultSets: 0,
+        affectedRows: 0,
+        warnings: 0,
+        status: 0,
+        statementId: null,
+        parameters: 0,
+        size: 0,
+        firstByteAt: 0,
+        completedAt: 0,
+      },
     });
   }
 
@@ -177,7 +200,12 @@ export class ReplyTracker {
     const wasContinuation = this.continuation;
     this.continuation = this.packetLength === MAX_PACKET;
     if (wasContinuation) return; // the rest of a packet already read
-    const payload = this.keptLength === 0 ? Buffer.alloc(0) : this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept, this.keptLength);
+    const payload =
+      this.keptLength === 0
+        ? Buffer.alloc(0)
+        : this.kept.length === 1
+          ? this.kept[0]!
+          : Buffer.concat(this.kept, this.keptLength);
     const current = this.queue[0];
     if (!current) {
       // Nothing was asked: the server may send an ERR before closing (a kill, a timeout).
@@ -254,7 +282,7 @@ export class ReplyTracker {
         if (first === 0xff) return this.error(r, payload);
         const status = payload.length >= 5 ? payload.readUInt16LE(3) : 0;
         // A binary result set that opened a cursor sends its rows on COM_STMT_FETCH.
-        if (p.command === Command.STMT_EXECUTE && (status & CURSOR_EXISTS)) {
+        if (p.command === Command.STMT_EXECUTE && status & CURSOR_EXISTS) {
           r.status = status;
           return true;
         }
@@ -263,7 +291,8 @@ export class ReplyTracker {
       }
       case 'rows':
         if (first === 0xff) return this.error(r, payload);
-        if (first === 0xfe && length < MAX_PACKET && (this.deprecateEof || length < 9)) return this.terminator(p, payload);
+        if (first === 0xfe && length < MAX_PACKET && (this.deprecateEof || length < 9))
+          return this.terminator(p, payload);
         r.rows++;
         return false;
       case 'prepare-params':
@@ -283,20 +312,20 @@ export class ReplyTracker {
   /** Steps through a COM_STMT_PREPARE answer's parameter and column definition groups. */
   private afterPrepareGroup(p: Pending, where: 'params' | 'params-done' | 'columns' | 'columns-done'): boolean {
     if (where === 'params') {
-      if (p.count > 0) return (p.phase = 'prepare-params'), false;
+      if (p.count > 0) return ((p.phase = 'prepare-params'), false);
       p.count = p.prepareColumns;
       where = 'columns';
     }
     if (where === 'params-done') {
-      if (!this.deprecateEof) return (p.phase = 'prepare-params-eof'), false;
+      if (!this.deprecateEof) return ((p.phase = 'prepare-params-eof'), false);
       p.count = p.prepareColumns;
       where = 'columns';
     }
     if (where === 'columns') {
-      if (p.count > 0) return (p.phase = 'prepare-columns'), false;
+      if (p.count > 0) return ((p.phase = 'prepare-columns'), false);
       return true;
     }
-    if (!this.deprecateEof) return (p.phase = 'prepare-columns-eof'), false;
+    if (!this.deprecateEof) return ((p.phase = 'prepare-columns-eof'), false);
     return true;
   }
 

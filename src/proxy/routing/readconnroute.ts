@@ -24,7 +24,11 @@ class ReadConnRouteSession implements RouterSession, BackendOwner {
     const server = selectServer(this.s.service, this.s.servers());
     if (!server) {
       const options = stringList(this.s.service.params.router_options!).join(',');
-      throw new BackendError(2003, 'HY000', `No server of service '${this.s.service.name}' can take the session (router_options=${options}); check the servers' states`);
+      throw new BackendError(
+        2003,
+        'HY000',
+        `No server of service '${this.s.service.name}' can take the session (router_options=${options}); check the servers' states`,
+      );
     }
     this.s.core.touch(server);
     const backend = await Backend.open(server, this.s.credentials(), this.s.followsReplies ? 'observe' : 'raw', this);
@@ -49,18 +53,30 @@ class ReadConnRouteSession implements RouterSession, BackendOwner {
   changeUser(request: ChangeUser, passwordSha1: Buffer, sequence: number): void {
     const b = this.backend;
     if (!b) return;
-    this.write(writeChangeUser(sequence, { ...request, token: tokenFor(passwordSha1, b.scramble) }, this.s.credentials().capabilities), Command.CHANGE_USER);
+    this.write(
+      writeChangeUser(
+        sequence,
+        { ...request, token: tokenFor(passwordSha1, b.scramble) },
+        this.s.credentials().capabilities,
+      ),
+      Command.CHANGE_USER,
+    );
   }
 
   serverChanged(server: ConfigObject, event: ServerEvent): void {
     if (!this.backend || !sameName(this.backend.server.name, server.name)) return;
     // The client is told why with an error packet, as MaxScale does (2013).
-    if (event === 'down') this.s.fail(2013, 'HY000', `Lost connection to backend server '${server.name}': the server is down`);
+    if (event === 'down')
+      this.s.fail(2013, 'HY000', `Lost connection to backend server '${server.name}': the server is down`);
     // As MaxScale's readconnroute does: a session of a `master` service is only valid on the
     // primary. When the primary moves (switchover, failover), its clients are disconnected
     // and reconnect to the new one instead of writing to a replica.
     if (event === 'lost_master' && stringList(this.s.service.params.router_options!).join() === 'master') {
-      this.s.fail(2013, 'HY000', `Lost connection to backend server '${server.name}': the server is no longer the primary`);
+      this.s.fail(
+        2013,
+        'HY000',
+        `Lost connection to backend server '${server.name}': the server is no longer the primary`,
+      );
     }
   }
 

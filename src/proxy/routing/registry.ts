@@ -8,7 +8,6 @@ import type { Router } from './router.ts';
 import { readconnroute } from './readconnroute.ts';
 import { readwritesplit } from './readwritesplit/router.ts';
 
-
 const ROUTERS: Router[] = [readconnroute, readwritesplit];
 
 export function routerFor(name: string): Router | undefined {

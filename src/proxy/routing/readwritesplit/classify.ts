@@ -66,7 +66,16 @@ export interface Classification {
 
 // ---- tokens ----
 
-const enum Kind { Word, String, Quoted, Number, Punct, UserVar, SysVar, Semicolon }
+const enum Kind {
+  Word,
+  String,
+  Quoted,
+  Number,
+  Punct,
+  UserVar,
+  SysVar,
+  Semicolon,
+}
 
 interface Token {
   kind: Kind;
@@ -158,7 +167,7 @@ export function tokenize(sql: string): Token[] {
     if (c === 64 /* @ */) {
       const sys = sql[i + 1] === '@';
       let j = i + (sys ? 2 : 1);
-      if (!sys && (sql[j] === '\'' || sql[j] === '"' || sql[j] === '`')) {
+      if (!sys && (sql[j] === "'" || sql[j] === '"' || sql[j] === '`')) {
         // @'quoted name'
         const q = sql[j]!;
         const end = sql.indexOf(q, j + 1);
@@ -183,7 +192,10 @@ export function tokenize(sql: string): Token[] {
       while (j < n && (identChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
       const text = sql.slice(i, j);
       // 1abc is an identifier in MariaDB; keep it a word so it is never read as a number.
-      out.push({ kind: /^[0-9.]+(e[0-9]+)?$/i.test(text) || /^0x[0-9a-f]+$/i.test(text) ? Kind.Number : Kind.Word, text: text.toUpperCase() });
+      out.push({
+        kind: /^[0-9.]+(e[0-9]+)?$/i.test(text) || /^0x[0-9a-f]+$/i.test(text) ? Kind.Number : Kind.Word,
+        text: text.toUpperCase(),
+      });
       i = j;
       continue;
     }
@@ -211,7 +223,8 @@ export function tokenize(sql: string): Token[] {
  * Built-in functions that only read (MaxScale's builtin_functions.cc read-only list, the
  * common part). A call of anything else (a stored function, a UDF, NEXTVAL...) is a write.
  */
-const READ_ONLY_FUNCTIONS = new Set(`
+const READ_ONLY_FUNCTIONS = new Set(
+  `
 ABS ACOS ADDDATE ADDTIME AES_DECRYPT AES_ENCRYPT ASCII ASIN ATAN ATAN2 AVG BENCHMARK BIN BINARY BIT_AND BIT_COUNT BIT_LENGTH BIT_OR BIT_XOR
 CAST CEIL CEILING CHAR CHARACTER_LENGTH CHARSET CHAR_LENGTH CHR COALESCE COERCIBILITY COLLATION COMPRESS CONCAT CONCAT_WS CONNECTION_ID CONV
 CONVERT CONVERT_TZ COS COT COUNT CRC32 CURDATE CURRENT_DATE CURRENT_ROLE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER CURTIME DATABASE DATE
@@ -230,7 +243,10 @@ TIMESTAMPADD TIMESTAMPDIFF TIME_FORMAT TIME_TO_SEC TO_BASE64 TO_DAYS TO_SECONDS 
 UNIX_TIMESTAMP UPPER USER UTC_DATE UTC_TIME UTC_TIMESTAMP UUID UUID_SHORT VALUES VARIANCE VAR_POP VAR_SAMP VERSION WEEK WEEKDAY WEEKOFYEAR
 YEAR YEARWEEK CHARACTER DATE_ADD JSON_OVERLAPS JSON_NORMALIZE SFORMAT NATURAL_SORT_KEY SYS_GUID BIT_LENGTH CASE WEIGHT_STRING
 DECIMAL DEC NUMERIC SIGNED UNSIGNED INTEGER INT DOUBLE FLOAT REAL VARCHAR NCHAR DATETIME JSON ROW
-`.split(/\s+/).filter(Boolean));
+`
+    .split(/\s+/)
+    .filter(Boolean),
+);
 
 /** Functions that must see the primary's state. */
 const MASTER_READ_FUNCTIONS = new Set(['LAST_INSERT_ID']);
@@ -239,21 +255,42 @@ const PREVIOUS_FUNCTIONS = new Set(['FOUND_ROWS', 'ROW_COUNT']);
 /** User-level locks: the primary, and the session can no longer silently reconnect it. */
 const LOCK_FUNCTIONS = new Set(['GET_LOCK', 'RELEASE_LOCK', 'RELEASE_ALL_LOCKS', 'IS_USED_LOCK', 'IS_FREE_LOCK']);
 /** System variables that hold the primary's state. */
-const MASTER_SYSVARS = new Set(['last_insert_id', 'identity', 'last_gtid', 'session.last_insert_id', 'session.identity', 'session.last_gtid']);
+const MASTER_SYSVARS = new Set([
+  'last_insert_id',
+  'identity',
+  'last_gtid',
+  'session.last_insert_id',
+  'session.identity',
+  'session.last_gtid',
+]);
 const PREVIOUS_SYSVARS = new Set(['warning_count', 'error_count', 'session.warning_count', 'session.error_count']);
 
 /** Words that may precede `(` without being a function call. */
-const NOT_FUNCTIONS = new Set(`
+const NOT_FUNCTIONS = new Set(
+  `
 AND OR NOT XOR IN EXISTS AS ON USING FROM JOIN SELECT WHERE WHEN THEN ELSE OVER PARTITION ANY ALL SOME INTO UNION INTERSECT EXCEPT
 DISTINCT BY HAVING LIMIT ROW IS LIKE BETWEEN REGEXP RLIKE WITH RECURSIVE TABLE LATERAL OFFSET FETCH OF ORDER GROUP WINDOW ROWS RANGE
 KEY INDEX PRIMARY UNIQUE FOREIGN REFERENCES CHECK CONSTRAINT RETURNING DIV ESCAPE COLLATE BINARY AGAINST MATCH ELSEIF IF SET
-`.split(/\s+/).filter(Boolean));
-
+`
+    .split(/\s+/)
+    .filter(Boolean),
+);
 
 function emptyResult(type: number): Classification {
   return {
-    type, multiStatement: false, relatesToPrevious: false, usesLock: false, call: false, readOnlyTrx: false, isolation: null,
-    tables: [], createdTemporary: null, dropped: [], preparedName: null, preparedSql: null, kill: null,
+    type,
+    multiStatement: false,
+    relatesToPrevious: false,
+    usesLock: false,
+    call: false,
+    readOnlyTrx: false,
+    isolation: null,
+    tables: [],
+    createdTemporary: null,
+    dropped: [],
+    preparedName: null,
+    preparedSql: null,
+    kill: null,
   };
 }
 
@@ -329,11 +366,17 @@ function classifyOne(tokens: Token[]): Classification {
   if (!first || first.kind !== Kind.Word) return emptyResult(Type.WRITE);
   const second = tokens[start + 1];
   switch (first.text) {
-    case 'SELECT': case 'WITH': case 'VALUES': case 'TABLE':
+    case 'SELECT':
+    case 'WITH':
+    case 'VALUES':
+    case 'TABLE':
       return classifySelect(tokens);
     case 'SHOW':
       return classifyShow(tokens, start + 1);
-    case 'DESC': case 'DESCRIBE': case 'EXPLAIN': case 'HELP': {
+    case 'DESC':
+    case 'DESCRIBE':
+    case 'EXPLAIN':
+    case 'HELP': {
       // EXPLAIN ANALYZE / ANALYZE run the statement.
       if (word(second, 'ANALYZE')) return emptyResult(Type.WRITE);
       return emptyResult(Type.READ);
@@ -373,10 +416,12 @@ function classifyOne(tokens: Token[]): Classification {
       return r;
     }
     case 'DEALLOCATE':
-      if (word(second, 'PREPARE') && isName(tokens[start + 2])) return { ...emptyResult(Type.DEALLOC_PREPARE), preparedName: tokens[start + 2]!.text.toLowerCase() };
+      if (word(second, 'PREPARE') && isName(tokens[start + 2]))
+        return { ...emptyResult(Type.DEALLOC_PREPARE), preparedName: tokens[start + 2]!.text.toLowerCase() };
       return emptyResult(Type.WRITE);
     case 'DROP': {
-      if (word(second, 'PREPARE') && isName(tokens[start + 2])) return { ...emptyResult(Type.DEALLOC_PREPARE), preparedName: tokens[start + 2]!.text.toLowerCase() };
+      if (word(second, 'PREPARE') && isName(tokens[start + 2]))
+        return { ...emptyResult(Type.DEALLOC_PREPARE), preparedName: tokens[start + 2]!.text.toLowerCase() };
       const r = emptyResult(Type.WRITE);
       let i = start + 1;
       if (word(tokens[i], 'TEMPORARY')) i++;
@@ -423,7 +468,8 @@ function classifyOne(tokens: Token[]): Classification {
 function writeWithVariables(tokens: Token[]): Classification {
   const r = emptyResult(Type.WRITE);
   scanExpressions(tokens, 0, r);
-  r.type = (r.type | Type.WRITE) & ~(Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ | Type.MASTER_READ);
+  r.type =
+    (r.type | Type.WRITE) & ~(Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ | Type.MASTER_READ);
   return r;
 }
 
@@ -440,7 +486,10 @@ function classifySelect(tokens: Token[]): Classification {
       if (word(next, 'OUTFILE', 'DUMPFILE')) r.type |= Type.WRITE;
       else if (next?.kind === Kind.UserVar) r.type |= Type.USERVAR_WRITE;
       else r.type |= Type.WRITE; // INSERT ... SELECT written backwards, or SELECT INTO a local: be safe
-    } else if (['INSERT', 'UPDATE', 'DELETE', 'REPLACE'].includes(t.text) && !(tokens[i + 1]?.kind === Kind.Punct && tokens[i + 1]!.text === '(')) {
+    } else if (
+      ['INSERT', 'UPDATE', 'DELETE', 'REPLACE'].includes(t.text) &&
+      !(tokens[i + 1]?.kind === Kind.Punct && tokens[i + 1]!.text === '(')
+    ) {
       // WITH ... UPDATE/DELETE, or a data-changing statement inside a SELECT.
       r.type |= Type.WRITE;
     } else if (t.text === 'NEXT' && word(tokens[i + 1], 'VALUE') && word(tokens[i + 2], 'FOR')) r.type |= Type.WRITE;
@@ -467,8 +516,39 @@ function classifySelect(tokens: Token[]): Classification {
   return r;
 }
 
-const CLAUSE_WORDS = new Set(['WHERE', 'GROUP', 'ORDER', 'LIMIT', 'HAVING', 'JOIN', 'LEFT', 'RIGHT', 'INNER', 'OUTER', 'CROSS', 'NATURAL',
-  'STRAIGHT_JOIN', 'UNION', 'FOR', 'LOCK', 'ON', 'USING', 'INTO', 'WINDOW', 'PROCEDURE', 'INTERSECT', 'EXCEPT', 'FULL', 'USE', 'FORCE', 'IGNORE', 'PARTITION', 'OFFSET', 'FETCH', 'RETURNING']);
+const CLAUSE_WORDS = new Set([
+  'WHERE',
+  'GROUP',
+  'ORDER',
+  'LIMIT',
+  'HAVING',
+  'JOIN',
+  'LEFT',
+  'RIGHT',
+  'INNER',
+  'OUTER',
+  'CROSS',
+  'NATURAL',
+  'STRAIGHT_JOIN',
+  'UNION',
+  'FOR',
+  'LOCK',
+  'ON',
+  'USING',
+  'INTO',
+  'WINDOW',
+  'PROCEDURE',
+  'INTERSECT',
+  'EXCEPT',
+  'FULL',
+  'USE',
+  'FORCE',
+  'IGNORE',
+  'PARTITION',
+  'OFFSET',
+  'FETCH',
+  'RETURNING',
+]);
 
 function isClauseWord(w: string): boolean {
   return CLAUSE_WORDS.has(w);
@@ -518,7 +598,8 @@ function classifyShow(tokens: Token[], i: number): Classification {
   let j = i;
   while (word(tokens[j], 'FULL', 'GLOBAL', 'SESSION', 'EXTENDED')) j++;
   const what = tokens[j];
-  if (word(what, 'MASTER', 'BINLOG', 'BINARY') || word(what, 'INDEX', 'INDEXES', 'KEYS')) return emptyResult(Type.WRITE);
+  if (word(what, 'MASTER', 'BINLOG', 'BINARY') || word(what, 'INDEX', 'INDEXES', 'KEYS'))
+    return emptyResult(Type.WRITE);
   if (word(what, 'WARNINGS', 'ERRORS') || (word(what, 'COUNT') && tokens.some((t) => word(t, 'WARNINGS', 'ERRORS')))) {
     return { ...emptyResult(Type.READ), relatesToPrevious: true };
   }
@@ -549,7 +630,8 @@ function classifyKill(tokens: Token[], i: number): Classification {
     if (word(tokens[j], 'ID')) return emptyResult(Type.WRITE); // KILL QUERY ID <server query id>: the server's
   }
   const id = tokens[j];
-  if (id?.kind === Kind.Number && tokens.length === j + 1 && /^\d+$/.test(id.text)) return { ...emptyResult(Type.WRITE), kill: { id: Number(id.text), query } };
+  if (id?.kind === Kind.Number && tokens.length === j + 1 && /^\d+$/.test(id.text))
+    return { ...emptyResult(Type.WRITE), kill: { id: Number(id.text), query } };
   return emptyResult(Type.WRITE);
 }
 
@@ -563,10 +645,13 @@ function classifySet(tokens: Token[], i: number): Classification {
     if (at < 0) return emptyResult(Type.WRITE);
     const inner = classifyOne(tokens.slice(at + 1));
     // Session commands inside SET STATEMENT would change only that statement: route it as a write if unsure.
-    return inner.type & (Type.SESSION_WRITE | Type.USERVAR_WRITE | Type.BEGIN_TRX | Type.COMMIT | Type.ROLLBACK) ? emptyResult(Type.WRITE) : inner;
+    return inner.type & (Type.SESSION_WRITE | Type.USERVAR_WRITE | Type.BEGIN_TRX | Type.COMMIT | Type.ROLLBACK)
+      ? emptyResult(Type.WRITE)
+      : inner;
   }
   if (word(first, 'PASSWORD') || word(first, 'ROLE') || word(first, 'DEFAULT')) return emptyResult(Type.WRITE);
-  if (word(first, 'GLOBAL') || (first?.kind === Kind.SysVar && first.text.startsWith('global.'))) return emptyResult(Type.GSYSVAR_WRITE);
+  if (word(first, 'GLOBAL') || (first?.kind === Kind.SysVar && first.text.startsWith('global.')))
+    return emptyResult(Type.GSYSVAR_WRITE);
   // SET TRANSACTION ... (next transaction only) vs SET SESSION TRANSACTION ... (all later ones).
   if (word(first, 'TRANSACTION') || (word(first, 'SESSION', 'LOCAL') && word(tokens[i + 1], 'TRANSACTION'))) {
     const next = word(first, 'TRANSACTION');
@@ -576,7 +661,10 @@ function classifySet(tokens: Token[], i: number): Classification {
       if (word(rest[j], 'READ') && word(rest[j + 1], 'ONLY')) r.type |= Type.READONLY;
       if (word(rest[j], 'READ') && word(rest[j + 1], 'WRITE')) r.type |= Type.READWRITE;
       if (word(rest[j], 'LEVEL')) {
-        const level = rest.slice(j + 1).map((t) => t.text).join(' ');
+        const level = rest
+          .slice(j + 1)
+          .map((t) => t.text)
+          .join(' ');
         r.isolation = level.startsWith('SERIALIZABLE') ? 'SERIALIZABLE' : level.split(' ').slice(0, 2).join(' ');
       }
     }
@@ -603,7 +691,8 @@ function classifySet(tokens: Token[], i: number): Classification {
       if (depth === 0 && v.kind === Kind.Punct && v.text === ',') break;
       value.push(v);
     }
-    const valueTokens = value[0]?.kind === Kind.Punct && (value[0].text === '=' || value[0].text === ':=') ? value.slice(1) : value;
+    const valueTokens =
+      value[0]?.kind === Kind.Punct && (value[0].text === '=' || value[0].text === ':=') ? value.slice(1) : value;
     if (AUTOCOMMIT_NAMES.has(name) && valueTokens.length === 1) {
       const v = valueTokens[0]!.text.toUpperCase();
       if (v === '0' || v === 'FALSE' || v === 'OFF') r.type |= Type.DISABLE_AUTOCOMMIT;

@@ -7,7 +7,13 @@
  * the order it asked. Packets that do not start a command (LOCAL INFILE data, the rest of a
  * 16 MiB statement) follow the command they belong to.
  */
-import { sameName, stringList, type ConfigObject, type RouterStatistics, type ServerQueryStatistics } from '../../../core/objects.ts';
+import {
+  sameName,
+  stringList,
+  type ConfigObject,
+  type RouterStatistics,
+  type ServerQueryStatistics,
+} from '../../../core/objects.ts';
 import { Backend, BackendError, currentOperations, type BackendOwner, type Expectation } from '../../backend.ts';
 import { writeChangeUser, type ChangeUser } from '../../protocol/change-user.ts';
 import { Command, LAST_PREPARED, MAX_PAYLOAD } from '../../protocol/commands.ts';
@@ -69,7 +75,14 @@ function connectable(s: ConfigObject): boolean {
 
 export function statisticsOf(service: ConfigObject): RouterStatistics {
   return (service.runtime.router ??= {
-    queries: 0, route_master: 0, route_slave: 0, route_all: 0, rw_transactions: 0, ro_transactions: 0, replayed_transactions: 0, servers: new Map(),
+    queries: 0,
+    route_master: 0,
+    route_slave: 0,
+    route_all: 0,
+    rw_transactions: 0,
+    ro_transactions: 0,
+    replayed_transactions: 0,
+    servers: new Map(),
   });
 }
 
@@ -122,7 +135,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.p = s.service.params;
     this.stats = statisticsOf(s.service);
     this.history = new SessionCommandHistory({
-      max: Number(this.p.max_sescmd_history ?? 50), prune: this.p.prune_sescmd_history !== false, disabled: this.p.disable_sescmd_history === true,
+      max: Number(this.p.max_sescmd_history ?? 50),
+      prune: this.p.prune_sescmd_history !== false,
+      disabled: this.p.disable_sescmd_history === true,
     });
     this.database = s.credentials().database;
   }
@@ -145,7 +160,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (this.p.lazy_connect === true) return;
     const master = this.bestMaster();
     if (!master && this.failureMode === 'fail_instantly') {
-      throw new BackendError(2003, 'HY000', `Couldn't find suitable Primary from ${this.s.servers().length} candidates for service '${this.s.service.name}'`);
+      throw new BackendError(
+        2003,
+        'HY000',
+        `Couldn't find suitable Primary from ${this.s.servers().length} candidates for service '${this.s.service.name}'`,
+      );
     }
     if (master) {
       try {
@@ -156,7 +175,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       }
     }
     const wanted = Math.min(this.maxSlaves, Number(this.p.slave_connections ?? 255));
-    const replicas = this.s.servers().filter((s) => this.isReplicaCandidate(s, this.maxLag(0)) && connectable(s))
+    const replicas = this.s
+      .servers()
+      .filter((s) => this.isReplicaCandidate(s, this.maxLag(0)) && connectable(s))
       .sort((a, b) => a.runtime.currentConnections - b.runtime.currentConnections);
     for (const server of replicas.slice(0, wanted)) {
       try {
@@ -166,7 +187,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       }
     }
     if (this.backends.size === 0) {
-      throw new BackendError(2003, 'HY000', `No server of service '${this.s.service.name}' can take the session; check the servers' states`);
+      throw new BackendError(
+        2003,
+        'HY000',
+        `No server of service '${this.s.service.name}' can take the session; check the servers' states`,
+      );
     }
   }
 
@@ -213,7 +238,20 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- deciding where a command goes ----
 
   private decision(packet: Buffer, command: number, target: Target, extra: Partial<Decision> = {}): Decision {
-    return { packet, command, target, named: [], maxLag: 0, history: null, statement: null, retries: 1, local: null, noReply: false, read: false, ...extra };
+    return {
+      packet,
+      command,
+      target,
+      named: [],
+      maxLag: 0,
+      history: null,
+      statement: null,
+      retries: 1,
+      local: null,
+      noReply: false,
+      read: false,
+      ...extra,
+    };
   }
 
   private decide(packet: Buffer, hints: Hint[] | null): Decision {
@@ -229,15 +267,21 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         const entry: HistoryEntry = { packet: Buffer.from(packet), command, statementId: id, ok: null };
         return this.decision(packet, command, 'all', { history: entry, statement });
       }
-      case Command.STMT_EXECUTE: case Command.STMT_FETCH: case Command.STMT_SEND_LONG_DATA:
-      case Command.STMT_RESET: case Command.STMT_CLOSE: case Command.STMT_BULK_EXECUTE: {
+      case Command.STMT_EXECUTE:
+      case Command.STMT_FETCH:
+      case Command.STMT_SEND_LONG_DATA:
+      case Command.STMT_RESET:
+      case Command.STMT_CLOSE:
+      case Command.STMT_BULK_EXECUTE: {
         const raw = length >= 5 ? packet.readUInt32LE(5) : -1;
         const id = raw === LAST_PREPARED ? this.lastPrepared : raw;
         const statement = this.statements.get(id) ?? null;
         const noReply = command === Command.STMT_CLOSE || command === Command.STMT_SEND_LONG_DATA;
         if (!statement) {
           if (noReply) return this.decision(packet, command, 'master', { noReply: true, local: Buffer.alloc(0) });
-          return this.decision(packet, command, 'master', { local: errPacket(1, 1243, 'HY000', `Unknown prepared statement handler (${raw}) given to Weir`) });
+          return this.decision(packet, command, 'master', {
+            local: errPacket(1, 1243, 'HY000', `Unknown prepared statement handler (${raw}) given to Weir`),
+          });
         }
         if (command === Command.STMT_CLOSE) {
           this.statements.delete(id);
@@ -256,9 +300,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         return this.routed(packet, command, statement.classification, hints, { statement });
       }
       case Command.INIT_DB:
-        return this.decision(packet, command, 'all', { history: { packet: Buffer.from(packet), command, statementId: null, ok: null } });
+        return this.decision(packet, command, 'all', {
+          history: { packet: Buffer.from(packet), command, statementId: null, ok: null },
+        });
       case Command.SET_OPTION:
-        return this.decision(packet, command, 'all', { history: { packet: Buffer.from(packet), command, statementId: null, ok: null } });
+        return this.decision(packet, command, 'all', {
+          history: { packet: Buffer.from(packet), command, statementId: null, ok: null },
+        });
       case Command.PING:
         return this.decision(packet, command, 'all');
       case Command.RESET_CONNECTION:
@@ -296,7 +344,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   /** The target of a statement by MaxScale's rules (§2.2, §3), then hints (§9.2). */
-  private routed(packet: Buffer, command: number, c: Classification, hints: Hint[] | null, extra: Partial<Decision> = {}): Decision {
+  private routed(
+    packet: Buffer,
+    command: number,
+    c: Classification,
+    hints: Hint[] | null,
+    extra: Partial<Decision> = {},
+  ): Decision {
     const type = c.type;
     const varsInMaster = this.p.use_sql_variables_in === 'master';
     // Transaction state first: it decides where this statement belongs.
@@ -310,10 +364,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     for (const t of c.dropped) this.temporaryTables.delete(this.qualify(t));
 
     let target: Target;
-    const sessionCommand = !(type & Type.WRITE) && (
-      (type & Type.SESSION_WRITE) || (type & Type.USERVAR_WRITE && !varsInMaster) || (type & Type.GSYSVAR_WRITE)
-      || (type & (Type.ENABLE_AUTOCOMMIT | Type.DISABLE_AUTOCOMMIT)));
-    let readOnly = !(type & (Type.MASTER_READ | Type.WRITE)) && (type & (Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ)) !== 0;
+    const sessionCommand =
+      !(type & Type.WRITE) &&
+      (type & Type.SESSION_WRITE ||
+        (type & Type.USERVAR_WRITE && !varsInMaster) ||
+        type & Type.GSYSVAR_WRITE ||
+        type & (Type.ENABLE_AUTOCOMMIT | Type.DISABLE_AUTOCOMMIT));
+    let readOnly =
+      !(type & (Type.MASTER_READ | Type.WRITE)) &&
+      (type & (Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ)) !== 0;
     if (readOnly && type & Type.USERVAR_READ && varsInMaster) readOnly = false;
     if (readOnly && type & Type.USERVAR_WRITE && varsInMaster) readOnly = false;
     if (readOnly && c.tables.some((t) => this.temporaryTables.has(this.qualify(t)))) readOnly = false;
@@ -325,7 +384,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     else if (!this.trx.active && readOnly) target = 'slave';
     else if (this.trx.active && this.trx.readOnly) target = 'slave';
     else target = 'master';
-    if (this.trx.active && !readOnly && !(type & (Type.BEGIN_TRX | Type.COMMIT | Type.ROLLBACK))) this.trx.allReads = false;
+    if (this.trx.active && !readOnly && !(type & (Type.BEGIN_TRX | Type.COMMIT | Type.ROLLBACK)))
+      this.trx.allReads = false;
     if (type & (Type.COMMIT | Type.ROLLBACK) && this.trx.ending) {
       if (this.trx.allReads) this.stats.ro_transactions++;
       else this.stats.rw_transactions++;
@@ -337,7 +397,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
     const d = this.decision(packet, command, target, { ...extra, read: target === 'slave' || target === 'last' });
     // Session commands are kept for backends opened later; SET GLOBAL is not (it is not the session's).
-    if (target === 'all' && (type & ~Type.GSYSVAR_WRITE) !== 0) d.history = { packet: Buffer.from(packet), command, statementId: null, ok: null };
+    if (target === 'all' && (type & ~Type.GSYSVAR_WRITE) !== 0)
+      d.history = { packet: Buffer.from(packet), command, statementId: null, ok: null };
     // A transaction's statements go where it runs: hints do not move them.
     if (this.trx.active && this.trxTarget && !this.trxTarget.backend.closed) return d;
     for (const h of hints ?? []) {
@@ -381,7 +442,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       const b = this.backendByName(name);
       if (b) return b;
       const server = this.s.servers().find((s) => sameName(s.name, name));
-      if (server && connectable(server) && !this.failed.has(server.name) && this.history.canRecover) return this.connectThen(d, server, this.isMasterServer(server) ? 'master' : 'slave');
+      if (server && connectable(server) && !this.failed.has(server.name) && this.history.canRecover)
+        return this.connectThen(d, server, this.isMasterServer(server) ? 'master' : 'slave');
     }
     let target = d.target;
     if (target === 'last') {
@@ -412,7 +474,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return null;
     }
     if (!m) {
-      if (this.backendByName(best.name) || this.backends.size === 0 || this.history.canRecover) return this.adoptOrConnect(d, best);
+      if (this.backendByName(best.name) || this.backends.size === 0 || this.history.canRecover)
+        return this.adoptOrConnect(d, best);
       this.noMaster(d, 'The session state cannot be recovered on a new primary');
       return null;
     }
@@ -442,7 +505,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private canReplaceMaster(): boolean {
-    if (!this.masterReconnection || this.failureMode === 'fail_instantly' && this.masterLost) return false;
+    if (!this.masterReconnection || (this.failureMode === 'fail_instantly' && this.masterLost)) return false;
     if (this.trx.active && !this.trx.starting) return false;
     if (this.lockedToMaster || this.nextTrxPending || this.serializable || this.unsafeToReconnect) return false;
     return this.history.canRecover;
@@ -451,31 +514,47 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   /** A write with no primary to send it to: master_failure_mode decides (§6.2). */
   private noMaster(d: Decision, reason: string): void {
     if (this.failureMode === 'error_on_write') {
-      this.answerLocally(errPacket(1, 1290, 'HY000', 'The MariaDB server is running with the --read-only option so it cannot execute this statement'));
+      this.answerLocally(
+        errPacket(
+          1,
+          1290,
+          'HY000',
+          'The MariaDB server is running with the --read-only option so it cannot execute this statement',
+        ),
+      );
       return;
     }
     const what = d.read ? 'Read' : 'Write';
-    this.s.fail(2003, 'HY000', `${what} query received from ${this.s.user}@${this.s.address}. ${reason}. Closing client connection.`);
+    this.s.fail(
+      2003,
+      'HY000',
+      `${what} query received from ${this.s.user}@${this.s.address}. ${reason}. Closing client connection.`,
+    );
   }
 
   /** Connects `server` (replaying the history), then routes `d` again. */
   private connectThen(d: Decision, server: ConfigObject, role: 'master' | 'slave'): 'wait' {
     this.busy = true;
-    this.connect(server, role).then(() => {
-      this.busy = false;
-      if (this.closed) return;
-      this.dispatch(d);
-      this.pump();
-    }, (err: unknown) => {
-      this.busy = false;
-      if (this.closed) return;
-      this.failed.add(server.name);
-      this.log(`cannot connect to '${server.name}': ${(err as Error).message}`);
-      if (d.retries-- > 0) {
-        this.dispatch(d);
-        this.pump();
-      } else this.s.fail(2003, 'HY000', `Could not connect to server '${server.name}': ${(err as Error).message}`);
-    }).catch((err: unknown) => this.s.fail(1105, 'HY000', `Internal error: ${(err as Error).message}`));
+    this.connect(server, role)
+      .then(
+        () => {
+          this.busy = false;
+          if (this.closed) return;
+          this.dispatch(d);
+          this.pump();
+        },
+        (err: unknown) => {
+          this.busy = false;
+          if (this.closed) return;
+          this.failed.add(server.name);
+          this.log(`cannot connect to '${server.name}': ${(err as Error).message}`);
+          if (d.retries-- > 0) {
+            this.dispatch(d);
+            this.pump();
+          } else this.s.fail(2003, 'HY000', `Could not connect to server '${server.name}': ${(err as Error).message}`);
+        },
+      )
+      .catch((err: unknown) => this.s.fail(1105, 'HY000', `Internal error: ${(err as Error).message}`));
     return 'wait';
   }
 
@@ -484,7 +563,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const st = d.statement;
     if (st) {
       // A backend that failed the PREPARE (or never got it) cannot run it: the primary can.
-      if (!to.statements.ids.has(st.id) && this.master && !this.master.backend.closed && this.master.statements.ids.has(st.id)) to = this.master;
+      if (
+        !to.statements.ids.has(st.id) &&
+        this.master &&
+        !this.master.backend.closed &&
+        this.master.statements.ids.has(st.id)
+      )
+        to = this.master;
       const internal = to.statements.ids.get(st.id);
       if (internal === undefined) {
         if (d.noReply) return;
@@ -513,7 +598,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const started = performance.now();
     const name = to.backend.server.name;
     this.write(to, packet, {
-      command: d.command, sink: 'client',
+      command: d.command,
+      sink: 'client',
       done: (reply) => {
         const took = performance.now() - started;
         responseTime.set(name, 0.8 * (responseTime.get(name) ?? took) + 0.2 * took);
@@ -531,13 +617,21 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const open = [...this.backends.values()].filter((b) => !b.backend.closed);
     if (open.length === 0) {
       // Nothing open yet (lazy_connect, or everything lost): open one, the primary only if it takes reads.
-      const server = this.p.master_accept_reads === true || this.trx.inReadWriteTransaction ? this.bestMaster() ?? this.pickNewReplica(0) : this.pickNewReplica(0) ?? this.bestMaster();
-      if (!server || !this.history.canRecover) return this.s.fail(2003, 'HY000', `No server of service '${this.s.service.name}' can take the session`);
+      const server =
+        this.p.master_accept_reads === true || this.trx.inReadWriteTransaction
+          ? (this.bestMaster() ?? this.pickNewReplica(0))
+          : (this.pickNewReplica(0) ?? this.bestMaster());
+      if (!server || !this.history.canRecover)
+        return this.s.fail(2003, 'HY000', `No server of service '${this.s.service.name}' can take the session`);
       this.connectThen(d, server, this.isMasterServer(server) ? 'master' : 'slave');
       return;
     }
-    const replier = this.trx.active && this.trxTarget && !this.trxTarget.backend.closed ? this.trxTarget
-      : this.master && !this.master.backend.closed ? this.master : open[0]!;
+    const replier =
+      this.trx.active && this.trxTarget && !this.trxTarget.backend.closed
+        ? this.trxTarget
+        : this.master && !this.master.backend.closed
+          ? this.master
+          : open[0]!;
     this.count(d, open);
     this.lastTargets = open;
     if (d.history) d.history.ok = null;
@@ -547,7 +641,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       if (replierOk === null) return;
       for (const [b, ok] of outcomes) {
         if (ok !== replierOk) {
-          this.log(`response from server '${b.backend.server.name}' differs from the expected response to ${commandName(d.command)}; closing that connection due to inconsistent session state`);
+          this.log(
+            `response from server '${b.backend.server.name}' differs from the expected response to ${commandName(d.command)}; closing that connection due to inconsistent session state`,
+          );
           this.failed.add(b.backend.server.name);
           this.discard(b);
         }
@@ -580,7 +676,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       }
       if (b === replier) {
         this.write(b, packet, {
-          command: d.command, sink: prepare ? 'buffer' : 'client',
+          command: d.command,
+          sink: prepare ? 'buffer' : 'client',
           done: (reply, bytes) => {
             replierOk = reply.error === null;
             const answer = () => {
@@ -595,9 +692,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         });
       } else {
         this.write(b, packet, {
-          command: d.command, sink: 'discard',
+          command: d.command,
+          sink: 'discard',
           done: (reply) => {
-            if (prepare && reply.error === null && reply.statementId !== null) b.statements.ids.set(d.statement!.id, reply.statementId);
+            if (prepare && reply.error === null && reply.statementId !== null)
+              b.statements.ids.set(d.statement!.id, reply.statementId);
             outcomes.set(b, reply.error === null);
             settled(b);
             compare();
@@ -655,7 +754,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       d.history = null;
     }
     if (reply.error === null && d.command === Command.INIT_DB) this.database = d.packet.toString('utf8', 5);
-    if (reply.error === null && d.command !== Command.STMT_PREPARE && reply.command !== Command.STMT_FETCH) this.trx.onServerStatus(reply.status);
+    if (reply.error === null && d.command !== Command.STMT_PREPARE && reply.command !== Command.STMT_FETCH)
+      this.trx.onServerStatus(reply.status);
     if (!this.trx.active) this.trxTarget = null;
     this.current = null;
     this.busy = false;
@@ -668,10 +768,23 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.toClient(packet);
     const error = packet[4] === 0xff;
     const now = performance.now();
-    this.s.replied({
-      command: 0, error: error ? { code: packet.readUInt16LE(5), sqlState: 'HY000', message: '' } : null, rows: 0, resultSets: 0, affectedRows: 0,
-      warnings: 0, status: 0, statementId: null, parameters: 0, size: packet.length, firstByteAt: now, completedAt: now,
-    }, '');
+    this.s.replied(
+      {
+        command: 0,
+        error: error ? { code: packet.readUInt16LE(5), sqlState: 'HY000', message: '' } : null,
+        rows: 0,
+        resultSets: 0,
+        affectedRows: 0,
+        warnings: 0,
+        status: 0,
+        statementId: null,
+        parameters: 0,
+        size: packet.length,
+        firstByteAt: now,
+        completedAt: now,
+      },
+      '',
+    );
   }
 
   private count(d: Decision, to: RWBackend[]): void {
@@ -697,7 +810,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const current = this.master && !this.master.backend.closed ? this.master.backend.server : null;
     if (current && this.isMasterServer(current)) return current;
     const masters = this.s.servers().filter((s) => this.isMasterServer(s) && connectable(s));
-    masters.sort((a, b) => (a.params.rank === 'secondary' ? 1 : 0) - (b.params.rank === 'secondary' ? 1 : 0) || a.runtime.currentConnections - b.runtime.currentConnections);
+    masters.sort(
+      (a, b) =>
+        (a.params.rank === 'secondary' ? 1 : 0) - (b.params.rank === 'secondary' ? 1 : 0) ||
+        a.runtime.currentConnections - b.runtime.currentConnections,
+    );
     return masters[0] ?? null;
   }
 
@@ -741,10 +858,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const score = (c: { server: ConfigObject }): number => {
       const name = c.server.name;
       switch (criteria) {
-        case 'adaptive_routing': return (responseTime.get(name) ?? 0) * (1 + currentOperations(name));
-        case 'least_behind_master': return c.server.runtime.facts.replication_lag ?? 0;
-        case 'least_router_connections': case 'least_global_connections': return c.server.runtime.currentConnections;
-        default: return currentOperations(name);
+        case 'adaptive_routing':
+          return (responseTime.get(name) ?? 0) * (1 + currentOperations(name));
+        case 'least_behind_master':
+          return c.server.runtime.facts.replication_lag ?? 0;
+        case 'least_router_connections':
+        case 'least_global_connections':
+          return c.server.runtime.currentConnections;
+        default:
+          return currentOperations(name);
       }
     };
     pool.sort((a, b) => score(a) - score(b) || (a.backend?.lastWriteAt ?? 0) - (b.backend?.lastWriteAt ?? 0));
@@ -764,7 +886,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   /** Opens a backend and brings it to the session's state (history replay, §4.4). */
   private async connect(server: ConfigObject, role: 'master' | 'slave'): Promise<RWBackend> {
-    const backend = await Backend.open(server, this.s.credentials(), 'routed', this, role === 'master' ? 'master' : 'slave');
+    const backend = await Backend.open(
+      server,
+      this.s.credentials(),
+      'routed',
+      this,
+      role === 'master' ? 'master' : 'slave',
+    );
     if (this.closed) {
       backend.close();
       throw new Error('the session closed');
@@ -785,14 +913,19 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (entries.length === 0) return rb;
     await new Promise<void>((resolve, reject) => {
       let left = entries.length;
-      const lost = () => reject(new Error(`server '${server.name}' was lost while its session state was being restored`));
+      const lost = () =>
+        reject(new Error(`server '${server.name}' was lost while its session state was being restored`));
       for (const entry of entries) {
         const written = backend.write(entry.packet, {
-          command: entry.command, sink: 'discard',
+          command: entry.command,
+          sink: 'discard',
           done: (reply) => {
-            if (entry.statementId !== null && reply.error === null && reply.statementId !== null) rb.statements.ids.set(entry.statementId, reply.statementId);
+            if (entry.statementId !== null && reply.error === null && reply.statementId !== null)
+              rb.statements.ids.set(entry.statementId, reply.statementId);
             if (entry.ok !== null && entry.ok !== (reply.error === null)) {
-              this.log(`replaying the session's history on '${server.name}' gave a different answer to ${commandName(entry.command)}; closing that connection`);
+              this.log(
+                `replaying the session's history on '${server.name}' gave a different answer to ${commandName(entry.command)}; closing that connection`,
+              );
               this.failed.add(server.name);
               this.drop(rb);
               return reject(new Error(`server '${server.name}' answered the session's history differently`));
@@ -851,19 +984,40 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.drop(b);
     if (wasMaster) {
       this.masterLost = true;
-      if (this.failureMode === 'fail_instantly') return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}'`);
+      if (this.failureMode === 'fail_instantly')
+        return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}'`);
       if (this.temporaryTables.size && this.p.strict_tmp_tables !== false) {
-        return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}' while the session has temporary tables`);
+        return this.s.fail(
+          2013,
+          'HY000',
+          `Lost connection to the primary '${b.backend.server.name}' while the session has temporary tables`,
+        );
       }
-      if (this.unsafeToReconnect) return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}': unsafe to reconnect (${this.unsafeToReconnect})`);
+      if (this.unsafeToReconnect)
+        return this.s.fail(
+          2013,
+          'HY000',
+          `Lost connection to the primary '${b.backend.server.name}': unsafe to reconnect (${this.unsafeToReconnect})`,
+        );
     }
     if (this.trx.active && this.trxTarget === null && owed === null && this.trx.inReadWriteTransaction && wasMaster) {
-      return this.s.fail(2013, 'HY000', `Lost connection to the primary '${b.backend.server.name}' in the middle of a transaction`);
+      return this.s.fail(
+        2013,
+        'HY000',
+        `Lost connection to the primary '${b.backend.server.name}' in the middle of a transaction`,
+      );
     }
     if (!owed) return;
     // The lost backend owed the client a reply: retry a read that sent nothing yet elsewhere (§6.5).
     const d = owed.decision;
-    if (d.read && !this.trx.active && owed.sentToClient === 0 && this.p.retry_failed_reads !== false && d.retries-- > 0 && !d.statement) {
+    if (
+      d.read &&
+      !this.trx.active &&
+      owed.sentToClient === 0 &&
+      this.p.retry_failed_reads !== false &&
+      d.retries-- > 0 &&
+      !d.statement
+    ) {
       this.current = null;
       this.busy = false;
       this.failed.add(b.backend.server.name);
@@ -872,7 +1026,14 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.pump();
       return;
     }
-    if (d.read && !this.trx.active && owed.sentToClient === 0 && this.p.retry_failed_reads !== false && d.retries > 0 && d.statement) {
+    if (
+      d.read &&
+      !this.trx.active &&
+      owed.sentToClient === 0 &&
+      this.p.retry_failed_reads !== false &&
+      d.retries > 0 &&
+      d.statement
+    ) {
       // A prepared statement's read: the other backends know the statement too.
       this.current = null;
       this.busy = false;
@@ -882,7 +1043,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.pump();
       return;
     }
-    this.s.fail(2013, 'HY000', `Lost connection to backend server '${b.backend.server.name}': the connection broke while it owed the client a reply`);
+    this.s.fail(
+      2013,
+      'HY000',
+      `Lost connection to backend server '${b.backend.server.name}': the connection broke while it owed the client a reply`,
+    );
   }
 
   serverChanged(server: ConfigObject, event: ServerEvent): void {
@@ -912,19 +1077,33 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     for (const b of open) {
       b.backend.passwordSha1 = passwordSha1;
       const packet = writeChangeUser(sequence, { ...request, token: tokenFor(passwordSha1, b.backend.scramble) }, caps);
-      this.write(b, packet, b === replier
-        ? {
-          command: Command.CHANGE_USER, sink: 'discard', done: (reply) => {
-            // After an authentication switch the server's answer has a later sequence than
-            // the client expects: the client gets an OK or ERR of its own exchange.
-            const e = reply.error;
-            this.toClient(e ? errPacket(sequence + 1, e.code, e.sqlState, e.message) : okPacket(sequence + 1, reply.status || 0x0002));
-            this.finished(d, b, reply);
-          },
-        }
-        : { command: Command.CHANGE_USER, sink: 'discard', done: (reply) => {
-          if (reply.error !== null) this.drop(b);
-        } });
+      this.write(
+        b,
+        packet,
+        b === replier
+          ? {
+              command: Command.CHANGE_USER,
+              sink: 'discard',
+              done: (reply) => {
+                // After an authentication switch the server's answer has a later sequence than
+                // the client expects: the client gets an OK or ERR of its own exchange.
+                const e = reply.error;
+                this.toClient(
+                  e
+                    ? errPacket(sequence + 1, e.code, e.sqlState, e.message)
+                    : okPacket(sequence + 1, reply.status || 0x0002),
+                );
+                this.finished(d, b, reply);
+              },
+            }
+          : {
+              command: Command.CHANGE_USER,
+              sink: 'discard',
+              done: (reply) => {
+                if (reply.error !== null) this.drop(b);
+              },
+            },
+      );
     }
   }
 
@@ -945,7 +1124,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private kill(id: number, queryOnly: boolean): Buffer {
     const target = this.s.core.sessions.get(id);
     if (!target) return errPacket(1, 1094, 'HY000', `Unknown thread id: ${id}`);
-    if (queryOnly) return errPacket(1, 1105, 'HY000', 'KILL QUERY through readwritesplit is not supported by Weir; use KILL CONNECTION');
+    if (queryOnly)
+      return errPacket(
+        1,
+        1105,
+        'HY000',
+        'KILL QUERY through readwritesplit is not supported by Weir; use KILL CONNECTION',
+      );
     target.close(`killed by session ${this.s.id}`);
     return okPacket(1);
   }
@@ -977,4 +1162,3 @@ function commandName(command: number): string {
   const name = Object.entries(Command).find(([, v]) => v === command)?.[0];
   return name ? `COM_${name}` : `command 0x${command.toString(16)}`;
 }
-
