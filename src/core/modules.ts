@@ -39,6 +39,22 @@ const bool = (name: string, dflt: boolean, description: string, extra: Partial<P
   ...extra,
 });
 
+/** The regular expression `options` and the `user`/`source` session filter that matching filters share. */
+function sessionFilterParams(defaultOptions: string[]): ParamDef[] {
+  return [
+    {
+      name: 'options',
+      type: 'enum_mask',
+      default: defaultOptions,
+      modifiable: true,
+      enum_values: ['ignorecase', 'case', 'extended'],
+      description: 'Regular expression options.',
+    },
+    str('user', 'Only sessions of this user.'),
+    str('source', 'Only sessions from this client address.'),
+  ];
+}
+
 const matchParams: ParamDef[] = [
   {
     name: 'match',
@@ -54,16 +70,7 @@ const matchParams: ParamDef[] = [
     modifiable: true,
     description: 'Skip statements matching this regular expression.',
   },
-  {
-    name: 'options',
-    type: 'enum_mask',
-    default: [],
-    modifiable: true,
-    enum_values: ['ignorecase', 'case', 'extended'],
-    description: 'Regular expression options.',
-  },
-  str('user', 'Only sessions of this user.'),
-  str('source', 'Only sessions from this client address.'),
+  ...sessionFilterParams([]),
 ];
 
 export const MODULES: ModuleInfo[] = [
@@ -368,16 +375,7 @@ export const MODULES: ModuleInfo[] = [
         modifiable: true,
         description: 'Replacement text; $1 refers to a group.',
       },
-      {
-        name: 'options',
-        type: 'enum_mask',
-        default: ['ignorecase'],
-        modifiable: true,
-        enum_values: ['ignorecase', 'case', 'extended'],
-        description: 'Regular expression options.',
-      },
-      str('user', 'Only sessions of this user.'),
-      str('source', 'Only sessions from this client address.'),
+      ...sessionFilterParams(['ignorecase']),
       {
         name: 'log_file',
         type: 'path',
@@ -505,16 +503,7 @@ export const MODULES: ModuleInfo[] = [
         description: 'Legacy: statements matching this go to server.',
       },
       str('server', 'Legacy: the server for match.'),
-      {
-        name: 'options',
-        type: 'enum_mask',
-        default: ['ignorecase'],
-        modifiable: true,
-        enum_values: ['ignorecase', 'case', 'extended'],
-        description: 'Regular expression options.',
-      },
-      str('user', 'Only sessions of this user.'),
-      str('source', 'Only sessions from this client address.'),
+      ...sessionFilterParams(['ignorecase']),
     ],
   },
   {

@@ -80,6 +80,20 @@ export interface RouterStatistics {
   servers: Map<string, ServerQueryStatistics>;
 }
 
+/** A readwritesplit service's statistics before its first session routes anything. */
+export function newRouterStatistics(): RouterStatistics {
+  return {
+    queries: 0,
+    route_master: 0,
+    route_slave: 0,
+    route_all: 0,
+    rw_transactions: 0,
+    ro_transactions: 0,
+    replayed_transactions: 0,
+    servers: new Map(),
+  };
+}
+
 /** One problem with one key of an object's definition. */
 export interface ParamProblem {
   key: string;

@@ -33,7 +33,7 @@ import {
   ProtocolError,
   SERVER_CAPABILITIES,
 } from './protocol/packets.ts';
-import { Command, MAX_PAYLOAD } from './protocol/commands.ts';
+import { Command, MAX_PAYLOAD, NO_REPLY } from './protocol/commands.ts';
 import type { Reply } from './protocol/reply-tracker.ts';
 import { FilterChain } from './filters/chain.ts';
 import type { Filters } from './filters/registry.ts';
@@ -589,15 +589,12 @@ export class ClientSession implements Session {
       if (command === Command.CHANGE_USER) {
         // Checked first; what the client sends meanwhile waits.
         this.changeUser = { parts: [raw], left: 0 };
-        this.handleChangeUser(raw).catch((err: unknown) => this.internalError(err));
+        this.settle(this.handleChangeUser(raw));
         return;
       }
-      if (
-        !this.chain &&
-        command !== Command.QUIT &&
-        command !== Command.STMT_CLOSE &&
-        command !== Command.STMT_SEND_LONG_DATA
-      ) {
+      const answered = !NO_REPLY.has(command);
+      if (answered && this.replyPendingSince === 0) this.replyPendingSince = performance.now();
+      if (!this.chain && answered) {
         const index = this.commandsSent++;
         if (this.deps.core.queries.active && COMMAND_NAMES[command]) {
           const sql =

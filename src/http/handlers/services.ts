@@ -2,7 +2,13 @@ import type { components } from '../../../generated/api.d.ts';
 import type { WeirContext } from '../../context.ts';
 import { notFound } from '../../core/errors.ts';
 import { findModule } from '../../core/modules.ts';
-import { sameName, stringList, type ConfigObject, type RouterStatistics } from '../../core/objects.ts';
+import {
+  newRouterStatistics,
+  sameName,
+  stringList,
+  type ConfigObject,
+  type RouterStatistics,
+} from '../../core/objects.ts';
 import { isoOrNull, link, links, listenerLink, namesFromLinks, sessionLink } from '../links.ts';
 import { applyResourcePatch } from '../patch.ts';
 import type { HandlerGroup } from '../types.ts';
@@ -21,8 +27,7 @@ function routerParameters(obj: ConfigObject): Service['parameters'] {
   ) as Service['parameters'];
 }
 
-function diagnosticsView(stats: RouterStatistics | null): Diagnostics | null {
-  if (!stats) return null;
+function diagnosticsView(stats: RouterStatistics): Diagnostics {
   const { servers, ...counts } = stats;
   return { ...counts, server_query_statistics: [...servers].map(([id, s]) => ({ id, ...s })) };
 }
@@ -50,19 +55,7 @@ export function serviceView(weir: WeirContext, obj: ConfigObject): Service {
     strip_db_esc: p.strip_db_esc === true,
     parameters: routerParameters(obj),
     router_diagnostics:
-      router === 'readwritesplit'
-        ? (diagnosticsView(obj.runtime.router) ??
-          diagnosticsView({
-            queries: 0,
-            route_master: 0,
-            route_slave: 0,
-            route_all: 0,
-            rw_transactions: 0,
-            ro_transactions: 0,
-            replayed_transactions: 0,
-            servers: new Map(),
-          }))
-        : null,
+      router === 'readwritesplit' ? diagnosticsView(obj.runtime.router ?? newRouterStatistics()) : null,
   };
 }
 

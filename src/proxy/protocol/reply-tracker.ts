@@ -57,6 +57,24 @@ export interface Reply {
   completedAt: number;
 }
 
+/** A reply to `command` before any of it has arrived. */
+export function newReply(command: number): Reply {
+  return {
+    command,
+    error: null,
+    rows: 0,
+    resultSets: 0,
+    affectedRows: 0,
+    warnings: 0,
+    status: 0,
+    statementId: null,
+    parameters: 0,
+    size: 0,
+    firstByteAt: 0,
+    completedAt: 0,
+  };
+}
+
 type Phase =
   | 'first' // the first packet of a result, or of the whole reply
   | 'columns' // column definitions left: `count`
@@ -117,20 +135,7 @@ export class ReplyTracker {
       phase: command === Command.STATISTICS ? 'single' : command === Command.STMT_FETCH ? 'rows' : 'first',
       count: 0,
       prepareColumns: 0,
-      reply: {
-        command,
-        error: null,
-        rows: 0,
-        resultSets: 0,
-        affectedRows: 0,
-        warnings: 0,
-        status: 0,
-        statementId: null,
-        parameters: 0,
-        size: 0,
-        firstByteAt: 0,
-        completedAt: 0,
-      },
+      reply: newReply(command),
     });
   }
 

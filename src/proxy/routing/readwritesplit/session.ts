@@ -11,15 +11,16 @@ import {
   sameName,
   stringList,
   type ConfigObject,
+  newRouterStatistics,
   type RouterStatistics,
   type ServerQueryStatistics,
 } from '../../../core/objects.ts';
 import { Backend, BackendError, currentOperations, type BackendOwner, type Expectation } from '../../backend.ts';
 import { writeChangeUser, type ChangeUser } from '../../protocol/change-user.ts';
-import { Command, LAST_PREPARED, MAX_PAYLOAD } from '../../protocol/commands.ts';
+import { Command, LAST_PREPARED, MAX_PAYLOAD, NO_REPLY } from '../../protocol/commands.ts';
 import { tokenFor } from '../../protocol/native-password.ts';
 import { errPacket, okPacket } from '../../protocol/packets.ts';
-import type { Reply } from '../../protocol/reply-tracker.ts';
+import { newReply, type Reply } from '../../protocol/reply-tracker.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from '../router.ts';
 import { classify, Type, type Classification } from './classify.ts';
 import { SessionCommandHistory, type HistoryEntry } from './history.ts';
@@ -74,16 +75,7 @@ function connectable(s: ConfigObject): boolean {
 }
 
 export function statisticsOf(service: ConfigObject): RouterStatistics {
-  return (service.runtime.router ??= {
-    queries: 0,
-    route_master: 0,
-    route_slave: 0,
-    route_all: 0,
-    rw_transactions: 0,
-    ro_transactions: 0,
-    replayed_transactions: 0,
-    servers: new Map(),
-  });
+  return (service.runtime.router ??= newRouterStatistics());
 }
 
 function serverStats(stats: RouterStatistics, server: string): ServerQueryStatistics {
@@ -276,7 +268,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         const raw = length >= 5 ? packet.readUInt32LE(5) : -1;
         const id = raw === LAST_PREPARED ? this.lastPrepared : raw;
         const statement = this.statements.get(id) ?? null;
-        const noReply = command === Command.STMT_CLOSE || command === Command.STMT_SEND_LONG_DATA;
+        const noReply = NO_REPLY.has(command);
         if (!statement) {
           if (noReply) return this.decision(packet, command, 'master', { noReply: true, local: Buffer.alloc(0) });
           return this.decision(packet, command, 'master', {
@@ -768,23 +760,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.toClient(packet);
     const error = packet[4] === 0xff;
     const now = performance.now();
-    this.s.replied(
-      {
-        command: 0,
-        error: error ? { code: packet.readUInt16LE(5), sqlState: 'HY000', message: '' } : null,
-        rows: 0,
-        resultSets: 0,
-        affectedRows: 0,
-        warnings: 0,
-        status: 0,
-        statementId: null,
-        parameters: 0,
-        size: packet.length,
-        firstByteAt: now,
-        completedAt: now,
-      },
-      '',
-    );
+    const reply = newReply(0);
+    reply.error = error ? { code: packet.readUInt16LE(5), sqlState: 'HY000', message: '' } : null;
+    reply.size = packet.length;
+    reply.firstByteAt = reply.completedAt = now;
+    this.s.replied(reply, '');
   }
 
   private count(d: Decision, to: RWBackend[]): void {
