@@ -102,6 +102,8 @@ export class ClientSession implements Session {
   private commandsSent = 0;
   private repliesSeen = 0;
   private clientPaused = 0;
+  /** Back-pressure on the client side now, for the metrics. */
+  flow = () => ({ paused: this.clientPaused > 0, buffered: this.client.writableLength });
 
   private client: Socket;
 
@@ -256,6 +258,7 @@ export class ClientSession implements Session {
 
   close(reason: string): void {
     if (this.phase === 'closed') return;
+    this.deps.core.traffic.sessionClosed(this.service, reason, this.state === 'Stopping session');
     this.phase = 'closed';
     this.state = 'Stopping session';
     if (this.timer) clearTimeout(this.timer);
