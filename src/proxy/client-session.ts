@@ -96,6 +96,9 @@ export class ClientSession implements Session {
   /** Metrics: when the statement now waiting for its reply was sent (performance.now(); 0: none waits). */
   private replyPendingSince = 0;
   private replyTimer: ReplyTimer | null = null;
+  /** A statement-routing router: reply times wait for the reply to name the server that answered. */
+  private replyTook = -1;
+  private readonly replyTimers = new Map<string, ReplyTimer>();
   /** Statements sent while someone watches, by their command number, waiting for their replies. */
   private observed: Array<{ index: number; command: number; sql: string; arrivedAt: number; routedAt: number }> = [];
   /** Commands sent that have a reply, and replies the client got: to pair watched statements with replies. */
@@ -514,6 +517,7 @@ export class ClientSession implements Session {
   /** A reply the client received in full, from `server`. */
   private replied(reply: Reply, server: string): void {
     this.commandPending = false;
+    if (this.replyTook >= 0) this.timeRoutedReply(server);
     // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
     if (reply.command === Command.CHANGE_USER) return;
     if (this.chain) return this.chain.reply(reply, server);
@@ -787,14 +791,29 @@ export class ClientSession implements Session {
   }
 
   /**
-   * Metrics: the time from a statement to the first byte of its reply. The timer is labelled
-   * with the session's first backend's server (with readwritesplit an approximation: replies
-   * of other backends are counted there too).
+   * Metrics: the time from a statement to the first byte of its reply, labelled with the
+   * server that answered: the session's one backend on a pass-through router, the server a
+   * statement went to with readwritesplit.
    */
   private timeReply(): void {
+    if (this.router && !this.router.passthrough) {
+      // The first byte's time now, the server's name once the reply is complete (replied()).
+      this.replyTook = (performance.now() - this.replyPendingSince) / 1000;
+      this.replyPendingSince = 0;
+      return;
+    }
     this.replyTimer ??= this.deps.core.traffic.replyTimer(this.service, this.backends[0]?.server ?? '');
     this.replyTimer((performance.now() - this.replyPendingSince) / 1000);
     this.replyPendingSince = 0;
+  }
+
+  /** A readwritesplit reply's time, labelled with the server that sent it (Weir's own answers: the first backend's). */
+  private timeRoutedReply(server: string): void {
+    const label = server || this.backends[0]?.server || '';
+    let timer = this.replyTimers.get(label);
+    if (!timer) this.replyTimers.set(label, (timer = this.deps.core.traffic.replyTimer(this.service, label)));
+    timer(this.replyTook);
+    this.replyTook = -1;
   }
 
   /** A refused login: counted by reason, then MariaDB's access-denied error. */

@@ -26,6 +26,8 @@ import { classify, Type, type Classification } from './classify.ts';
 import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
+import { rankOf, sessionRank } from './ranks.ts';
+import { kill, registerKillable, unregisterKillable } from './kill.ts';
 
 type Target = 'master' | 'slave' | 'all' | 'last';
 
@@ -50,6 +52,8 @@ interface Decision {
   noReply: boolean;
   /** A read (for retry_failed_reads). */
   read: boolean;
+  /** KILL of a Weir session: done by Weir (kill.ts), never routed. */
+  kill?: { id: number; query: boolean };
 }
 
 interface RWBackend {
@@ -132,6 +136,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       disabled: this.p.disable_sescmd_history === true,
     });
     this.database = s.credentials().database;
+    registerKillable(s.id, () =>
+      [...this.backends.values()]
+        .filter((b) => !b.backend.closed)
+        .map((b) => ({ server: b.backend.server, threadId: b.backend.threadId })),
+    );
   }
 
   // ---- parameters ----
@@ -310,7 +319,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         return this.routed(packet, command, { ...classify(''), type: Type.READ }, hints);
       case Command.PROCESS_KILL: {
         const id = length >= 5 ? packet.readUInt32LE(5) : -1;
-        return this.decision(packet, command, 'master', { local: this.kill(id, false) });
+        return this.decision(packet, command, 'master', { kill: { id, query: false } });
       }
       default:
         // COM_STATISTICS, COM_PROCESS_INFO, COM_CREATE_DB, COM_DROP_DB, COM_DEBUG...
@@ -321,7 +330,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private decideQuery(packet: Buffer, hints: Hint[] | null): Decision {
     const sql = packet.toString('utf8', 5);
     const c = classify(sql);
-    if (c.kill) return this.decision(packet, Command.QUERY, 'master', { local: this.kill(c.kill.id, c.kill.query) });
+    if (c.kill) return this.decision(packet, Command.QUERY, 'master', { kill: c.kill });
     if (c.type & Type.PREPARE_NAMED_STMT && c.preparedName) {
       this.textStatements.set(c.preparedName, c.preparedSql !== null ? classify(c.preparedSql) : null);
     }
@@ -415,6 +424,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- sending ----
 
   private dispatch(d: Decision): void {
+    if (d.kill) return this.runKill(d.kill.id, d.kill.query);
     if (d.local) {
       if (d.local.length) this.answerLocally(d.local);
       return;
@@ -803,10 +813,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     return hinted > 0 ? hinted : configured;
   }
 
-  private isReplicaCandidate(s: ConfigObject, maxLag: number): boolean {
+  private isReplicaCandidate(s: ConfigObject, maxLag: number, rank = this.readRank()): boolean {
     if (!usable(s) || this.failed.has(s.name)) return false;
     const f = serverFlags(s);
-    if (!f.includes('slave')) return false;
+    if (!f.includes('slave') || rankOf(s) !== rank) return false;
     if (maxLag > 0) {
       const lag = s.runtime.facts.replication_lag;
       if (lag === null || lag < 0 || lag >= maxLag) return false;
@@ -814,16 +824,28 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     return true;
   }
 
+  /** The rank this session reads at (§5.5): its primary's, else the best of its usable replicas'. */
+  private readRank(): number {
+    const m = this.master && !this.master.backend.closed ? this.master.backend.server : null;
+    const primary = m && this.isMasterServer(m) ? m : this.bestMaster();
+    if (primary) return rankOf(primary);
+    return sessionRank(
+      null,
+      this.s.servers().filter((s) => usable(s) && !this.failed.has(s.name) && serverFlags(s).includes('slave')),
+    );
+  }
+
   /** A replica for a read (§5.3): an open Backend, a server to connect, or null (read on the primary). */
   private pickReader(hintedLag: number): Backend | ConfigObject | null {
     const maxLag = this.maxLag(hintedLag);
+    const rank = this.readRank();
     const openReplicas = [...this.backends.values()].filter((b) => !b.backend.closed && b.role === 'slave');
     const mayOpen = openReplicas.length < this.maxSlaves && this.history.canRecover;
     const candidates: Array<{ server: ConfigObject; backend: Backend | null; klass: number }> = [];
     for (const server of this.s.servers()) {
       const open = this.backends.get(server.name.toLowerCase());
       const isOpen = !!open && !open.backend.closed;
-      if (this.isReplicaCandidate(server, maxLag)) {
+      if (this.isReplicaCandidate(server, maxLag, rank)) {
         if (isOpen) candidates.push({ server, backend: open.backend, klass: open.backend.pending ? 1 : 0 });
         else if (mayOpen && connectable(server)) candidates.push({ server, backend: null, klass: 0 });
       } else if (this.isMasterServer(server) && isOpen) {
@@ -1100,23 +1122,22 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.unsafeToReconnect = null;
   }
 
-  /** KILL <Weir session id>: Weir's ids are not the servers', so Weir does it (§2.8). */
-  private kill(id: number, queryOnly: boolean): Buffer {
-    const target = this.s.core.sessions.get(id);
-    if (!target) return errPacket(1, 1094, 'HY000', `Unknown thread id: ${id}`);
-    if (queryOnly)
-      return errPacket(
-        1,
-        1105,
-        'HY000',
-        'KILL QUERY through readwritesplit is not supported by Weir; use KILL CONNECTION',
-      );
-    target.close(`killed by session ${this.s.id}`);
-    return okPacket(1);
+  /** KILL <Weir session id> (§2.8, kill.ts); later commands wait for its answer. */
+  private runKill(id: number, query: boolean): void {
+    this.busy = true;
+    kill(this.s, id, query)
+      .then((answer) => {
+        this.busy = false;
+        if (this.closed || answer === null) return;
+        this.answerLocally(answer);
+        this.pump();
+      })
+      .catch((err: unknown) => this.s.fail(1105, 'HY000', `KILL failed: ${(err as Error).message}`));
   }
 
   close(): void {
     this.closed = true;
+    unregisterKillable(this.s.id);
     for (const b of this.backends.values()) {
       if (!b.backend.closed) b.backend.close();
     }
