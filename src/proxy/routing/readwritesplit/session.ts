@@ -28,6 +28,8 @@ import { BackendStatements, readTypes, withStatementId, withTypes, type Prepared
 import { TransactionTracker } from './transaction.ts';
 import { rankOf, sessionRank } from './ranks.ts';
 import { kill, registerKillable, unregisterKillable } from './kill.ts';
+import { Keepalive } from './keepalive.ts';
+import { ReusedPrepares } from './reuse-prepared.ts';
 
 type Target = 'master' | 'slave' | 'all' | 'last';
 
@@ -126,6 +128,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   /** PREPAREs answered by their replier, waiting for the other backends' ids. */
   private readonly prepareWaits = new Set<{ awaiting: Set<RWBackend>; done: (() => void) | null }>();
   private readonly p: ConfigObject['params'];
+  private readonly keepalive: Keepalive;
+  private readonly reused: ReusedPrepares;
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
@@ -136,6 +140,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       disabled: this.p.disable_sescmd_history === true,
     });
     this.database = s.credentials().database;
+    this.keepalive = new Keepalive(Number(this.p.connection_keepalive ?? 300), () =>
+      [...this.backends.values()].map((b) => b.backend),
+    );
+    this.reused = new ReusedPrepares(this.p.reuse_prepared_statements === true);
     registerKillable(s.id, () =>
       [...this.backends.values()]
         .filter((b) => !b.backend.closed)
@@ -263,6 +271,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         return this.decideQuery(packet, hints);
       case Command.STMT_PREPARE: {
         const sql = packet.toString('utf8', 5);
+        const reused = this.reused.get(sql);
+        if (reused && this.statements.has(reused.id)) {
+          this.stats.prepared_statements_reused++;
+          this.lastPrepared = reused.id;
+          return this.decision(packet, command, 'all', { local: reused.response });
+        }
         const id = this.nextStatementId++;
         const statement: PreparedStatement = { id, sql, classification: classify(sql), parameters: 0, types: null };
         const entry: HistoryEntry = { packet: Buffer.from(packet), command, statementId: id, ok: null };
@@ -285,6 +299,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           });
         }
         if (command === Command.STMT_CLOSE) {
+          // Reused statements stay open for the next PREPARE of the same SQL.
+          if (this.reused.enabled)
+            return this.decision(packet, command, 'all', { noReply: true, local: Buffer.alloc(0) });
           this.statements.delete(id);
           this.history.forgetStatement(id);
           return this.decision(packet, command, 'all', { statement, noReply: true });
@@ -730,6 +747,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.lastPrepared = st.id;
       out = withStatementId(out, st.id);
       reply.statementId = st.id;
+      this.reused.remember(st.sql, st.id, out);
     } else if (d.history) {
       d.history = null;
     }
@@ -1115,6 +1133,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.statements.clear();
     this.textStatements.clear();
     this.temporaryTables.clear();
+    this.reused.clear();
     for (const b of this.backends.values()) b.statements.clear();
     this.lockedToMaster = false;
     this.serializable = false;
@@ -1138,6 +1157,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   close(): void {
     this.closed = true;
     unregisterKillable(this.s.id);
+    this.keepalive.stop();
     for (const b of this.backends.values()) {
       if (!b.backend.closed) b.backend.close();
     }
