@@ -86,7 +86,12 @@ export class ClientSession implements Session {
   private inContinuation = false;
   /** Pass-through: bytes left of the current client packet, and a partial header. */
   private packetLeft = 0;
-  private header = EMPTY;
+  /**
+   * Pass-through: the start of a packet whose header (and command byte) has not all arrived.
+   * Held back and put in front of the next read, so that a COM_CHANGE_USER whose header is
+   * split across reads is still recognised and checked, never forwarded as it is.
+   */
+  private carry = EMPTY;
   private commandPending = false;
   /** A COM_CHANGE_USER being collected and checked; client bytes after it wait in `held`. */
   private changeUser: { parts: Buffer[]; left: number } | null = null;
@@ -621,8 +626,17 @@ export class ClientSession implements Session {
       if (!this.changeUser) this.releaseHeld();
       return;
     }
+    if (this.carry.length) {
+      chunk = Buffer.concat([this.carry, chunk]);
+      this.carry = EMPTY;
+    }
     const split = this.scanCommands(chunk);
     if (split === null) return this.router!.forwardRaw(chunk);
+    if (split.length < 0) {
+      if (split.start > 0) this.router!.forwardRaw(chunk.subarray(0, split.start));
+      this.carry = Buffer.from(chunk.subarray(split.start));
+      return;
+    }
     // A COM_CHANGE_USER starts inside this chunk: forward what precedes it, collect it.
     if (split.start > 0) this.router!.forwardRaw(chunk.subarray(0, split.start));
     this.changeUser = { parts: [], left: split.length + 4 };
@@ -632,7 +646,8 @@ export class ClientSession implements Session {
   /**
    * Finds the start of each client packet (sequence 0 = a new command) without copying.
    * Returns where a COM_CHANGE_USER packet starts (header included), which must not be
-   * forwarded as it is; null when the chunk can go through untouched.
+   * forwarded as it is; where a packet starts whose header is cut off by the end of the chunk
+   * (length -1: held back until the rest comes); null when the chunk can go through untouched.
    */
   private scanCommands(chunk: Buffer): { start: number; length: number } | null {
     let i = 0;
@@ -643,23 +658,14 @@ export class ClientSession implements Session {
         i += n;
         continue;
       }
-      const headerStart = i - this.header.length;
-      let length: number;
-      let sequence: number;
-      if (this.header.length === 0 && i + 4 <= chunk.length) {
-        // The usual case: the whole header is in this chunk; read it in place.
-        length = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
-        sequence = chunk[i + 3]!;
-        i += 4;
-      } else {
-        const need = 4 - this.header.length;
-        this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
-        i += Math.min(need, chunk.length - i);
-        if (this.header.length < 4) return null;
-        length = this.header.readUIntLE(0, 3);
-        sequence = this.header[3]!;
-        this.header = EMPTY;
-      }
+      const left = chunk.length - i;
+      // Not yet enough to know what the packet is: keep it for the next read.
+      if (left < 4) return { start: i, length: -1 };
+      const length = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
+      const sequence = chunk[i + 3]!;
+      if (left === 4 && sequence === 0 && length > 0) return { start: i, length: -1 };
+      const headerStart = i;
+      i += 4;
       this.packetLeft = length;
       if (sequence === 0 && length > 0 && i < chunk.length) {
         const command = chunk[i]!;
@@ -677,7 +683,7 @@ export class ClientSession implements Session {
               : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
           this.observed.push({ index: 0, command, sql, arrivedAt: Date.now(), routedAt: performance.now() });
         }
-        if (command === Command.CHANGE_USER && headerStart >= 0) {
+        if (command === Command.CHANGE_USER) {
           this.packetLeft = 0;
           return { start: headerStart, length };
         }
