@@ -7,7 +7,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import mysql, { type Connection } from 'mysql2/promise';
 import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
 import { createProxyUser, monitorSection, PROXY_USER, serverSection } from '../harness/config.ts';
@@ -15,8 +14,6 @@ import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/wei
 import { RawClient } from '../harness/raw-client.ts';
 import { killTargetsOf } from '../../src/proxy/routing/readwritesplit/kill.ts';
 import { readErr } from '../../src/proxy/protocol/packets.ts';
-
-const run = promisify(execFile);
 
 function rwsSection(name: string, port: number, servers: string[], extra = ''): string {
   return (
