@@ -33,6 +33,11 @@ export interface Session {
   bytesOut: number;
   lastModified: Date;
   backends: BackendConnection[];
+  /**
+   * Traffic by the server that answered (lower-case name), for routers that spread one session
+   * over several servers (readwritesplit). Without it the session's traffic is its first backend's.
+   */
+  byServer?: Map<string, TrafficTotals>;
   /** Closes the client and backend sockets now. */
   close(reason: string): void;
 }
@@ -65,6 +70,10 @@ export class SessionRegistry {
     this.sessions.delete(id);
     this.lastModified = new Date();
     addTo(this.closedByService, session.service, session);
+    if (session.byServer) {
+      for (const [server, t] of session.byServer) addTo(this.closedByServer, server, t);
+      return;
+    }
     const server = session.backends[0]?.server;
     if (server) addTo(this.closedByServer, server, session);
   }
@@ -74,10 +83,12 @@ export class SessionRegistry {
   }
   /** The same for a server, counted by the server each session was routed to. */
   serverTotals(server: string): TrafficTotals {
+    const lower = server.toLowerCase();
     return this.totals(
       this.closedByServer,
       server,
-      (s) => s.backends[0] !== undefined && sameLower(s.backends[0].server, server),
+      (s) => !s.byServer && s.backends[0] !== undefined && sameLower(s.backends[0].server, server),
+      (s) => s.byServer?.get(lower),
     );
   }
   /** A deleted object's totals go with it: one created later under its name starts from zero. */
@@ -85,9 +96,21 @@ export class SessionRegistry {
     this.closedByService.delete(name.toLowerCase());
     this.closedByServer.delete(name.toLowerCase());
   }
-  private totals(closed: Map<string, TrafficTotals>, name: string, open: (s: Session) => boolean): TrafficTotals {
+  private totals(
+    closed: Map<string, TrafficTotals>,
+    name: string,
+    open: (s: Session) => boolean,
+    part: (s: Session) => TrafficTotals | undefined = () => undefined,
+  ): TrafficTotals {
     const t = { ...(closed.get(name.toLowerCase()) ?? { statements: 0, bytesIn: 0, bytesOut: 0 }) };
     for (const s of this.sessions.values()) {
+      const p = part(s);
+      if (p) {
+        t.statements += p.statements;
+        t.bytesIn += p.bytesIn;
+        t.bytesOut += p.bytesOut;
+        continue;
+      }
       if (!open(s)) continue;
       t.statements += s.statementsRouted;
       t.bytesIn += s.bytesIn;
@@ -113,10 +136,10 @@ export class SessionRegistry {
 
 const sameLower = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-function addTo(map: Map<string, TrafficTotals>, name: string, s: Session): void {
+function addTo(map: Map<string, TrafficTotals>, name: string, s: Session | TrafficTotals): void {
   const key = name.toLowerCase();
   const t = map.get(key) ?? { statements: 0, bytesIn: 0, bytesOut: 0 };
-  t.statements += s.statementsRouted;
+  t.statements += 'statementsRouted' in s ? s.statementsRouted : s.statements;
   t.bytesIn += s.bytesIn;
   t.bytesOut += s.bytesOut;
   map.set(key, t);

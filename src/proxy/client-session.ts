@@ -12,7 +12,7 @@ import { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Core } from '../core/core.ts';
 import { stringList, type ConfigObject } from '../core/objects.ts';
-import type { BackendConnection, Session } from '../core/sessions.ts';
+import type { BackendConnection, Session, TrafficTotals } from '../core/sessions.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, type Credentials } from './backend.ts';
@@ -101,6 +101,10 @@ export class ClientSession implements Session {
   /** Metrics: when the statement now waiting for its reply was sent (performance.now(); 0: none waits). */
   private replyPendingSince = 0;
   private replyTimer: ReplyTimer | null = null;
+  /** readwritesplit: traffic by the server that answered (Session.byServer). */
+  byServer?: Map<string, TrafficTotals>;
+  /** Client bytes routed since the last reply, counted to the server that answers next. */
+  private routedBytes = 0;
   /** A statement-routing router: reply times wait for the reply to name the server that answered. */
   private replyTook = -1;
   private readonly replyTimers = new Map<string, ReplyTimer>();
@@ -402,6 +406,8 @@ export class ClientSession implements Session {
     this.state = 'Connecting to backend';
     const session = router.newSession(this.handle());
     this.router = session;
+    // Several servers per session: traffic is counted to the server that answered.
+    if (!session.passthrough) this.byServer = new Map();
     try {
       await session.open();
     } catch (err) {
@@ -523,6 +529,7 @@ export class ClientSession implements Session {
   private replied(reply: Reply, server: string): void {
     this.commandPending = false;
     if (this.replyTook >= 0) this.timeRoutedReply(server);
+    if (this.router && !this.router.passthrough) this.countFor(server, reply.size);
     // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
     if (reply.command === Command.CHANGE_USER) return;
     if (this.chain) return this.chain.reply(reply, server);
@@ -587,6 +594,7 @@ export class ClientSession implements Session {
 
   private onPacket(raw: Buffer): void {
     const length = raw.length - 4;
+    this.routedBytes += raw.length;
     const continuation = this.inContinuation;
     this.inContinuation = length === MAX_PAYLOAD;
     if (!continuation && raw[3] === 0 && length > 0) {
@@ -811,6 +819,20 @@ export class ClientSession implements Session {
     this.replyTimer ??= this.deps.core.traffic.replyTimer(this.service, this.backends[0]?.server ?? '');
     this.replyTimer((performance.now() - this.replyPendingSince) / 1000);
     this.replyPendingSince = 0;
+  }
+
+  /** A statement's traffic, to the server that answered it (Weir's own answers: to no server). */
+  private countFor(server: string, replyBytes: number): void {
+    const bytesIn = this.routedBytes;
+    this.routedBytes = 0;
+    if (!server) return;
+    const key = server.toLowerCase();
+    this.byServer ??= new Map();
+    let t = this.byServer.get(key);
+    if (!t) this.byServer.set(key, (t = { statements: 0, bytesIn: 0, bytesOut: 0 }));
+    t.statements++;
+    t.bytesIn += bytesIn;
+    t.bytesOut += replyBytes;
   }
 
   /** A readwritesplit reply's time, labelled with the server that sent it (Weir's own answers: the first backend's). */

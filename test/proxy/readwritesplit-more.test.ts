@@ -275,21 +275,29 @@ describe('readwritesplit, continued', () => {
 
   // ---- metrics ----
 
-  test('reply times are labelled with the server that answered, not the session’s first backend', async () => {
-    const count = async (server: string) => {
+  test('reply times and statement counts are labelled with the server that answered, not the session’s first backend', async () => {
+    const sample = async () => {
       const text = (await asAdmin(t.http.get('/metrics')).expect(200)).text;
-      const line = text
-        .split('\n')
-        .find((l) => l.startsWith(`weir_server_response_time_seconds_count{server="${server}"}`));
-      return line ? Number(line.split(' ').pop()) : 0;
+      const value = (metric: string, server: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${metric}{server="${server}"}`));
+        return line ? Number(line.split(' ').pop()) : 0;
+      };
+      const of = (metric: string) => ({
+        primary: value(metric, 'db1'),
+        replicas: value(metric, 'db2') + value(metric, 'db3'),
+      });
+      return { times: of('weir_server_response_time_seconds_count'), statements: of('weir_server_statements_total') };
     };
-    const before = { db1: await count('db1'), replicas: (await count('db2')) + (await count('db3')) };
+    const before = await sample();
     const c = await client();
     for (let i = 0; i < 10; i++) assert.notEqual(await serverId(c), 1);
     await c.query("INSERT INTO items (name) VALUES ('metric')");
-    const after = { db1: await count('db1'), replicas: (await count('db2')) + (await count('db3')) };
-    assert.ok(after.replicas - before.replicas >= 10, `replicas: ${JSON.stringify({ before, after })}`);
-    assert.ok(after.db1 - before.db1 < 10, `the primary answered one statement: ${JSON.stringify({ before, after })}`);
+    const after = await sample();
+    const seen = JSON.stringify({ before, after });
+    for (const kind of ['times', 'statements'] as const) {
+      assert.ok(after[kind].replicas - before[kind].replicas >= 10, `${kind} on the replicas: ${seen}`);
+      assert.ok(after[kind].primary - before[kind].primary < 10, `${kind} on the primary: ${seen}`);
+    }
   });
 
   // ---- the mariadb command-line client ----
