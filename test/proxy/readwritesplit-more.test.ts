@@ -14,6 +14,7 @@ import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/wei
 import { RawClient } from '../harness/raw-client.ts';
 import { killTargetsOf } from '../../src/proxy/routing/readwritesplit/kill.ts';
 import { readErr } from '../../src/proxy/protocol/packets.ts';
+import { Readable } from 'node:stream';
 
 function rwsSection(name: string, port: number, servers: string[], extra = ''): string {
   return (
@@ -33,6 +34,7 @@ const SERVICES: Record<string, { servers?: string[]; extra?: string }> = {
   Loose: { extra: 'strict_tmp_tables=false\n' },
   Hist2: { extra: 'max_sescmd_history=2\nprune_sescmd_history=false\n' },
   Hist10: { extra: 'max_sescmd_history=10\nprune_sescmd_history=false\n' },
+  Two: { servers: ['db1', 'db2'] },
 };
 
 describe('readwritesplit, continued', () => {
@@ -462,5 +464,142 @@ describe('readwritesplit, continued', () => {
     assert.notEqual(Number(replica.id), 1);
     assert.equal(Number(primary.id), 1);
     assert.deepEqual([Number(replica.a), Number(primary.a)], [77, 77]);
+  });
+
+  test('20: LOAD DATA LOCAL INFILE of a few MB lands on the primary, also inside a transaction; the session goes on', async () => {
+    await topo.primary.query('CREATE TABLE IF NOT EXISTS shop.loaded (id INT PRIMARY KEY, pad VARCHAR(100))');
+    const rows = 60_000;
+    const file = () =>
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < rows; i += 1000) {
+            let chunk = '';
+            for (let j = i; j < i + 1000; j++) chunk += `${j}\t${'x'.repeat(40)}\n`;
+            yield Buffer.from(chunk);
+          }
+        })(),
+      );
+    const c = await client('RWS', { flags: ['+LOCAL_FILES'], infileStreamFactory: () => file() } as any);
+    const [res] = (await c.query({
+      sql: "LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE loaded",
+      infileStreamFactory: () => file(),
+    } as any)) as any;
+    assert.equal(res.affectedRows, rows);
+    assert.notEqual(await serverId(c), 1, 'reads go to replicas again');
+    await c.query('BEGIN');
+    await c.query('DELETE FROM loaded');
+    const [res2] = (await c.query({
+      sql: "LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE loaded",
+      infileStreamFactory: () => file(),
+    } as any)) as any;
+    assert.equal(res2.affectedRows, rows);
+    assert.equal(Number((await one(c, 'SELECT COUNT(*) AS n FROM loaded')).n), rows);
+    await c.query('COMMIT');
+    const [{ n }] = await topo.primary.query('SELECT COUNT(*) AS n FROM shop.loaded');
+    assert.equal(Number(n), rows);
+    // Server-side LOAD DATA INFILE (no LOCAL) is the server's business: its error, and the session goes on.
+    await assert.rejects(c.query("LOAD DATA INFILE '/nonexistent/weir.tsv' INTO TABLE loaded"));
+    assert.equal(Number((await one(c, 'SELECT 3 AS x')).x), 3);
+  });
+
+  test('31: a cursor: every COM_STMT_FETCH is answered by the server that ran the EXECUTE', async () => {
+    const raw = await RawClient.login(ports.RWS!, 'app', 'app-pw', 'shop');
+    const sql = 'SELECT @@server_id, id FROM items ORDER BY id';
+    raw.command(Buffer.concat([Buffer.from([0x16]), Buffer.from(sql)]));
+    const prepared = (await raw.next())!;
+    if (prepared.payload[0] !== 0x00) assert.fail(readErr(prepared.payload).message);
+    const stmt = prepared.payload.readUInt32LE(1);
+    const columns = prepared.payload.readUInt16LE(5);
+    const params = prepared.payload.readUInt16LE(7);
+    for (let i = 0; i < columns + params; i++) await raw.next(); // definitions (DEPRECATE_EOF: no EOFs)
+    const execute = Buffer.alloc(10);
+    execute[0] = 0x17;
+    execute.writeUInt32LE(stmt, 1);
+    execute[5] = 0x01; // CURSOR_TYPE_READ_ONLY
+    execute.writeUInt32LE(1, 6);
+    raw.command(execute);
+    const count = (await raw.next())!;
+    if (count.payload[0] === 0xff) assert.fail(readErr(count.payload).message);
+    assert.equal(count.payload[0], columns);
+    for (let i = 0; i < columns; i++) await raw.next();
+    const eof = (await raw.next())!;
+    assert.equal(eof.payload[0], 0xfe);
+    assert.ok(eof.payload.readUInt16LE(3) & 0x40, 'SERVER_STATUS_CURSOR_EXISTS');
+    const ids = new Set<number>();
+    let fetched = 0;
+    for (let round = 0; round < 20; round++) {
+      const fetch = Buffer.alloc(9);
+      fetch[0] = 0x1c;
+      fetch.writeUInt32LE(stmt, 1);
+      fetch.writeUInt32LE(1, 5);
+      raw.command(fetch);
+      let last = false;
+      for (;;) {
+        const p = (await raw.next())!;
+        assert.notEqual(
+          p.payload[0],
+          0xff,
+          `fetch ${round}: ${p.payload[0] === 0xff ? readErr(p.payload).message : ''}`,
+        );
+        if (p.payload[0] === 0xfe) {
+          last = (p.payload.readUInt16LE(3) & 0x80) !== 0; // SERVER_STATUS_LAST_ROW_SENT
+          break;
+        }
+        // A binary row: header, one NULL-bitmap byte, then @@server_id (8 bytes).
+        ids.add(Number(p.payload.readBigUInt64LE(2)));
+        fetched++;
+      }
+      if (last) break;
+    }
+    const [{ n }] = await topo.replicas[0]!.query('SELECT COUNT(*) AS n FROM shop.items');
+    assert.equal(fetched, Number(n));
+    assert.equal(ids.size, 1, `every row from one server: ${[...ids]}`);
+    assert.notEqual([...ids][0], 1, 'a read-only cursor runs on a replica');
+    raw.destroy();
+  });
+
+  test('33: a replica restarted: its new connection gets the PREPARE replayed and answers EXECUTEs', async () => {
+    const c = await client('Two');
+    const st = await c.prepare('SELECT @@server_id AS id, name FROM items WHERE id = ?');
+    const [before] = (await st.execute([1])) as any;
+    assert.deepEqual([Number(before[0].id), before[0].name], [2, 'apple']);
+    const replica = topo.replicas[0]!;
+    const core = t.weir.context.core;
+    await replica.stop();
+    await waitFor(
+      'Weir to see db2 down',
+      async () => !core.get('server', 'db2').runtime.facts.flags.includes('running'),
+    );
+    // Meanwhile reads fall back on the primary.
+    const [during] = (await st.execute([2])) as any;
+    assert.deepEqual([Number(during[0].id), during[0].name], [1, 'pear']);
+    await replica.restart();
+    await replica.query('START SLAVE');
+    await waitFor('Weir to see db2 as a replica again', async () =>
+      core.get('server', 'db2').runtime.facts.flags.includes('slave'),
+    );
+    const seen = new Set<number>();
+    for (let i = 0; i < 5; i++) {
+      const [rows] = (await st.execute([3])) as any;
+      assert.equal(rows[0].name, 'plum');
+      seen.add(Number(rows[0].id));
+    }
+    assert.deepEqual([...seen], [2], 'the executes run on the reconnected replica');
+    await st.close();
+  });
+
+  test('44: fail_on_write: the primary goes down while the session is idle: the next write closes the session', async () => {
+    // (Reads in between are not tested: Weir's monitor takes the Slave role from replicas of a
+    // down primary, where MaxScale's default slave_conditions keeps it, so no replica is left.)
+    const c = await client();
+    await c.query('SET @x = 1');
+    await topo.primary.kill();
+    const core = t.weir.context.core;
+    await waitFor(
+      'Weir to see db1 down',
+      async () => !core.get('server', 'db1').runtime.facts.flags.includes('running'),
+    );
+    await assert.rejects(c.query("INSERT INTO items (name) VALUES ('nowhere')"), (err: any) => err.errno === 2003);
+    await assert.rejects(c.query('SELECT 1'), 'the session is closed');
   });
 });
