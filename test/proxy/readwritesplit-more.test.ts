@@ -533,7 +533,7 @@ describe('readwritesplit, continued', () => {
       fetch.writeUInt32LE(stmt, 1);
       fetch.writeUInt32LE(1, 5);
       raw.command(fetch);
-      let last = false;
+      let last: boolean;
       for (;;) {
         const p = (await raw.next())!;
         assert.notEqual(
