@@ -12,13 +12,13 @@ import { createUser, freePort, startReplicationTopology, waitFor, type Topology 
 import { createProxyUser, monitorSection, PROXY_USER, serverSection } from '../harness/config.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
 import { RawClient } from '../harness/raw-client.ts';
-import { killTargetsOf } from '../../src/proxy/routing/readwritesplit/kill.ts';
+import { killTargetsOf } from '../../src/proxy/routing/kill.ts';
 import { readErr } from '../../src/proxy/protocol/packets.ts';
 import { Readable } from 'node:stream';
 
 function rwsSection(name: string, port: number, servers: string[], extra = ''): string {
   return (
-    `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers.join(',')}\n` +
+    `[${name}]\ntype=service\n${extra.includes('router=') ? '' : 'router=readwritesplit\n'}servers=${servers.join(',')}\n` +
     `user=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n${extra}\n` +
     `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`
   );
@@ -35,6 +35,8 @@ const SERVICES: Record<string, { servers?: string[]; extra?: string }> = {
   Hist2: { extra: 'max_sescmd_history=2\nprune_sescmd_history=false\n' },
   Hist10: { extra: 'max_sescmd_history=10\nprune_sescmd_history=false\n' },
   Two: { servers: ['db1', 'db2'] },
+  Pruned: { servers: ['db1', 'db2'], extra: 'max_sescmd_history=10\n' },
+  Conn: { extra: 'router=readconnroute\nrouter_options=master\n' },
 };
 
 describe('readwritesplit, continued', () => {
@@ -163,6 +165,26 @@ describe('readwritesplit, continued', () => {
     // An interrupted SLEEP returns 1 (or the statement fails with 1317): either way it ended.
     assert.ok(outcome.ok ? outcome.value === 1 : outcome.code === 1317, JSON.stringify(outcome));
     assert.equal(Number((await one(victim, 'SELECT 7 AS x')).x), 7, 'the victim session goes on');
+  });
+
+  test('19: KILL QUERY through readwritesplit of a readconnroute session aborts its running statement', async () => {
+    const victim = await client('Conn');
+    const killer = await client();
+    const sleeping = victim.query('SELECT SLEEP(600) AS s').then(
+      ([rows]) => Number((rows as any)[0].s),
+      (err: any) => err.errno as number,
+    );
+    const [th] = backendsOf(victim);
+    assert.ok(th, 'the readconnroute session publishes its server thread');
+    await waitFor('the SLEEP to run', async () => {
+      const [row] = await byPort(th.port).query(
+        `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ${th.threadId} AND INFO LIKE 'SELECT SLEEP%'`,
+      );
+      return Number(row.n) > 0;
+    });
+    await killer.query(`KILL QUERY ${sessionId(victim)}`);
+    assert.ok([1, 1317].includes(await sleeping));
+    assert.equal(Number((await one(victim, 'SELECT 6 AS x')).x), 6);
   });
 
   test('19: KILL <Weir session id> closes that session and its server threads; KILL CONNECTION as well', async () => {
@@ -305,12 +327,20 @@ describe('readwritesplit, continued', () => {
   // ---- the mariadb command-line client ----
 
   test('the mariadb CLI: SELECT, INSERT, a transaction, USE, SET, PREPARE/EXECUTE', async () => {
+    // A row the replicas already have, for the read of the prepared statement (a replica may
+    // not have the CLI's own inserts yet: reads outside transactions are not read-your-writes).
+    await topo.primary.query('CREATE TABLE shop.cli (id INT PRIMARY KEY, v VARCHAR(10))');
+    await topo.primary.query("INSERT INTO shop.cli VALUES (1, 'one')");
+    for (const r of topo.replicas)
+      await waitFor(
+        `${r.name} to have the row`,
+        async () => (await r.query('SELECT COUNT(*) AS n FROM shop.cli'))[0].n == 1,
+      );
     const script = [
       'SELECT @@server_id <> 1 AS on_replica;',
-      'CREATE TABLE IF NOT EXISTS cli (id INT PRIMARY KEY, v VARCHAR(10));',
-      "INSERT INTO cli VALUES (1, 'one');",
-      'BEGIN;',
       "INSERT INTO cli VALUES (2, 'two');",
+      'BEGIN;',
+      "INSERT INTO cli VALUES (3, 'three');",
       'SELECT COUNT(*), @@server_id FROM cli;',
       'COMMIT;',
       'USE mysql;',
@@ -319,7 +349,7 @@ describe('readwritesplit, continued', () => {
       'SET @x = 41;',
       'SELECT @x + 1, @@server_id <> 1;',
       "PREPARE s FROM 'SELECT v FROM cli WHERE id = ?';",
-      'SET @id = 2;',
+      'SET @id = 1;',
       'EXECUTE s USING @id;',
       'DEALLOCATE PREPARE s;',
       'SELECT @@server_id FROM cli WHERE id = 1 FOR UPDATE;',
@@ -336,9 +366,9 @@ describe('readwritesplit, continued', () => {
     child.stdin!.end(script);
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     assert.equal(code, 0, stderr);
-    assert.deepEqual(stdout.trim().split('\n'), ['1', '2\t1', 'mysql\t1', '42\t1', 'two', '1']);
+    assert.deepEqual(stdout.trim().split('\n'), ['1', '3\t1', 'mysql\t1', '42\t1', 'one', '1']);
     const [{ n }] = await topo.primary.query('SELECT COUNT(*) AS n FROM shop.cli');
-    assert.equal(Number(n), 2);
+    assert.equal(Number(n), 3);
   });
 
   // ---- numbered scenarios ----
@@ -434,6 +464,24 @@ describe('readwritesplit, continued', () => {
     );
     const row = await one(c, 'SELECT CONCAT(@a0, @a1, @a2, @a3, @a4) AS v, @@server_id AS id');
     assert.equal(row.v, '01234');
+  });
+
+  test('37: with max_sescmd_history=10 (pruned), a replica reconnected after 20 SETs has only the last 10', async () => {
+    const c = await client('Pruned');
+    for (let i = 0; i < 20; i++) await c.query(`SET @p${i} = ${i}`);
+    const replica = topo.replicas[0]!;
+    const th = backendsOf(c).find((b) => b.port === replica.port)!;
+    await replica.query(`KILL ${th.threadId}`);
+    await waitFor(
+      'the replica connection to be gone',
+      async () => !backendsOf(c).some((b) => b.threadId === th.threadId),
+    );
+    const row = await one(c, 'SELECT @p0 AS first, @p9 AS tenth, @p10 AS eleventh, @p19 AS last, @@server_id AS id');
+    assert.equal(Number(row.id), 2, 'a new connection to the replica');
+    assert.deepEqual([row.first, row.tenth, Number(row.eleventh), Number(row.last)], [null, null, 10, 19]);
+    // The primary kept its connection, and with it every value.
+    const p = await one(c, 'SELECT @p0 AS first, @@server_id AS id FROM items LIMIT 1 FOR UPDATE');
+    assert.deepEqual([Number(p.first), Number(p.id)], [0, 1]);
   });
 
   test('38: max_sescmd_history=2 without pruning: after 5 SETs a lost primary cannot be replaced', async () => {

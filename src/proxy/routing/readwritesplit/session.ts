@@ -27,7 +27,7 @@ import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
 import { rankOf, sessionRank } from './ranks.ts';
-import { kill, registerKillable, unregisterKillable } from './kill.ts';
+import { kill, registerKillable, unregisterKillable } from '../kill.ts';
 import { Keepalive } from './keepalive.ts';
 import { ReusedPrepares } from './reuse-prepared.ts';
 
@@ -1094,6 +1094,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const d = this.decision(Buffer.alloc(0), Command.CHANGE_USER, 'all');
     this.busy = true;
     this.current = { decision: d, to: replier, sentToClient: 0 };
+    // The client is answered once every backend has changed user: a server may be in the middle
+    // of an authentication switch, and the next command written to it would be read as its
+    // answer. (drop() releases the wait for a backend that is lost meanwhile.)
+    const wait = { awaiting: new Set(open), done: null as (() => void) | null };
+    this.prepareWaits.add(wait);
+    const settled = (b: RWBackend) => {
+      wait.awaiting.delete(b);
+      if (wait.awaiting.size === 0 && wait.done && this.prepareWaits.delete(wait)) wait.done();
+    };
     for (const b of open) {
       b.backend.passwordSha1 = passwordSha1;
       const packet = writeChangeUser(sequence, { ...request, token: tokenFor(passwordSha1, b.backend.scramble) }, caps);
@@ -1108,12 +1117,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
                 // After an authentication switch the server's answer has a later sequence than
                 // the client expects: the client gets an OK or ERR of its own exchange.
                 const e = reply.error;
-                this.toClient(
-                  e
-                    ? errPacket(sequence + 1, e.code, e.sqlState, e.message)
-                    : okPacket(sequence + 1, reply.status || 0x0002),
-                );
-                this.finished(d, b, reply);
+                wait.done = () => {
+                  this.toClient(
+                    e
+                      ? errPacket(sequence + 1, e.code, e.sqlState, e.message)
+                      : okPacket(sequence + 1, reply.status || 0x0002),
+                  );
+                  this.finished(d, b, reply);
+                };
+                settled(b);
               },
             }
           : {
@@ -1121,6 +1133,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
               sink: 'discard',
               done: (reply) => {
                 if (reply.error !== null) this.drop(b);
+                settled(b);
               },
             },
       );

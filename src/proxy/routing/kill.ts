@@ -1,16 +1,16 @@
 /**
- * KILL through readwritesplit (readwritesplit reference §2.8). The id a client names is a
+ * KILL of a Weir session, as readwritesplit handles it (readwritesplit reference §2.8). The id a client names is a
  * Weir session id (what Weir put in its handshake), not a server thread id, so the statement
  * cannot be forwarded: Weir finds that session's backend connections and sends
  * `KILL [QUERY] <thread id>` to each server over a connection of its own, logged in with the
  * killer's credentials (the servers apply their own privilege checks: a user may kill its own
  * threads, CONNECTION ADMIN/SUPER anyone's).
  */
-import type { ConfigObject } from '../../../core/objects.ts';
-import { Backend, type BackendOwner, type Credentials } from '../../backend.ts';
-import { Command } from '../../protocol/commands.ts';
-import { errPacket, okPacket, packet } from '../../protocol/packets.ts';
-import type { SessionHandle } from '../router.ts';
+import type { ConfigObject } from '../../core/objects.ts';
+import { Backend, type BackendOwner, type Credentials } from '../backend.ts';
+import { Command } from '../protocol/commands.ts';
+import { errPacket, okPacket, packet } from '../protocol/packets.ts';
+import type { SessionHandle } from './router.ts';
 
 export interface KillTarget {
   server: ConfigObject;
@@ -34,7 +34,7 @@ export function unregisterKillable(sessionId: number): void {
   killable.delete(sessionId);
 }
 
-/** The open backend connections of a session, or null when it does not publish them (e.g. readconnroute). */
+/** The open backend connections of a session, or null when it does not publish them. */
 export function killTargetsOf(sessionId: number): KillTarget[] | null {
   return killable.get(sessionId)?.() ?? null;
 }
@@ -103,7 +103,7 @@ export async function kill(killer: SessionHandle, id: number, query: boolean): P
   if (!target) return errPacket(1, 1094, 'HY000', `Unknown thread id: ${id}`);
   const targets = killTargetsOf(id);
   if (targets === null) {
-    // A session that does not publish its server threads (readconnroute): only all of it can go.
+    // A session that does not publish its server threads: only all of it can go.
     if (query) return errPacket(1, 1105, 'HY000', `KILL QUERY of session ${id} is not supported by its router`);
     target.close(`killed by session ${killer.id}`);
     return okPacket(1);
