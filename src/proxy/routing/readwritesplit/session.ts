@@ -844,8 +844,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   /** The rank this session reads at (§5.5): its primary's, else the best of its usable replicas'. */
   private readRank(): number {
-    const m = this.master && !this.master.backend.closed ? this.master.backend.server : null;
-    const primary = m && this.isMasterServer(m) ? m : this.bestMaster();
+    // A session keeps its primary's rank as long as it keeps that primary (no per-read state checks).
+    if (this.master && !this.master.backend.closed) return rankOf(this.master.backend.server);
+    const primary = this.bestMaster();
     if (primary) return rankOf(primary);
     return sessionRank(
       null,
