@@ -80,6 +80,7 @@ describe('readwritesplit, continued', () => {
     await createProxyUser(topo.primary);
     await createUser(topo.primary, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     await createUser(topo.primary, 'weak', 'weak-pw', 'SELECT, INSERT ON shop.*');
+    await createUser(topo.primary, 'victim', 'victim-pw', 'SELECT ON shop.*');
     await topo.primary.query('CREATE DATABASE shop');
     await topo.primary.query('CREATE TABLE shop.items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))');
     await topo.primary.query("INSERT INTO shop.items (name) VALUES ('apple'), ('pear'), ('plum')");
@@ -232,6 +233,26 @@ describe('readwritesplit, continued', () => {
     const weak = await client('RWS', { user: 'weak', password: 'weak-pw' });
     await assert.rejects(weak.query(`KILL ${sessionId(victim)}`), (err: any) => err.errno === 1095);
     assert.equal(Number((await one(victim, 'SELECT 5 AS x')).x), 5);
+  });
+
+  test('KILL USER closes every Weir session of that user and their server threads, and no other', async () => {
+    const victims = [
+      await client('RWS', { user: 'victim', password: 'victim-pw' }),
+      await client('RWS', { user: 'victim', password: 'victim-pw' }),
+    ];
+    const bystander = await client();
+    const threads = [];
+    for (const v of victims) {
+      await v.query('SELECT 1');
+      threads.push(...backendsOf(v));
+    }
+    const killer = await client();
+    await killer.query("KILL USER 'victim'");
+    for (const th of threads)
+      await waitFor(`thread ${th.threadId} to be gone`, async () => !(await threadAlive(th.port, th.threadId)));
+    for (const v of victims) await assert.rejects(v.query('SELECT 1'));
+    assert.equal(Number((await one(bystander, 'SELECT 4 AS x')).x), 4);
+    assert.equal(Number((await one(killer, 'SELECT 4 AS x')).x), 4);
   });
 
   test('KILL CONNECTION of its own id closes the session with 1927', async () => {

@@ -113,3 +113,28 @@ export async function kill(killer: SessionHandle, id: number, query: boolean): P
   if (!query) target.close(`killed by session ${killer.id}`);
   return okPacket(1);
 }
+
+const KILL_USER =
+  /^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(CONNECTION|QUERY)\s+)?USER\s+(?:'([^']*)'|"([^"]*)"|`([^`]*)`|([^\s@;'"`]+))/i;
+
+/** `KILL [HARD|SOFT] [CONNECTION|QUERY] USER name`: the user and whether only queries go; null for anything else. */
+export function parseKillUser(sql: string): { user: string; query: boolean } | null {
+  const m = KILL_USER.exec(sql);
+  if (!m) return null;
+  return { user: m[2] ?? m[3] ?? m[4] ?? m[5]!, query: m[1]?.toUpperCase() === 'QUERY' };
+}
+
+/**
+ * KILL USER: every Weir session of that user, as KILL <id> would (the killer's own session
+ * last, so that it can still be answered when it is not among them).
+ */
+export async function killUser(killer: SessionHandle, user: string, query: boolean): Promise<Buffer | null> {
+  const victims = killer.core.sessions.list().filter((s) => s.user === user && s.id !== killer.id);
+  for (const v of victims) {
+    const answer = await kill(killer, v.id, query);
+    // A kill the servers refused (privileges): that error, and the others are left alone.
+    if (answer && answer[4] === 0xff) return answer;
+  }
+  if (killer.user === user) return kill(killer, killer.id, query);
+  return okPacket(1);
+}

@@ -27,7 +27,7 @@ import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
 import { rankOf, sessionRank } from './ranks.ts';
-import { kill, registerKillable, unregisterKillable } from '../kill.ts';
+import { kill, killUser, parseKillUser, registerKillable, unregisterKillable } from '../kill.ts';
 import { Keepalive } from './keepalive.ts';
 import { ReusedPrepares } from './reuse-prepared.ts';
 
@@ -54,8 +54,8 @@ interface Decision {
   noReply: boolean;
   /** A read (for retry_failed_reads). */
   read: boolean;
-  /** KILL of a Weir session: done by Weir (kill.ts), never routed. */
-  kill?: { id: number; query: boolean };
+  /** KILL of a Weir session (or, id -1, of a user's sessions): done by Weir (kill.ts), never routed. */
+  kill?: { id: number; query: boolean; user?: string };
 }
 
 interface RWBackend {
@@ -348,6 +348,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const sql = packet.toString('utf8', 5);
     const c = classify(sql);
     if (c.kill) return this.decision(packet, Command.QUERY, 'master', { kill: c.kill });
+    const killsUser = c.type === Type.WRITE ? parseKillUser(sql) : null;
+    if (killsUser) return this.decision(packet, Command.QUERY, 'master', { kill: { id: -1, ...killsUser } });
     if (c.type & Type.PREPARE_NAMED_STMT && c.preparedName) {
       this.textStatements.set(c.preparedName, c.preparedSql !== null ? classify(c.preparedSql) : null);
     }
@@ -441,7 +443,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- sending ----
 
   private dispatch(d: Decision): void {
-    if (d.kill) return this.runKill(d.kill.id, d.kill.query);
+    if (d.kill) return this.runKill(d.kill);
     if (d.local) {
       if (d.local.length) this.answerLocally(d.local);
       return;
@@ -1156,9 +1158,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   /** KILL <Weir session id> (§2.8, kill.ts); later commands wait for its answer. */
-  private runKill(id: number, query: boolean): void {
+  private runKill(k: { id: number; query: boolean; user?: string }): void {
     this.busy = true;
-    kill(this.s, id, query)
+    (k.user !== undefined ? killUser(this.s, k.user, k.query) : kill(this.s, k.id, k.query))
       .then((answer) => {
         this.busy = false;
         if (this.closed || answer === null) return;
