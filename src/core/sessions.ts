@@ -34,7 +34,7 @@ export interface Session {
   lastModified: Date;
   backends: BackendConnection[];
   /**
-   * Traffic by the server that answered (lower-case name), for routers that spread one session
+   * Traffic by the server that answered (by its name as configured), for routers that spread one session
    * over several servers (readwritesplit). Without it the session's traffic is its first backend's.
    */
   byServer?: Map<string, TrafficTotals>;
@@ -83,12 +83,15 @@ export class SessionRegistry {
   }
   /** The same for a server, counted by the server each session was routed to. */
   serverTotals(server: string): TrafficTotals {
-    const lower = server.toLowerCase();
     return this.totals(
       this.closedByServer,
       server,
       (s) => !s.byServer && s.backends[0] !== undefined && sameLower(s.backends[0].server, server),
-      (s) => s.byServer?.get(lower),
+      (s) => {
+        if (!s.byServer) return undefined;
+        for (const [name, t] of s.byServer) if (sameLower(name, server)) return t;
+        return { statements: 0, bytesIn: 0, bytesOut: 0 };
+      },
     );
   }
   /** A deleted object's totals go with it: one created later under its name starts from zero. */

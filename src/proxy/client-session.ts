@@ -826,10 +826,9 @@ export class ClientSession implements Session {
     const bytesIn = this.routedBytes;
     this.routedBytes = 0;
     if (!server) return;
-    const key = server.toLowerCase();
     this.byServer ??= new Map();
-    let t = this.byServer.get(key);
-    if (!t) this.byServer.set(key, (t = { statements: 0, bytesIn: 0, bytesOut: 0 }));
+    let t = this.byServer.get(server);
+    if (!t) this.byServer.set(server, (t = { statements: 0, bytesIn: 0, bytesOut: 0 }));
     t.statements++;
     t.bytesIn += bytesIn;
     t.bytesOut += replyBytes;
