@@ -1307,7 +1307,9 @@ export interface components {
          *       "lazy_connect": false,
          *       "max_sescmd_history": 50,
          *       "prune_sescmd_history": true,
-         *       "disable_sescmd_history": false
+         *       "disable_sescmd_history": false,
+         *       "connection_keepalive": 300,
+         *       "reuse_prepared_statements": false
          *     }
          */
         ReadWriteSplitParameters: {
@@ -1343,6 +1345,10 @@ export interface components {
             prune_sescmd_history?: boolean;
             /** @description Keep no session command history; lost connections are not replaced. */
             disable_sescmd_history?: boolean;
+            /** @description Seconds after which an unused backend connection of a session gets a COM_PING, so that the server's wait_timeout does not close it (0 = never). */
+            connection_keepalive?: number;
+            /** @description A repeated binary PREPARE of the same SQL in a session is answered from a cache without reaching a server; the client's COM_STMT_CLOSEs are ignored. */
+            reuse_prepared_statements?: boolean;
         };
         /**
          * @description What readwritesplit has routed since Weir started (MaxScale's `router_diagnostics`): statements by resolved target, transactions by kind (counted when their COMMIT or ROLLBACK is routed; read-only when every statement in them was a read), and per-server statement counts.
@@ -1354,6 +1360,7 @@ export interface components {
          *       "rw_transactions": 1,
          *       "ro_transactions": 0,
          *       "replayed_transactions": 0,
+         *       "prepared_statements_reused": 0,
          *       "server_query_statistics": [
          *         {
          *           "id": "server1",
@@ -1383,6 +1390,8 @@ export interface components {
             ro_transactions: number;
             /** @description Always 0 (transaction replay is not implemented yet). */
             replayed_transactions: number;
+            /** @description Binary PREPAREs answered from the session's cache without reaching a server (`reuse_prepared_statements`). */
+            prepared_statements_reused: number;
             server_query_statistics: {
                 /** @description The server's name. */
                 id: string;

@@ -195,6 +195,19 @@ export const MODULES: ModuleInfo[] = [
         'Drop the oldest session command when the history is full (instead of refusing new connections).',
       ),
       bool('disable_sescmd_history', false, 'Keep no session command history: lost connections are not replaced.'),
+      {
+        name: 'connection_keepalive',
+        type: 'duration',
+        unit: 's',
+        default: 300,
+        modifiable: true,
+        description: 'Ping backend connections unused this long so that servers do not time them out (0 = never).',
+      },
+      bool(
+        'reuse_prepared_statements',
+        false,
+        'Answer a repeated PREPARE of the same SQL from the session cache; client COM_STMT_CLOSEs are ignored.',
+      ),
     ],
   },
   {

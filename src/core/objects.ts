@@ -81,6 +81,8 @@ export interface RouterStatistics {
   rw_transactions: number;
   ro_transactions: number;
   replayed_transactions: number;
+  /** PREPAREs answered from the session's cache (reuse_prepared_statements). */
+  prepared_statements_reused: number;
   servers: Map<string, ServerQueryStatistics>;
 }
 
@@ -94,6 +96,7 @@ export function newRouterStatistics(): RouterStatistics {
     rw_transactions: 0,
     ro_transactions: 0,
     replayed_transactions: 0,
+    prepared_statements_reused: 0,
     servers: new Map(),
   };
 }

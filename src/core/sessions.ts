@@ -43,6 +43,11 @@ export interface Session {
   bytesOut: number;
   lastModified: Date;
   backends: BackendConnection[];
+  /**
+   * Traffic by the server that answered (by its name as configured), for routers that spread one session
+   * over several servers (readwritesplit). Without it the session's traffic is its first backend's.
+   */
+  byServer?: Map<string, TrafficTotals>;
   /** Closes the client and backend sockets now. */
   close(reason: string): void;
   flow?(): ClientFlow;
@@ -78,6 +83,11 @@ export class SessionRegistry {
     this.sessions.delete(id);
     this.lastModified = new Date();
     addTo(this.closedByService, session.service, session);
+    if (session.byServer) {
+      for (const [server, t] of session.byServer)
+        addTo(this.closedByServer, server, { ...t, pauses: pausesOf(session, server) });
+      return;
+    }
     const server = session.backends[0]?.server;
     if (server) addTo(this.closedByServer, server, session);
   }
@@ -90,7 +100,12 @@ export class SessionRegistry {
     return this.totals(
       this.closedByServer,
       server,
-      (s) => s.backends[0] !== undefined && sameLower(s.backends[0].server, server),
+      (s) => !s.byServer && s.backends[0] !== undefined && sameLower(s.backends[0].server, server),
+      (s) => {
+        if (!s.byServer) return undefined;
+        for (const [name, t] of s.byServer) if (sameLower(name, server)) return t;
+        return { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 };
+      },
     );
   }
   /** A deleted object's totals go with it: one created later under its name starts from zero. */
@@ -98,9 +113,22 @@ export class SessionRegistry {
     this.closedByService.delete(name.toLowerCase());
     this.closedByServer.delete(name.toLowerCase());
   }
-  private totals(closed: Map<string, TrafficTotals>, name: string, open: (s: Session) => boolean): TrafficTotals {
+  private totals(
+    closed: Map<string, TrafficTotals>,
+    name: string,
+    open: (s: Session) => boolean,
+    part: (s: Session) => TrafficTotals | undefined = () => undefined,
+  ): TrafficTotals {
     const t = { ...(closed.get(name.toLowerCase()) ?? { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 }) };
     for (const s of this.sessions.values()) {
+      const p = part(s);
+      if (p) {
+        t.statements += p.statements;
+        t.bytesIn += p.bytesIn;
+        t.bytesOut += p.bytesOut;
+        t.pauses += pausesOf(s, name);
+        continue;
+      }
       if (!open(s)) continue;
       t.statements += s.statementsRouted;
       t.bytesIn += s.bytesIn;
@@ -127,14 +155,16 @@ export class SessionRegistry {
 
 const sameLower = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-function addTo(map: Map<string, TrafficTotals>, name: string, s: Session): void {
+function addTo(map: Map<string, TrafficTotals>, name: string, s: Session | TrafficTotals): void {
   const key = name.toLowerCase();
   const t = map.get(key) ?? { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 };
-  t.statements += s.statementsRouted;
+  t.statements += 'statementsRouted' in s ? s.statementsRouted : s.statements;
   t.bytesIn += s.bytesIn;
   t.bytesOut += s.bytesOut;
-  t.pauses += pausesOf(s);
+  t.pauses += 'statementsRouted' in s ? pausesOf(s) : s.pauses;
   map.set(key, t);
 }
 
-const pausesOf = (s: Session) => s.backends.reduce((n, b) => n + b.stats.high_water_events, 0);
+/** Back-pressure pauses of a session's backends (those on one server, when named). */
+const pausesOf = (s: Session, server?: string) =>
+  s.backends.reduce((n, b) => (server && !sameLower(b.server, server) ? n : n + b.stats.high_water_events), 0);

@@ -12,7 +12,7 @@ import { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Core } from '../core/core.ts';
 import { stringList, type ConfigObject } from '../core/objects.ts';
-import type { BackendConnection, Session } from '../core/sessions.ts';
+import type { BackendConnection, Session, TrafficTotals } from '../core/sessions.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, type Credentials } from './backend.ts';
@@ -86,7 +86,12 @@ export class ClientSession implements Session {
   private inContinuation = false;
   /** Pass-through: bytes left of the current client packet, and a partial header. */
   private packetLeft = 0;
-  private header = EMPTY;
+  /**
+   * Pass-through: the start of a packet whose header (and command byte) has not all arrived.
+   * Held back and put in front of the next read, so that a COM_CHANGE_USER whose header is
+   * split across reads is still recognised and checked, never forwarded as it is.
+   */
+  private carry = EMPTY;
   private commandPending = false;
   /** A COM_CHANGE_USER being collected and checked; client bytes after it wait in `held`. */
   private changeUser: { parts: Buffer[]; left: number } | null = null;
@@ -96,6 +101,13 @@ export class ClientSession implements Session {
   /** Metrics: when the statement now waiting for its reply was sent (performance.now(); 0: none waits). */
   private replyPendingSince = 0;
   private replyTimer: ReplyTimer | null = null;
+  /** readwritesplit: traffic by the server that answered (Session.byServer). */
+  byServer?: Map<string, TrafficTotals>;
+  /** Client bytes routed since the last reply, counted to the server that answers next. */
+  private routedBytes = 0;
+  /** A statement-routing router: reply times wait for the reply to name the server that answered. */
+  private replyTook = -1;
+  private readonly replyTimers = new Map<string, ReplyTimer>();
   /** Statements sent while someone watches, by their command number, waiting for their replies. */
   private observed: Array<{ index: number; command: number; sql: string; arrivedAt: number; routedAt: number }> = [];
   /** Commands sent that have a reply, and replies the client got: to pair watched statements with replies. */
@@ -397,6 +409,8 @@ export class ClientSession implements Session {
     this.state = 'Connecting to backend';
     const session = router.newSession(this.handle());
     this.router = session;
+    // Several servers per session: traffic is counted to the server that answered.
+    if (!session.passthrough) this.byServer = new Map();
     try {
       await session.open();
     } catch (err) {
@@ -517,6 +531,8 @@ export class ClientSession implements Session {
   /** A reply the client received in full, from `server`. */
   private replied(reply: Reply, server: string): void {
     this.commandPending = false;
+    if (this.replyTook >= 0) this.timeRoutedReply(server);
+    if (this.router && !this.router.passthrough) this.countFor(server, reply.size);
     // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
     if (reply.command === Command.CHANGE_USER) return;
     if (this.chain) return this.chain.reply(reply, server);
@@ -581,6 +597,7 @@ export class ClientSession implements Session {
 
   private onPacket(raw: Buffer): void {
     const length = raw.length - 4;
+    this.routedBytes += raw.length;
     const continuation = this.inContinuation;
     this.inContinuation = length === MAX_PAYLOAD;
     if (!continuation && raw[3] === 0 && length > 0) {
@@ -620,8 +637,17 @@ export class ClientSession implements Session {
       if (!this.changeUser) this.releaseHeld();
       return;
     }
+    if (this.carry.length) {
+      chunk = Buffer.concat([this.carry, chunk]);
+      this.carry = EMPTY;
+    }
     const split = this.scanCommands(chunk);
     if (split === null) return this.router!.forwardRaw(chunk);
+    if (split.length < 0) {
+      if (split.start > 0) this.router!.forwardRaw(chunk.subarray(0, split.start));
+      this.carry = Buffer.from(chunk.subarray(split.start));
+      return;
+    }
     // A COM_CHANGE_USER starts inside this chunk: forward what precedes it, collect it.
     if (split.start > 0) this.router!.forwardRaw(chunk.subarray(0, split.start));
     this.changeUser = { parts: [], left: split.length + 4 };
@@ -631,7 +657,8 @@ export class ClientSession implements Session {
   /**
    * Finds the start of each client packet (sequence 0 = a new command) without copying.
    * Returns where a COM_CHANGE_USER packet starts (header included), which must not be
-   * forwarded as it is; null when the chunk can go through untouched.
+   * forwarded as it is; where a packet starts whose header is cut off by the end of the chunk
+   * (length -1: held back until the rest comes); null when the chunk can go through untouched.
    */
   private scanCommands(chunk: Buffer): { start: number; length: number } | null {
     let i = 0;
@@ -642,23 +669,14 @@ export class ClientSession implements Session {
         i += n;
         continue;
       }
-      const headerStart = i - this.header.length;
-      let length: number;
-      let sequence: number;
-      if (this.header.length === 0 && i + 4 <= chunk.length) {
-        // The usual case: the whole header is in this chunk; read it in place.
-        length = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
-        sequence = chunk[i + 3]!;
-        i += 4;
-      } else {
-        const need = 4 - this.header.length;
-        this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
-        i += Math.min(need, chunk.length - i);
-        if (this.header.length < 4) return null;
-        length = this.header.readUIntLE(0, 3);
-        sequence = this.header[3]!;
-        this.header = EMPTY;
-      }
+      const left = chunk.length - i;
+      // Not yet enough to know what the packet is: keep it for the next read.
+      if (left < 4) return { start: i, length: -1 };
+      const length = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
+      const sequence = chunk[i + 3]!;
+      if (left === 4 && sequence === 0 && length > 0) return { start: i, length: -1 };
+      const headerStart = i;
+      i += 4;
       this.packetLeft = length;
       if (sequence === 0 && length > 0 && i < chunk.length) {
         const command = chunk[i]!;
@@ -676,7 +694,7 @@ export class ClientSession implements Session {
               : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
           this.observed.push({ index: 0, command, sql, arrivedAt: Date.now(), routedAt: performance.now() });
         }
-        if (command === Command.CHANGE_USER && headerStart >= 0) {
+        if (command === Command.CHANGE_USER) {
           this.packetLeft = 0;
           return { start: headerStart, length };
         }
@@ -790,14 +808,42 @@ export class ClientSession implements Session {
   }
 
   /**
-   * Metrics: the time from a statement to the first byte of its reply. The timer is labelled
-   * with the session's first backend's server (with readwritesplit an approximation: replies
-   * of other backends are counted there too).
+   * Metrics: the time from a statement to the first byte of its reply, labelled with the
+   * server that answered: the session's one backend on a pass-through router, the server a
+   * statement went to with readwritesplit.
    */
   private timeReply(): void {
+    if (this.router && !this.router.passthrough) {
+      // The first byte's time now, the server's name once the reply is complete (replied()).
+      this.replyTook = (performance.now() - this.replyPendingSince) / 1000;
+      this.replyPendingSince = 0;
+      return;
+    }
     this.replyTimer ??= this.deps.core.traffic.replyTimer(this.service, this.backends[0]?.server ?? '');
     this.replyTimer((performance.now() - this.replyPendingSince) / 1000);
     this.replyPendingSince = 0;
+  }
+
+  /** A statement's traffic, to the server that answered it (Weir's own answers: to no server). */
+  private countFor(server: string, replyBytes: number): void {
+    const bytesIn = this.routedBytes;
+    this.routedBytes = 0;
+    if (!server) return;
+    this.byServer ??= new Map();
+    let t = this.byServer.get(server);
+    if (!t) this.byServer.set(server, (t = { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 }));
+    t.statements++;
+    t.bytesIn += bytesIn;
+    t.bytesOut += replyBytes;
+  }
+
+  /** A readwritesplit reply's time, labelled with the server that sent it (Weir's own answers: the first backend's). */
+  private timeRoutedReply(server: string): void {
+    const label = server || this.backends[0]?.server || '';
+    let timer = this.replyTimers.get(label);
+    if (!timer) this.replyTimers.set(label, (timer = this.deps.core.traffic.replyTimer(this.service, label)));
+    timer(this.replyTook);
+    this.replyTook = -1;
   }
 
   /** A refused login: counted by reason, then MariaDB's access-denied error. */

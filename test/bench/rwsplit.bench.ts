@@ -9,9 +9,10 @@
  * at most 1.3x readconnroute's on point_select).
  *
  * With --baseline DIR (a checkout of an earlier commit sharing node_modules), the same
- * readconnroute service also runs on that checkout's Weir, for a before/after figure.
+ * readconnroute service also runs on that checkout's Weir, for a before/after figure; with
+ * --baseline-rws its readwritesplit service too.
  *
- *   node --import tsx test/bench/rwsplit.bench.ts [--seconds 10] [--threads 1,16] [--baseline /tmp/weir-base]
+ *   node --import tsx test/bench/rwsplit.bench.ts [--seconds 10] [--threads 1,16] [--baseline /tmp/weir-base [--baseline-rws]]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     threads: { type: 'string', default: '1,16' },
     baseline: { type: 'string' },
+    'baseline-rws': { type: 'boolean', default: false },
     tests: { type: 'string', default: 'oltp_point_select,oltp_read_only,oltp_read_write' },
   },
 });
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
     await createProxyUser(topo.primary);
     await topo.primary.query('CREATE DATABASE sbtest');
     const servers = [topo.primary, ...topo.replicas];
-    const ports = { rcr: await freePort(), rws: await freePort(), base: await freePort() };
+    const ports = { rcr: await freePort(), rws: await freePort(), base: await freePort(), baseRws: await freePort() };
     const config = (rcrPort: number, rwsPort: number | null) =>
       `[maxscale]\nlog_warning=false\n\n` +
       servers.map((s, i) => serverSection(`db${i + 1}`, s.port)).join('') +
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
     let base: Awaited<ReturnType<typeof spawnWeir>> | null = null;
     if (args.baseline) {
       const baseDir = tempDir('weir-rwsbench-base-');
-      writeFileSync(join(baseDir, 'weir.cnf'), config(ports.base, null));
+      writeFileSync(join(baseDir, 'weir.cnf'), config(ports.base, args['baseline-rws'] ? ports.baseRws : null));
       base = await spawnWeir(
         ['--config', join(baseDir, 'weir.cnf'), '--datadir', baseDir, '--admin-port', '0'],
         {},
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
     await untilLoginWorks(ports.rcr);
     await untilLoginWorks(ports.rws);
     if (base) await untilLoginWorks(ports.base);
+    if (base && args['baseline-rws']) await untilLoginWorks(ports.baseRws);
 
     const targets: Array<[string, number, number | null]> = [
       ['direct', topo.primary.port, null],
@@ -100,6 +103,9 @@ async function main(): Promise<void> {
       ['readconnroute', ports.rcr, weir.child.pid!],
       ...(base ? [['readconnroute (before the cut)', ports.base, base.child.pid!] as [string, number, number]] : []),
       ['readwritesplit', ports.rws, weir.child.pid!],
+      ...(base && args['baseline-rws']
+        ? [['readwritesplit (baseline)', ports.baseRws, base.child.pid!] as [string, number, number]]
+        : []),
     ];
     console.log(
       `\nsysbench (text protocol), ${SECONDS} s per run, a GTID primary and 2 replicas (MariaDB ${(await topo.primary.query('SELECT VERSION() AS v'))[0].v}), one 2-core machine for client, proxies and servers\n`,
@@ -126,9 +132,11 @@ async function main(): Promise<void> {
         }
         const ratio = cpu.readwritesplit! / cpu.readconnroute!;
         const before = cpu['readconnroute (before the cut)'];
+        const rwsBefore = cpu['readwritesplit (baseline)'];
         console.log(
           `${''.padEnd(28)}readwritesplit/readconnroute CPU per query: ${ratio.toFixed(2)}` +
-            (before ? `; readconnroute after/before the cut: ${(cpu.readconnroute! / before).toFixed(2)}` : ''),
+            (before ? `; readconnroute after/before the cut: ${(cpu.readconnroute! / before).toFixed(2)}` : '') +
+            (rwsBefore ? `; readwritesplit now/baseline: ${(cpu.readwritesplit! / rwsBefore).toFixed(2)}` : ''),
         );
       }
     }

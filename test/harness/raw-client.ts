@@ -25,6 +25,8 @@ export class RawClient {
   private readonly framer = new PacketFramer();
   private waiting: ((p: Packet | null) => void) | null = null;
   private isClosed = false;
+  /** The scramble of the greeting it logged in with (for COM_CHANGE_USER tokens). */
+  scramble: Buffer = Buffer.alloc(0);
   /** Resolves when the server (or the client) closed the connection. */
   readonly closed: Promise<void>;
 
@@ -85,6 +87,7 @@ export class RawClient {
       client.destroy();
       throw new Error(`unexpected answer 0x${answer.payload[0]?.toString(16)} to the login`);
     }
+    client.scramble = greeting.scramble;
     return client;
   }
 

@@ -12,6 +12,7 @@ import { Command } from '../protocol/commands.ts';
 import type { Reply } from '../protocol/reply-tracker.ts';
 import type { Hint, Router, RouterSession, ServerEvent, SessionHandle } from './router.ts';
 import { selectServer } from './select-server.ts';
+import { registerKillable, unregisterKillable } from './kill.ts';
 
 class ReadConnRouteSession implements RouterSession, BackendOwner {
   readonly passthrough = true;
@@ -38,6 +39,8 @@ class ReadConnRouteSession implements RouterSession, BackendOwner {
     }
     this.backend = backend;
     this.s.backendsChanged([backend.view]);
+    // KILL [QUERY] of this session from a readwritesplit session reaches its server thread.
+    registerKillable(this.s.id, () => (backend.closed ? [] : [{ server, threadId: backend.threadId }]));
   }
 
   routeQuery(packet: Buffer, _hints: Hint[] | null): void {
@@ -82,6 +85,7 @@ class ReadConnRouteSession implements RouterSession, BackendOwner {
 
   close(): void {
     this.closed = true;
+    unregisterKillable(this.s.id);
     this.backend?.close();
   }
 

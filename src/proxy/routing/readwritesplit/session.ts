@@ -26,6 +26,10 @@ import { classify, Type, type Classification } from './classify.ts';
 import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
+import { rankOf, sessionRank } from './ranks.ts';
+import { kill, killUser, parseKillUser, registerKillable, unregisterKillable } from '../kill.ts';
+import { Keepalive } from './keepalive.ts';
+import { ReusedPrepares } from './reuse-prepared.ts';
 
 type Target = 'master' | 'slave' | 'all' | 'last';
 
@@ -50,6 +54,8 @@ interface Decision {
   noReply: boolean;
   /** A read (for retry_failed_reads). */
   read: boolean;
+  /** KILL of a Weir session (or, id -1, of a user's sessions): done by Weir (kill.ts), never routed. */
+  kill?: { id: number; query: boolean; user?: string };
 }
 
 interface RWBackend {
@@ -122,6 +128,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   /** PREPAREs answered by their replier, waiting for the other backends' ids. */
   private readonly prepareWaits = new Set<{ awaiting: Set<RWBackend>; done: (() => void) | null }>();
   private readonly p: ConfigObject['params'];
+  private readonly keepalive: Keepalive;
+  private readonly reused: ReusedPrepares;
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
@@ -132,6 +140,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       disabled: this.p.disable_sescmd_history === true,
     });
     this.database = s.credentials().database;
+    this.keepalive = new Keepalive(Number(this.p.connection_keepalive ?? 300), () =>
+      [...this.backends.values()].map((b) => b.backend),
+    );
+    this.reused = new ReusedPrepares(this.p.reuse_prepared_statements === true);
+    registerKillable(s.id, () =>
+      [...this.backends.values()]
+        .filter((b) => !b.backend.closed)
+        .map((b) => ({ server: b.backend.server, threadId: b.backend.threadId })),
+    );
   }
 
   // ---- parameters ----
@@ -254,6 +271,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         return this.decideQuery(packet, hints);
       case Command.STMT_PREPARE: {
         const sql = packet.toString('utf8', 5);
+        const reused = this.reused.get(sql);
+        if (reused && this.statements.has(reused.id)) {
+          this.stats.prepared_statements_reused++;
+          this.lastPrepared = reused.id;
+          return this.decision(packet, command, 'all', { local: reused.response });
+        }
         const id = this.nextStatementId++;
         const statement: PreparedStatement = { id, sql, classification: classify(sql), parameters: 0, types: null };
         const entry: HistoryEntry = { packet: Buffer.from(packet), command, statementId: id, ok: null };
@@ -276,6 +299,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           });
         }
         if (command === Command.STMT_CLOSE) {
+          // Reused statements stay open for the next PREPARE of the same SQL.
+          if (this.reused.enabled)
+            return this.decision(packet, command, 'all', { noReply: true, local: Buffer.alloc(0) });
           this.statements.delete(id);
           this.history.forgetStatement(id);
           return this.decision(packet, command, 'all', { statement, noReply: true });
@@ -310,7 +336,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         return this.routed(packet, command, { ...classify(''), type: Type.READ }, hints);
       case Command.PROCESS_KILL: {
         const id = length >= 5 ? packet.readUInt32LE(5) : -1;
-        return this.decision(packet, command, 'master', { local: this.kill(id, false) });
+        return this.decision(packet, command, 'master', { kill: { id, query: false } });
       }
       default:
         // COM_STATISTICS, COM_PROCESS_INFO, COM_CREATE_DB, COM_DROP_DB, COM_DEBUG...
@@ -321,7 +347,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private decideQuery(packet: Buffer, hints: Hint[] | null): Decision {
     const sql = packet.toString('utf8', 5);
     const c = classify(sql);
-    if (c.kill) return this.decision(packet, Command.QUERY, 'master', { local: this.kill(c.kill.id, c.kill.query) });
+    if (c.kill) return this.decision(packet, Command.QUERY, 'master', { kill: c.kill });
+    const killsUser = c.type === Type.WRITE ? parseKillUser(sql) : null;
+    if (killsUser) return this.decision(packet, Command.QUERY, 'master', { kill: { id: -1, ...killsUser } });
     if (c.type & Type.PREPARE_NAMED_STMT && c.preparedName) {
       this.textStatements.set(c.preparedName, c.preparedSql !== null ? classify(c.preparedSql) : null);
     }
@@ -415,6 +443,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- sending ----
 
   private dispatch(d: Decision): void {
+    if (d.kill) return this.runKill(d.kill);
     if (d.local) {
       if (d.local.length) this.answerLocally(d.local);
       return;
@@ -720,6 +749,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.lastPrepared = st.id;
       out = withStatementId(out, st.id);
       reply.statementId = st.id;
+      this.reused.remember(st.sql, st.id, out);
     } else if (d.history) {
       d.history = null;
     }
@@ -803,10 +833,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     return hinted > 0 ? hinted : configured;
   }
 
-  private isReplicaCandidate(s: ConfigObject, maxLag: number): boolean {
+  private isReplicaCandidate(s: ConfigObject, maxLag: number, rank = this.readRank()): boolean {
     if (!usable(s) || this.failed.has(s.name)) return false;
     const f = serverFlags(s);
-    if (!f.includes('slave')) return false;
+    if (!f.includes('slave') || rankOf(s) !== rank) return false;
     if (maxLag > 0) {
       const lag = s.runtime.facts.replication_lag;
       if (lag === null || lag < 0 || lag >= maxLag) return false;
@@ -814,16 +844,29 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     return true;
   }
 
+  /** The rank this session reads at (§5.5): its primary's, else the best of its usable replicas'. */
+  private readRank(): number {
+    // A session keeps its primary's rank as long as it keeps that primary (no per-read state checks).
+    if (this.master && !this.master.backend.closed) return rankOf(this.master.backend.server);
+    const primary = this.bestMaster();
+    if (primary) return rankOf(primary);
+    return sessionRank(
+      null,
+      this.s.servers().filter((s) => usable(s) && !this.failed.has(s.name) && serverFlags(s).includes('slave')),
+    );
+  }
+
   /** A replica for a read (§5.3): an open Backend, a server to connect, or null (read on the primary). */
   private pickReader(hintedLag: number): Backend | ConfigObject | null {
     const maxLag = this.maxLag(hintedLag);
+    const rank = this.readRank();
     const openReplicas = [...this.backends.values()].filter((b) => !b.backend.closed && b.role === 'slave');
     const mayOpen = openReplicas.length < this.maxSlaves && this.history.canRecover;
     const candidates: Array<{ server: ConfigObject; backend: Backend | null; klass: number }> = [];
     for (const server of this.s.servers()) {
       const open = this.backends.get(server.name.toLowerCase());
       const isOpen = !!open && !open.backend.closed;
-      if (this.isReplicaCandidate(server, maxLag)) {
+      if (this.isReplicaCandidate(server, maxLag, rank)) {
         if (isOpen) candidates.push({ server, backend: open.backend, klass: open.backend.pending ? 1 : 0 });
         else if (mayOpen && connectable(server)) candidates.push({ server, backend: null, klass: 0 });
       } else if (this.isMasterServer(server) && isOpen) {
@@ -1054,6 +1097,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const d = this.decision(Buffer.alloc(0), Command.CHANGE_USER, 'all');
     this.busy = true;
     this.current = { decision: d, to: replier, sentToClient: 0 };
+    // The client is answered once every backend has changed user: a server may be in the middle
+    // of an authentication switch, and the next command written to it would be read as its
+    // answer. (drop() releases the wait for a backend that is lost meanwhile.)
+    const wait = { awaiting: new Set(open), done: null as (() => void) | null };
+    this.prepareWaits.add(wait);
+    const settled = (b: RWBackend) => {
+      wait.awaiting.delete(b);
+      if (wait.awaiting.size === 0 && wait.done && this.prepareWaits.delete(wait)) wait.done();
+    };
     for (const b of open) {
       b.backend.passwordSha1 = passwordSha1;
       const packet = writeChangeUser(sequence, { ...request, token: tokenFor(passwordSha1, b.backend.scramble) }, caps);
@@ -1068,12 +1120,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
                 // After an authentication switch the server's answer has a later sequence than
                 // the client expects: the client gets an OK or ERR of its own exchange.
                 const e = reply.error;
-                this.toClient(
-                  e
-                    ? errPacket(sequence + 1, e.code, e.sqlState, e.message)
-                    : okPacket(sequence + 1, reply.status || 0x0002),
-                );
-                this.finished(d, b, reply);
+                wait.done = () => {
+                  this.toClient(
+                    e
+                      ? errPacket(sequence + 1, e.code, e.sqlState, e.message)
+                      : okPacket(sequence + 1, reply.status || 0x0002),
+                  );
+                  this.finished(d, b, reply);
+                };
+                settled(b);
               },
             }
           : {
@@ -1081,6 +1136,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
               sink: 'discard',
               done: (reply) => {
                 if (reply.error !== null) this.drop(b);
+                settled(b);
               },
             },
       );
@@ -1093,6 +1149,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.statements.clear();
     this.textStatements.clear();
     this.temporaryTables.clear();
+    this.reused.clear();
     for (const b of this.backends.values()) b.statements.clear();
     this.lockedToMaster = false;
     this.serializable = false;
@@ -1100,23 +1157,23 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.unsafeToReconnect = null;
   }
 
-  /** KILL <Weir session id>: Weir's ids are not the servers', so Weir does it (§2.8). */
-  private kill(id: number, queryOnly: boolean): Buffer {
-    const target = this.s.core.sessions.get(id);
-    if (!target) return errPacket(1, 1094, 'HY000', `Unknown thread id: ${id}`);
-    if (queryOnly)
-      return errPacket(
-        1,
-        1105,
-        'HY000',
-        'KILL QUERY through readwritesplit is not supported by Weir; use KILL CONNECTION',
-      );
-    target.close(`killed by session ${this.s.id}`);
-    return okPacket(1);
+  /** KILL <Weir session id> (§2.8, kill.ts); later commands wait for its answer. */
+  private runKill(k: { id: number; query: boolean; user?: string }): void {
+    this.busy = true;
+    (k.user !== undefined ? killUser(this.s, k.user, k.query) : kill(this.s, k.id, k.query))
+      .then((answer) => {
+        this.busy = false;
+        if (this.closed || answer === null) return;
+        this.answerLocally(answer);
+        this.pump();
+      })
+      .catch((err: unknown) => this.s.fail(1105, 'HY000', `KILL failed: ${(err as Error).message}`));
   }
 
   close(): void {
     this.closed = true;
+    unregisterKillable(this.s.id);
+    this.keepalive.stop();
     for (const b of this.backends.values()) {
       if (!b.backend.closed) b.backend.close();
     }
