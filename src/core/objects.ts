@@ -77,6 +77,12 @@ export interface RouterStatistics {
   rw_transactions: number;
   ro_transactions: number;
   replayed_transactions: number;
+  /** causal_reads: reads that waited on a replica for a GTID, waits that timed out, GTID probes of the primary. */
+  causal_read_waits: number;
+  causal_read_timeouts: number;
+  causal_read_probes: number;
+  /** causal_reads: the highest GTIDs the primary reported to the service's sessions (null: none yet). */
+  last_gtid: string | null;
   servers: Map<string, ServerQueryStatistics>;
 }
 
@@ -90,6 +96,10 @@ export function newRouterStatistics(): RouterStatistics {
     rw_transactions: 0,
     ro_transactions: 0,
     replayed_transactions: 0,
+    causal_read_waits: 0,
+    causal_read_timeouts: 0,
+    causal_read_probes: 0,
+    last_gtid: null,
     servers: new Map(),
   };
 }

@@ -25,6 +25,7 @@
  */
 import { Capability, Cursor, readErr } from './packets.ts';
 import { Command, MAX_PAYLOAD as MAX_PACKET, NO_REPLY, Status } from './commands.ts';
+import { lastGtidOf, SESSION_STATE_CHANGED } from './session-track.ts';
 
 export { Command } from './commands.ts';
 const MORE_RESULTS = Status.MORE_RESULTS;
@@ -50,6 +51,8 @@ export interface Reply {
   /** For a successful COM_STMT_PREPARE, the statement id the server gave and its parameter count. */
   statementId: number | null;
   parameters: number;
+  /** The `last_gtid` a tracked-session-state OK reported (a write's GTID), if any. */
+  lastGtid: string | null;
   /** Bytes of the reply, packet headers included. */
   size: number;
   /** performance.now() of its first and last byte. */
@@ -69,6 +72,7 @@ export function newReply(command: number): Reply {
     status: 0,
     statementId: null,
     parameters: 0,
+    lastGtid: null,
     size: 0,
     firstByteAt: 0,
     completedAt: 0,
@@ -353,6 +357,7 @@ export class ReplyTracker {
       c.lenenc();
       r.status = c.int2();
       r.warnings += c.int2();
+      if (r.status & SESSION_STATE_CHANGED) r.lastGtid = lastGtidOf(payload) ?? r.lastGtid;
     } catch {
       return true; // a short OK (an old server's COM_CHANGE_USER answer): done all the same
     }
