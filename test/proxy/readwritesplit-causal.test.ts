@@ -205,6 +205,16 @@ describe('readwritesplit causal_reads', () => {
     }
   });
 
+  test('a client without session tracking: its reads go to replicas until it writes, then to the primary', async () => {
+    await caughtUp();
+    const c = await k.client('Local', { flags: ['-SESSION_TRACK'] });
+    assert.notEqual((await readBack(c, 1)).sid, 1);
+    const id = await insert(c, 17);
+    // The write's GTID is unknown to Weir, so no replica can be known to have it.
+    assert.deepEqual(await readBack(c, id), { v: 17, sid: 1 });
+    assert.deepEqual(await readBack(c, id), { v: 17, sid: 1 });
+  });
+
   test('legacy causal_reads=true is local', async () => {
     const c = await k.client('Legacy');
     await stopReplicas();

@@ -320,7 +320,8 @@ export class HideFirstResult {
       this.left -= n;
       i += n;
     }
-    return out.length === 1 ? Buffer.from(out[0]!) : Buffer.concat(out);
+    // Parts are views of the socket's chunk, which the client write takes as it is elsewhere too.
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 }
 

@@ -602,17 +602,18 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         : null;
     this.causal.routed();
     if (wait?.sync) this.write(to, wait.sync.packet, { command: Command.QUERY, sink: 'discard', done: wait.sync.done });
-    this.write(to, wait ? wait.packet : packet, {
+    const e: Expectation = {
       command: d.command,
       sink: 'client',
-      ...(wait ? { filter: wait.filter } : {}),
       done: (reply) => {
         const took = performance.now() - started;
         responseTime.set(name, 0.8 * (responseTime.get(name) ?? took) + 0.2 * took);
         if (wait?.timedOut()) return this.causalTimedOut(d, to);
         this.finished(d, to, reply);
       },
-    });
+    };
+    if (wait) e.filter = wait.filter;
+    this.write(to, wait ? wait.packet : packet, e);
   }
 
   /** Universal causal reads: the primary's GTID position first (§7.2), then the read is routed. */
