@@ -595,9 +595,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.begin(d, to);
     const started = performance.now();
     const name = to.backend.server.name;
-    // causal_reads: a read on a replica first waits for the GTID it must see (causal-reads.ts).
+    // causal_reads: a read on a replica first waits for the GTID it must see (causal-reads.ts);
+    // not one that reads what the previous statement left (FOUND_ROWS(): the wait would reset it).
     const wait =
-      to.role === 'slave' && !(this.trx.active && !this.trx.starting)
+      to.role === 'slave' && d.target === 'slave' && !(this.trx.active && !this.trx.starting)
         ? this.causal.waitFor(d.command, packet, to.backend)
         : null;
     this.causal.routed();
