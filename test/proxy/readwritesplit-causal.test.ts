@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import * as mariadb from 'mariadb';
 import type { Connection } from 'mysql2/promise';
 import { waitFor } from '../harness/mariadb.ts';
+import { RawClient } from '../harness/raw-client.ts';
+import { Cursor } from '../../src/proxy/protocol/packets.ts';
 import { freezeReplicas, lagReplicas, runPairs, startCausalCluster, type CausalCluster } from '../harness/causal.ts';
 
 const PAIRS = Number(process.env.WEIR_CAUSAL_PAIRS ?? 2000);
@@ -150,6 +152,52 @@ describe('readwritesplit causal_reads', () => {
     } finally {
       await conn.end();
     }
+  });
+
+  test('local, on the wire: the read comes back numbered from 1, also after COM_SET_OPTION turns multi-statements off', async () => {
+    const before = await k.diagnostics('Local');
+    const raw = await RawClient.login(k.ports.Local!, 'app', 'app-pw', 'causal');
+    const query = (sql: string) => raw.command(Buffer.concat([Buffer.from([0x03]), Buffer.from(sql)]));
+    /** The packets of one text reply: an OK/ERR, or a result set up to its closing 0xFE. */
+    const reply = async () => {
+      const packets = [];
+      for (;;) {
+        const p = await raw.next();
+        assert.ok(p, 'the connection closed');
+        packets.push(p);
+        if (packets.length === 1 && (p.payload[0] === 0x00 || p.payload[0] === 0xff)) return packets;
+        if (packets.length > 1 && p.payload[0] === 0xfe && p.payload.length < 0xffffff) return packets;
+      }
+    };
+    try {
+      for (const multiStatements of [true, false]) {
+        if (!multiStatements) {
+          raw.command(Buffer.from([0x1b, 0x01, 0x00])); // COM_SET_OPTION MULTI_STATEMENTS_OFF
+          const answer = await raw.next(); // an EOF packet
+          assert.equal(answer?.payload[0], 0xfe, answer?.payload.toString('latin1'));
+        }
+        query('INSERT INTO t (v) VALUES (18)');
+        const [ok] = await reply();
+        assert.equal(ok!.payload[0], 0x00);
+        const okFields = new Cursor(ok!.payload, 1);
+        okFields.lenenc(); // affected rows
+        const id = okFields.lenenc(); // last insert id
+        query(`SELECT v FROM t WHERE id = ${id}`);
+        const packets = await reply();
+        // Column count, one definition, the row, the closing OK (DEPRECATE_EOF): nothing of the wait.
+        assert.deepEqual(
+          packets.map((p) => p.sequence),
+          [1, 2, 3, 4],
+        );
+        assert.deepEqual([...packets[0]!.payload], [1]);
+        assert.equal(packets[2]!.payload.toString('utf8', 1), '18');
+      }
+    } finally {
+      raw.destroy();
+    }
+    const d = await k.diagnostics('Local');
+    assert.equal(d.causal_read_waits - before.causal_read_waits, 2);
+    assert.equal(d.causal_read_timeouts - before.causal_read_timeouts, 0, 'no wait failed');
   });
 
   test('local, prepared statements: the execute waits on the replica', async () => {

@@ -17,6 +17,7 @@
  * - COM_STMT_PREPARE: an OK with the statement id and parameter and column counts,
  *   followed by those definitions (each group closed by an EOF unless DEPRECATE_EOF);
  * - a binary result set (COM_STMT_EXECUTE) opening a cursor ends after its columns;
+ * - COM_SET_OPTION: an EOF (or an ERR);
  * - COM_STATISTICS: one plain packet. COM_QUIT, COM_STMT_CLOSE and
  *   COM_STMT_SEND_LONG_DATA have no reply.
  *
@@ -272,6 +273,11 @@ export class ReplyTracker {
           return true;
         }
         if (first === 0x00) return this.ok(r, payload);
+        // COM_SET_OPTION is answered with an EOF packet (MariaDB, MySQL alike).
+        if (first === 0xfe && p.command === Command.SET_OPTION) {
+          if (payload.length >= 5) r.status = payload.readUInt16LE(3);
+          return true;
+        }
         if (first === 0xfb) return false; // LOCAL INFILE: the client sends the file, then comes an OK or ERR
         {
           const c = new Cursor(payload);

@@ -124,6 +124,8 @@ export class CausalReads {
   private readonly session: Position = new Map();
   /** The session wrote while its backend could not say the GTID: reads go to the primary. */
   private unknown = false;
+  /** The client turned multi-statements off (COM_SET_OPTION): the wait cannot share the read's packet. */
+  private multiStatementsOff = false;
   /** What the last probe answered (universal modes), for the read being routed. */
   private probed: Position | null = null;
 
@@ -199,6 +201,11 @@ export class CausalReads {
     return need === null || reached(parsePosition(server.runtime.facts.gtid_current_pos), need);
   }
 
+  /** COM_SET_OPTION: MYSQL_OPTION_MULTI_STATEMENTS_ON (0) or _OFF (1). */
+  setOption(command: Buffer): void {
+    if (command.length >= 7) this.multiStatementsOff = command.readUInt16LE(5) === 1;
+  }
+
   /** Universal modes: does this read need a probe of the primary first? */
   needsProbe(command: number): boolean {
     return this.universal && (command === Command.QUERY || command === Command.STMT_EXECUTE);
@@ -242,10 +249,13 @@ export class CausalReads {
     const gtid = format(need);
     this.stats.causal_read_waits++;
     const timeout = this.timeout;
-    if (command === Command.QUERY && to.capabilities & Capability.MULTI_STATEMENTS) {
+    if (command === Command.QUERY && to.capabilities & Capability.MULTI_STATEMENTS && !this.multiStatementsOff) {
+      // A timed-out wait makes the SET fail (a subquery of two rows), so the read does not run.
+      // No table in it: MaxScale's INFORMATION_SCHEMA.ENGINES fails at once for a client with
+      // CLIENT_NO_SCHEMA, which makes the server drop the schema qualifier.
       const prefix =
         `SET @weir_causal_read=(SELECT CASE WHEN MASTER_GTID_WAIT('${gtid}', ${timeout}) = 0 ` +
-        'THEN 1 ELSE (SELECT 1 FROM INFORMATION_SCHEMA.ENGINES) END);';
+        'THEN 1 ELSE (SELECT 1 UNION ALL SELECT 2) END);';
       const payloadLength = read.length - 4 + Buffer.byteLength(prefix);
       // A read that no longer fits one packet goes as it is (MaxScale does the same).
       if (payloadLength < MAX_PAYLOAD && read.length - 4 < MAX_PAYLOAD) {

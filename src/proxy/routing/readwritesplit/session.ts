@@ -301,6 +301,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           history: { packet: Buffer.from(packet), command, statementId: null, ok: null },
         });
       case Command.SET_OPTION:
+        this.causal.setOption(packet);
         return this.decision(packet, command, 'all', {
           history: { packet: Buffer.from(packet), command, statementId: null, ok: null },
         });
