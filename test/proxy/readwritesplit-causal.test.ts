@@ -214,6 +214,25 @@ describe('readwritesplit causal_reads', () => {
     assert.equal(Number(again[0].x), 3);
   });
 
+  test('a replica connection killed while it waits: the read is retried elsewhere and still sees the write', async () => {
+    await caughtUp();
+    const c = await k.client('Local', { multipleStatements: true });
+    await stopReplicas();
+    const id = await insert(c, 19);
+    const reading = readBack(c, id);
+    await waitingOnReplica();
+    for (const r of k.topo.replicas) {
+      const rows = await r.query(
+        "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE '%MASTER_GTID_WAIT%' AND INFO NOT LIKE '%PROCESSLIST%'",
+      );
+      for (const row of rows) await r.query(`KILL ${Number(row.id)}`);
+    }
+    await startReplicas();
+    assert.equal((await reading).v, 19);
+    const [[one]] = (await c.query('SELECT 1 AS x')) as any;
+    assert.equal(one.x, 1);
+  });
+
   test('timeout: a replica that does not catch up in time leaves the read to the primary (text and prepared)', async () => {
     const before = await k.diagnostics('Short');
     const multi = await k.client('Short', { multipleStatements: true });

@@ -620,7 +620,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   /** Universal causal reads: the primary's GTID position first (§7.2), then the read is routed. */
   private causalProbe(d: Decision): boolean {
-    if (d.target !== 'slave' || d.named.length || this.probed.has(d) || !this.causal.needsProbe(d.command))
+    if (!this.causal.needsProbe(d.command) || d.target !== 'slave' || d.named.length || this.probed.has(d))
       return false;
     if (this.trx.active && !this.trx.starting) return false;
     const m = this.master && !this.master.backend.closed ? this.master : null;
