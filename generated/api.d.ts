@@ -1305,6 +1305,8 @@ export interface components {
          *       "master_reconnection": true,
          *       "retry_failed_reads": true,
          *       "lazy_connect": false,
+         *       "causal_reads": "none",
+         *       "causal_reads_timeout": 10,
          *       "max_sescmd_history": 50,
          *       "prune_sescmd_history": true,
          *       "disable_sescmd_history": false,
@@ -1339,6 +1341,13 @@ export interface components {
             retry_failed_reads?: boolean;
             /** @description Open backend connections only when a statement needs them. */
             lazy_connect?: boolean;
+            /**
+             * @description Whether a read after a write sees the write (MaxScale's modes): `local` waits on the replica for the session's last GTID, `global` for the service's, `universal` for the primary's current position (probed before each read); `fast`, `fast_global` and `fast_universal` send the read only to a replica the monitor saw at that GTID, else to the primary. The old booleans `true`/`on`/`1` mean `local`.
+             * @enum {string}
+             */
+            causal_reads?: "none" | "local" | "global" | "fast" | "fast_global" | "universal" | "fast_universal" | "true" | "false" | "on" | "off" | "1" | "0";
+            /** @description Seconds a replica waits for the GTID before the read runs on the primary instead. */
+            causal_reads_timeout?: number;
             /** @description Most session commands kept for connections opened later. */
             max_sescmd_history?: number;
             /** @description Drop the oldest session command when the history is full. */
@@ -1361,6 +1370,10 @@ export interface components {
          *       "ro_transactions": 0,
          *       "replayed_transactions": 0,
          *       "prepared_statements_reused": 0,
+         *       "causal_read_waits": 3,
+         *       "causal_read_timeouts": 0,
+         *       "causal_read_probes": 0,
+         *       "last_gtid": "0-1-42",
          *       "server_query_statistics": [
          *         {
          *           "id": "server1",
@@ -1392,6 +1405,14 @@ export interface components {
             replayed_transactions: number;
             /** @description Binary PREPAREs answered from the session's cache without reaching a server (`reuse_prepared_statements`). */
             prepared_statements_reused: number;
+            /** @description `causal_reads`: reads sent to a replica with a wait for the GTID they must see (MASTER_GTID_WAIT). */
+            causal_read_waits: number;
+            /** @description `causal_reads`: waits that did not finish within `causal_reads_timeout`; the read then ran on the primary. */
+            causal_read_timeouts: number;
+            /** @description `causal_reads=universal|fast_universal`: GTID probes of the primary (`SELECT @@gtid_current_pos`) before a read. */
+            causal_read_probes: number;
+            /** @description `causal_reads`: the highest GTID per domain the primary reported to the service's sessions, comma-separated; null before the first. */
+            last_gtid: string | null;
             server_query_statistics: {
                 /** @description The server's name. */
                 id: string;

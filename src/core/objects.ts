@@ -83,6 +83,12 @@ export interface RouterStatistics {
   replayed_transactions: number;
   /** PREPAREs answered from the session's cache (reuse_prepared_statements). */
   prepared_statements_reused: number;
+  /** causal_reads: reads that waited on a replica for a GTID, waits that timed out, GTID probes of the primary. */
+  causal_read_waits: number;
+  causal_read_timeouts: number;
+  causal_read_probes: number;
+  /** causal_reads: the highest GTIDs the primary reported to the service's sessions (null: none yet). */
+  last_gtid: string | null;
   servers: Map<string, ServerQueryStatistics>;
 }
 
@@ -97,6 +103,10 @@ export function newRouterStatistics(): RouterStatistics {
     ro_transactions: 0,
     replayed_transactions: 0,
     prepared_statements_reused: 0,
+    causal_read_waits: 0,
+    causal_read_timeouts: 0,
+    causal_read_probes: 0,
+    last_gtid: null,
     servers: new Map(),
   };
 }

@@ -191,6 +191,8 @@ export interface Expectation {
   sink: ReplySink;
   /** The reply is complete; `bytes` holds all of it when the sink is `buffer`. */
   done(reply: Reply, bytes: Buffer | null): void;
+  /** Sink `client`: rewrites each part of the reply on its way (causal reads hide their own result). */
+  filter?: (part: Buffer) => Buffer;
 }
 
 /** What a backend needs of its session. */
@@ -397,7 +399,10 @@ export class Backend {
 
   private deliver(e: Expectation, part: Buffer): void {
     if (part.length === 0) return;
-    if (e.sink === 'client') this.forward(part);
+    if (e.sink === 'client') {
+      const out = e.filter ? e.filter(part) : part;
+      if (out.length) this.forward(out);
+    }
     // A buffered reply outlives this read: keep a copy, not a view of the socket's buffer.
     else if (e.sink === 'buffer') this.buffered.push(Buffer.from(part));
   }

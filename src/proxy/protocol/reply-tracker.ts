@@ -17,6 +17,7 @@
  * - COM_STMT_PREPARE: an OK with the statement id and parameter and column counts,
  *   followed by those definitions (each group closed by an EOF unless DEPRECATE_EOF);
  * - a binary result set (COM_STMT_EXECUTE) opening a cursor ends after its columns;
+ * - COM_SET_OPTION: an EOF (or an ERR);
  * - COM_STATISTICS: one plain packet. COM_QUIT, COM_STMT_CLOSE and
  *   COM_STMT_SEND_LONG_DATA have no reply.
  *
@@ -25,6 +26,7 @@
  */
 import { Capability, Cursor, readErr } from './packets.ts';
 import { Command, MAX_PAYLOAD as MAX_PACKET, NO_REPLY, Status } from './commands.ts';
+import { lastGtidOf, SESSION_STATE_CHANGED } from './session-track.ts';
 
 export { Command } from './commands.ts';
 const MORE_RESULTS = Status.MORE_RESULTS;
@@ -50,6 +52,8 @@ export interface Reply {
   /** For a successful COM_STMT_PREPARE, the statement id the server gave and its parameter count. */
   statementId: number | null;
   parameters: number;
+  /** The `last_gtid` a tracked-session-state OK reported (a write's GTID), if any. */
+  lastGtid: string | null;
   /** Bytes of the reply, packet headers included. */
   size: number;
   /** performance.now() of its first and last byte. */
@@ -69,6 +73,7 @@ export function newReply(command: number): Reply {
     status: 0,
     statementId: null,
     parameters: 0,
+    lastGtid: null,
     size: 0,
     firstByteAt: 0,
     completedAt: 0,
@@ -268,6 +273,11 @@ export class ReplyTracker {
           return true;
         }
         if (first === 0x00) return this.ok(r, payload);
+        // COM_SET_OPTION is answered with an EOF packet (MariaDB, MySQL alike).
+        if (first === 0xfe && p.command === Command.SET_OPTION) {
+          if (payload.length >= 5) r.status = payload.readUInt16LE(3);
+          return true;
+        }
         if (first === 0xfb) return false; // LOCAL INFILE: the client sends the file, then comes an OK or ERR
         {
           const c = new Cursor(payload);
@@ -353,6 +363,7 @@ export class ReplyTracker {
       c.lenenc();
       r.status = c.int2();
       r.warnings += c.int2();
+      if (r.status & SESSION_STATE_CHANGED) r.lastGtid = lastGtidOf(payload) ?? r.lastGtid;
     } catch {
       return true; // a short OK (an old server's COM_CHANGE_USER answer): done all the same
     }

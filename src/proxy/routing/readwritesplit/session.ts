@@ -22,6 +22,7 @@ import { tokenFor } from '../../protocol/native-password.ts';
 import { errPacket, okPacket } from '../../protocol/packets.ts';
 import { newReply, type Reply } from '../../protocol/reply-tracker.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from '../router.ts';
+import { CausalReads } from './causal-reads.ts';
 import { classify, Type, type Classification } from './classify.ts';
 import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
@@ -130,10 +131,14 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private readonly p: ConfigObject['params'];
   private readonly keepalive: Keepalive;
   private readonly reused: ReusedPrepares;
+  private readonly causal: CausalReads;
+  /** Reads whose GTID probe was done (universal causal reads): routed without another. */
+  private readonly probed = new WeakSet<Decision>();
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
     this.stats = statisticsOf(s.service);
+    this.causal = new CausalReads(this.p, this.stats);
     this.history = new SessionCommandHistory({
       max: Number(this.p.max_sescmd_history ?? 50),
       prune: this.p.prune_sescmd_history !== false,
@@ -322,6 +327,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           history: { packet: Buffer.from(packet), command, statementId: null, ok: null },
         });
       case Command.SET_OPTION:
+        this.causal.setOption(packet);
         return this.decision(packet, command, 'all', {
           history: { packet: Buffer.from(packet), command, statementId: null, ok: null },
         });
@@ -449,6 +455,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return;
     }
     if (d.target === 'all') return this.routeToAll(d);
+    if (this.causalProbe(d)) return;
     const chosen = this.choose(d);
     if (chosen === 'wait') return;
     if (chosen === null) return;
@@ -618,15 +625,68 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.begin(d, to);
     const started = performance.now();
     const name = to.backend.server.name;
-    this.write(to, packet, {
+    // causal_reads: a read on a replica first waits for the GTID it must see (causal-reads.ts);
+    // not one that reads what the previous statement left (FOUND_ROWS(): the wait would reset it).
+    const wait =
+      to.role === 'slave' && d.target === 'slave' && !(this.trx.active && !this.trx.starting)
+        ? this.causal.waitFor(d.command, packet, to.backend)
+        : null;
+    this.causal.routed();
+    if (wait?.sync) this.write(to, wait.sync.packet, { command: Command.QUERY, sink: 'discard', done: wait.sync.done });
+    const e: Expectation = {
       command: d.command,
       sink: 'client',
       done: (reply) => {
         const took = performance.now() - started;
         responseTime.set(name, 0.8 * (responseTime.get(name) ?? took) + 0.2 * took);
+        if (wait?.timedOut()) return this.causalTimedOut(d, to);
         this.finished(d, to, reply);
       },
+    };
+    if (wait) e.filter = wait.filter;
+    this.write(to, wait ? wait.packet : packet, e);
+  }
+
+  /** Universal causal reads: the primary's GTID position first (§7.2), then the read is routed. */
+  private causalProbe(d: Decision): boolean {
+    if (!this.causal.needsProbe(d.command) || d.target !== 'slave' || d.named.length || this.probed.has(d))
+      return false;
+    if (this.trx.active && !this.trx.starting) return false;
+    const m = this.master && !this.master.backend.closed ? this.master : null;
+    if (!m) return false;
+    this.probed.add(d);
+    this.begin(d, m);
+    this.write(m, this.causal.probePacket(), {
+      command: Command.QUERY,
+      sink: 'buffer',
+      done: (reply, bytes) => {
+        this.current = null;
+        this.busy = false;
+        if (this.closed) return;
+        // No answer to go by: the primary takes the read.
+        if (!this.causal.probeAnswered(reply, bytes, m.backend)) d.target = 'master';
+        this.dispatch(d);
+        this.pump();
+      },
     });
+    return true;
+  }
+
+  /** The replica did not reach the GTID in time: the read runs on the primary (§7.3). */
+  private causalTimedOut(d: Decision, from: RWBackend): void {
+    this.current = null;
+    this.busy = false;
+    if (this.trx.active) {
+      this.answerLocally(
+        errPacket(1, 1792, '25006', 'Causal read timed out while in a read-only transaction, cannot retry command.'),
+      );
+    } else {
+      this.log(`causal read timed out on '${from.backend.server.name}'; running it on the primary`);
+      d.target = 'master';
+      d.named = [];
+      this.dispatch(d);
+    }
+    this.pump();
   }
 
   /** A session command: every open backend, the replier's answer to the client (§4.1). */
@@ -770,6 +830,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   /** The client's reply is complete. */
   private finished(d: Decision, from: RWBackend, reply: Reply): void {
+    this.causal.observe(reply, from.backend, from.role === 'master', !d.read && d.target !== 'all');
     if (d.history) {
       d.history.ok = reply.error === null;
       if (reply.error === null || d.command !== Command.STMT_PREPARE) this.history.add(d.history);
@@ -866,7 +927,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     for (const server of this.s.servers()) {
       const open = this.backends.get(server.name.toLowerCase());
       const isOpen = !!open && !open.backend.closed;
-      if (this.isReplicaCandidate(server, maxLag, rank)) {
+      if (this.isReplicaCandidate(server, maxLag, rank) && this.causal.acceptsReplica(server)) {
         if (isOpen) candidates.push({ server, backend: open.backend, klass: open.backend.pending ? 1 : 0 });
         else if (mayOpen && connectable(server)) candidates.push({ server, backend: null, klass: 0 });
       } else if (this.isMasterServer(server) && isOpen) {
@@ -931,6 +992,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     }
     this.s.core.touch(server);
     this.publishBackends();
+    this.causal.onConnect(backend);
     // The history, pipelined; the backend is used once it has answered all of it.
     const entries = [...this.history.entries];
     if (entries.length === 0) return rb;
