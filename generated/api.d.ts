@@ -1304,6 +1304,16 @@ export interface components {
          *       "master_failure_mode": "fail_on_write",
          *       "master_reconnection": true,
          *       "retry_failed_reads": true,
+         *       "delayed_retry": false,
+         *       "delayed_retry_timeout": 10,
+         *       "transaction_replay": false,
+         *       "transaction_replay_max_size": 1048576,
+         *       "transaction_replay_attempts": 5,
+         *       "transaction_replay_timeout": 30,
+         *       "transaction_replay_retry_on_deadlock": false,
+         *       "transaction_replay_retry_on_mismatch": false,
+         *       "transaction_replay_safe_commit": true,
+         *       "transaction_replay_checksum": "full",
          *       "lazy_connect": false,
          *       "max_sescmd_history": 50,
          *       "prune_sescmd_history": true,
@@ -1335,6 +1345,26 @@ export interface components {
             master_reconnection?: boolean;
             /** @description Retry a read on another server when its server fails before answering. */
             retry_failed_reads?: boolean;
+            /** @description A statement with no server to go to waits for one, up to delayed_retry_timeout. */
+            delayed_retry?: boolean;
+            /** @description Seconds a statement waits for a server with delayed_retry. */
+            delayed_retry_timeout?: number;
+            /** @description Re-run an open transaction on a new primary when its server is lost (implies delayed_retry and master_reconnection). */
+            transaction_replay?: boolean;
+            /** @description Largest transaction (statement bytes, per session) that can be replayed. */
+            transaction_replay_max_size?: number;
+            /** @description Replay attempts per transaction (used when transaction_replay_timeout is 0). */
+            transaction_replay_attempts?: number;
+            /** @description Seconds replays of one transaction may go on (0 = transaction_replay_attempts counts). */
+            transaction_replay_timeout?: number;
+            /** @description Replay a transaction that failed with a deadlock or another rollback error (SQLSTATE 40xxx). */
+            transaction_replay_retry_on_deadlock?: boolean;
+            /** @description Start a replay over when its results differ from what the client saw, instead of closing the session. */
+            transaction_replay_retry_on_mismatch?: boolean;
+            /** @description A transaction whose COMMIT was sent is never replayed; a lost COMMIT closes the session. */
+            transaction_replay_safe_commit?: boolean;
+            /** @description What of replayed results is compared: `full`, `result_only` (OK packets not compared) or `no_insert_id`. */
+            transaction_replay_checksum?: string;
             /** @description Open backend connections only when a statement needs them. */
             lazy_connect?: boolean;
             /** @description Most session commands kept for connections opened later. */
@@ -1354,6 +1384,8 @@ export interface components {
          *       "rw_transactions": 1,
          *       "ro_transactions": 0,
          *       "replayed_transactions": 0,
+         *       "reconnections": 0,
+         *       "trx_max_size_exceeded": 0,
          *       "server_query_statistics": [
          *         {
          *           "id": "server1",
@@ -1381,8 +1413,12 @@ export interface components {
             route_all: number;
             rw_transactions: number;
             ro_transactions: number;
-            /** @description Always 0 (transaction replay is not implemented yet). */
+            /** @description Transactions replayed in full on a new primary (transaction_replay). */
             replayed_transactions: number;
+            /** @description Times a session moved to a new primary (master_reconnection) or reconnected its primary for a replay. */
+            reconnections: number;
+            /** @description Transactions that could not be replayed because they exceeded transaction_replay_max_size. */
+            trx_max_size_exceeded: number;
             server_query_statistics: {
                 /** @description The server's name. */
                 id: string;

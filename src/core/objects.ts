@@ -77,6 +77,8 @@ export interface RouterStatistics {
   rw_transactions: number;
   ro_transactions: number;
   replayed_transactions: number;
+  reconnections: number;
+  trx_max_size_exceeded: number;
   servers: Map<string, ServerQueryStatistics>;
 }
 
@@ -90,6 +92,8 @@ export function newRouterStatistics(): RouterStatistics {
     rw_transactions: 0,
     ro_transactions: 0,
     replayed_transactions: 0,
+    reconnections: 0,
+    trx_max_size_exceeded: 0,
     servers: new Map(),
   };
 }
