@@ -1168,7 +1168,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.log(
         `server '${from.backend.server.name}' answered ${e.code} (${e.message}) inside a transaction: replaying it`,
       );
-      if (e.code === 1290) this.avoidMaster = from.backend.server.name;
+      if (e.code === 1290) {
+        this.avoidMaster = from.backend.server.name;
+        if (d.commit) this.replay.commitRefused();
+      }
       this.startReplay(from, this.current);
       return true;
     }

@@ -159,6 +159,14 @@ export class TrxLog<T> {
     });
   }
 
+  /**
+   * The COMMIT was refused (the server is read-only now): nothing was committed, so the
+   * safe_commit rule does not stop a replay.
+   */
+  commitRefused(): void {
+    if (this.notReplayable?.includes('transaction_replay_safe_commit')) this.notReplayable = null;
+  }
+
   /** Forgets the statement in flight (it is run again after a replay, recorded afresh). */
   dropCurrent(): void {
     this.current = null;
