@@ -185,6 +185,23 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
     await closeAll();
   });
 
+  test('transaction_replay: prepared statements and an ordinary error inside the transaction replay too', async () => {
+    const c = await client('Replay');
+    const before = (await diagnostics('Replay')).replayed_transactions;
+    await c.query('BEGIN');
+    await c.execute('INSERT INTO ledger (worker, seq, note) VALUES (?, ?, ?)', [2, 1, 'prepared']);
+    // An error that is not about the server going away reaches the client as it is.
+    await assert.rejects(c.query('INSERT INTO no_such_table VALUES (1)'), (err: any) => err.errno === 1146);
+    const [[seen]] = (await c.execute('SELECT COUNT(*) AS n FROM ledger WHERE note = ?', ['prepared'])) as any;
+    assert.equal(Number(seen.n), 1);
+    await killAppThreads(primary());
+    await waitFor('the replay', async () => (await diagnostics('Replay')).replayed_transactions === before + 1);
+    await c.execute('INSERT INTO ledger (worker, seq, note) VALUES (?, ?, ?)', [2, 2, 'prepared']);
+    await c.query('COMMIT');
+    assert.equal(await rows("note = 'prepared'"), 2);
+    await closeAll();
+  });
+
   test('transaction_replay: a replay that diverges (UUID()) closes the session with a checksum mismatch', async () => {
     const c = await client('Replay');
     await c.query('BEGIN');
@@ -358,6 +375,10 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
   test('switchover under a write stream: every transaction is committed exactly once or reported failed', async () => {
     const before = (await diagnostics('Replay')).replayed_transactions;
     const stream = writeStream('Replay', 4, 'switchover');
+    // One transaction is surely open across the switchover.
+    const held = await client('Replay');
+    await held.query('BEGIN');
+    await held.query("INSERT INTO ledger (worker, seq, note) VALUES (99, 1, 'held-open')");
     await waitFor('some commits', async () => stream.count() >= 20);
     const old = primary().name;
     const target = all.find((s) => s.name !== old && flags(s.name).includes('slave'))!.name;
@@ -365,11 +386,16 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
     await untilFlags(target, 'master');
     const at = stream.count();
     await waitFor('commits on the new primary', async () => stream.count() >= at + 20);
+    await held.query("INSERT INTO ledger (worker, seq, note) VALUES (99, 2, 'held-open')");
+    const [[where]] = (await held.query('SELECT @@server_id AS id FROM ledger LIMIT 1 FOR UPDATE')) as any;
+    assert.equal(`db${Number(where.id)}`, target, 'the open transaction moved to the new primary');
+    await held.query('COMMIT');
+    assert.equal(await rows("note = 'held-open'"), 2);
     await stream.stop();
     await checkOutcome('switchover', stream.outcome);
     const failed = [...stream.outcome.values()].filter((o) => o === 'failed').length;
     assert.equal(failed, 0, 'no transaction failed across the switchover');
-    assert.ok((await diagnostics('Replay')).replayed_transactions >= before);
+    assert.ok((await diagnostics('Replay')).replayed_transactions > before);
     await closeAll();
   });
 

@@ -824,11 +824,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   /** The client's reply is complete. */
   private finished(d: Decision, from: RWBackend, reply: Reply): void {
-    const held = this.current?.held ?? null;
-    if (held) {
-      this.current!.held = null;
+    const c = this.current;
+    if (c?.held) {
+      const held = c.held;
+      c.held = null;
       if (this.retryAfterError(d, from, reply)) return;
-      this.toClient(held);
+      // An ordinary error after all: the client gets it now.
+      c.sentToClient += held.length;
+      this.replay.received(held);
+      this.s.toClient(held);
     }
     this.replay.completed(reply);
     if (d.history) {
