@@ -2006,6 +2006,34 @@ export interface components {
             };
         };
         /**
+         * @description What readwritesplit knows of one session: its open transaction and whether it could be replayed on a new primary (transaction_replay), its primary and its session command history. The session's last GTID is not shown: Weir does not request session-tracked GTIDs from the servers.
+         * @example {
+         *       "transaction": "read_write",
+         *       "transaction_statements": 3,
+         *       "replayable": true,
+         *       "replaying": false,
+         *       "primary": "db1",
+         *       "sescmd_history_length": 2
+         *     }
+         */
+        SessionRouterDiagnostics: {
+            /**
+             * @description The open transaction, if any.
+             * @enum {string}
+             */
+            transaction: "none" | "read_write" | "read_only";
+            /** @description Statements of the open transaction kept for transaction_replay (0 when replay is off). */
+            transaction_statements: number;
+            /** @description Whether the open transaction could be replayed now (too large, or COMMIT sent with transaction_replay_safe_commit, make it not); null when transaction_replay is off or no transaction is open. */
+            replayable: boolean | null;
+            /** @description A transaction replay is running. */
+            replaying: boolean;
+            /** @description The server the session uses as its primary. */
+            primary: string | null;
+            /** @description Session commands kept for connections opened later. */
+            sescmd_history_length: number;
+        };
+        /**
          * @description A client session on a service.
          * @example {
          *       "id": 1,
@@ -2047,6 +2075,7 @@ export interface components {
             bytes_in: number;
             /** @description Bytes sent to the client. */
             bytes_out: number;
+            router_diagnostics?: components["schemas"]["SessionRouterDiagnostics"];
         };
         /**
          * @description `admin` may do everything; `basic` may only read.

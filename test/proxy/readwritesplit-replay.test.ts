@@ -102,6 +102,16 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
       return sessions.every((s) => !s.servers.includes(`/servers/${server}`));
     });
   }
+  /** router_diagnostics of the one session of `service`. */
+  async function sessionState(service: ServiceName): Promise<Record<string, unknown>> {
+    const sessions = (await asAdmin(t.http.get('/sessions')).expect(ok)).body as Array<{
+      service: string;
+      router_diagnostics?: Record<string, unknown>;
+    }>;
+    const mine = sessions.filter((x) => x.service === `/services/${service}`);
+    assert.equal(mine.length, 1);
+    return mine[0]!.router_diagnostics!;
+  }
   async function closeAll(): Promise<void> {
     await Promise.all(open.splice(0).map(destroyed));
   }
@@ -176,11 +186,20 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
     await c.query("INSERT INTO ledger (worker, seq, note) VALUES (1, 1, 'replayed')");
     const [[seen]] = (await c.query("SELECT COUNT(*) AS n FROM ledger WHERE note = 'replayed'")) as any;
     assert.equal(Number(seen.n), 1);
+    assert.deepEqual(await sessionState('Replay'), {
+      transaction: 'read_write',
+      transaction_statements: 3,
+      replayable: true,
+      replaying: false,
+      primary: primary().name,
+      sescmd_history_length: 0,
+    });
     await killAppThreads(primary());
     await waitFor('the replay', async () => (await diagnostics('Replay')).replayed_transactions === before + 1);
     await c.query("INSERT INTO ledger (worker, seq, note) VALUES (1, 2, 'replayed')");
     await c.query('COMMIT');
     assert.equal(await rows("note = 'replayed'"), 2);
+    assert.equal((await sessionState('Replay')).transaction, 'none');
     assert.equal((await diagnostics('Replay')).replayed_transactions, before + 1);
     await closeAll();
   });

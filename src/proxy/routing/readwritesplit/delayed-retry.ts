@@ -36,3 +36,13 @@ export function waitForServer<T>(core: Core, find: () => T | null, timeoutMs: nu
   });
   return { result, cancel: () => cancel() };
 }
+
+/**
+ * Waits until the monitor reports a change of `server`'s state flags (a failed server seen
+ * down), or at most `timeoutMs`: what a replay does after it could not connect to the server
+ * the monitor still calls the primary, instead of trying it again at once.
+ */
+export function serverStateChange(core: Core, server: ConfigObject, timeoutMs: number): Wait<true> {
+  const before = server.runtime.facts.flags.join(',');
+  return waitForServer(core, () => (server.runtime.facts.flags.join(',') !== before ? true : null), timeoutMs);
+}

@@ -15,6 +15,7 @@ import {
   type RouterStatistics,
   type ServerQueryStatistics,
 } from '../../../core/objects.ts';
+import type { SessionRouterState } from '../../../core/sessions.ts';
 import { Backend, BackendError, currentOperations, type BackendOwner, type Expectation } from '../../backend.ts';
 import { writeChangeUser, type ChangeUser } from '../../protocol/change-user.ts';
 import { Command, LAST_PREPARED, MAX_PAYLOAD, NO_REPLY } from '../../protocol/commands.ts';
@@ -27,7 +28,7 @@ import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
 import { ignorableError, prefixDigest, replaySettings, TrxLog } from './trx-replay.ts';
-import { waitForServer, type Wait } from './delayed-retry.ts';
+import { serverStateChange, waitForServer, type Wait } from './delayed-retry.ts';
 
 type Target = 'master' | 'slave' | 'all' | 'last';
 
@@ -1295,7 +1296,16 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.masterLost = false;
       this.publishBackends();
     } else {
-      target = await this.connect(server, 'master');
+      try {
+        target = await this.connect(server, 'master');
+      } catch (err) {
+        // The monitor has not seen it fail yet: wait for its news (1 s at most, as MaxScale) before trying again.
+        const news = serverStateChange(this.s.core, server, 1000);
+        this.waiting = news;
+        await news.result;
+        this.waiting = null;
+        throw err;
+      }
     }
     this.stats.reconnections++;
     this.trxTarget = target;
@@ -1380,6 +1390,19 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.log(`moving off draining server '${b.backend.server.name}'`);
       this.drop(b);
     }
+  }
+
+  diagnostics(): SessionRouterState {
+    const open = this.trx.active && !(this.trx.ending && !this.trx.starting);
+    const m = this.master && !this.master.backend.closed ? this.master : null;
+    return {
+      transaction: !open ? 'none' : this.trx.readOnly ? 'read_only' : 'read_write',
+      transaction_statements: this.replay.open ? this.replay.entries.length : 0,
+      replayable: this.replay.settings.enabled && open ? this.replay.notReplayable === null : null,
+      replaying: this.replaying,
+      primary: m ? m.backend.server.name : null,
+      sescmd_history_length: this.history.entries.length,
+    };
   }
 
   // ---- change user, kill ----
