@@ -398,6 +398,8 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
     const held = await client('Replay');
     await held.query('BEGIN');
     await held.query("INSERT INTO ledger (worker, seq, note) VALUES (99, 1, 'held-open')");
+    // A result set too: its checksum must match when replayed on another server.
+    await held.query('SELECT worker, seq, note FROM ledger WHERE worker = 99 ORDER BY seq');
     await waitFor('some commits', async () => stream.count() >= 20);
     const old = primary().name;
     const target = all.find((s) => s.name !== old && flags(s.name).includes('slave'))!.name;
