@@ -29,6 +29,7 @@ const SERVICES = {
   Plain: '',
   Replay: 'transaction_replay=true\ntransaction_replay_timeout=60s\n',
   NoSafeCommit: 'transaction_replay=true\ntransaction_replay_safe_commit=false\n',
+  Small: 'transaction_replay=true\ntransaction_replay_max_size=100\n',
   Retry: 'delayed_retry=true\ndelayed_retry_timeout=60s\n',
   ShortRetry: 'delayed_retry=true\ndelayed_retry_timeout=1s\n',
 } as const;
@@ -231,6 +232,20 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
     assert.match(await closed, /checksum mismatch/i);
     await assert.rejects(c.query('COMMIT'));
     assert.equal(await rows("note = 'uuid'"), 0);
+    await closeAll();
+  });
+
+  test('transaction_replay_max_size: a larger transaction is not replayed; the session ends saying why', async () => {
+    const c = await client('Small');
+    await c.query('BEGIN');
+    await c.query(`INSERT INTO ledger (note) VALUES ('${'big'.padEnd(60, '.')}')`);
+    await c.query(`UPDATE ledger SET note = 'big' WHERE note = '${'big'.padEnd(60, '.')}'`);
+    assert.equal((await sessionState('Small')).replayable, false);
+    assert.equal((await diagnostics('Small')).trx_max_size_exceeded, 1);
+    const closed = closedWith(c);
+    await killAppThreads(primary());
+    assert.match(await closed, /transaction_replay_max_size/);
+    assert.equal(await rows("note LIKE 'big%'"), 0);
     await closeAll();
   });
 
