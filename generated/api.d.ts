@@ -1304,6 +1304,16 @@ export interface components {
          *       "master_failure_mode": "fail_on_write",
          *       "master_reconnection": true,
          *       "retry_failed_reads": true,
+         *       "delayed_retry": false,
+         *       "delayed_retry_timeout": 10,
+         *       "transaction_replay": false,
+         *       "transaction_replay_max_size": 1048576,
+         *       "transaction_replay_attempts": 5,
+         *       "transaction_replay_timeout": 30,
+         *       "transaction_replay_retry_on_deadlock": false,
+         *       "transaction_replay_retry_on_mismatch": false,
+         *       "transaction_replay_safe_commit": true,
+         *       "transaction_replay_checksum": "full",
          *       "lazy_connect": false,
          *       "causal_reads": "none",
          *       "causal_reads_timeout": 10,
@@ -1339,6 +1349,26 @@ export interface components {
             master_reconnection?: boolean;
             /** @description Retry a read on another server when its server fails before answering. */
             retry_failed_reads?: boolean;
+            /** @description A statement with no server to go to waits for one, up to delayed_retry_timeout. */
+            delayed_retry?: boolean;
+            /** @description Seconds a statement waits for a server with delayed_retry. */
+            delayed_retry_timeout?: number;
+            /** @description Re-run an open transaction on a new primary when its server is lost (implies delayed_retry and master_reconnection). */
+            transaction_replay?: boolean;
+            /** @description Largest transaction (statement bytes, per session) that can be replayed. */
+            transaction_replay_max_size?: number;
+            /** @description Replay attempts per transaction (used when transaction_replay_timeout is 0). */
+            transaction_replay_attempts?: number;
+            /** @description Seconds replays of one transaction may go on (0 = transaction_replay_attempts counts). */
+            transaction_replay_timeout?: number;
+            /** @description Replay a transaction that failed with a deadlock or another rollback error (SQLSTATE 40xxx). */
+            transaction_replay_retry_on_deadlock?: boolean;
+            /** @description Start a replay over when its results differ from what the client saw, instead of closing the session. */
+            transaction_replay_retry_on_mismatch?: boolean;
+            /** @description A transaction whose COMMIT was sent is never replayed; a lost COMMIT closes the session. */
+            transaction_replay_safe_commit?: boolean;
+            /** @description What of replayed results is compared: `full`, `result_only` (OK packets not compared) or `no_insert_id`. */
+            transaction_replay_checksum?: string;
             /** @description Open backend connections only when a statement needs them. */
             lazy_connect?: boolean;
             /**
@@ -1369,6 +1399,8 @@ export interface components {
          *       "rw_transactions": 1,
          *       "ro_transactions": 0,
          *       "replayed_transactions": 0,
+         *       "reconnections": 0,
+         *       "trx_max_size_exceeded": 0,
          *       "prepared_statements_reused": 0,
          *       "causal_read_waits": 3,
          *       "causal_read_timeouts": 0,
@@ -1401,8 +1433,12 @@ export interface components {
             route_all: number;
             rw_transactions: number;
             ro_transactions: number;
-            /** @description Always 0 (transaction replay is not implemented yet). */
+            /** @description Transactions replayed in full on a new primary (transaction_replay). */
             replayed_transactions: number;
+            /** @description Times a session moved to a new primary (master_reconnection) or reconnected its primary for a replay. */
+            reconnections: number;
+            /** @description Transactions that could not be replayed because they exceeded transaction_replay_max_size. */
+            trx_max_size_exceeded: number;
             /** @description Binary PREPAREs answered from the session's cache without reaching a server (`reuse_prepared_statements`). */
             prepared_statements_reused: number;
             /** @description `causal_reads`: reads sent to a replica with a wait for the GTID they must see (MASTER_GTID_WAIT). */
@@ -2010,6 +2046,34 @@ export interface components {
             };
         };
         /**
+         * @description What readwritesplit knows of one session: its open transaction and whether it could be replayed on a new primary (transaction_replay), its primary and its session command history. The session's last GTID is not shown: Weir does not request session-tracked GTIDs from the servers.
+         * @example {
+         *       "transaction": "read_write",
+         *       "transaction_statements": 3,
+         *       "replayable": true,
+         *       "replaying": false,
+         *       "primary": "db1",
+         *       "sescmd_history_length": 2
+         *     }
+         */
+        SessionRouterDiagnostics: {
+            /**
+             * @description The open transaction, if any.
+             * @enum {string}
+             */
+            transaction: "none" | "read_write" | "read_only";
+            /** @description Statements of the open transaction kept for transaction_replay (0 when replay is off). */
+            transaction_statements: number;
+            /** @description Whether the open transaction could be replayed now (too large, or COMMIT sent with transaction_replay_safe_commit, make it not); null when transaction_replay is off or no transaction is open. */
+            replayable: boolean | null;
+            /** @description A transaction replay is running. */
+            replaying: boolean;
+            /** @description The server the session uses as its primary. */
+            primary: string | null;
+            /** @description Session commands kept for connections opened later. */
+            sescmd_history_length: number;
+        };
+        /**
          * @description A client session on a service.
          * @example {
          *       "id": 1,
@@ -2051,6 +2115,7 @@ export interface components {
             bytes_in: number;
             /** @description Bytes sent to the client. */
             bytes_out: number;
+            router_diagnostics?: components["schemas"]["SessionRouterDiagnostics"];
         };
         /**
          * @description `admin` may do everything; `basic` may only read.

@@ -89,6 +89,8 @@ export interface RouterStatistics {
   causal_read_probes: number;
   /** causal_reads: the highest GTIDs the primary reported to the service's sessions (null: none yet). */
   last_gtid: string | null;
+  reconnections: number;
+  trx_max_size_exceeded: number;
   servers: Map<string, ServerQueryStatistics>;
 }
 
@@ -107,6 +109,8 @@ export function newRouterStatistics(): RouterStatistics {
     causal_read_timeouts: 0,
     causal_read_probes: 0,
     last_gtid: null,
+    reconnections: 0,
+    trx_max_size_exceeded: 0,
     servers: new Map(),
   };
 }

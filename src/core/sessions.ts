@@ -10,6 +10,22 @@ export interface ConnectionStats {
   low_water_events: number;
 }
 
+/** What a statement-routing router shows of one session (readwritesplit's transaction state). */
+export interface SessionRouterState {
+  /** The open transaction: none, read_write or read_only. */
+  transaction: 'none' | 'read_write' | 'read_only';
+  /** Statements of the open transaction kept for transaction_replay (0 when replay is off). */
+  transaction_statements: number;
+  /** Whether the open transaction could be replayed now; null when transaction_replay is off or none is open. */
+  replayable: boolean | null;
+  /** A transaction replay is running. */
+  replaying: boolean;
+  /** The server the session uses as its primary, or null. */
+  primary: string | null;
+  /** Session commands kept for connections opened later. */
+  sescmd_history_length: number;
+}
+
 export interface BackendConnection {
   server: string;
   state: string;
@@ -48,6 +64,8 @@ export interface Session {
    * over several servers (readwritesplit). Without it the session's traffic is its first backend's.
    */
   byServer?: Map<string, TrafficTotals>;
+  /** The router's view of the session, for routers that have one (readwritesplit). */
+  routerState?(): SessionRouterState | null;
   /** Closes the client and backend sockets now. */
   close(reason: string): void;
   flow?(): ClientFlow;

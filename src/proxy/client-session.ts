@@ -12,7 +12,7 @@ import { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Core } from '../core/core.ts';
 import { stringList, type ConfigObject } from '../core/objects.ts';
-import type { BackendConnection, Session, TrafficTotals } from '../core/sessions.ts';
+import type { BackendConnection, Session, SessionRouterState, TrafficTotals } from '../core/sessions.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, type Credentials } from './backend.ts';
@@ -783,6 +783,10 @@ export class ClientSession implements Session {
     for (const chunk of held) this.framed(chunk);
     // Packets already framed before the change-user came are next.
     if (!this.changeUser && this.packets.pending) this.framed(EMPTY);
+  }
+
+  routerState(): SessionRouterState | null {
+    return this.router?.diagnostics?.() ?? null;
   }
 
   /** The monitor changed a server this session uses: its router decides what that means. */

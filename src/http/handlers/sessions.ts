@@ -31,7 +31,13 @@ export function sessionView(s: Session): SessionView {
     statements_routed: s.statementsRouted,
     bytes_in: s.bytesIn,
     bytes_out: s.bytesOut,
+    ...routerDiagnostics(s),
   };
+}
+
+function routerDiagnostics(s: Session): Pick<SessionView, 'router_diagnostics'> {
+  const state = s.routerState?.() ?? null;
+  return state ? { router_diagnostics: state } : {};
 }
 
 export function connectionViews(s: Session): Connection[] {

@@ -8,7 +8,7 @@
  */
 import type { Core } from '../../core/core.ts';
 import type { ConfigObject } from '../../core/objects.ts';
-import type { BackendConnection } from '../../core/sessions.ts';
+import type { BackendConnection, SessionRouterState } from '../../core/sessions.ts';
 import type { WeirLogger } from '../../log/logger.ts';
 import type { Credentials } from '../backend.ts';
 import type { ChangeUser } from '../protocol/change-user.ts';
@@ -73,6 +73,8 @@ export interface RouterSession {
    * (it was the primary and is no longer), or `changed` (lag, maintenance, draining...).
    */
   serverChanged(server: ConfigObject, event: ServerEvent): void;
+  /** What GET /sessions/{id} shows as the session's router_diagnostics (routers that track state). */
+  diagnostics?(): SessionRouterState;
   close(): void;
 }
 

@@ -15,6 +15,7 @@ import {
   type RouterStatistics,
   type ServerQueryStatistics,
 } from '../../../core/objects.ts';
+import type { SessionRouterState } from '../../../core/sessions.ts';
 import { Backend, BackendError, currentOperations, type BackendOwner, type Expectation } from '../../backend.ts';
 import { writeChangeUser, type ChangeUser } from '../../protocol/change-user.ts';
 import { Command, LAST_PREPARED, MAX_PAYLOAD, NO_REPLY } from '../../protocol/commands.ts';
@@ -31,6 +32,8 @@ import { rankOf, sessionRank } from './ranks.ts';
 import { kill, killUser, parseKillUser, registerKillable, unregisterKillable } from '../kill.ts';
 import { Keepalive } from './keepalive.ts';
 import { ReusedPrepares } from './reuse-prepared.ts';
+import { ignorableError, prefixDigest, replaySettings, TrxLog } from './trx-replay.ts';
+import { serverStateChange, waitForServer, type Wait } from './delayed-retry.ts';
 
 type Target = 'master' | 'slave' | 'all' | 'last';
 
@@ -57,6 +60,20 @@ interface Decision {
   read: boolean;
   /** KILL of a Weir session (or, id -1, of a user's sessions): done by Weir (kill.ts), never routed. */
   kill?: { id: number; query: boolean; user?: string };
+  /** Uses LAST_INSERT_ID() (transaction_replay_checksum=no_insert_id ignores its result). */
+  masterRead: boolean;
+  /** Ends the transaction with a commit (transaction_replay_safe_commit). */
+  commit: boolean;
+  /** delayed_retry: when this statement stops waiting for a server (ms, performance.now()). */
+  retryUntil: number;
+}
+
+/** The command in flight; `held`: an error kept from the client while Weir decides whether to retry (§6.7). */
+interface Current {
+  decision: Decision;
+  to: RWBackend | null;
+  sentToClient: number;
+  held: Buffer | null;
 }
 
 interface RWBackend {
@@ -99,7 +116,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private readonly failed = new Set<string>();
   private readonly queue: Array<{ packet: Buffer; hints: Hint[] | null }> = [];
   /** The command whose reply the client is waiting for, and where it went. */
-  private current: { decision: Decision; to: RWBackend | null; sentToClient: number } | null = null;
+  private current: Current | null = null;
   /** Packets that do not start a command go where the last command went. */
   private lastTargets: RWBackend[] = [];
   private inContinuation = false;
@@ -134,9 +151,17 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private readonly causal: CausalReads;
   /** Reads whose GTID probe was done (universal causal reads): routed without another. */
   private readonly probed = new WeakSet<Decision>();
+  /** transaction_replay: the open transaction's statements and their checksums. */
+  private readonly replay: TrxLog<Decision>;
+  private replaying = false;
+  /** A delayed_retry or replay wait for a primary (cancelled when the session closes). */
+  private waiting: Wait<unknown> | null = null;
+  /** A primary that refused a write as read-only (demoted by a switchover): not used while it is still called primary. */
+  private avoidMaster: string | null = null;
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
+    this.replay = new TrxLog(replaySettings(this.p));
     this.stats = statisticsOf(s.service);
     this.causal = new CausalReads(this.p, this.stats);
     this.history = new SessionCommandHistory({
@@ -158,11 +183,21 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   // ---- parameters ----
   private get failureMode(): string {
-    return this.p.lazy_connect === true ? 'fail_on_write' : String(this.p.master_failure_mode ?? 'fail_on_write');
+    return this.p.lazy_connect === true || this.p.transaction_replay === true
+      ? 'fail_on_write'
+      : String(this.p.master_failure_mode ?? 'fail_on_write');
   }
   private get masterReconnection(): boolean {
     if (this.p.disable_sescmd_history === true) return false;
-    return this.p.lazy_connect === true || this.p.master_reconnection !== false;
+    return this.p.lazy_connect === true || this.p.transaction_replay === true || this.p.master_reconnection !== false;
+  }
+  /** transaction_replay implies delayed_retry, with at least the replay's time (§6.1). */
+  private get delayedRetry(): boolean {
+    return this.p.delayed_retry === true || this.replay.settings.enabled;
+  }
+  private get delayedRetryMs(): number {
+    const ms = Number(this.p.delayed_retry_timeout ?? 10) * 1000;
+    return this.replay.settings.enabled ? Math.max(ms, this.replay.settings.timeoutMs) : ms;
   }
   private get maxSlaves(): number {
     return Number(this.p.max_slave_connections ?? 255);
@@ -237,6 +272,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         for (const b of this.lastTargets) b.backend.write(packet);
         continue;
       }
+      if (!this.trx.active || this.trx.ending) this.leaveDraining();
       let decision: Decision;
       try {
         decision = this.decide(packet, hints);
@@ -264,6 +300,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       local: null,
       noReply: false,
       read: false,
+      masterRead: false,
+      commit: false,
+      retryUntil: 0,
       ...extra,
     };
   }
@@ -421,7 +460,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (target === 'slave' && c.relatesToPrevious && !this.trx.active) target = 'last';
     if (target === 'slave' && this.maxSlaves === 0) target = 'master';
 
-    const d = this.decision(packet, command, target, { ...extra, read: target === 'slave' || target === 'last' });
+    const d = this.decision(packet, command, target, {
+      ...extra,
+      read: target === 'slave' || target === 'last',
+      masterRead: (type & Type.MASTER_READ) !== 0,
+      commit: this.trx.ending && !(type & Type.ROLLBACK),
+    });
     // Session commands are kept for backends opened later; SET GLOBAL is not (it is not the session's).
     if (target === 'all' && (type & ~Type.GSYSVAR_WRITE) !== 0)
       d.history = { packet: Buffer.from(packet), command, statementId: null, ok: null };
@@ -464,8 +508,14 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   /** The backend for a single-target command; 'wait' while one is being connected; null when it was answered or failed. */
   private choose(d: Decision): RWBackend | 'wait' | null {
-    // Inside a transaction: where it runs.
-    if (this.trx.active && this.trxTarget && !this.trxTarget.backend.closed) return this.trxTarget;
+    // Inside a transaction: where it runs (moved first when its primary is not the primary any more).
+    if (this.trx.active && this.trxTarget && !this.trxTarget.backend.closed) {
+      if (this.shouldMigrate(this.trxTarget)) {
+        this.startReplay(this.trxTarget, { decision: d, to: null, sentToClient: 0, held: null });
+        return null;
+      }
+      return this.trxTarget;
+    }
     for (const name of d.named) {
       const b = this.backendByName(name);
       if (b) return b;
@@ -494,6 +544,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (!best) {
       // The monitor knows no primary: reads may still use the old one, writes may not.
       if (m && d.read) return m;
+      if (this.delayedRetry) return this.delayUntilPrimary(d);
       this.noMaster(d, 'No primary is available');
       return null;
     }
@@ -508,10 +559,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return null;
     }
     if (!this.canReplaceMaster()) {
-      this.noMaster(d, `Cannot replace old primary with '${best.name}'`);
+      this.noMaster(d, `Cannot replace old primary with '${best.name}'${this.whyNotReplaceable()}`);
       return null;
     }
     this.log(`replacing old primary '${m.backend.server.name}' with '${best.name}'`);
+    this.stats.reconnections++;
     // The old primary's connection holds the session's state: it stays, as a replica if it is one now.
     m.role = 'slave';
     m.backend.view.role = 'slave';
@@ -536,7 +588,21 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (!this.masterReconnection || (this.failureMode === 'fail_instantly' && this.masterLost)) return false;
     if (this.trx.active && !this.trx.starting) return false;
     if (this.lockedToMaster || this.nextTrxPending || this.serializable || this.unsafeToReconnect) return false;
+    if (this.temporaryTables.size && this.p.strict_tmp_tables !== false) return false;
     return this.history.canRecover;
+  }
+
+  /** Why the session cannot move to a new primary, for the client's error. */
+  private whyNotReplaceable(): string {
+    if (!this.masterReconnection) return ' (master_reconnection is off)';
+    if (this.unsafeToReconnect) return `: unsafe to reconnect (${this.unsafeToReconnect})`;
+    if (this.temporaryTables.size && this.p.strict_tmp_tables !== false)
+      return ': the session has temporary tables, which the new primary does not have';
+    if (this.trx.active && !this.trx.starting) return ': a transaction is open';
+    if (this.lockedToMaster || this.nextTrxPending || this.serializable)
+      return ': the session is locked to its primary (strict_multi_stmt, strict_sp_calls, SERIALIZABLE or SET TRANSACTION)';
+    if (!this.history.canRecover) return ': the session command history is incomplete (max_sescmd_history)';
+    return '';
   }
 
   /** A write with no primary to send it to: master_failure_mode decides (§6.2). */
@@ -587,31 +653,21 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private send(d: Decision, to: RWBackend): void {
-    let packet = d.packet;
     const st = d.statement;
-    if (st) {
-      // A backend that failed the PREPARE (or never got it) cannot run it: the primary can.
-      if (
-        !to.statements.ids.has(st.id) &&
-        this.master &&
-        !this.master.backend.closed &&
-        this.master.statements.ids.has(st.id)
-      )
-        to = this.master;
-      const internal = to.statements.ids.get(st.id);
-      if (internal === undefined) {
-        if (d.noReply) return;
-        this.answerLocally(errPacket(1, 1243, 'HY000', `Unknown prepared statement handler (${st.id}) given to Weir`));
-        return;
-      }
-      packet = withStatementId(packet, internal);
-      if (d.command === Command.STMT_EXECUTE && st.parameters > 0) {
-        if (readTypes(packet, st.parameters)) to.statements.typesSent.add(st.id);
-        else if (!to.statements.typesSent.has(st.id) && st.types) {
-          packet = withTypes(packet, st.parameters, st.types);
-          to.statements.typesSent.add(st.id);
-        }
-      }
+    // A backend that failed the PREPARE (or never got it) cannot run it: the primary can.
+    if (
+      st &&
+      !to.statements.ids.has(st.id) &&
+      this.master &&
+      !this.master.backend.closed &&
+      this.master.statements.ids.has(st.id)
+    )
+      to = this.master;
+    const packet = this.packetFor(d, to);
+    if (!packet) {
+      if (d.noReply) return;
+      this.answerLocally(errPacket(1, 1243, 'HY000', `Unknown prepared statement handler (${st!.id}) given to Weir`));
+      return;
     }
     this.count(d, [to]);
     this.lastTargets = [to];
@@ -623,6 +679,18 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return;
     }
     this.begin(d, to);
+    if (
+      this.replay.settings.enabled &&
+      this.trx.active &&
+      to === this.trxTarget &&
+      to === this.master &&
+      this.replay.record(d.packet, d.command, d, {
+        starts: this.trx.starting,
+        masterRead: d.masterRead,
+        commit: d.commit,
+      })
+    )
+      this.stats.trx_max_size_exceeded++;
     const started = performance.now();
     const name = to.backend.server.name;
     // causal_reads: a read on a replica first waits for the GTID it must see (causal-reads.ts);
@@ -687,6 +755,23 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.dispatch(d);
     }
     this.pump();
+  }
+
+  /** The command as backend `to` gets it (its own prepared statement id); null: it does not know the statement. */
+  private packetFor(d: Decision, to: RWBackend): Buffer | null {
+    const st = d.statement;
+    if (!st) return d.packet;
+    const internal = to.statements.ids.get(st.id);
+    if (internal === undefined) return null;
+    let packet = withStatementId(d.packet, internal);
+    if (d.command === Command.STMT_EXECUTE && st.parameters > 0) {
+      if (readTypes(packet, st.parameters)) to.statements.typesSent.add(st.id);
+      else if (!to.statements.typesSent.has(st.id) && st.types) {
+        packet = withTypes(packet, st.parameters, st.types);
+        to.statements.typesSent.add(st.id);
+      }
+    }
+    return packet;
   }
 
   /** A session command: every open backend, the replier's answer to the client (§4.1). */
@@ -825,12 +910,23 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   private begin(d: Decision, to: RWBackend): void {
     this.busy = true;
-    this.current = { decision: d, to, sentToClient: 0 };
+    this.current = { decision: d, to, sentToClient: 0, held: null };
   }
 
   /** The client's reply is complete. */
   private finished(d: Decision, from: RWBackend, reply: Reply): void {
+    const c = this.current;
+    if (c?.held) {
+      const held = c.held;
+      c.held = null;
+      if (this.retryAfterError(d, from, reply)) return;
+      // An ordinary error after all: the client gets it now.
+      c.sentToClient += held.length;
+      this.replay.received(held);
+      this.s.toClient(held);
+    }
     this.causal.observe(reply, from.backend, from.role === 'master', !d.read && d.target !== 'all');
+    this.replay.completed(reply);
     if (d.history) {
       d.history.ok = reply.error === null;
       if (reply.error === null || d.command !== Command.STMT_PREPARE) this.history.add(d.history);
@@ -840,6 +936,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (reply.error === null && d.command !== Command.STMT_PREPARE && reply.command !== Command.STMT_FETCH)
       this.trx.onServerStatus(reply.status);
     if (!this.trx.active) this.trxTarget = null;
+    if (!this.trx.active || this.trx.ending) this.replay.close();
     this.current = null;
     this.busy = false;
     this.s.replied(reply, from.backend.server.name);
@@ -878,9 +975,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private bestMaster(): ConfigObject | null {
+    if (this.avoidMaster) {
+      // Avoided only while the monitor has not seen the demotion yet.
+      const avoided = this.s.servers().find((s) => sameName(s.name, this.avoidMaster!));
+      if (!avoided || !this.isMasterServer(avoided)) this.avoidMaster = null;
+    }
+    const allowed = (s: ConfigObject) => !this.avoidMaster || !sameName(s.name, this.avoidMaster);
     const current = this.master && !this.master.backend.closed ? this.master.backend.server : null;
-    if (current && this.isMasterServer(current)) return current;
-    const masters = this.s.servers().filter((s) => this.isMasterServer(s) && connectable(s));
+    if (current && this.isMasterServer(current) && allowed(current)) return current;
+    const masters = this.s.servers().filter((s) => this.isMasterServer(s) && connectable(s) && allowed(s));
     masters.sort(
       (a, b) =>
         (a.params.rank === 'secondary' ? 1 : 0) - (b.params.rank === 'secondary' ? 1 : 0) ||
@@ -1064,7 +1167,14 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private handleLost(b: RWBackend): void {
+    if (this.replaying) {
+      // The replay in progress learns it through its waiter and starts over.
+      this.replayWaiters.get(b.backend)?.();
+      this.drop(b);
+      return;
+    }
     const wasMaster = this.master === b;
+    const wasTrxTarget = this.trxTarget === b;
     const owed = this.current && this.current.to === b ? this.current : null;
     this.drop(b);
     if (wasMaster) {
@@ -1085,6 +1195,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           `Lost connection to the primary '${b.backend.server.name}': unsafe to reconnect (${this.unsafeToReconnect})`,
         );
     }
+    if (wasMaster && wasTrxTarget && this.replay.open && this.replay.settings.enabled) return this.startReplay(b, owed);
     if (this.trx.active && this.trxTarget === null && owed === null && this.trx.inReadWriteTransaction && wasMaster) {
       return this.s.fail(
         2013,
@@ -1145,6 +1256,260 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     // lost_master: the next write finds the new primary (chooseMaster); reads carry on.
   }
 
+  // ---- transaction replay, delayed retry, draining (§5.5, §6.6, §8) ----
+
+  /** Whether an error reply to `c` could mean "retry elsewhere" (so it is held back until complete). */
+  private mayRetryError(c: Current): boolean {
+    if (!c.to || c.to !== this.master) return false;
+    if (this.replay.settings.enabled && this.replay.open && c.to === this.trxTarget) return true;
+    return this.delayedRetry && !this.trx.active && !c.decision.read;
+  }
+
+  /**
+   * A held error reply is complete: a demoted primary (1290), or a deadlock with
+   * transaction_replay_retry_on_deadlock, moves the statement or its transaction to a
+   * (new) primary. False: the client gets the error.
+   */
+  private retryAfterError(d: Decision, from: RWBackend, reply: Reply): boolean {
+    const e = reply.error;
+    if (!e) return false;
+    if (this.replay.settings.enabled && this.replay.open && from === this.trxTarget) {
+      if (!ignorableError(e, this.replay.settings)) return false;
+      this.log(
+        `server '${from.backend.server.name}' answered ${e.code} (${e.message}) inside a transaction: replaying it`,
+      );
+      if (e.code === 1290) {
+        this.avoidMaster = from.backend.server.name;
+        if (d.commit) this.replay.commitRefused();
+      }
+      this.startReplay(from, this.current);
+      return true;
+    }
+    if (e.code !== 1290 || this.trx.active || !this.delayedRetry) return false;
+    // Outside a transaction the write was refused, not run: it waits for the new primary.
+    this.log(`primary '${from.backend.server.name}' is read-only now: the write waits for a new primary`);
+    this.avoidMaster = from.backend.server.name;
+    this.current = null;
+    this.dispatch(d);
+    if (!this.busy) this.pump();
+    return true;
+  }
+
+  /** The transaction's server is no longer the primary (a switchover): the transaction moves (§6.6). */
+  private shouldMigrate(target: RWBackend): boolean {
+    return (
+      this.replay.settings.enabled &&
+      this.replay.open &&
+      target === this.master &&
+      !this.isMasterServer(target.backend.server)
+    );
+  }
+
+  /** No primary for `d`: it waits for one (delayed_retry), up to delayed_retry_timeout. */
+  private delayUntilPrimary(d: Decision): 'wait' | null {
+    const now = performance.now();
+    if (d.retryUntil === 0) d.retryUntil = now + this.delayedRetryMs;
+    if (now >= d.retryUntil) {
+      this.noMaster(d, `No primary appeared within delayed_retry_timeout (${this.delayedRetryMs / 1000}s)`);
+      return null;
+    }
+    this.busy = true;
+    this.log(`no primary for a ${d.read ? 'read' : 'write'}: waiting for one (delayed_retry)`);
+    const wait = waitForServer(this.s.core, () => this.bestMaster(), d.retryUntil - now);
+    this.waiting = wait;
+    wait.result
+      .then(() => {
+        this.waiting = null;
+        this.busy = false;
+        if (this.closed) return;
+        // Routed again: a primary (or the deadline, which ends in the usual error).
+        this.dispatch(d);
+        if (!this.busy) this.pump();
+      })
+      .catch((err: unknown) => this.s.fail(1105, 'HY000', `Internal error: ${(err as Error).message}`));
+    return 'wait';
+  }
+
+  /**
+   * Starts replaying the open transaction (§8.2) because `old`, its server, was lost or
+   * refused it; `interrupted` is the statement in flight then (run again afterwards).
+   */
+  private startReplay(old: RWBackend, interrupted: Current | null): void {
+    const why = this.replay.mayReplay(performance.now());
+    if (why) {
+      this.log(`transaction replay not possible: ${why}`);
+      return this.s.fail(
+        2013,
+        'HY000',
+        `Lost connection to the primary '${old.backend.server.name}' inside a transaction, which cannot be replayed: ${why}`,
+      );
+    }
+    const sent = interrupted ? { bytes: interrupted.sentToClient, digest: this.replay.receivedDigest() } : null;
+    this.replay.dropCurrent();
+    this.busy = true;
+    this.replaying = true;
+    this.current = null;
+    // Closing the old connection rolls its transaction back and releases its locks.
+    if (!old.backend.closed) this.drop(old);
+    if (this.master === old) this.master = null;
+    this.trxTarget = null;
+    const n = this.replay.attempts;
+    this.log(
+      `starting transaction replay ${n}: ${this.replay.entries.length} statement(s)${interrupted ? ' and the interrupted one' : ''}`,
+    );
+    this.runReplay(interrupted?.decision ?? null, sent).catch((err: unknown) => {
+      if (this.closed) return;
+      this.replaying = false;
+      this.log(`transaction replay ${n} failed: ${(err as Error).message}`);
+      if (err instanceof ReplayMismatch && !this.replay.settings.retryOnMismatch) {
+        return this.s.fail(1927, 'HY000', 'Transaction checksum mismatch encountered when replaying transaction.');
+      }
+      // The new primary was lost too, or refused: start over while the limits allow.
+      const target = this.master;
+      if (target) this.startReplay(target, interrupted);
+      else this.startReplay(old, interrupted);
+    });
+  }
+
+  private async runReplay(interrupted: Decision | null, sent: { bytes: number; digest: string } | null): Promise<void> {
+    const started = performance.now();
+    const wait = waitForServer(
+      this.s.core,
+      () => {
+        const best = this.bestMaster();
+        return best && !this.failed.has(best.name) ? best : null;
+      },
+      this.delayedRetryMs,
+    );
+    this.waiting = wait;
+    const server = await wait.result;
+    this.waiting = null;
+    if (this.closed) return;
+    if (!server) {
+      this.replaying = false;
+      return this.s.fail(
+        2013,
+        'HY000',
+        `Transaction replay failed: no primary appeared within ${this.delayedRetryMs / 1000}s (delayed_retry_timeout)`,
+      );
+    }
+    let target = this.backendByName(server.name);
+    if (target) {
+      target.role = 'master';
+      target.backend.view.role = 'master';
+      this.master = target;
+      this.masterLost = false;
+      this.publishBackends();
+    } else {
+      try {
+        target = await this.connect(server, 'master');
+      } catch (err) {
+        // The monitor has not seen it fail yet: wait for its news (1 s at most, as MaxScale) before trying again.
+        const news = serverStateChange(this.s.core, server, 1000);
+        this.waiting = news;
+        await news.result;
+        this.waiting = null;
+        throw err;
+      }
+    }
+    this.stats.reconnections++;
+    this.trxTarget = target;
+    for (let i = 0; i < this.replay.entries.length; i++) {
+      const entry = this.replay.entries[i]!;
+      const { bytes } = await this.runOn(target, entry.ref);
+      if (this.closed) return;
+      if (this.replay.digestOf(bytes, entry, entry.ref.masterRead) !== entry.digest)
+        throw new ReplayMismatch(`statement ${i + 1} of ${this.replay.entries.length} gave a different result`);
+    }
+    let last: { reply: Reply; bytes: Buffer } | null = null;
+    if (interrupted && sent && sent.bytes > 0) {
+      // The client has part of this reply: the replayed one must begin with the same bytes.
+      last = await this.runOn(target, interrupted);
+      if (last.bytes.length < sent.bytes || prefixDigest(last.bytes, sent.bytes) !== sent.digest)
+        throw new ReplayMismatch('the interrupted statement gave a different result');
+    }
+    this.replaying = false;
+    this.replay.replayed();
+    this.stats.replayed_transactions++;
+    this.log(
+      `transaction replay succeeded on '${server.name}' in ${Math.round(performance.now() - started)} ms (${this.replay.entries.length} statement(s))`,
+    );
+    this.busy = false;
+    if (!interrupted) return this.pump();
+    if (!last) {
+      this.send(interrupted, target);
+      if (!this.busy) this.pump();
+      return;
+    }
+    // The rest of the interrupted reply, then on as if nothing happened.
+    this.begin(interrupted, target);
+    this.replay.record(interrupted.packet, interrupted.command, interrupted, {
+      starts: false,
+      masterRead: interrupted.masterRead,
+      commit: interrupted.commit,
+    });
+    this.replay.received(last.bytes);
+    this.current!.sentToClient = last.bytes.length;
+    this.s.toClient(last.bytes.subarray(sent!.bytes));
+    this.finished(interrupted, target, last.reply);
+  }
+
+  /** Runs a logged statement on `to` during a replay; its reply is kept from the client. */
+  private runOn(to: RWBackend, d: Decision): Promise<{ reply: Reply; bytes: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const packet = this.packetFor(d, to);
+      if (!packet) return reject(new ReplayMismatch('a prepared statement of the transaction is unknown there'));
+      this.replayWaiters.set(to.backend, () =>
+        reject(new Error(`server '${to.backend.server.name}' was lost during the replay`)),
+      );
+      this.write(to, packet, {
+        command: d.command,
+        sink: 'buffer',
+        done: (reply, bytes) => {
+          this.replayWaiters.delete(to.backend);
+          const e = reply.error;
+          if (e && ignorableError(e, this.replay.settings)) {
+            if (e.code === 1290) this.avoidMaster = to.backend.server.name;
+            this.drop(to);
+            return reject(new Error(`server '${to.backend.server.name}' answered ${e.code} (${e.message})`));
+          }
+          resolve({ reply, bytes: bytes ?? Buffer.alloc(0) });
+        },
+      });
+    });
+  }
+
+  /**
+   * Draining servers get no new work: at a transaction boundary the session closes its
+   * idle connections to them (a draining primary only when another primary can take over).
+   */
+  private leaveDraining(): void {
+    if (this.busy) return;
+    for (const b of [...this.backends.values()]) {
+      if (b.backend.closed || b.backend.pending) continue;
+      if (!serverFlags(b.backend.server).includes('draining')) continue;
+      if (b === this.master) {
+        const other = this.s.servers().find((s) => s !== b.backend.server && this.isMasterServer(s) && connectable(s));
+        if (!other || !this.canReplaceMaster()) continue;
+      }
+      this.log(`moving off draining server '${b.backend.server.name}'`);
+      this.drop(b);
+    }
+  }
+
+  diagnostics(): SessionRouterState {
+    const open = this.trx.active && !(this.trx.ending && !this.trx.starting);
+    const m = this.master && !this.master.backend.closed ? this.master : null;
+    return {
+      transaction: !open ? 'none' : this.trx.readOnly ? 'read_only' : 'read_write',
+      transaction_statements: this.replay.open ? this.replay.entries.length : 0,
+      replayable: this.replay.settings.enabled && open ? this.replay.notReplayable === null : null,
+      replaying: this.replaying,
+      primary: m ? m.backend.server.name : null,
+      sescmd_history_length: this.history.entries.length,
+    };
+  }
+
   // ---- change user, kill ----
 
   changeUser(request: ChangeUser, passwordSha1: Buffer, sequence: number): void {
@@ -1158,7 +1523,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const caps = this.s.credentials().capabilities;
     const d = this.decision(Buffer.alloc(0), Command.CHANGE_USER, 'all');
     this.busy = true;
-    this.current = { decision: d, to: replier, sentToClient: 0 };
+    this.current = { decision: d, to: replier, sentToClient: 0, held: null };
     // The client is answered once every backend has changed user: a server may be in the middle
     // of an authentication switch, and the next command written to it would be read as its
     // answer. (drop() releases the wait for a backend that is lost meanwhile.)
@@ -1236,6 +1601,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.closed = true;
     unregisterKillable(this.s.id);
     this.keepalive.stop();
+    this.waiting?.cancel();
     for (const b of this.backends.values()) {
       if (!b.backend.closed) b.backend.close();
     }
@@ -1244,7 +1610,16 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- BackendOwner ----
 
   toClient(bytes: Buffer): boolean {
-    if (this.current) this.current.sentToClient += bytes.length;
+    const c = this.current;
+    if (c) {
+      // An error that may only mean "this primary was demoted" waits until the reply is complete.
+      if (c.held || (c.sentToClient === 0 && bytes.length > 4 && bytes[4] === 0xff && this.mayRetryError(c))) {
+        c.held = c.held ? Buffer.concat([c.held, bytes]) : Buffer.from(bytes);
+        return true;
+      }
+      c.sentToClient += bytes.length;
+      this.replay.received(bytes);
+    }
     return this.s.toClient(bytes);
   }
 
@@ -1261,3 +1636,6 @@ function commandName(command: number): string {
   const name = Object.entries(Command).find(([, v]) => v === command)?.[0];
   return name ? `COM_${name}` : `command 0x${command.toString(16)}`;
 }
+
+/** A replayed transaction did not give the results the client saw. */
+class ReplayMismatch extends Error {}
