@@ -31,11 +31,25 @@ async function main(): Promise<void> {
   try {
     for (const mode of MODES) {
       const lag = args['no-lag'] ? { stop: async () => {} } : lagReplicas(cluster.topo);
+      // A session fails when the monitor marks its primary down (a probe timing out on a
+      // loaded machine): say so, so that such a run is told apart from a routing error.
+      const downs = new Set<string>();
+      const core = cluster.t.weir.context.core;
+      const watch = setInterval(() => {
+        for (const s of ['db1', 'db2', 'db3'])
+          if (core.get('server', s).runtime.facts.flags.includes('down')) downs.add(s);
+      }, 20);
       const cpu = process.cpuUsage();
       let r;
       try {
         r = await runPairs(cluster, mode, PAIRS);
+      } catch (err) {
+        console.error(
+          `${mode}: ${(err as Error).message}; servers seen down meanwhile: ${[...downs].join(', ') || 'none'}`,
+        );
+        throw err;
       } finally {
+        clearInterval(watch);
         await lag.stop();
       }
       const used = process.cpuUsage(cpu);

@@ -82,7 +82,9 @@ export async function startCausalCluster(services: Record<string, string>): Prom
     async close() {
       await Promise.all(open.map((c) => c.end().catch(() => undefined)));
       await t.stop();
-      removeDir(t.datadir);
+      // WEIR_KEEP_DATADIR=1 keeps Weir's log (<datadir>/.../weir.log) for a look afterwards.
+      if (process.env.WEIR_KEEP_DATADIR) console.log(`Weir's datadir kept: ${t.datadir}`);
+      else removeDir(t.datadir);
       await topo.destroy();
     },
   };

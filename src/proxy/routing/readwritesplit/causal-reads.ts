@@ -114,6 +114,8 @@ export interface CausalWait {
   filter: (part: Buffer) => Buffer;
   /** After the reply: the wait failed, nothing reached the client, the read must run elsewhere. */
   timedOut(): boolean;
+  /** What the failed wait answered (for the log). */
+  why(): string;
 }
 
 export class CausalReads {
@@ -265,6 +267,7 @@ export class CausalReads {
           sync: null,
           filter: (part) => hide.push(part),
           timedOut: () => this.timedOut(hide.firstWasError === true),
+          why: () => hide.error.slice(3).replace(/[^\x20-\x7e]/g, ''),
         };
       }
       this.stats.causal_read_waits--;
@@ -272,15 +275,23 @@ export class CausalReads {
     }
     // A statement of its own, pipelined: the read runs after it, and is dropped if it failed.
     let failed = false;
+    let why = '';
     const sync = query(
       `IF (MASTER_GTID_WAIT('${gtid}', ${timeout}) <> 0) THEN ` +
         "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'Weir causal read timed out'; END IF",
     );
     return {
       packet: read,
-      sync: { packet: sync, done: (reply) => (failed = reply.error !== null) },
+      sync: {
+        packet: sync,
+        done: (reply) => {
+          failed = reply.error !== null;
+          why = reply.error ? `${reply.error.code} ${reply.error.message}` : '';
+        },
+      },
       filter: (part) => (failed ? EMPTY : part),
       timedOut: () => this.timedOut(failed),
+      why: () => why,
     };
   }
 
@@ -299,6 +310,8 @@ const EMPTY = Buffer.alloc(0);
 export class HideFirstResult {
   /** The first packet was an ERR (the wait timed out): nothing else follows. */
   firstWasError: boolean | null = null;
+  /** The start of that ERR packet (for the log). */
+  error = '';
   private readonly header = Buffer.alloc(4);
   private have = 0;
   private left = 0;
@@ -326,6 +339,7 @@ export class HideFirstResult {
       const n = Math.min(this.left, part.length - i);
       if (this.index === 1) {
         if (this.firstWasError === null) this.firstWasError = part[i] === 0xff;
+        if (this.firstWasError && this.error.length < 200) this.error += part.toString('latin1', i, i + n);
       } else out.push(part.subarray(i, i + n));
       this.left -= n;
       i += n;

@@ -707,7 +707,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       done: (reply) => {
         const took = performance.now() - started;
         responseTime.set(name, 0.8 * (responseTime.get(name) ?? took) + 0.2 * took);
-        if (wait?.timedOut()) return this.causalTimedOut(d, to);
+        if (wait?.timedOut()) return this.causalTimedOut(d, to, wait.why());
         this.finished(d, to, reply);
       },
     };
@@ -741,7 +741,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   /** The replica did not reach the GTID in time: the read runs on the primary (§7.3). */
-  private causalTimedOut(d: Decision, from: RWBackend): void {
+  private causalTimedOut(d: Decision, from: RWBackend, why: string): void {
     this.current = null;
     this.busy = false;
     if (this.trx.active) {
@@ -749,7 +749,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         errPacket(1, 1792, '25006', 'Causal read timed out while in a read-only transaction, cannot retry command.'),
       );
     } else {
-      this.log(`causal read timed out on '${from.backend.server.name}'; running it on the primary`);
+      this.log(`causal read timed out on '${from.backend.server.name}' (${why}); running it on the primary`);
       d.target = 'master';
       d.named = [];
       this.dispatch(d);
