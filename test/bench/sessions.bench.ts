@@ -19,18 +19,16 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { readInitialHandshake, writeHandshakeResponse } from '../../src/proxy/protocol/handshake.ts';
-import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password.ts';
-import { PacketFramer, SERVER_CAPABILITIES } from '../../src/proxy/protocol/packets.ts';
 import { freePort, startMariaDB, type MariaDBServer } from '../harness/mariadb.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 import { cpuSeconds, prepareBenchDatabase, rss, untilLoginWorks } from './lib.ts';
+import { idleSession } from './idle-session.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,42 +53,6 @@ const CHECKOUTS: Array<[string, string]> =
 const AUTH = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`;
 const TARGET_KIB = 10;
 const TARGET_P99_MS = 50;
-
-/** Logs in and then just holds the socket (a mysql2 connection each would cost this process gigabytes). */
-function idleSession(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const framer = new PacketFramer();
-    let greeted = false;
-    socket.on('error', reject);
-    socket.on('data', (chunk) => {
-      framer.push(chunk);
-      for (let p = framer.next(); p; p = framer.next()) {
-        if (!greeted) {
-          greeted = true;
-          const hs = readInitialHandshake(p.payload);
-          socket.write(
-            writeHandshakeResponse(1, {
-              capabilities: SERVER_CAPABILITIES,
-              maxPacketSize: 1 << 24,
-              charset: 45,
-              user: 'sbtest',
-              authResponse: tokenFor(passwordSha1('sbtest-pw'), hs.scramble),
-              database: null,
-              authPlugin: 'mysql_native_password',
-              attributes: null,
-            }),
-          );
-        } else if (p.payload[0] === 0x00) {
-          socket.removeAllListeners('data');
-          resolve(socket);
-        } else {
-          reject(new Error(`login failed: ${p.payload.subarray(3).toString()}`));
-        }
-      }
-    });
-  });
-}
 
 /** The lowest RSS over a few samples: a collection in flight should not count as held memory. */
 async function settledRss(pid: number): Promise<number> {
