@@ -231,7 +231,7 @@ type AnyReply = {
   lastModified?: Date;
   location?: string;
   contentType?: string;
-  text?: string;
+  text?: string | Buffer;
   select?: (p: Projection) => unknown;
 };
 
@@ -246,8 +246,8 @@ function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: b
   }
   // Serialised once: the same text gives the ETag and, unprojected, the response body.
   const text = reply.text ?? JSON.stringify(reply.body);
-  if (validating && reply.text !== undefined && reply.text !== JSON.stringify(reply.body))
-    throw new WeirError(500, `The handler's JSON text differs from its body's: ${reply.text.slice(0, 200)}`);
+  if (validating && reply.text !== undefined && String(reply.text) !== JSON.stringify(reply.body))
+    throw new WeirError(500, `The handler's JSON text differs from its body's: ${String(reply.text).slice(0, 200)}`);
   const etag = etagOfText(text);
   res.setHeader('ETag', etag);
   if (reply.lastModified) res.setHeader('Last-Modified', reply.lastModified.toUTCString());

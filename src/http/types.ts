@@ -55,11 +55,11 @@ export type Reply<K extends OperationId> = {
         /** A body sent as it is with this type instead of as JSON (GET /metrics). */
         contentType?: string;
         /**
-         * The body's JSON text when the handler has it cheaper than `JSON.stringify(body)`
-         * (GET /sessions keeps each session's text). While validating, the app checks
-         * that the two agree.
+         * The body's JSON text (or its UTF-8 bytes) when the handler has it cheaper than
+         * `JSON.stringify(body)` (GET /sessions keeps each session's bytes). While
+         * validating, the app checks that the two agree.
          */
-        text?: string;
+        text?: string | Buffer;
         /**
          * The `fields`/`range` projection of the body, made by the handler without building
          * what was not asked for. While validating, the app checks it against the generic one.

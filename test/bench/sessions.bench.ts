@@ -70,9 +70,17 @@ async function latency(url: string, connections: number): Promise<{ p50: number;
   return { p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total };
 }
 
+/** Weir's V8 heap in use (from its own /metrics), to tell the JavaScript heap from native memory. */
+async function heapUsed(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: AUTH } })).text();
+  return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)![1]);
+}
+
 interface Figures {
   base: number;
+  baseHeap: number;
   rss: Map<number, number>;
+  heap: Map<number, number>;
   idleCpu: Map<number, number>;
   get: Record<string, { p50: number; p99: number; requests: number }>;
 }
@@ -114,7 +122,14 @@ async function measure(root: string, db: MariaDBServer, dir: string): Promise<Fi
     for (const s of warm) s.destroy();
     while (((await (await fetch(`${weir.url}/sessions`, { headers: { authorization: AUTH } })).json()) as []).length)
       await sleep(100);
-    const figures: Figures = { base: await settledRss(pid), rss: new Map(), idleCpu: new Map(), get: {} };
+    const figures: Figures = {
+      base: await settledRss(pid),
+      baseHeap: await heapUsed(weir.url),
+      rss: new Map(),
+      heap: new Map(),
+      idleCpu: new Map(),
+      get: {},
+    };
     for (const count of COUNTS) {
       while (held.length < count) {
         const batch = await Promise.all(
@@ -124,6 +139,7 @@ async function measure(root: string, db: MariaDBServer, dir: string): Promise<Fi
       }
       step(`${count} sessions open`);
       figures.rss.set(count, await settledRss(pid));
+      figures.heap.set(count, await heapUsed(weir.url));
       const cpu0 = cpuSeconds(pid);
       const t0 = performance.now();
       await sleep(IDLE_SECONDS * 1000);
@@ -188,6 +204,9 @@ async function main(): Promise<void> {
         row(`  KiB per session, marginal (${p} -> ${count})`, (x) =>
           kib((x.rss.get(count)! - x.rss.get(p)!) / (count - p)).toFixed(1),
         );
+      row(`  of it V8 heap in use, KiB per session (since none)`, (x) =>
+        kib((x.heap.get(count)! - x.baseHeap) / count).toFixed(1),
+      );
       row(`  idle CPU, % of a core`, (x) => (x.idleCpu.get(count)! * 100).toFixed(2));
       prev = count;
     }
