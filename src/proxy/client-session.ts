@@ -16,6 +16,7 @@ import type { BackendConnection, Session } from '../core/sessions.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, type Credentials } from './backend.ts';
+import { keep } from './keep.ts';
 import {
   isSslRequest,
   readHandshakeResponse,
@@ -375,7 +376,7 @@ export class ClientSession implements Session {
     const r = this.response!;
     this.credentials = {
       user: r.user,
-      passwordSha1,
+      passwordSha1: keep(passwordSha1),
       database: r.database,
       capabilities: r.capabilities,
       charset: r.charset,
