@@ -420,6 +420,8 @@ export class ClientSession implements Session {
     this.state = 'Session ready for routing';
     this.lastModified = new Date();
     this.passthrough = this.router!.passthrough && this.chain === null;
+    // What the client's login said is in the credentials now; its packet need not stay.
+    this.response = null;
     this.client.write(okPacket(sequence));
     const early = this.framer.drain();
     if (early.length) {
@@ -738,7 +740,7 @@ export class ClientSession implements Session {
    * session only: ERR, then close.
    */
   private async handleChangeUser(raw: Buffer): Promise<void> {
-    const caps = this.response!.capabilities;
+    const caps = this.credentials!.capabilities;
     let parsed: ChangeUser;
     try {
       parsed = readChangeUser(raw.subarray(4), caps);

@@ -112,6 +112,8 @@ async function measure(root: string, db: MariaDBServer, dir: string): Promise<Fi
   const pid = child.pid!;
   const held: Socket[] = [];
   let retries = 0;
+  let lost = 0;
+  let lostWhy = '';
   const step = (what: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${root}: ${what}`);
   try {
     step('waiting for logins');
@@ -137,10 +139,16 @@ async function measure(root: string, db: MariaDBServer, dir: string): Promise<Fi
         const batch = await Promise.allSettled(
           Array.from({ length: Math.min(100, count - held.length) }, () => idleSession(port)),
         );
-        for (const r of batch) if (r.status === 'fulfilled') held.push(r.value);
+        for (const r of batch) {
+          if (r.status !== 'fulfilled') continue;
+          held.push(r.value);
+          // A session Weir closes says why in an error packet first: kept for the report.
+          r.value.on('data', (d: Buffer) => (lostWhy = d.subarray(7).toString()));
+          r.value.on('close', () => lost++);
+        }
         retries += batch.filter((r) => r.status === 'rejected').length;
       }
-      step(`${count} sessions open (${retries} logins retried)`);
+      step(`${count} sessions open (${retries} logins retried, ${lost} closed by Weir${lost ? `: ${lostWhy}` : ''})`);
       figures.rss.set(count, await settledRss(pid));
       figures.heap.set(count, await heapUsed(weir.url));
       const cpu0 = cpuSeconds(pid);
@@ -151,13 +159,18 @@ async function measure(root: string, db: MariaDBServer, dir: string): Promise<Fi
     const url = `${weir.url}/sessions`;
     // Every session is listed (the handler is not answering from an empty registry).
     const listed = (await (await fetch(url, { headers: { authorization: AUTH } })).json()) as unknown[];
-    if (listed.length !== held.length) throw new Error(`GET /sessions listed ${listed.length} of ${held.length}`);
+    if (listed.length !== held.length - lost)
+      throw new Error(`GET /sessions listed ${listed.length} of ${held.length - lost}`);
+    if (lost) step(`${lost} sessions were closed by Weir (${lostWhy}); figures are for ${held.length - lost}`);
     step('GET /sessions');
     for (const connections of [1, 4]) figures.get[`${connections}`] = await latency(url, connections);
     figures.get['4 fields'] = await latency(`${url}?fields=id,state`, 4);
     return figures;
   } finally {
-    for (const s of held) s.destroy();
+    for (const s of held) {
+      s.removeAllListeners('close');
+      s.destroy();
+    }
     child.kill('SIGTERM');
     await exited(child);
     removeDir(datadir);
