@@ -9,6 +9,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import swaggerUi from 'swagger-ui-express';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { notFound, WeirError } from '../core/errors.ts';
 import type { WeirContext } from '../context.ts';
 import { dashboardPage, dashboardScript } from '../dashboard/serve.ts';
@@ -139,7 +140,9 @@ export function createApp(weir: WeirContext, options: AppOptions): express.Expre
     if (req.method === 'GET') {
       const projection = parseProjection(req.query as Record<string, unknown>, res.locals.route as Route);
       const json = res.json.bind(res);
-      res.json = (body: unknown) => json(res.statusCode === 200 ? project(body, projection) : body);
+      // A projection the handler made itself (`select`) is sent as it is.
+      res.json = (body: unknown) =>
+        json(res.statusCode === 200 ? (res.locals.projected ?? project(body, projection)) : body);
       res.locals.projection = projection satisfies Projection;
     }
     next();
@@ -222,7 +225,15 @@ function publicRoute(url: string): string | null {
 }
 
 /** Any operation's reply, as the sender sees it (each handler's own type is checked at its definition). */
-type AnyReply = { status: number; body?: unknown; lastModified?: Date; location?: string; contentType?: string };
+type AnyReply = {
+  status: number;
+  body?: unknown;
+  lastModified?: Date;
+  location?: string;
+  contentType?: string;
+  text?: string | Buffer;
+  select?: (p: Projection) => unknown;
+};
 
 function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: boolean): void {
   if (!('body' in reply)) {
@@ -234,7 +245,9 @@ function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: b
     return;
   }
   // Serialised once: the same text gives the ETag and, unprojected, the response body.
-  const text = JSON.stringify(reply.body);
+  const text = reply.text ?? JSON.stringify(reply.body);
+  if (validating && reply.text !== undefined && String(reply.text) !== JSON.stringify(reply.body))
+    throw new WeirError(500, `The handler's JSON text differs from its body's: ${String(reply.text).slice(0, 200)}`);
   const etag = etagOfText(text);
   res.setHeader('ETag', etag);
   if (reply.lastModified) res.setHeader('Last-Modified', reply.lastModified.toUTCString());
@@ -244,9 +257,24 @@ function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: b
     return;
   }
   const projection = res.locals.projection as Projection | undefined;
-  if (!validating && !projection?.fields && !projection?.range) {
-    res.status(reply.status).type('application/json').send(text);
-    return;
+  if (!projection?.fields && !projection?.range) {
+    if (!validating) {
+      res.status(reply.status).type('application/json').send(text);
+      return;
+    }
+  } else if (reply.select) {
+    const selected = reply.select(projection);
+    if (!validating) {
+      res.status(reply.status).type('application/json').send(JSON.stringify(selected));
+      return;
+    }
+    if (!isDeepStrictEqual(selected, project(reply.body, projection)))
+      throw new WeirError(
+        500,
+        `The handler's projection differs from the generic one: ${JSON.stringify(selected).slice(0, 200)}`,
+      );
+    // The validator sees the full body; the client gets the handler's projection.
+    res.locals.projected = selected;
   }
   res.status(reply.status).json(reply.body);
 }

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { WeirError } from '../core/errors.ts';
 
-export const etagOfText = (json: string) => `"${createHash('sha1').update(json).digest('hex')}"`;
+export const etagOfText = (json: string | Buffer) => `"${createHash('sha1').update(json).digest('hex')}"`;
 export const etagOf = (body: unknown) => etagOfText(JSON.stringify(body));
 
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);

@@ -7,6 +7,7 @@
 import type { operations } from '../../generated/api.d.ts';
 import type { AdminUser } from '../core/users.ts';
 import type { WeirContext } from '../context.ts';
+import type { Projection } from './projection.ts';
 
 export type OperationId = keyof operations;
 type Op<K extends OperationId> = operations[K];
@@ -53,6 +54,17 @@ export type Reply<K extends OperationId> = {
         location?: string;
         /** A body sent as it is with this type instead of as JSON (GET /metrics). */
         contentType?: string;
+        /**
+         * The body's JSON text (or its UTF-8 bytes) when the handler has it cheaper than
+         * `JSON.stringify(body)` (GET /sessions keeps each session's bytes). While
+         * validating, the app checks that the two agree.
+         */
+        text?: string | Buffer;
+        /**
+         * The `fields`/`range` projection of the body, made by the handler without building
+         * what was not asked for. While validating, the app checks it against the generic one.
+         */
+        select?: (p: Projection) => unknown;
       };
 }[SuccessStatus<K>];
 

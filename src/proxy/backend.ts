@@ -23,6 +23,7 @@ import {
 import { countServerError, ErrScanner } from '../metrics/dataplane.ts';
 import { tokenFor } from './protocol/native-password.ts';
 import { Capability, packet, PacketFramer, ProtocolError, readErr } from './protocol/packets.ts';
+import { keep } from './keep.ts';
 import { ReplyTracker, type Reply } from './protocol/reply-tracker.ts';
 
 /** What a session keeps of its client's login, so that backends can be opened at any time. */
@@ -243,7 +244,7 @@ export class Backend {
     role: string,
   ) {
     this.socket = opened.socket;
-    this.scramble = opened.handshake.scramble;
+    this.scramble = keep(opened.handshake.scramble);
     this.threadId = opened.handshake.connectionId;
     this.capabilities = opened.capabilities;
     this.view = { server: server.name, state: 'DCB in the polling loop', role, stats: this.stats };

@@ -16,6 +16,7 @@ import type { BackendConnection, Session, SessionRouterState, TrafficTotals } fr
 import type { WeirLogger } from '../log/logger.ts';
 import { findAccount, normaliseAddress } from './accounts.ts';
 import { BackendError, type Credentials } from './backend.ts';
+import { keep } from './keep.ts';
 import {
   isSslRequest,
   readHandshakeResponse,
@@ -390,7 +391,7 @@ export class ClientSession implements Session {
     const r = this.response!;
     this.credentials = {
       user: r.user,
-      passwordSha1,
+      passwordSha1: keep(passwordSha1),
       database: r.database,
       capabilities: r.capabilities,
       charset: r.charset,
@@ -436,6 +437,8 @@ export class ClientSession implements Session {
     this.state = 'Session ready for routing';
     this.lastModified = new Date();
     this.passthrough = this.router!.passthrough && this.chain === null;
+    // What the client's login said is in the credentials now; its packet need not stay.
+    this.response = null;
     this.client.write(okPacket(sequence));
     const early = this.framer.drain();
     if (early.length) {
@@ -446,41 +449,78 @@ export class ClientSession implements Session {
 
   /** What the router session may ask of this session. */
   private handle(): SessionHandle {
-    const currentUser = (): typeof this.user => this.user;
-    return {
-      id: this.id,
-      service: this.serviceObj,
-      core: this.deps.core,
-      logger: this.deps.logger,
-      get user() {
-        return currentUser();
-      },
-      address: this.address,
-      followsReplies: this.chain !== null,
-      credentials: () => this.credentials!,
-      servers: () =>
-        stringList(this.serviceObj.params.servers!)
-          .map((n) => this.deps.core.find('server', n))
-          .filter((s): s is ConfigObject => !!s),
-      toClient: (bytes) => {
-        this.bytesOut += bytes.length;
-        this.commandPending = false;
-        if (this.replyPendingSince !== 0) this.timeReply();
-        if (this.observed.length && this.passthrough) this.publishRawReply();
-        return this.phase === 'closed' ? true : this.client.write(bytes);
-      },
-      whenClientDrains: (resume) => this.client.once('drain', resume),
-      pauseClient: () => this.pauseClient(),
-      resumeClient: () => this.resumeClient(),
-      replied: (reply, server) => this.replied(reply, server),
-      backendsChanged: (backends) => {
-        this.backends = backends;
-        this.lastModified = new Date();
-      },
-      fail: (code, sqlState, message) => this.abort(code, sqlState, message),
-      close: (reason) => this.close(reason),
-    };
+    return new ClientSession.Handle(this, this.chain !== null);
   }
+
+  /**
+   * The handle's methods are shared on a prototype: built as an object literal of arrow
+   * functions it took ~4 KiB per session (a dozen closures, each given its own `name`
+   * property by tsx's keepNames, and the literal in dictionary mode); this is one small
+   * object. Nested in the class so it may reach the session's private state.
+   */
+  private static readonly Handle = class implements SessionHandle {
+    constructor(
+      private readonly s: ClientSession,
+      readonly followsReplies: boolean,
+    ) {}
+    get id(): number {
+      return this.s.id;
+    }
+    get service(): ConfigObject {
+      return this.s.serviceObj;
+    }
+    get core(): Core {
+      return this.s.deps.core;
+    }
+    get logger(): WeirLogger {
+      return this.s.deps.logger;
+    }
+    get user(): string {
+      return this.s.user;
+    }
+    get address(): string {
+      return this.s.address;
+    }
+    credentials(): Credentials {
+      return this.s.credentials!;
+    }
+    servers(): ConfigObject[] {
+      const core = this.s.deps.core;
+      return stringList(this.s.serviceObj.params.servers!)
+        .map((n) => core.find('server', n))
+        .filter((s): s is ConfigObject => !!s);
+    }
+    toClient(bytes: Buffer): boolean {
+      const s = this.s;
+      s.bytesOut += bytes.length;
+      s.commandPending = false;
+      if (s.replyPendingSince !== 0) s.timeReply();
+      if (s.observed.length && s.passthrough) s.publishRawReply();
+      return s.phase === 'closed' ? true : s.client.write(bytes);
+    }
+    whenClientDrains(resume: () => void): void {
+      this.s.client.once('drain', resume);
+    }
+    pauseClient(): void {
+      this.s.pauseClient();
+    }
+    resumeClient(): void {
+      this.s.resumeClient();
+    }
+    replied(reply: Reply, server: string): void {
+      this.s.replied(reply, server);
+    }
+    backendsChanged(backends: BackendConnection[]): void {
+      this.s.backends = backends;
+      this.s.lastModified = new Date();
+    }
+    fail(code: number, sqlState: string, message: string): void {
+      this.s.abort(code, sqlState, message);
+    }
+    close(reason: string): void {
+      this.s.close(reason);
+    }
+  };
 
   private pauseClient(): void {
     if (this.clientPaused++ === 0) this.client.pause();
@@ -721,7 +761,7 @@ export class ClientSession implements Session {
    * session only: ERR, then close.
    */
   private async handleChangeUser(raw: Buffer): Promise<void> {
-    const caps = this.response!.capabilities;
+    const caps = this.credentials!.capabilities;
     let parsed: ChangeUser;
     try {
       parsed = readChangeUser(raw.subarray(4), caps);

@@ -13,7 +13,7 @@ import type { Core } from '../core/core.ts';
 import { unprocessable } from '../core/errors.ts';
 import { sameName, type ConfigObject } from '../core/objects.ts';
 import type { WeirLogger } from '../log/logger.ts';
-import { ClientSession } from './client-session.ts';
+import { ClientSession, type SessionDeps } from './client-session.ts';
 import type { Filters } from './filters/registry.ts';
 import { errPacket } from './protocol/packets.ts';
 import { ServiceAccounts } from './service-accounts.ts';
@@ -167,10 +167,17 @@ export class Listeners {
   /** Sessions and their timeouts: closes sessions idle for longer than their service allows. */
   closeIdleSessions(): void {
     const now = Date.now();
+    // Each service's timeout once per sweep, not once per session; with none set (the
+    // default) the sweep costs nothing however many sessions are open.
+    const timeouts = new Map<string, number>();
+    for (const service of this.core.list('service')) {
+      const timeout = Number(service.params.connection_timeout ?? 0);
+      if (timeout > 0) timeouts.set(service.name.toLowerCase(), timeout * 1000);
+    }
+    if (timeouts.size === 0) return;
     for (const session of this.core.sessions.list()) {
-      const service = this.core.find('service', session.service);
-      const timeout = Number(service?.params.connection_timeout ?? 0);
-      if (timeout > 0 && now - session.lastActivity > timeout * 1000 && session instanceof ClientSession) {
+      const timeout = timeouts.get(session.service.toLowerCase()) ?? 0;
+      if (timeout > 0 && now - session.lastActivity > timeout && session instanceof ClientSession) {
         // One session that cannot be timed out must not spare the others (nor escape the timer).
         try {
           session.timeOut();
@@ -202,9 +209,11 @@ export class Listeners {
     const key = listener.name.toLowerCase();
     if (this.servers.has(key)) return;
     const tls = tlsContext(listener);
+    // One set of session dependencies per listener and service accounts, not an object per session.
+    let deps: SessionDeps | null = null;
     const server = createServer({ noDelay: true }, (socket) => {
       // Until a session owns the socket: an 'error' event nobody listens to ends the process.
-      socket.on('error', () => undefined);
+      socket.on('error', ignore);
       try {
         const service = this.core.find('service', String(listener.params.service));
         if (!service || service.params.state !== 'started') {
@@ -213,11 +222,13 @@ export class Listeners {
           return;
         }
         this.core.traffic.accepted(listener.name);
-        new ClientSession(
-          { core: this.core, logger: this.logger, accounts: this.accountsOf(service), tls, filters: this.filters },
-          service,
-          socket,
-        ).start();
+        const accounts = this.accountsOf(service);
+        if (deps?.accounts !== accounts)
+          deps = { core: this.core, logger: this.logger, accounts, tls, filters: this.filters };
+        const session = new ClientSession(deps, service, socket);
+        // The session listens for errors now (a listener kept per socket costs memory with thousands).
+        socket.off('error', ignore);
+        session.start();
       } catch (err) {
         socket.destroy();
         this.logger.error(
@@ -277,6 +288,8 @@ export class Listeners {
 }
 
 /** The listener's TLS context when `ssl=true`; throws when its files are missing or unreadable. */
+const ignore = (): void => undefined;
+
 function tlsContext(listener: ConfigObject): SecureContext | null {
   const p = listener.params;
   if (p.ssl !== true) return null;

@@ -210,6 +210,35 @@ describe('clients through Weir', () => {
     assert.equal((await asAdmin(t.http.get('/services/RW')).expect(200)).body.current_connections, 0);
   });
 
+  test('GET /sessions follows each session as it changes, and answers fields and range with only what was asked', async () => {
+    const a = await client(ports.rw, { database: 'shop' });
+    const b = await client(ports.ro);
+    await untilSessions(2);
+    const byId = async () => new Map((await sessions()).map((s) => [s.id as number, s]));
+    const before = await byId();
+    const [idA, idB] = [...before.keys()].sort((x, y) => x - y) as [number, number];
+    await a.query('SELECT * FROM items');
+    await a.query('SELECT 1');
+    await b.changeUser({ user: 'late', password: 'late-pw' });
+    const after = await byId();
+    // A listing made before the change must not be served again (each session's text is kept between requests).
+    assert.equal(after.get(idA)!.statements_routed, before.get(idA)!.statements_routed + 2);
+    assert.ok(after.get(idA)!.bytes_out > before.get(idA)!.bytes_out);
+    assert.equal(after.get(idB)!.user, 'late');
+    assert.equal(after.get(idB)!.servers[0], '/servers/db2');
+    const one = (await asAdmin(t.http.get(`/sessions/${idA}`)).expect(200)).body;
+    assert.equal(one.statements_routed, after.get(idA)!.statements_routed);
+
+    const picked = (await asAdmin(t.http.get('/sessions?fields=user,id')).expect(200)).text;
+    assert.equal(picked, JSON.stringify([...after.values()].map((s) => ({ user: s.user, id: s.id }))));
+    const second = (await asAdmin(t.http.get('/sessions?range=1-1&fields=id,servers')).expect(200)).body;
+    assert.deepEqual(second, [{ id: idB, servers: ['/servers/db2'] }]);
+    assert.deepEqual((await asAdmin(t.http.get('/sessions?range=5-9')).expect(200)).body, []);
+    await asAdmin(t.http.get('/sessions?fields=nonsense')).expect(400);
+    await Promise.all([a.end(), b.end()]);
+    await untilSessions(0);
+  });
+
   test("closing a service's or a server's sessions disconnects their clients", async () => {
     const a = await client(ports.rw);
     await asAdmin(t.http.delete('/services/RW/sessions')).expect(204);
