@@ -1381,8 +1381,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private leaveDraining(): void {
     if (this.busy) return;
     for (const b of [...this.backends.values()]) {
+      // Draining is an administrative state (params.state): no array is built per statement.
+      if (!stringList(b.backend.server.params.state!).includes('draining')) continue;
       if (b.backend.closed || b.backend.pending) continue;
-      if (!serverFlags(b.backend.server).includes('draining')) continue;
       if (b === this.master) {
         const other = this.s.servers().find((s) => s !== b.backend.server && this.isMasterServer(s) && connectable(s));
         if (!other || !this.canReplaceMaster()) continue;
