@@ -513,6 +513,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return null;
     }
     if (this.failed.has(best.name)) {
+      // The monitor still calls primary a server this session could not use: wait for another (a failover).
+      if (this.delayedRetry) return this.delayUntilPrimary(d);
       this.noMaster(d, `The primary '${best.name}' failed in this session`);
       return null;
     }
@@ -1210,7 +1212,14 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     }
     this.busy = true;
     this.log(`no primary for a ${d.read ? 'read' : 'write'}: waiting for one (delayed_retry)`);
-    const wait = waitForServer(this.s.core, () => this.bestMaster(), d.retryUntil - now);
+    const wait = waitForServer(
+      this.s.core,
+      () => {
+        const best = this.bestMaster();
+        return best && !this.failed.has(best.name) ? best : null;
+      },
+      d.retryUntil - now,
+    );
     this.waiting = wait;
     wait.result
       .then(() => {
