@@ -146,6 +146,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private waiting: Wait<unknown> | null = null;
   /** A primary that refused a write as read-only (demoted by a switchover): not used while it is still called primary. */
   private avoidMaster: string | null = null;
+  private avoidWait: Wait<true> | null = null;
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
@@ -886,11 +887,6 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private bestMaster(): ConfigObject | null {
-    if (this.avoidMaster) {
-      // Avoided only while the monitor has not seen the demotion yet.
-      const avoided = this.s.servers().find((s) => sameName(s.name, this.avoidMaster!));
-      if (!avoided || !this.isMasterServer(avoided)) this.avoidMaster = null;
-    }
     const allowed = (s: ConfigObject) => !this.avoidMaster || !sameName(s.name, this.avoidMaster);
     const current = this.master && !this.master.backend.closed ? this.master.backend.server : null;
     if (current && this.isMasterServer(current) && allowed(current)) return current;
@@ -1176,7 +1172,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         `server '${from.backend.server.name}' answered ${e.code} (${e.message}) inside a transaction: replaying it`,
       );
       if (e.code === 1290) {
-        this.avoidMaster = from.backend.server.name;
+        this.avoid(from.backend.server);
         if (d.commit) this.replay.commitRefused();
       }
       this.startReplay(from, this.current);
@@ -1185,11 +1181,30 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (e.code !== 1290 || this.trx.active || !this.delayedRetry) return false;
     // Outside a transaction the write was refused, not run: it waits for the new primary.
     this.log(`primary '${from.backend.server.name}' is read-only now: the write waits for a new primary`);
-    this.avoidMaster = from.backend.server.name;
+    this.avoid(from.backend.server);
     this.current = null;
     this.dispatch(d);
     if (!this.busy) this.pump();
     return true;
+  }
+
+  /**
+   * `server` refused a write as read-only: it is not used as the primary until the monitor
+   * has seen it lose that role (or delayed_retry_timeout passes, if the switchover was
+   * undone), so a later switchover back to it is not ignored.
+   */
+  private avoid(server: ConfigObject): void {
+    this.avoidWait?.cancel();
+    this.avoidMaster = server.name;
+    const wait = waitForServer(this.s.core, () => (this.isMasterServer(server) ? null : true), this.delayedRetryMs);
+    this.avoidWait = wait;
+    wait.result
+      .then(() => {
+        if (this.avoidWait !== wait) return;
+        this.avoidWait = null;
+        this.avoidMaster = null;
+      })
+      .catch((err: unknown) => this.log(`internal error: ${(err as Error).message}`));
   }
 
   /** The transaction's server is no longer the primary (a switchover): the transaction moves (§6.6). */
@@ -1373,7 +1388,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           this.replayWaiters.delete(to.backend);
           const e = reply.error;
           if (e && ignorableError(e, this.replay.settings)) {
-            if (e.code === 1290) this.avoidMaster = to.backend.server.name;
+            if (e.code === 1290) this.avoid(to.backend.server);
             this.drop(to);
             return reject(new Error(`server '${to.backend.server.name}' answered ${e.code} (${e.message})`));
           }
@@ -1493,6 +1508,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   close(): void {
     this.closed = true;
     this.waiting?.cancel();
+    this.avoidWait?.cancel();
     for (const b of this.backends.values()) {
       if (!b.backend.closed) b.backend.close();
     }
