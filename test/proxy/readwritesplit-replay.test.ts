@@ -363,7 +363,8 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
   }
 
   /** Workers run BEGIN; INSERT; UPDATE; COMMIT until `stop`; each transaction is remembered as committed or failed. */
-  function writeStream(service: ServiceName, workers: number, tag: string) {
+  /** `autocommit`: single INSERTs instead of transactions (delayed_retry carries those across). */
+  function writeStream(service: ServiceName, workers: number, tag: string, autocommit = false) {
     let stop = false;
     const outcome = new Map<string, 'committed' | 'failed'>();
     const done = Promise.all(
@@ -372,6 +373,11 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
         for (let seq = 0; !stop; seq++) {
           const key = `${w}:${seq}`;
           try {
+            if (autocommit) {
+              await c.query(`INSERT INTO ledger (worker, seq, note) VALUES (${w}, ${seq}, '${tag}')`);
+              outcome.set(key, 'committed');
+              continue;
+            }
             await c.query('BEGIN');
             await c.query(`INSERT INTO ledger (worker, seq, note) VALUES (${w}, ${seq}, '${tag}')`);
             await c.query(`UPDATE ledger SET note = '${tag}' WHERE worker = ${w} AND seq = ${seq} AND note = '${tag}'`);
@@ -409,6 +415,7 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
   test('switchover under a write stream: every transaction is committed exactly once or reported failed', async () => {
     const before = (await diagnostics('Replay')).replayed_transactions;
     const stream = writeStream('Replay', 4, 'switchover');
+    const single = writeStream('Retry', 2, 'switchover-autocommit', true);
     // One transaction is surely open across the switchover.
     const held = await client('Replay');
     await held.query('BEGIN');
@@ -428,9 +435,13 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
     await held.query('COMMIT');
     assert.equal(await rows("note = 'held-open'"), 2);
     await stream.stop();
+    await single.stop();
     await checkOutcome('switchover', stream.outcome);
+    await checkOutcome('switchover-autocommit', single.outcome);
     const failed = [...stream.outcome.values()].filter((o) => o === 'failed').length;
     assert.equal(failed, 0, 'no transaction failed across the switchover');
+    // Writes the demoted primary refused (1290) waited for the new one (delayed_retry).
+    assert.equal([...single.outcome.values()].filter((o) => o === 'failed').length, 0, 'no autocommit write failed');
     assert.ok((await diagnostics('Replay')).replayed_transactions > before);
     await closeAll();
   });

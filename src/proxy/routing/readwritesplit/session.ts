@@ -158,6 +158,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private waiting: Wait<unknown> | null = null;
   /** A primary that refused a write as read-only (demoted by a switchover): not used while it is still called primary. */
   private avoidMaster: string | null = null;
+  private avoidWait: Wait<true> | null = null;
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
@@ -549,6 +550,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return null;
     }
     if (this.failed.has(best.name)) {
+      // The monitor still calls primary a server this session could not use: wait for another (a failover).
+      if (this.delayedRetry) return this.delayUntilPrimary(d);
       this.noMaster(d, `The primary '${best.name}' failed in this session`);
       return null;
     }
@@ -975,11 +978,6 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private bestMaster(): ConfigObject | null {
-    if (this.avoidMaster) {
-      // Avoided only while the monitor has not seen the demotion yet.
-      const avoided = this.s.servers().find((s) => sameName(s.name, this.avoidMaster!));
-      if (!avoided || !this.isMasterServer(avoided)) this.avoidMaster = null;
-    }
     const allowed = (s: ConfigObject) => !this.avoidMaster || !sameName(s.name, this.avoidMaster);
     const current = this.master && !this.master.backend.closed ? this.master.backend.server : null;
     if (current && this.isMasterServer(current) && allowed(current)) return current;
@@ -1279,7 +1277,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         `server '${from.backend.server.name}' answered ${e.code} (${e.message}) inside a transaction: replaying it`,
       );
       if (e.code === 1290) {
-        this.avoidMaster = from.backend.server.name;
+        this.avoid(from.backend.server);
         if (d.commit) this.replay.commitRefused();
       }
       this.startReplay(from, this.current);
@@ -1288,11 +1286,30 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (e.code !== 1290 || this.trx.active || !this.delayedRetry) return false;
     // Outside a transaction the write was refused, not run: it waits for the new primary.
     this.log(`primary '${from.backend.server.name}' is read-only now: the write waits for a new primary`);
-    this.avoidMaster = from.backend.server.name;
+    this.avoid(from.backend.server);
     this.current = null;
     this.dispatch(d);
     if (!this.busy) this.pump();
     return true;
+  }
+
+  /**
+   * `server` refused a write as read-only: it is not used as the primary until the monitor
+   * has seen it lose that role (or delayed_retry_timeout passes, if the switchover was
+   * undone), so a later switchover back to it is not ignored.
+   */
+  private avoid(server: ConfigObject): void {
+    this.avoidWait?.cancel();
+    this.avoidMaster = server.name;
+    const wait = waitForServer(this.s.core, () => (this.isMasterServer(server) ? null : true), this.delayedRetryMs);
+    this.avoidWait = wait;
+    wait.result
+      .then(() => {
+        if (this.avoidWait !== wait) return;
+        this.avoidWait = null;
+        this.avoidMaster = null;
+      })
+      .catch((err: unknown) => this.log(`internal error: ${(err as Error).message}`));
   }
 
   /** The transaction's server is no longer the primary (a switchover): the transaction moves (§6.6). */
@@ -1315,7 +1332,14 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     }
     this.busy = true;
     this.log(`no primary for a ${d.read ? 'read' : 'write'}: waiting for one (delayed_retry)`);
-    const wait = waitForServer(this.s.core, () => this.bestMaster(), d.retryUntil - now);
+    const wait = waitForServer(
+      this.s.core,
+      () => {
+        const best = this.bestMaster();
+        return best && !this.failed.has(best.name) ? best : null;
+      },
+      d.retryUntil - now,
+    );
     this.waiting = wait;
     wait.result
       .then(() => {
@@ -1469,7 +1493,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           this.replayWaiters.delete(to.backend);
           const e = reply.error;
           if (e && ignorableError(e, this.replay.settings)) {
-            if (e.code === 1290) this.avoidMaster = to.backend.server.name;
+            if (e.code === 1290) this.avoid(to.backend.server);
             this.drop(to);
             return reject(new Error(`server '${to.backend.server.name}' answered ${e.code} (${e.message})`));
           }
@@ -1486,8 +1510,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private leaveDraining(): void {
     if (this.busy) return;
     for (const b of [...this.backends.values()]) {
+      // Draining is an administrative state (params.state): no array is built per statement.
+      if (!stringList(b.backend.server.params.state!).includes('draining')) continue;
       if (b.backend.closed || b.backend.pending) continue;
-      if (!serverFlags(b.backend.server).includes('draining')) continue;
       if (b === this.master) {
         const other = this.s.servers().find((s) => s !== b.backend.server && this.isMasterServer(s) && connectable(s));
         if (!other || !this.canReplaceMaster()) continue;
@@ -1602,6 +1627,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     unregisterKillable(this.s.id);
     this.keepalive.stop();
     this.waiting?.cancel();
+    this.avoidWait?.cancel();
     for (const b of this.backends.values()) {
       if (!b.backend.closed) b.backend.close();
     }
