@@ -23,6 +23,7 @@ import {
 import { tokenFor } from './protocol/native-password.ts';
 import { Capability, packet, PacketFramer, ProtocolError, readErr } from './protocol/packets.ts';
 import { ReplyTracker, type Reply } from './protocol/reply-tracker.ts';
+import { useStaticReads, wrote } from './static-reads.ts';
 
 /** What a session keeps of its client's login, so that backends can be opened at any time. */
 export interface Credentials {
@@ -260,10 +261,12 @@ export class Backend {
         }
       };
     }
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', () => this.fail('network error'));
     this.socket.on('close', () => this.fail('connection closed by the server'));
     if (opened.leftover.length) this.onData(opened.leftover);
+    // Reads into one reused buffer where Node allows it (static-reads.ts); 'data' otherwise.
+    if (!useStaticReads(this.socket, (chunk) => this.onData(chunk)))
+      this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.resume();
   }
 
@@ -322,6 +325,7 @@ export class Backend {
     }
     this.lastWriteAt = performance.now();
     const ok = this.socket.write(bytes);
+    wrote(this.socket);
     if (!ok) this.stats.buffered_writes++;
     return ok;
   }

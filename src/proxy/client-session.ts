@@ -41,6 +41,7 @@ import { COMMAND_NAMES } from '../core/queries.ts';
 import { connectFailure, type AuthFailure, type ReplyTimer } from '../core/traffic.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
 import { routerFor } from './routing/registry.ts';
+import { useStaticReads, wrote } from './static-reads.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from './routing/router.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -102,6 +103,8 @@ export class ClientSession implements Session {
   private commandsSent = 0;
   private repliesSeen = 0;
   private clientPaused = 0;
+  /** Client reads arrive as views of a reused buffer (static-reads.ts). */
+  private staticReads = false;
 
   private client: Socket;
 
@@ -296,7 +299,8 @@ export class ClientSession implements Session {
   private onClientData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
     this.lastActivity = Date.now();
-    if (this.phase === 'routing') return this.passthrough ? this.forwardRaw(chunk) : this.framed(chunk);
+    if (this.phase === 'routing')
+      return this.passthrough ? this.forwardRaw(chunk) : this.framed(this.staticReads ? Buffer.from(chunk) : chunk);
     if (this.phase === 'connecting' || this.phase === 'closed') {
       // A client must wait for the login's answer; anything else is kept for after it.
       if (this.phase === 'connecting') this.framer.push(chunk);
@@ -419,12 +423,28 @@ export class ClientSession implements Session {
     this.state = 'Session ready for routing';
     this.lastModified = new Date();
     this.passthrough = this.router!.passthrough && this.chain === null;
+    if (!this.tls) this.readStatically();
     this.client.write(okPacket(sequence));
     const early = this.framer.drain();
     if (early.length) {
       if (this.passthrough) this.forwardRaw(early);
       else this.framed(early);
     }
+  }
+
+  /**
+   * Plain TCP: client reads go into one reused buffer (static-reads.ts), as views that live
+   * until the read is handled. The pass-through path copies only what it keeps; the framed
+   * path (filters, readwritesplit), which keeps packets, frames a copy.
+   */
+  private readStatically(): void {
+    const onData = this.client.listeners('data') as Array<(d: Buffer) => void>;
+    this.client.removeAllListeners('data');
+    this.staticReads = useStaticReads(
+      this.client,
+      this.guard((d: Buffer) => this.onClientData(d)),
+    );
+    if (!this.staticReads) for (const l of onData) this.client.on('data', l);
   }
 
   /** What the router session may ask of this session. */
@@ -450,7 +470,10 @@ export class ClientSession implements Session {
         this.commandPending = false;
         if (this.replyPendingSince !== 0) this.timeReply();
         if (this.observed.length && this.passthrough) this.publishRawReply();
-        return this.phase === 'closed' ? true : this.client.write(bytes);
+        if (this.phase === 'closed') return true;
+        const ok = this.client.write(bytes);
+        wrote(this.client);
+        return ok;
       },
       whenClientDrains: (resume) => this.client.once('drain', resume),
       pauseClient: () => this.pauseClient(),
@@ -613,7 +636,8 @@ export class ClientSession implements Session {
 
   private forwardRaw(chunk: Buffer): void {
     if (this.changeUser || this.held.length) {
-      this.held.push(chunk);
+      // Kept until the change-user is answered: a copy, not a view of the read buffer.
+      this.held.push(Buffer.from(chunk));
       if (!this.changeUser) this.releaseHeld();
       return;
     }
@@ -688,7 +712,7 @@ export class ClientSession implements Session {
     // Kept across an await (the account check): a copy, not a view of the read buffer.
     c.parts.push(Buffer.from(bytes.subarray(0, take)));
     c.left -= take;
-    if (take < bytes.length) this.held.push(bytes.subarray(take));
+    if (take < bytes.length) this.held.push(Buffer.from(bytes.subarray(take)));
     if (c.left === 0) this.settle(this.handleChangeUser(Buffer.concat(c.parts)));
   }
 

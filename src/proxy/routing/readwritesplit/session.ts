@@ -61,17 +61,17 @@ interface RWBackend {
 /** Server-wide average response times (adaptive_routing), ms, by server name. */
 const responseTime = new Map<string, number>();
 
-function serverFlags(s: ConfigObject): string[] {
-  return [...stringList(s.params.state!), ...s.runtime.facts.flags];
+/** Whether a server has a state flag, set by an administrator or by the monitor (no array built: it runs per statement). */
+function hasFlag(s: ConfigObject, flag: string): boolean {
+  return stringList(s.params.state!).includes(flag) || s.runtime.facts.flags.includes(flag);
 }
 
 function usable(s: ConfigObject): boolean {
-  const f = serverFlags(s);
-  return f.includes('running') && !f.includes('maintenance') && !f.includes('down');
+  return hasFlag(s, 'running') && !hasFlag(s, 'maintenance') && !hasFlag(s, 'down');
 }
 
 function connectable(s: ConfigObject): boolean {
-  return usable(s) && !serverFlags(s).includes('draining');
+  return usable(s) && !hasFlag(s, 'draining');
 }
 
 export function statisticsOf(service: ConfigObject): RouterStatistics {
@@ -367,7 +367,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       (type & (Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ)) !== 0;
     if (readOnly && type & Type.USERVAR_READ && varsInMaster) readOnly = false;
     if (readOnly && type & Type.USERVAR_WRITE && varsInMaster) readOnly = false;
-    if (readOnly && c.tables.some((t) => this.temporaryTables.has(this.qualify(t)))) readOnly = false;
+    if (readOnly && this.temporaryTables.size && c.tables.some((t) => this.temporaryTables.has(this.qualify(t))))
+      readOnly = false;
     if (type & (Type.PREPARE_NAMED_STMT | Type.DEALLOC_PREPARE)) target = 'all';
     else if (type & Type.NEXT_TRX) {
       target = 'master';
@@ -783,7 +784,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- backends ----
 
   private isMasterServer(s: ConfigObject): boolean {
-    return usable(s) && serverFlags(s).includes('master');
+    return usable(s) && hasFlag(s, 'master');
   }
 
   private bestMaster(): ConfigObject | null {
@@ -805,8 +806,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   private isReplicaCandidate(s: ConfigObject, maxLag: number): boolean {
     if (!usable(s) || this.failed.has(s.name)) return false;
-    const f = serverFlags(s);
-    if (!f.includes('slave')) return false;
+    if (!hasFlag(s, 'slave')) return false;
     if (maxLag > 0) {
       const lag = s.runtime.facts.replication_lag;
       if (lag === null || lag < 0 || lag >= maxLag) return false;
@@ -817,8 +817,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   /** A replica for a read (§5.3): an open Backend, a server to connect, or null (read on the primary). */
   private pickReader(hintedLag: number): Backend | ConfigObject | null {
     const maxLag = this.maxLag(hintedLag);
-    const openReplicas = [...this.backends.values()].filter((b) => !b.backend.closed && b.role === 'slave');
-    const mayOpen = openReplicas.length < this.maxSlaves && this.history.canRecover;
+    let openReplicas = 0;
+    for (const b of this.backends.values()) if (!b.backend.closed && b.role === 'slave') openReplicas++;
+    const mayOpen = openReplicas < this.maxSlaves && this.history.canRecover;
     const candidates: Array<{ server: ConfigObject; backend: Backend | null; klass: number }> = [];
     for (const server of this.s.servers()) {
       const open = this.backends.get(server.name.toLowerCase());
@@ -831,9 +832,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       }
     }
     if (candidates.length === 0) return null;
-    const best = Math.min(...candidates.map((c) => c.klass));
-    const pool = candidates.filter((c) => c.klass === best);
+    let best = 2;
+    for (const c of candidates) if (c.klass < best) best = c.klass;
     if (best === 2) return null; // the primary, reached through chooseMaster
+    const pool = candidates.length === 1 ? candidates : candidates.filter((c) => c.klass === best);
+    if (pool.length === 1) return pool[0]!.backend ?? pool[0]!.server;
     const criteria = String(this.p.slave_selection_criteria ?? 'least_current_operations').toLowerCase();
     const score = (c: { server: ConfigObject }): number => {
       const name = c.server.name;
