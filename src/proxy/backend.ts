@@ -323,7 +323,8 @@ export class Backend {
     } else if (command >= 0 && this.mode === 'observe') {
       this.tracker!.expect(command);
     }
-    this.lastWriteAt = performance.now();
+    // Only readwritesplit picks replicas by it: no clock read per write elsewhere.
+    if (this.mode === 'routed') this.lastWriteAt = performance.now();
     const ok = this.socket.write(bytes);
     wrote(this.socket);
     if (!ok) this.stats.buffered_writes++;

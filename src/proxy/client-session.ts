@@ -590,8 +590,15 @@ export class ClientSession implements Session {
       this.held.push(chunk);
       return;
     }
-    this.packets.push(chunk);
     try {
+      // The usual read: exactly one whole packet and nothing waiting, so no framing needed.
+      if (
+        this.packets.pending === 0 &&
+        chunk.length >= 4 &&
+        (chunk[0]! | (chunk[1]! << 8) | (chunk[2]! << 16)) + 4 === chunk.length
+      )
+        return this.onPacket(chunk);
+      this.packets.push(chunk);
       for (let p = this.packets.next(); p && this.phase === 'routing'; p = this.changeUser ? null : this.packets.next())
         this.onPacket(p.raw);
     } catch (err) {

@@ -235,7 +235,7 @@ async function main(): Promise<void> {
               String(threads).padStart(7),
               ' ' + t.name.padEnd(24),
               f.qps.toFixed(0).padStart(7),
-              String(f.p95).padStart(9),
+              f.p95.toFixed(2).padStart(9),
               `${f.cpu.toFixed(1)} (${all.join('/')})`.padStart(13),
               (f.gcPer10k === null ? '-' : f.gcPer10k.toFixed(1)).padStart(10),
               (f.qps / h.qps).toFixed(2).padStart(12),

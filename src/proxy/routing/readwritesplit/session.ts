@@ -58,6 +58,9 @@ interface RWBackend {
   role: 'master' | 'slave';
 }
 
+/** A decision's `named` until a hint names a server (shared: never pushed to). */
+const NO_NAMES: string[] = [];
+
 /** Server-wide average response times (adaptive_routing), ms, by server name. */
 const responseTime = new Map<string, number>();
 
@@ -199,6 +202,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       for (const b of this.lastTargets) b.backend.write(packet);
       return;
     }
+    if (!this.busy && this.queue.length === 0) {
+      // Nothing waits: route it now, without queueing it (the usual case, one statement at a time).
+      this.routeOne(packet, hints);
+      this.pump();
+      return;
+    }
     this.queue.push({ packet, hints });
     this.pump();
   }
@@ -210,31 +219,37 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private pump(): void {
     while (!this.busy && !this.closed && this.queue.length) {
       const { packet, hints } = this.queue.shift()!;
-      const startsCommand = packet[3] === 0 && packet.length > 4;
-      if (!startsCommand) {
-        for (const b of this.lastTargets) b.backend.write(packet);
-        continue;
-      }
-      let decision: Decision;
-      try {
-        decision = this.decide(packet, hints);
-      } catch (err) {
-        // A packet Weir cannot make sense of costs this session, never the process.
-        this.s.fail(1105, 'HY000', `Weir could not route the statement: ${(err as Error).message}`);
-        return;
-      }
-      this.dispatch(decision);
+      if (!this.routeOne(packet, hints)) return;
     }
+  }
+
+  /** Routes one packet from the queue (or that would be first in it); false when the session failed. */
+  private routeOne(packet: Buffer, hints: Hint[] | null): boolean {
+    const startsCommand = packet[3] === 0 && packet.length > 4;
+    if (!startsCommand) {
+      for (const b of this.lastTargets) b.backend.write(packet);
+      return true;
+    }
+    let decision: Decision;
+    try {
+      decision = this.decide(packet, hints);
+    } catch (err) {
+      // A packet Weir cannot make sense of costs this session, never the process.
+      this.s.fail(1105, 'HY000', `Weir could not route the statement: ${(err as Error).message}`);
+      return false;
+    }
+    this.dispatch(decision);
+    return true;
   }
 
   // ---- deciding where a command goes ----
 
-  private decision(packet: Buffer, command: number, target: Target, extra: Partial<Decision> = {}): Decision {
-    return {
+  private decision(packet: Buffer, command: number, target: Target, extra: Partial<Decision> | null = null): Decision {
+    const d: Decision = {
       packet,
       command,
       target,
-      named: [],
+      named: NO_NAMES,
       maxLag: 0,
       history: null,
       statement: null,
@@ -242,8 +257,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       local: null,
       noReply: false,
       read: false,
-      ...extra,
     };
+    // Most statements have no extras: no spread (it runs per statement).
+    return extra ? Object.assign(d, extra) : d;
   }
 
   private decide(packet: Buffer, hints: Hint[] | null): Decision {
@@ -341,7 +357,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     command: number,
     c: Classification,
     hints: Hint[] | null,
-    extra: Partial<Decision> = {},
+    extra: Partial<Decision> | null = null,
   ): Decision {
     const type = c.type;
     const varsInMaster = this.p.use_sql_variables_in === 'master';
@@ -388,7 +404,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (target === 'slave' && c.relatesToPrevious && !this.trx.active) target = 'last';
     if (target === 'slave' && this.maxSlaves === 0) target = 'master';
 
-    const d = this.decision(packet, command, target, { ...extra, read: target === 'slave' || target === 'last' });
+    const d = this.decision(packet, command, target, extra);
+    d.read = target === 'slave' || target === 'last';
     // Session commands are kept for backends opened later; SET GLOBAL is not (it is not the session's).
     if (target === 'all' && (type & ~Type.GSYSVAR_WRITE) !== 0)
       d.history = { packet: Buffer.from(packet), command, statementId: null, ok: null };
@@ -403,7 +420,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       if (d.target === 'all') continue;
       if (h.type === 'slave') d.target = 'slave';
       else if (h.type === 'last') d.target = 'last';
-      else if (h.type === 'server') d.named.push(h.server);
+      else if (h.type === 'server') (d.named === NO_NAMES ? (d.named = []) : d.named).push(h.server);
       else if (h.type === 'lag' && h.seconds > 0) d.maxLag = h.seconds;
     }
     return d;
@@ -578,8 +595,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         }
       }
     }
-    this.count(d, [to]);
-    this.lastTargets = [to];
+    this.count(d, to);
+    if (this.lastTargets.length !== 1 || this.lastTargets[0] !== to) this.lastTargets = [to];
     if (d.command !== Command.STMT_FETCH) this.lastUsed = to;
     if (this.trx.active && !this.trxTarget) this.trxTarget = to;
     if (this.trx.ending) this.nextTrxPending = false;
@@ -768,17 +785,20 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.s.replied(reply, '');
   }
 
-  private count(d: Decision, to: RWBackend[]): void {
+  private count(d: Decision, to: RWBackend | RWBackend[]): void {
     this.stats.queries++;
     if (d.target === 'all') this.stats.route_all++;
     else if (d.named.length === 0 && d.target === 'master') this.stats.route_master++;
     else if (d.named.length === 0 && d.target === 'slave') this.stats.route_slave++;
-    for (const b of to) {
-      const s = serverStats(this.stats, b.backend.server.name);
-      s.total++;
-      if (d.target === 'all' || b.role === 'slave') s.read++;
-      else s.write++;
-    }
+    if (Array.isArray(to)) for (const b of to) this.countOn(d, b);
+    else this.countOn(d, to);
+  }
+
+  private countOn(d: Decision, b: RWBackend): void {
+    const s = serverStats(this.stats, b.backend.server.name);
+    s.total++;
+    if (d.target === 'all' || b.role === 'slave') s.read++;
+    else s.write++;
   }
 
   // ---- backends ----
