@@ -383,7 +383,7 @@ export class Backend {
     const e = this.expectations.shift();
     if (!e || !this.chunk) return;
     addOperations(this.server.name, -1);
-    this.deliver(e, this.chunk.subarray(this.cut, end));
+    this.deliver(e, this.cut === 0 && end === this.chunk.length ? this.chunk : this.chunk.subarray(this.cut, end));
     this.cut = end;
     let bytes: Buffer | null = null;
     if (e.sink === 'buffer') {

@@ -440,10 +440,14 @@ export class ClientSession implements Session {
   private readStatically(): void {
     const onData = this.client.listeners('data') as Array<(d: Buffer) => void>;
     this.client.removeAllListeners('data');
-    this.staticReads = useStaticReads(
-      this.client,
-      this.guard((d: Buffer) => this.onClientData(d)),
-    );
+    // guard()'s work, without its rest-argument array per read.
+    this.staticReads = useStaticReads(this.client, (d) => {
+      try {
+        this.onClientData(d);
+      } catch (err) {
+        this.internalError(err);
+      }
+    });
     if (!this.staticReads) for (const l of onData) this.client.on('data', l);
   }
 
