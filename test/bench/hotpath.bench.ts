@@ -267,7 +267,7 @@ async function main(): Promise<void> {
     const verdict = (name: string, figure: number | undefined, limit: number, atMost: boolean) => {
       if (figure === undefined) return console.log(`  ${name}: not measured (16 threads not in --threads)`);
       const pass = atMost ? figure <= limit : figure >= limit;
-      console.log(`  ${name}: ${figure.toFixed(2)} (${atMost ? '≤' : '≥'} ${limit}) ${pass ? 'PASS' : 'MISS'}`);
+      console.log(`  ${name}: ${figure.toFixed(3)} (${atMost ? '≤' : '≥'} ${limit}) ${pass ? 'PASS' : 'MISS'}`);
     };
     for (const test of TESTS.filter((t) => t === 'oltp_point_select' || t === 'oltp_read_only')) {
       const h = at(test, 'HAProxy');
