@@ -1569,7 +1569,7 @@ export interface components {
         ServerState: "master" | "slave" | "synced" | "running" | "maintenance" | "draining" | "drained" | "down" | "auth_error";
         /**
          * @description The server's parameters. `rank` and `priority` are Weir's; any other key is a custom
-         *     parameter (a service's `weightby` names one). Modifiable.
+         *     parameter holding a string, number or boolean (a service's `weightby` names one). Modifiable.
          * @example {
          *       "rank": "primary",
          *       "priority": 0,
@@ -1661,6 +1661,22 @@ export interface components {
             readonly triggered_at: string | null;
         };
         /**
+         * @description A new server's parameters: `rank` (default `primary`), `priority` (default 0) and any custom
+         *     parameter holding a string, number or boolean (a service's `weightby` names one).
+         * @example {
+         *       "rank": "secondary",
+         *       "priority": 1,
+         *       "weight": 10
+         *     }
+         */
+        ServerCreateParameters: {
+            /** @enum {string} */
+            rank?: "primary" | "secondary";
+            priority?: number;
+        } & {
+            [key: string]: string | number | boolean;
+        };
+        /**
          * @example {
          *       "name": "db2",
          *       "address": "127.0.0.1",
@@ -1672,13 +1688,7 @@ export interface components {
             address: string;
             /** @default 3306 */
             port: number;
-            parameters?: {
-                /** @enum {string} */
-                rank?: "primary" | "secondary";
-                priority?: number;
-            } & {
-                [key: string]: string | number | boolean;
-            };
+            parameters?: components["schemas"]["ServerCreateParameters"];
         };
         /** @description Real socket events of one backend connection. */
         ConnectionStatistics: {

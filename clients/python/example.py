@@ -15,7 +15,8 @@ def main() -> int:
     client = Client(os.environ.get("WEIR_URL", "http://127.0.0.1:8989"), os.environ.get("WEIR_USER", "admin"), os.environ.get("WEIR_PASSWORD", "mariadb"))
     try:
         for s in client.list_servers():
-            print(f"{s.name}\t{s.address}:{s.port}\t{[f.value for f in s.state]}")
+            # parameters is a typed dataclass (rank, priority); custom parameters are not in it.
+            print(f"{s.name}\t{s.address}:{s.port}\t{s.parameters.rank.value}/{s.parameters.priority}\t{[f.value for f in s.state]}")
         server = client.set_maintenance(sys.argv[1])
     except ApiError as err:
         print(f"Error: {err}", file=sys.stderr)

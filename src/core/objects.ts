@@ -58,6 +58,10 @@ export interface ConfigObject {
     listenerState: 'running' | 'failed' | null;
     /** A service's router statistics, kept by routers that have them (readwritesplit). */
     router: RouterStatistics | null;
+    /** A filter's: statements its sessions saw (for the metrics). */
+    statements: number;
+    /** A server's: ERR replies it sent, by SQLSTATE class (for the metrics). */
+    errorsByClass: Map<string, number>;
   };
 }
 
@@ -244,6 +248,8 @@ export function newObject(
       facts: noFacts(),
       listenerState: null,
       router: null,
+      statements: 0,
+      errorsByClass: new Map(),
     },
   };
 }

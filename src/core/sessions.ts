@@ -15,6 +15,16 @@ export interface BackendConnection {
   state: string;
   role: string;
   stats: ConnectionStats;
+  /** Bytes written to the server that its socket has not taken yet (back-pressure, for the metrics). */
+  bufferedBytes?(): number;
+}
+
+/** The client side's back-pressure now (for the metrics). */
+export interface ClientFlow {
+  /** Reads from the client are paused (its server or a filter is behind). */
+  paused: boolean;
+  /** Bytes for the client that its socket has not taken yet. */
+  buffered: number;
 }
 
 export interface Session {
@@ -35,6 +45,7 @@ export interface Session {
   backends: BackendConnection[];
   /** Closes the client and backend sockets now. */
   close(reason: string): void;
+  flow?(): ClientFlow;
 }
 
 /** What closed sessions carried, kept per service and per server so totals never go back. */
@@ -42,6 +53,8 @@ export interface TrafficTotals {
   statements: number;
   bytesIn: number;
   bytesOut: number;
+  /** Times a server's reads were paused because the client read slower (high_water_events). */
+  pauses: number;
 }
 
 export class SessionRegistry {
@@ -86,12 +99,13 @@ export class SessionRegistry {
     this.closedByServer.delete(name.toLowerCase());
   }
   private totals(closed: Map<string, TrafficTotals>, name: string, open: (s: Session) => boolean): TrafficTotals {
-    const t = { ...(closed.get(name.toLowerCase()) ?? { statements: 0, bytesIn: 0, bytesOut: 0 }) };
+    const t = { ...(closed.get(name.toLowerCase()) ?? { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 }) };
     for (const s of this.sessions.values()) {
       if (!open(s)) continue;
       t.statements += s.statementsRouted;
       t.bytesIn += s.bytesIn;
       t.bytesOut += s.bytesOut;
+      t.pauses += pausesOf(s);
     }
     return t;
   }
@@ -115,9 +129,12 @@ const sameLower = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 function addTo(map: Map<string, TrafficTotals>, name: string, s: Session): void {
   const key = name.toLowerCase();
-  const t = map.get(key) ?? { statements: 0, bytesIn: 0, bytesOut: 0 };
+  const t = map.get(key) ?? { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 };
   t.statements += s.statementsRouted;
   t.bytesIn += s.bytesIn;
   t.bytesOut += s.bytesOut;
+  t.pauses += pausesOf(s);
   map.set(key, t);
 }
+
+const pausesOf = (s: Session) => s.backends.reduce((n, b) => n + b.stats.high_water_events, 0);

@@ -32,6 +32,8 @@ export interface TrafficObserver {
   accepted(listener: string): void;
   rejected(listener: string, reason: ListenerRejection): void;
   replyTimer(service: string, server: string): ReplyTimer;
+  /** A client session closed: the reason it logs, and whether the client had sent COM_QUIT. */
+  sessionClosed(service: string, reason: string, quit: boolean): void;
 }
 
 const ignore: ReplyTimer = () => {};
@@ -42,6 +44,7 @@ export const NO_TRAFFIC_OBSERVER: TrafficObserver = {
   accepted: () => {},
   rejected: () => {},
   replyTimer: () => ignore,
+  sessionClosed: () => {},
 };
 
 /** A failed backend connect's reason, from the error openBackend threw. */

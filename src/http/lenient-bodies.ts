@@ -5,7 +5,8 @@
  * - an optional member sent as `null` (quicktype's Go and Rust do) is absent, where the
  *   member's schema does not allow null itself;
  * - an array-of-strings member sent as a comma-separated string (as configuration files
- *   write lists: `"router_options": "slave,master"`) is that list;
+ *   write lists: `"router_options": "slave,master"`) is that list, in a POST body, a merge
+ *   patch or a JSON Patch operation's value;
  * - a PATCH sent as `application/json` (what most clients send) must be a JSON Patch array;
  *   an object gets a 415 pointing at `application/merge-patch+json` (RFC 7396).
  *
@@ -37,10 +38,9 @@ export function lenientBodies(spec: Spec): RequestHandler {
           ),
         );
       }
-      if (type === 'application/merge-patch+json') {
-        const resource = spec.paths[route!.template]?.get?.responses?.['200']?.content?.['application/json']?.schema;
-        if (resource) normalise(spec, resource, req.body, false);
-      }
+      const resource = spec.paths[route!.template]?.get?.responses?.['200']?.content?.['application/json']?.schema;
+      if (resource && Array.isArray(req.body)) normalisePatchOperations(spec, resource, req.body);
+      else if (resource && type === 'application/merge-patch+json') normalise(spec, resource, req.body, false);
       return next();
     }
     const schema = op.requestBody?.content?.[type]?.schema ?? op.requestBody?.content?.['application/json']?.schema;
@@ -56,22 +56,70 @@ export function normalise(spec: Spec, schema: Schema, value: unknown, dropNulls:
   const obj = value as Record<string, unknown>;
   const required: string[] = s.required ?? [];
   for (const key of Object.keys(obj)) {
-    const prop =
-      s.properties?.[key] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+    const prop = memberSchema(s, key);
     if (!prop) continue;
     const p = resolveSchema(spec, prop);
     if (obj[key] === null) {
       if (dropNulls && !required.includes(key) && !allows(spec, p, 'null')) delete obj[key];
-    } else if (typeof obj[key] === 'string' && allows(spec, p, 'array') && !allows(spec, p, 'string')) {
-      obj[key] = (obj[key] as string)
-        .split(',')
-        .map((v) => v.trim())
-        .filter(Boolean);
+    } else if (typeof obj[key] === 'string' && isListOnly(spec, p)) {
+      obj[key] = splitList(obj[key] as string);
     } else {
       normalise(spec, p, obj[key], dropNulls, depth + 1);
     }
   }
 }
+
+/**
+ * A JSON Patch's string values that land where the resource holds only a list
+ * (`{"op":"replace","path":"/servers","value":"/servers/a,/servers/b"}`) become that list,
+ * as in a merge patch or a configuration file. The place is found by walking the
+ * resource's schema along the operation's path. A parameter whose value may be a string
+ * or a list (ParameterValue) is split by the parameter's own type check (core/params.ts).
+ */
+export function normalisePatchOperations(spec: Spec, resource: Schema, ops: unknown[]): void {
+  for (const op of ops) {
+    if (typeof op !== 'object' || op === null) continue;
+    const o = op as Record<string, unknown>;
+    if ((o.op !== 'add' && o.op !== 'replace') || typeof o.path !== 'string') continue;
+    const at = schemaAt(spec, resource, o.path);
+    if (!at) continue;
+    if (typeof o.value === 'string' && isListOnly(spec, at)) o.value = splitList(o.value);
+    else normalise(spec, at, o.value, false);
+  }
+}
+
+/** The schema of the member a JSON Pointer names, or undefined where the schema does not say. */
+function schemaAt(spec: Spec, schema: Schema, pointer: string): Schema | undefined {
+  if (pointer !== '' && !pointer.startsWith('/')) return undefined;
+  let s: Schema | undefined = resolveSchema(spec, schema);
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (!s) return undefined;
+    const member: Schema | undefined =
+      s.items && /^(\d+|-)$/.test(key) ? s.items : memberSchema(pick(spec, s, {}), key);
+    s = member ? resolveSchema(spec, member) : undefined;
+  }
+  return s;
+}
+
+/** The schema of an object's member: its property, a matching patternProperties entry, or additionalProperties. */
+function memberSchema(s: Schema, key: string): Schema | undefined {
+  if (s.properties?.[key]) return s.properties[key];
+  for (const [pattern, p] of Object.entries<Schema>(s.patternProperties ?? {})) {
+    if (new RegExp(pattern, 'u').test(key)) return p;
+  }
+  return typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined;
+}
+
+/** A member that must be a list, so a string there can only be a comma-separated one. */
+const isListOnly = (spec: Spec, s: Schema) => allows(spec, s, 'array') && !allows(spec, s, 'string');
+
+// A comma-separated string is a list, as configuration files write it (`servers=server1,server2`).
+const splitList = (text: string) =>
+  text
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
 
 /** For a oneOf with a discriminator, the variant the body names; otherwise the schema itself (allOf merged). */
 function pick(spec: Spec, s: Schema, value: Record<string, unknown>): Schema {

@@ -5,7 +5,7 @@
  * Most values are read from the core's live state at scrape time (sessions, objects,
  * monitor facts), so the data plane pays nothing for them and a deleted object's series
  * vanish with it. What live state does not keep — refused logins, failed backend
- * connects, reply times, listener accepts, monitor events, cluster operations — is
+ * connects, reply times, listener accepts, closed sessions, monitor events, cluster operations — is
  * counted as it happens, through the core's TrafficObserver and events, and those series
  * are removed when their object is deleted.
  *
@@ -19,6 +19,8 @@ import type { WeirInfo } from '../context.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { liveCounter, liveGauge, removeSeriesOf, stateSet } from './define.ts';
 import { FastHistogram } from './fast-histogram.ts';
+import { closeReason } from './dataplane.ts';
+import type { Session } from '../core/sessions.ts';
 
 /** Statement reply times: 0.5 ms to 10 s, as MaxScale operators read response-time distributions. */
 export const REPLY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -128,6 +130,61 @@ export class WeirMetrics {
       r,
     );
 
+    const sessionsClosed = new Counter({
+      name: 'weir_sessions_closed_total',
+      help: 'Client sessions of the service that ended, by reason (client_quit, idle_timeout, backend_error, ...).',
+      labelNames: ['service', 'reason'],
+      registers: [r],
+    });
+
+    // ---- back-pressure ----
+    liveCounter(
+      r,
+      'weir_backpressure_pauses_total',
+      "Times a server's replies were paused because the service's client read slower than the server sent.",
+      ['service'],
+      (add) => services().forEach((s) => add({ service: s.name }, core.sessions.serviceTotals(s.name).pauses)),
+    );
+    /** Sums a per-session reading by service and side; every service has both sides, 0 when idle. */
+    const flowByService = (
+      set: (labels: Record<string, string>, value: number) => void,
+      read: (session: Session, add: (side: 'client' | 'backend', n: number) => void) => void,
+    ) => {
+      const sums = new Map<string, { name: string; client: number; backend: number }>();
+      for (const s of services()) sums.set(s.name.toLowerCase(), { name: s.name, client: 0, backend: 0 });
+      for (const session of core.sessions.list()) {
+        const sum = sums.get(session.service.toLowerCase());
+        if (sum) read(session, (side, n) => (sum[side] += n));
+      }
+      for (const { name, client, backend } of sums.values()) {
+        set({ service: name, side: 'client' }, client);
+        set({ service: name, side: 'backend' }, backend);
+      }
+    };
+
+    liveGauge(
+      r,
+      'weir_backpressure_paused_reads',
+      "Sockets whose reads are paused now: side=backend a server's (its client is slow), side=client a client's (its server or a filter is behind).",
+      ['service', 'side'],
+      (set) =>
+        flowByService(set, (session, add) => {
+          add('client', session.flow?.().paused ? 1 : 0);
+          for (const b of session.backends)
+            if (b.state !== 'Closed') add('backend', b.stats.high_water_events > b.stats.low_water_events ? 1 : 0);
+        }),
+    );
+    liveGauge(
+      r,
+      'weir_backpressure_buffered_bytes',
+      'Bytes Weir holds for sockets that have not taken them yet: side=client to clients, side=backend to servers.',
+      ['service', 'side'],
+      (set) =>
+        flowByService(set, (session, add) => {
+          add('client', session.flow?.().buffered ?? 0);
+          for (const b of session.backends) if (b.state !== 'Closed') add('backend', b.bufferedBytes?.() ?? 0);
+        }),
+    );
     // ---- servers ----
     const servers = () => core.list('server');
     const flags = (s: ConfigObject) => [...s.runtime.facts.flags, ...stringList(s.params.state ?? [])];
@@ -186,6 +243,16 @@ export class WeirMetrics {
         servers().forEach(
           (s) => s.runtime.facts.read_only !== null && set({ server: s.name }, s.runtime.facts.read_only ? 1 : 0),
         ),
+    );
+    liveCounter(
+      r,
+      'weir_server_errors_total',
+      'ERR replies the server sent, by SQLSTATE class (its first two characters; `other` for classes Weir does not know).',
+      ['server', 'sqlstate_class'],
+      (add) =>
+        servers().forEach((s) => {
+          for (const [sqlstate_class, n] of s.runtime.errorsByClass) add({ server: s.name, sqlstate_class }, n);
+        }),
     );
     const connectErrors = new Counter({
       name: 'weir_server_connect_errors_total',
@@ -250,6 +317,17 @@ export class WeirMetrics {
         ),
     );
 
+    liveCounter(
+      r,
+      'weir_filter_statements_total',
+      "Statements the filter's sessions saw (a session the filter does not apply to, by user or source, is not counted).",
+      ['filter', 'module'],
+      (add) =>
+        core
+          .list('filter')
+          .forEach((f) => add({ filter: f.name, module: String(f.params.module) }, f.runtime.statements)),
+    );
+
     // ---- monitors ----
     const monitors = () => core.list('monitor');
     stateSet(r, 'weir_monitor_state', "The monitor's state: 1 for the current one.", 'monitor', MONITOR_STATES, (set) =>
@@ -312,6 +390,7 @@ export class WeirMetrics {
       connectFailed: (server, reason) => connectErrors.inc({ server, reason }),
       accepted: (listener) => accepted.inc({ listener }),
       rejected: (listener, reason) => rejected.inc({ listener, reason }),
+      sessionClosed: (service, reason, quit) => sessionsClosed.inc({ service, reason: closeReason(reason, quit) }),
       replyTimer: (service, server) => {
         const a = serviceReply.observer(service);
         const b = serverReply.observer(server);
@@ -339,6 +418,7 @@ export class WeirMetrics {
       service: [
         { metric: authFailures, label: 'service' },
         { metric: serviceReply, label: 'service' },
+        { metric: sessionsClosed, label: 'service' },
       ],
       server: [
         { metric: connectErrors, label: 'server' },

@@ -20,6 +20,7 @@ import {
   writeHandshakeResponse,
   type InitialHandshake,
 } from './protocol/handshake.ts';
+import { countServerError, ErrScanner } from '../metrics/dataplane.ts';
 import { tokenFor } from './protocol/native-password.ts';
 import { Capability, packet, PacketFramer, ProtocolError, readErr } from './protocol/packets.ts';
 import { ReplyTracker, type Reply } from './protocol/reply-tracker.ts';
@@ -228,6 +229,7 @@ export class Backend {
   written = 0;
   lastWriteAt = 0;
   private readonly tracker: ReplyTracker | null;
+  private readonly errors: ErrScanner | null;
   private readonly expectations: Expectation[] = [];
   private buffered: Buffer[] = [];
   private readonly socket: Socket;
@@ -244,9 +246,12 @@ export class Backend {
     this.threadId = opened.handshake.connectionId;
     this.capabilities = opened.capabilities;
     this.view = { server: server.name, state: 'DCB in the polling loop', role, stats: this.stats };
+    this.view.bufferedBytes = () => this.socket.writableLength;
     // Weir offers clients no MariaDB extended capabilities, so none are in effect with the backend.
     this.tracker =
       mode === 'raw' ? null : new ReplyTracker(opened.capabilities, 0, (reply, end) => this.onReply(reply, end));
+    // Nothing parses the pass-through path's replies: the metrics' scanner finds its errors.
+    this.errors = mode === 'raw' ? new ErrScanner(server.runtime.errorsByClass) : null;
     if (mode === 'routed') {
       // A COM_CHANGE_USER may be answered with an authentication switch (MariaDB sends a new
       // scramble): the backend answers with the session's password hash, as at login.
@@ -355,6 +360,7 @@ export class Backend {
     this.stats.reads++;
     if (this.mode !== 'routed') {
       this.tracker?.feed(chunk);
+      this.errors?.feed(chunk);
       this.forward(chunk);
       return;
     }
@@ -376,6 +382,7 @@ export class Backend {
   private chunk: Buffer | null = null;
 
   private onReply(reply: Reply, end: number): void {
+    if (reply.error) countServerError(this.server.runtime.errorsByClass, reply.error.sqlState);
     if (this.mode === 'observe') {
       this.owner.replied?.(this, reply);
       return;

@@ -105,6 +105,8 @@ export class ClientSession implements Session {
   private clientPaused = 0;
   /** Client reads arrive as views of a reused buffer (static-reads.ts). */
   private staticReads = false;
+  /** Back-pressure on the client side now, for the metrics. */
+  flow = () => ({ paused: this.clientPaused > 0, buffered: this.client.writableLength });
 
   private client: Socket;
 
@@ -259,6 +261,7 @@ export class ClientSession implements Session {
 
   close(reason: string): void {
     if (this.phase === 'closed') return;
+    this.deps.core.traffic.sessionClosed(this.service, reason, this.state === 'Stopping session');
     this.phase = 'closed';
     this.state = 'Stopping session';
     if (this.timer) clearTimeout(this.timer);

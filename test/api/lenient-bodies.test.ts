@@ -94,4 +94,42 @@ describe('generator-friendly request bodies', () => {
       .expect(201);
     assert.deepEqual(filter.body.parameters.log_type.value, ['session', 'unified']);
   });
+
+  test('JSON Patch and merge-patch values may be comma-separated lists too', async () => {
+    // A JSON Patch: the value's place in the resource says it is a list.
+    const patched = await as(box.t.http.patch('/filters/QLA'))
+      .type('application/json-patch+json')
+      .send([{ op: 'replace', path: '/parameters/log_type/value', value: 'session, unified' }])
+      .expect(200);
+    assert.deepEqual(patched.body.parameters.log_type.value, ['session', 'unified']);
+    const svc = await as(box.t.http.patch('/services/RW-Service'))
+      .type('application/json')
+      .send([{ op: 'replace', path: '/servers', value: '/servers/server2,/servers/server1' }])
+      .expect(200);
+    assert.deepEqual(svc.body.servers, ['/servers/server2', '/servers/server1']);
+    // A merge patch, as a configuration file would write the same lists.
+    const merged = await as(box.t.http.patch('/filters/QLA'))
+      .type('application/merge-patch+json')
+      .send({ parameters: { log_type: { value: 'unified,session' } } })
+      .expect(200);
+    assert.deepEqual(merged.body.parameters.log_type.value, ['unified', 'session']);
+    const servers = await as(box.t.http.patch('/services/RW-Service'))
+      .type('application/merge-patch+json')
+      .send({ servers: '/servers/server1, /servers/server2' })
+      .expect(200);
+    assert.deepEqual(servers.body.servers, ['/servers/server1', '/servers/server2']);
+    // A bad member of such a list is refused like the same list as an array, and changes nothing.
+    const refused = await as(box.t.http.patch('/filters/QLA'))
+      .type('application/json-patch+json')
+      .send([{ op: 'replace', path: '/parameters/log_type/value', value: 'session,bogus' }])
+      .expect(422);
+    assert.match(refused.body.description, /log_type/);
+    assert.deepEqual((await get('/filters/QLA')).parameters.log_type.value, ['unified', 'session']);
+    // A string where the resource holds a string stays a string.
+    const version = await as(box.t.http.patch('/services/RW-Service'))
+      .type('application/json-patch+json')
+      .send([{ op: 'replace', path: '/version_string', value: '10.11.0-a,b' }])
+      .expect(200);
+    assert.equal(version.body.version_string, '10.11.0-a,b');
+  });
 });

@@ -20,6 +20,12 @@ describe('clients in other languages', () => {
   let env: NodeJS.ProcessEnv;
   before(async () => {
     t = await startTestWeir();
+    // server2 is a secondary with a custom parameter: the typed models read rank and priority
+    // and are not upset by the custom one.
+    await asAdmin(t.http.patch('/servers/server2'))
+      .set('Content-Type', 'application/merge-patch+json')
+      .send({ parameters: { rank: 'secondary', priority: 2, weight: 10 } })
+      .expect(200);
     env = { ...process.env, WEIR_URL: t.weir.adminUrl, WEIR_USER: ADMIN.user, WEIR_PASSWORD: ADMIN.password, GOPROXY: 'off', GOFLAGS: '-mod=mod' };
   });
   after(async () => {
@@ -30,8 +36,8 @@ describe('clients in other languages', () => {
 
   test('Go: the example lists the servers and puts one in maintenance', { skip: has('go') ? false : 'go is not installed (Debian package golang-go)' }, async () => {
     const { stdout } = await run('go', ['run', './example', 'server1'], { cwd: `${CLIENTS}go`, env, timeout: 600_000 });
-    assert.match(stdout, /^server1\t127\.0\.0\.1:1\t\[down\]$/m);
-    assert.match(stdout, /^server2\t127\.0\.0\.1:2\t/m);
+    assert.match(stdout, /^server1\t127\.0\.0\.1:1\tprimary\/0\t\[down\]$/m);
+    assert.match(stdout, /^server2\t127\.0\.0\.1:2\tsecondary\/2\t/m);
     assert.match(stdout, /^server1 is now \[maintenance down\]$/m);
     assert.ok((await state('server1')).includes('maintenance'));
     // The API's refusal reaches the caller as an error and a non-zero exit.
@@ -42,8 +48,8 @@ describe('clients in other languages', () => {
 
   test('Python: the example lists the servers and puts one in maintenance', { skip: has('python3') || spawnSync('python3', ['--version']).status === 0 ? false : 'python3 is not installed' }, async () => {
     const { stdout } = await run('python3', ['example.py', 'server2'], { cwd: `${CLIENTS}python`, env });
-    assert.match(stdout, /^server1\t127\.0\.0\.1:1\t/m);
-    assert.match(stdout, /^server2\t127\.0\.0\.1:2\t\['down'\]$/m);
+    assert.match(stdout, /^server1\t127\.0\.0\.1:1\tprimary\/0\t/m);
+    assert.match(stdout, /^server2\t127\.0\.0\.1:2\tsecondary\/2\t\['down'\]$/m);
     assert.match(stdout, /^server2 is now \['maintenance', 'down'\]$/m);
     assert.ok((await state('server2')).includes('maintenance'));
     const failed = await run('python3', ['example.py', 'nope'], { cwd: `${CLIENTS}python`, env }).then(() => null, (e: { code: number; stderr: string }) => e);

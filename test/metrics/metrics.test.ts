@@ -11,7 +11,22 @@ import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
 import { createProxyUser, oneServerConfig, serverSection, serviceSections } from '../harness/config.ts';
-import { ADMIN, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { ADMIN, removeDir, startTestWeir, tempDir, type TestWeir } from '../harness/weir.ts';
+import { CLOSE_REASONS, SQLSTATE_CLASSES } from '../../src/metrics/dataplane.ts';
+
+/** A close text for each reason but client_quit (see closeReason). */
+const CLOSE_TEXTS = [
+  'client closed the connection',
+  'client connection error',
+  'Access denied',
+  'idle for longer than connection_timeout',
+  'killed by session 1',
+  'Weir is stopping',
+  "Lost connection to backend server 'x': gone",
+  'Malformed packet: short',
+  'internal error: boom',
+  'a filter said no',
+];
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 /** The metric names the README's table documents. */
@@ -50,13 +65,23 @@ describe('GET /metrics', () => {
   let db: MariaDBServer;
   let t: TestWeir;
   let port: number;
+  /** A service with a filter: its sessions' replies are parsed (the other service's pass through). */
+  let filteredPort: number;
+  let topDir: string;
   before(async () => {
     db = await startMariaDB();
     await createProxyUser(db);
     await createUser(db, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
     port = await freePort();
+    filteredPort = await freePort();
+    topDir = tempDir('weir-metrics-top-');
     t = await startTestWeir({
-      config: oneServerConfig(db, { services: { Svc: port }, globals: 'users_refresh_time=0s' }),
+      config: oneServerConfig(db, {
+        services: { Svc: port, Filtered: filteredPort },
+        filters: { Filtered: 'Top' },
+        extra: `[Top]\ntype=filter\nmodule=topfilter\nfilebase=${topDir}/top\n\n`,
+        globals: 'users_refresh_time=0s',
+      }),
     });
     await waitFor('db1 running', async () =>
       t.weir.context.core.get('server', 'db1').runtime.facts.flags.includes('running'),
@@ -65,6 +90,7 @@ describe('GET /metrics', () => {
   after(async () => {
     await t.stop();
     removeDir(t.datadir);
+    removeDir(topDir);
     await db.destroy();
   });
 
@@ -105,6 +131,108 @@ describe('GET /metrics', () => {
     assert.equal(value(text, 'weir_server_state', { server: 'db1', state: 'master' }), 1);
     assert.equal(value(text, 'weir_server_state', { server: 'db1', state: 'maintenance' }), 0);
     assert.equal(value(text, 'weir_server_read_only', { server: 'db1' }), 0);
+  });
+
+  test('server errors by SQLSTATE class (pass-through and parsed paths), per-filter statements, sessions closed by reason', async () => {
+    const before = await scrape(t);
+    const connect = (p: number) =>
+      mysql.createConnection({ host: '127.0.0.1', port: p, user: 'app', password: 'app-pw' });
+    // Svc passes bytes through (nothing parses its replies); Filtered's replies go through its filter chain.
+    const plain = await connect(port);
+    await assert.rejects(plain.query('SELECT * FROM test.no_such_table'), /doesn't exist/);
+    await assert.rejects(plain.query("SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'raised'"), /raised/);
+    await plain.query('SELECT 1');
+    await plain.end(); // COM_QUIT
+    const filtered = await connect(filteredPort);
+    for (let i = 0; i < 5; i++) await filtered.query('SELECT ?', [i]);
+    await assert.rejects(filtered.query('SELEC 1'), /syntax/);
+    // Closed without COM_QUIT: the socket just goes away.
+    filtered.destroy();
+    await assert.rejects(
+      mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'wrong' }),
+      /Access denied/,
+    );
+    // An administrator closes a session.
+    const victim = await connect(port);
+    const [[{ id }]] = (await victim.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
+    assert.ok(id > 0);
+    const sessions = (await t.http.get('/sessions').auth(ADMIN.user, ADMIN.password).expect(200)).body as Array<{
+      id: number;
+      service: string;
+    }>;
+    const mine = sessions.filter((s) => s.service === '/services/Svc');
+    assert.equal(mine.length, 1, JSON.stringify(sessions));
+    await t.http.delete(`/sessions/${mine[0]!.id}`).auth(ADMIN.user, ADMIN.password).expect(204);
+    victim.destroy();
+
+    const delta = (text: string, name: string, labels: Record<string, string>) =>
+      (value(text, name, labels) ?? 0) - (value(before, name, labels) ?? 0);
+    let text = '';
+    const closed = (service: string, reason: string) => delta(text, 'weir_sessions_closed_total', { service, reason });
+    // A session's close is counted as its socket closes: poll until all four have been.
+    await waitFor(
+      'the sessions are counted closed',
+      async () => {
+        text = await scrape(t);
+        return (
+          closed('Svc', 'client_quit') +
+            closed('Filtered', 'client_closed') +
+            closed('Svc', 'killed') +
+            closed('Svc', 'login_failed') ===
+          4
+        );
+      },
+      10_000,
+    ).catch(() => {});
+    assert.equal(closed('Svc', 'client_quit'), 1);
+    assert.equal(closed('Filtered', 'client_closed'), 1);
+    assert.equal(closed('Svc', 'killed'), 1);
+    assert.equal(closed('Svc', 'login_failed'), 1);
+    // No table, a syntax error (both class 42) and SIGNAL's 45000.
+    assert.equal(delta(text, 'weir_server_errors_total', { server: 'db1', sqlstate_class: '42' }), 2);
+    assert.equal(delta(text, 'weir_server_errors_total', { server: 'db1', sqlstate_class: '45' }), 1);
+    // The filter saw the filtered session's 6 statements (mysql2 sends them as COM_QUERY), nothing of Svc's.
+    assert.equal(delta(text, 'weir_filter_statements_total', { filter: 'Top', module: 'topfilter' }), 6);
+  });
+
+  test('back-pressure: a client that stops reading pauses its server, and the metrics show it', async () => {
+    const before = await scrape(t);
+    const client = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app-pw' });
+    const socket = (client as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream;
+    socket.pause();
+    // About 40 MB of reply: more than the kernel's buffers hold, so Weir's writes to the client back up.
+    const reply = client.query(
+      "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 200) SELECT REPEAT('x', 200000) AS v FROM s",
+    );
+    reply.catch(() => {}); // awaited below; a failure must not be an unhandled rejection meanwhile
+    let text = '';
+    await waitFor(
+      'the server is paused',
+      async () => {
+        text = await scrape(t);
+        return (value(text, 'weir_backpressure_paused_reads', { service: 'Svc', side: 'backend' }) ?? 0) === 1;
+      },
+      20_000,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}: ${text
+          .split('\n')
+          .filter((l) => l.startsWith('weir_backpressure'))
+          .join('; ')}`,
+      );
+    });
+    assert.ok((value(text, 'weir_backpressure_buffered_bytes', { service: 'Svc', side: 'client' }) ?? 0) > 0);
+    assert.equal(value(text, 'weir_backpressure_paused_reads', { service: 'Filtered', side: 'backend' }), 0);
+    socket.resume();
+    const [rows] = (await reply) as unknown as [unknown[]];
+    assert.equal(rows.length, 200);
+    await client.end();
+    const after = await scrape(t);
+    assert.ok(
+      (value(after, 'weir_backpressure_pauses_total', { service: 'Svc' }) ?? 0) >
+        (value(before, 'weir_backpressure_pauses_total', { service: 'Svc' }) ?? 0),
+    );
+    assert.equal(value(after, 'weir_backpressure_paused_reads', { service: 'Svc', side: 'backend' }), 0);
   });
 
   test(
@@ -309,7 +437,13 @@ describe('series budget', () => {
       for (const srv of core.list('server')) core.traffic.replyTimer(s.name, srv.name)(0.003);
       for (const reason of ['bad_password', 'unknown_user', 'root_refused', 'plugin', 'no_server'] as const)
         core.traffic.authFailed(s.name, reason);
+      // One close text per reason label.
+      for (const text of CLOSE_TEXTS) core.traffic.sessionClosed(s.name, text, false);
+      core.traffic.sessionClosed(s.name, 'client closed the connection', true);
     }
+    // Every SQLSTATE class from every server.
+    for (const srv of core.list('server'))
+      for (const c of [...SQLSTATE_CLASSES, 'other']) srv.runtime.errorsByClass.set(c, 1);
     for (const srv of core.list('server'))
       for (const reason of ['refused', 'timeout', 'auth', 'server_error', 'other'] as const)
         core.traffic.connectFailed(srv.name, reason);
@@ -336,7 +470,14 @@ describe('series budget', () => {
     ]) {
       await t.http.get(path).auth(ADMIN.user, ADMIN.password);
     }
-    const count = samples(await scrape(t)).length;
+    const text = await scrape(t);
+    const closeReasons = new Set(
+      samples(text)
+        .filter((x) => x.name === 'weir_sessions_closed_total')
+        .map((x) => x.labels.reason),
+    );
+    assert.deepEqual([...closeReasons].sort(), [...CLOSE_REASONS].sort(), 'the fixture uses every close reason');
+    const count = samples(text).length;
     console.log(
       `series for 10 services, 20 servers, 10 listeners, 10 filters, 2 monitors: ${count} (budget ${BUDGET})`,
     );

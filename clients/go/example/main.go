@@ -29,7 +29,8 @@ func main() {
 		os.Exit(1)
 	}
 	for _, s := range servers {
-		fmt.Printf("%s\t%s:%d\t%v\n", s.Name, s.Address, s.Port, s.State)
+		// Parameters is a typed struct (rank, priority); custom parameters are not in it.
+		fmt.Printf("%s\t%s:%d\t%s/%d\t%v\n", s.Name, s.Address, s.Port, s.Parameters.Rank, s.Parameters.Priority, s.State)
 	}
 	s, err := c.SetMaintenance(os.Args[1])
 	if err != nil {

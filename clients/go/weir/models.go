@@ -10,8 +10,6 @@
 
 package weir
 
-import "bytes"
-import "errors"
 import "time"
 
 import "encoding/json"
@@ -38,33 +36,43 @@ func (r *Error) Marshal() ([]byte, error) {
 
 // A backend MariaDB server. The replication facts are null until a monitor has read them.
 type Server struct {
-	// Host name or IP address. Modifiable.                                                                               
-	Address                                                                                   string                      `json:"address"`
-	GtidBinlogPos                                                                             *string                     `json:"gtid_binlog_pos"`
-	GtidCurrentPos                                                                            *string                     `json:"gtid_current_pos"`
-	// The last state-change event (`server_up`, `server_down`, `master_up`, ...).                                        
-	LastEvent                                                                                 *string                     `json:"last_event"`
-	// Monitors that watch this server (set on the monitor).                                                              
-	Monitors                                                                                  []string                    `json:"monitors"`
-	Name                                                                                      string                      `json:"name"`
-	Parameters                                                                                map[string]*ServerParameter `json:"parameters"`
-	// Modifiable.                                                                                                        
-	Port                                                                                      int64                       `json:"port"`
-	Protocol                                                                                  Protocol                    `json:"protocol"`
-	ReadOnly                                                                                  *bool                       `json:"read_only"`
-	// The server this one replicates from, when it is a replica of a known server.                                       
-	ReplicatesFrom                                                                            *string                     `json:"replicates_from"`
-	// Seconds behind its primary, when it replicates.                                                                    
-	ReplicationLag                                                                            *float64                    `json:"replication_lag"`
-	ServerID                                                                                  *int64                      `json:"server_id"`
-	// Services that route to this server (set on the service).                                                           
-	Services                                                                                  []string                    `json:"services"`
-	// The server's state flags. A client may add or remove only `maintenance` and `draining`;                            
-	// the rest belong to the monitor. Empty when no running monitor watches the server.                                  
-	State                                                                                     []ServerState               `json:"state"`
-	Statistics                                                                                Statistics                  `json:"statistics"`
-	TriggeredAt                                                                               *time.Time                  `json:"triggered_at"`
-	VersionString                                                                             *string                     `json:"version_string"`
+	// Host name or IP address. Modifiable.                                                                    
+	Address                                                                                   string           `json:"address"`
+	GtidBinlogPos                                                                             *string          `json:"gtid_binlog_pos"`
+	GtidCurrentPos                                                                            *string          `json:"gtid_current_pos"`
+	// The last state-change event (`server_up`, `server_down`, `master_up`, ...).                             
+	LastEvent                                                                                 *string          `json:"last_event"`
+	// Monitors that watch this server (set on the monitor).                                                   
+	Monitors                                                                                  []string         `json:"monitors"`
+	Name                                                                                      string           `json:"name"`
+	Parameters                                                                                ServerParameters `json:"parameters"`
+	// Modifiable.                                                                                             
+	Port                                                                                      int64            `json:"port"`
+	Protocol                                                                                  Protocol         `json:"protocol"`
+	ReadOnly                                                                                  *bool            `json:"read_only"`
+	// The server this one replicates from, when it is a replica of a known server.                            
+	ReplicatesFrom                                                                            *string          `json:"replicates_from"`
+	// Seconds behind its primary, when it replicates.                                                         
+	ReplicationLag                                                                            *float64         `json:"replication_lag"`
+	ServerID                                                                                  *int64           `json:"server_id"`
+	// Services that route to this server (set on the service).                                                
+	Services                                                                                  []string         `json:"services"`
+	// The server's state flags. A client may add or remove only `maintenance` and `draining`;                 
+	// the rest belong to the monitor. Empty when no running monitor watches the server.                       
+	State                                                                                     []ServerState    `json:"state"`
+	Statistics                                                                                Statistics       `json:"statistics"`
+	TriggeredAt                                                                               *time.Time       `json:"triggered_at"`
+	VersionString                                                                             *string          `json:"version_string"`
+}
+
+// The server's parameters. `rank` and `priority` are Weir's; any other key is a custom
+// parameter holding a string, number or boolean (a service's `weightby` names one).
+// Modifiable.
+type ServerParameters struct {
+	// Preference when the monitor picks a new primary (higher first; 0 = default).      
+	Priority                                                                       int64 `json:"priority"`
+	// Routers prefer `primary` servers over `secondary` ones.                           
+	Rank                                                                           Rank  `json:"rank"`
 }
 
 type Statistics struct {
@@ -90,6 +98,14 @@ type ErrorDetail struct {
 	Path                                                       string `json:"path"`
 }
 
+// Routers prefer `primary` servers over `secondary` ones.
+type Rank string
+
+const (
+	Primary   Rank = "primary"
+	Secondary Rank = "secondary"
+)
+
 type Protocol string
 
 const (
@@ -111,137 +127,3 @@ const (
 	Slave       ServerState = "slave"
 	Synced      ServerState = "synced"
 )
-
-type ServerParameter struct {
-	Bool    *bool
-	Double  *float64
-	Integer *int64
-	String  *string
-}
-
-func (x *ServerParameter) UnmarshalJSON(data []byte) error {
-	object, err := unmarshalUnion(data, &x.Integer, &x.Double, &x.Bool, &x.String, false, nil, false, nil, false, nil, false, nil, false)
-	if err != nil {
-		return err
-	}
-	if object {
-	}
-	return nil
-}
-
-func (x *ServerParameter) MarshalJSON() ([]byte, error) {
-	return marshalUnion(x.Integer, x.Double, x.Bool, x.String, false, nil, false, nil, false, nil, false, nil, false)
-}
-
-func unmarshalUnion(data []byte, pi **int64, pf **float64, pb **bool, ps **string, haveArray bool, pa interface{}, haveObject bool, pc interface{}, haveMap bool, pm interface{}, haveEnum bool, pe interface{}, nullable bool) (bool, error) {
-	if pi != nil {
-			*pi = nil
-	}
-	if pf != nil {
-			*pf = nil
-	}
-	if pb != nil {
-			*pb = nil
-	}
-	if ps != nil {
-			*ps = nil
-	}
-
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-			return false, err
-	}
-
-	switch v := tok.(type) {
-	case json.Number:
-			if pi != nil {
-					i, err := v.Int64()
-					if err == nil {
-							*pi = &i
-							return false, nil
-					}
-			}
-			if pf != nil {
-					f, err := v.Float64()
-					if err == nil {
-							*pf = &f
-							return false, nil
-					}
-					return false, errors.New("Unparsable number")
-			}
-			return false, errors.New("Union does not contain number")
-	case float64:
-			return false, errors.New("Decoder should not return float64")
-	case bool:
-			if pb != nil {
-					*pb = &v
-					return false, nil
-			}
-			return false, errors.New("Union does not contain bool")
-	case string:
-			if haveEnum {
-					return false, json.Unmarshal(data, pe)
-			}
-			if ps != nil {
-					*ps = &v
-					return false, nil
-			}
-			return false, errors.New("Union does not contain string")
-	case nil:
-			if nullable {
-					return false, nil
-			}
-			return false, errors.New("Union does not contain null")
-	case json.Delim:
-			if v == '{' {
-					if haveObject {
-							return true, json.Unmarshal(data, pc)
-					}
-					if haveMap {
-							return false, json.Unmarshal(data, pm)
-					}
-					return false, errors.New("Union does not contain object")
-			}
-			if v == '[' {
-					if haveArray {
-							return false, json.Unmarshal(data, pa)
-					}
-					return false, errors.New("Union does not contain array")
-			}
-			return false, errors.New("Cannot handle delimiter")
-	}
-	return false, errors.New("Cannot unmarshal union")
-}
-
-func marshalUnion(pi *int64, pf *float64, pb *bool, ps *string, haveArray bool, pa interface{}, haveObject bool, pc interface{}, haveMap bool, pm interface{}, haveEnum bool, pe interface{}, nullable bool) ([]byte, error) {
-	if pi != nil {
-			return json.Marshal(*pi)
-	}
-	if pf != nil {
-			return json.Marshal(*pf)
-	}
-	if pb != nil {
-			return json.Marshal(*pb)
-	}
-	if ps != nil {
-			return json.Marshal(*ps)
-	}
-	if haveArray {
-			return json.Marshal(pa)
-	}
-	if haveObject {
-			return json.Marshal(pc)
-	}
-	if haveMap {
-			return json.Marshal(pm)
-	}
-	if haveEnum {
-			return json.Marshal(pe)
-	}
-	if nullable {
-			return json.Marshal(nil)
-	}
-	return nil, errors.New("Union must not be null")
-}

@@ -6,6 +6,7 @@
 import type { Core } from '../../core/core.ts';
 import { stringList, type ConfigObject } from '../../core/objects.ts';
 import type { Log, WeirLogger } from '../../log/logger.ts';
+import { countingFilterSession } from '../../metrics/dataplane.ts';
 import { hintfilter } from './hintfilter.ts';
 import { namedserverfilter } from './namedserverfilter.ts';
 import { qlafilter } from './qlafilter.ts';
@@ -58,7 +59,8 @@ export class Filters {
     const chain: FilterSession[] = [];
     for (const name of stringList(service.params.filters!)) {
       const session = this.instances.get(name.toLowerCase())?.newSession(info);
-      if (session) chain.push(session);
+      const filter = session && this.core.find('filter', name);
+      if (session) chain.push(filter ? countingFilterSession(session, filter.runtime) : session);
     }
     return chain;
   }
