@@ -70,7 +70,7 @@ function replay(capture: Capture, cut: (chunk: Buffer) => Buffer[] = (c) => [c],
     if (!reuseReadBuffer) return tracker!.feed(piece);
     piece.copy(readBuffer);
     tracker!.feed(readBuffer.subarray(0, piece.length));
-    readBuffer.fill(0xaa);
+    readBuffer.fill(0xaa, 0, piece.length);
   };
   const clientFramer = new PacketFramer();
   const serverFramer = new PacketFramer();

@@ -154,6 +154,8 @@ export class ReplyTracker {
   feed(chunk: Buffer): void {
     if (this.lost) return;
     const now = performance.now();
+    // Kept parts before this index came from earlier reads (already copied).
+    let fresh = this.kept.length;
     let i = 0;
     while (i < chunk.length && !this.lost) {
       if (this.left === 0 && this.headerHave < 4) {
@@ -170,6 +172,7 @@ export class ReplyTracker {
           if (this.headerHave < 4) break;
         }
         this.startPacket(this.headerLength, now);
+        fresh = 0; // a new packet: its kept parts are all from this read
         if (this.left === 0) this.endPacket(now, i);
         continue;
       }
@@ -189,8 +192,8 @@ export class ReplyTracker {
       if (this.left === 0) this.endPacket(now, i);
     }
     // What is kept of a packet that continues in the next read must outlive this one (the
-    // read buffer may be reused): copy it.
-    if (this.keptLength > 0 && this.left > 0) this.kept = [Buffer.concat(this.kept, this.keptLength)];
+    // read buffer may be reused): copy the parts taken from this read, once each.
+    if (this.left > 0) for (let k = fresh; k < this.kept.length; k++) this.kept[k] = Buffer.from(this.kept[k]!);
   }
 
   private startPacket(length: number, now: number): void {
