@@ -25,6 +25,7 @@ import { tokenFor } from './protocol/native-password.ts';
 import { Capability, packet, PacketFramer, ProtocolError, readErr } from './protocol/packets.ts';
 import { keep } from './keep.ts';
 import { ReplyTracker, type Reply } from './protocol/reply-tracker.ts';
+import { useStaticReads, wrote } from './static-reads.ts';
 
 /** What a session keeps of its client's login, so that backends can be opened at any time. */
 export interface Credentials {
@@ -268,10 +269,12 @@ export class Backend {
         }
       };
     }
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', () => this.fail('network error'));
     this.socket.on('close', () => this.fail('connection closed by the server'));
     if (opened.leftover.length) this.onData(opened.leftover);
+    // Reads into one reused buffer where Node allows it (static-reads.ts); 'data' otherwise.
+    if (!useStaticReads(this.socket, (chunk) => this.onData(chunk)))
+      this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.resume();
   }
 
@@ -328,8 +331,10 @@ export class Backend {
     } else if (command >= 0 && this.mode === 'observe') {
       this.tracker!.expect(command);
     }
-    this.lastWriteAt = performance.now();
+    // Only readwritesplit picks replicas by it: no clock read per write elsewhere.
+    if (this.mode === 'routed') this.lastWriteAt = performance.now();
     const ok = this.socket.write(bytes);
+    wrote(this.socket);
     if (!ok) this.stats.buffered_writes++;
     return ok;
   }
@@ -388,7 +393,7 @@ export class Backend {
     const e = this.expectations.shift();
     if (!e || !this.chunk) return;
     addOperations(this.server.name, -1);
-    this.deliver(e, this.chunk.subarray(this.cut, end));
+    this.deliver(e, this.cut === 0 && end === this.chunk.length ? this.chunk : this.chunk.subarray(this.cut, end));
     this.cut = end;
     let bytes: Buffer | null = null;
     if (e.sink === 'buffer') {

@@ -42,6 +42,7 @@ import { COMMAND_NAMES } from '../core/queries.ts';
 import { connectFailure, type AuthFailure, type ReplyTimer } from '../core/traffic.ts';
 import type { ServiceAccounts } from './service-accounts.ts';
 import { routerFor } from './routing/registry.ts';
+import { useStaticReads, wrote } from './static-reads.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from './routing/router.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -115,6 +116,8 @@ export class ClientSession implements Session {
   private commandsSent = 0;
   private repliesSeen = 0;
   private clientPaused = 0;
+  /** Client reads arrive as views of a reused buffer (static-reads.ts). */
+  private staticReads = false;
   /** Back-pressure on the client side now, for the metrics. */
   flow = () => ({ paused: this.clientPaused > 0, buffered: this.client.writableLength });
 
@@ -312,7 +315,8 @@ export class ClientSession implements Session {
   private onClientData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
     this.lastActivity = Date.now();
-    if (this.phase === 'routing') return this.passthrough ? this.forwardRaw(chunk) : this.framed(chunk);
+    if (this.phase === 'routing')
+      return this.passthrough ? this.forwardRaw(chunk) : this.framed(this.staticReads ? Buffer.from(chunk) : chunk);
     if (this.phase === 'connecting' || this.phase === 'closed') {
       // A client must wait for the login's answer; anything else is kept for after it.
       if (this.phase === 'connecting') this.framer.push(chunk);
@@ -439,12 +443,32 @@ export class ClientSession implements Session {
     this.passthrough = this.router!.passthrough && this.chain === null;
     // What the client's login said is in the credentials now; its packet need not stay.
     this.response = null;
+    if (!this.tls) this.readStatically();
     this.client.write(okPacket(sequence));
     const early = this.framer.drain();
     if (early.length) {
       if (this.passthrough) this.forwardRaw(early);
       else this.framed(early);
     }
+  }
+
+  /**
+   * Plain TCP: client reads go into one reused buffer (static-reads.ts), as views that live
+   * until the read is handled. The pass-through path copies only what it keeps; the framed
+   * path (filters, readwritesplit), which keeps packets, frames a copy.
+   */
+  private readStatically(): void {
+    const onData = this.client.listeners('data') as Array<(d: Buffer) => void>;
+    this.client.removeAllListeners('data');
+    // guard()'s work, without its rest-argument array per read.
+    this.staticReads = useStaticReads(this.client, (d) => {
+      try {
+        this.onClientData(d);
+      } catch (err) {
+        this.internalError(err);
+      }
+    });
+    if (!this.staticReads) for (const l of onData) this.client.on('data', l);
   }
 
   /** What the router session may ask of this session. */
@@ -496,7 +520,11 @@ export class ClientSession implements Session {
       s.commandPending = false;
       if (s.replyPendingSince !== 0) s.timeReply();
       if (s.observed.length && s.passthrough) s.publishRawReply();
-      return s.phase === 'closed' ? true : s.client.write(bytes);
+      if (s.phase === 'closed') return true;
+      const ok = s.client.write(bytes);
+      // A write the socket could not take at once pins the read buffer: the next read gets a fresh one.
+      wrote(s.client);
+      return ok;
     }
     whenClientDrains(resume: () => void): void {
       this.s.client.once('drain', resume);
@@ -626,8 +654,15 @@ export class ClientSession implements Session {
       this.held.push(chunk);
       return;
     }
-    this.packets.push(chunk);
     try {
+      // The usual read: exactly one whole packet and nothing waiting, so no framing needed.
+      if (
+        this.packets.pending === 0 &&
+        chunk.length >= 4 &&
+        (chunk[0]! | (chunk[1]! << 8) | (chunk[2]! << 16)) + 4 === chunk.length
+      )
+        return this.onPacket(chunk);
+      this.packets.push(chunk);
       for (let p = this.packets.next(); p && this.phase === 'routing'; p = this.changeUser ? null : this.packets.next())
         this.onPacket(p.raw);
     } catch (err) {
@@ -673,7 +708,8 @@ export class ClientSession implements Session {
 
   private forwardRaw(chunk: Buffer): void {
     if (this.changeUser || this.held.length) {
-      this.held.push(chunk);
+      // Kept until the change-user is answered: a copy, not a view of the read buffer.
+      this.held.push(Buffer.from(chunk));
       if (!this.changeUser) this.releaseHeld();
       return;
     }
@@ -749,7 +785,7 @@ export class ClientSession implements Session {
     // Kept across an await (the account check): a copy, not a view of the read buffer.
     c.parts.push(Buffer.from(bytes.subarray(0, take)));
     c.left -= take;
-    if (take < bytes.length) this.held.push(bytes.subarray(take));
+    if (take < bytes.length) this.held.push(Buffer.from(bytes.subarray(take)));
     if (c.left === 0) this.settle(this.handleChangeUser(Buffer.concat(c.parts)));
   }
 

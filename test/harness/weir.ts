@@ -161,8 +161,10 @@ export async function spawnWeir(
   args: string[],
   env: Record<string, string> = {},
   root = ROOT,
+  /** Node's own flags (--trace-gc, --cpu-prof...: not all are allowed in NODE_OPTIONS). */
+  nodeArgs: string[] = [],
 ): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts'), ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(root, 'src/main.ts'), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

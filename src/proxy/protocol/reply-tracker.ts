@@ -36,6 +36,7 @@ export const IN_TRANSACTION = Status.IN_TRANS;
 export const CACHE_METADATA = 1 << 4;
 /** How much of a packet is kept to read its fields (an ERR's message included). */
 const KEEP = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export interface Reply {
   command: number;
@@ -104,8 +105,10 @@ export class ReplyTracker {
   private readonly queue: Pending[] = [];
   private readonly deprecateEof: boolean;
   private readonly cacheMetadata: boolean;
-  // The packet being read.
-  private header = Buffer.alloc(4);
+  // The packet being read: its header is gathered in numbers (a header split across reads
+  // is 1-3 bytes), never in a Buffer.
+  private headerLength = 0;
+  private sequence = 0;
   private headerHave = 0;
   private left = 0;
   private packetLength = 0;
@@ -156,15 +159,25 @@ export class ReplyTracker {
   feed(chunk: Buffer): void {
     if (this.lost) return;
     const now = performance.now();
+    // Kept parts before this index came from earlier reads (already copied).
+    let fresh = this.kept.length;
     let i = 0;
     while (i < chunk.length && !this.lost) {
       if (this.left === 0 && this.headerHave < 4) {
-        const n = Math.min(4 - this.headerHave, chunk.length - i);
-        chunk.copy(this.header, this.headerHave, i, i + n);
-        this.headerHave += n;
-        i += n;
-        if (this.headerHave < 4) break;
-        this.startPacket(this.header[0]! | (this.header[1]! << 8) | (this.header[2]! << 16), now);
+        if (this.headerHave === 0 && i + 4 <= chunk.length) {
+          // The usual case: the whole header is in this read.
+          this.headerLength = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
+          this.sequence = chunk[i + 3]!;
+          i += 4;
+        } else {
+          for (; this.headerHave < 4 && i < chunk.length; this.headerHave++, i++) {
+            if (this.headerHave < 3) this.headerLength |= chunk[i]! << (8 * this.headerHave);
+            else this.sequence = chunk[i]!;
+          }
+          if (this.headerHave < 4) break;
+        }
+        this.startPacket(this.headerLength, now);
+        fresh = 0; // a new packet: its kept parts are all from this read
         if (this.left === 0) this.endPacket(now, i);
         continue;
       }
@@ -183,19 +196,23 @@ export class ReplyTracker {
       i += n;
       if (this.left === 0) this.endPacket(now, i);
     }
+    // What is kept of a packet that continues in the next read must outlive this one (the
+    // read buffer may be reused): copy the parts taken from this read, once each.
+    if (this.left > 0) for (let k = fresh; k < this.kept.length; k++) this.kept[k] = Buffer.from(this.kept[k]!);
   }
 
   private startPacket(length: number, now: number): void {
     this.packetLength = length;
     this.left = length;
     this.headerHave = 0;
+    this.headerLength = 0;
     const head = this.queue[0];
     if (head) {
       head.reply.size += 4 + length;
       if (head.reply.firstByteAt === 0) head.reply.firstByteAt = now;
     }
     this.keeping = !this.continuation;
-    this.kept = [];
+    if (this.keptLength > 0) this.kept = [];
     this.keptLength = 0;
   }
 
@@ -203,7 +220,8 @@ export class ReplyTracker {
   private worthKeeping(firstByte: number): boolean {
     const phase = this.queue[0]?.phase;
     if (phase === 'rows') return firstByte === 0xfe || firstByte === 0xff;
-    return true;
+    // Definitions are counted, never read.
+    return phase !== 'columns' && phase !== 'prepare-params' && phase !== 'prepare-columns';
   }
 
   private endPacket(now: number, end: number): void {
@@ -212,7 +230,7 @@ export class ReplyTracker {
     if (wasContinuation) return; // the rest of a packet already read
     const payload =
       this.keptLength === 0
-        ? Buffer.alloc(0)
+        ? EMPTY
         : this.kept.length === 1
           ? this.kept[0]!
           : Buffer.concat(this.kept, this.keptLength);
@@ -265,7 +283,7 @@ export class ReplyTracker {
         if (first === 0xfe && p.command === Command.CHANGE_USER) {
           if (this.onAuthSwitch) {
             // The owner answers the switch itself; the OK or ERR that follows ends the reply.
-            this.onAuthSwitch(Buffer.from(payload), this.header[3]!);
+            this.onAuthSwitch(Buffer.from(payload), this.sequence);
             return false;
           }
           // An authentication switch answered by the client: an exchange this tracker does not follow.

@@ -94,6 +94,14 @@ function identStart(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 0x80;
 }
 
+function allDigits(sql: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = sql.charCodeAt(k);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** The tokens of `sql`; `/*! *\/` contents are SQL, other comments are skipped. */
 export function tokenize(sql: string): Token[] {
   const out: Token[] = [];
@@ -192,9 +200,11 @@ export function tokenize(sql: string): Token[] {
       while (j < n && (identChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
       const text = sql.slice(i, j);
       // 1abc is an identifier in MariaDB; keep it a word so it is never read as a number.
+      // Plain digits (the usual literal) need neither the patterns nor upper-casing.
+      const digits = allDigits(sql, i, j);
       out.push({
-        kind: /^[0-9.]+(e[0-9]+)?$/i.test(text) || /^0x[0-9a-f]+$/i.test(text) ? Kind.Number : Kind.Word,
-        text: text.toUpperCase(),
+        kind: digits || /^[0-9.]+(e[0-9]+)?$/i.test(text) || /^0x[0-9a-f]+$/i.test(text) ? Kind.Number : Kind.Word,
+        text: digits ? text : text.toUpperCase(),
       });
       i = j;
       continue;
@@ -326,9 +336,15 @@ function classifyTokens(all: Token[]): Classification {
   // Trailing semicolons end the statement; anything after a semicolon is another statement.
   let end = all.length;
   while (end > 0 && all[end - 1]!.kind === Kind.Semicolon) end--;
-  const firstSemi = all.findIndex((t, i) => i < end && t.kind === Kind.Semicolon);
+  let firstSemi = -1;
+  for (let i = 0; i < end; i++) {
+    if (all[i]!.kind === Kind.Semicolon) {
+      firstSemi = i;
+      break;
+    }
+  }
   const multi = firstSemi >= 0;
-  const tokens = multi ? all.slice(0, firstSemi) : all.slice(0, end);
+  const tokens = multi ? all.slice(0, firstSemi) : end === all.length ? all : all.slice(0, end);
   if (tokens.length === 0) return emptyResult(multi ? Type.WRITE : Type.READ);
   let r = classifyOne(tokens);
   if (multi) {
@@ -473,6 +489,8 @@ function writeWithVariables(tokens: Token[]): Classification {
   return r;
 }
 
+const DATA_CHANGES = new Set(['INSERT', 'UPDATE', 'DELETE', 'REPLACE']);
+
 function classifySelect(tokens: Token[]): Classification {
   const r = emptyResult(Type.READ);
   scanExpressions(tokens, 0, r);
@@ -486,10 +504,7 @@ function classifySelect(tokens: Token[]): Classification {
       if (word(next, 'OUTFILE', 'DUMPFILE')) r.type |= Type.WRITE;
       else if (next?.kind === Kind.UserVar) r.type |= Type.USERVAR_WRITE;
       else r.type |= Type.WRITE; // INSERT ... SELECT written backwards, or SELECT INTO a local: be safe
-    } else if (
-      ['INSERT', 'UPDATE', 'DELETE', 'REPLACE'].includes(t.text) &&
-      !(tokens[i + 1]?.kind === Kind.Punct && tokens[i + 1]!.text === '(')
-    ) {
+    } else if (DATA_CHANGES.has(t.text) && !(tokens[i + 1]?.kind === Kind.Punct && tokens[i + 1]!.text === '(')) {
       // WITH ... UPDATE/DELETE, or a data-changing statement inside a SELECT.
       r.type |= Type.WRITE;
     } else if (t.text === 'NEXT' && word(tokens[i + 1], 'VALUE') && word(tokens[i + 2], 'FOR')) r.type |= Type.WRITE;

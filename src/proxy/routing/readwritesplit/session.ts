@@ -82,20 +82,23 @@ interface RWBackend {
   role: 'master' | 'slave';
 }
 
+/** A decision's `named` until a hint names a server (shared: never pushed to). */
+const NO_NAMES: string[] = [];
+
 /** Server-wide average response times (adaptive_routing), ms, by server name. */
 const responseTime = new Map<string, number>();
 
-function serverFlags(s: ConfigObject): string[] {
-  return [...stringList(s.params.state!), ...s.runtime.facts.flags];
+/** Whether a server has a state flag, set by an administrator or by the monitor (no array built: it runs per statement). */
+function hasFlag(s: ConfigObject, flag: string): boolean {
+  return stringList(s.params.state!).includes(flag) || s.runtime.facts.flags.includes(flag);
 }
 
 function usable(s: ConfigObject): boolean {
-  const f = serverFlags(s);
-  return f.includes('running') && !f.includes('maintenance') && !f.includes('down');
+  return hasFlag(s, 'running') && !hasFlag(s, 'maintenance') && !hasFlag(s, 'down');
 }
 
 function connectable(s: ConfigObject): boolean {
-  return usable(s) && !serverFlags(s).includes('draining');
+  return usable(s) && !hasFlag(s, 'draining');
 }
 
 export function statisticsOf(service: ConfigObject): RouterStatistics {
@@ -257,6 +260,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       for (const b of this.lastTargets) b.backend.write(packet);
       return;
     }
+    if (!this.busy && this.queue.length === 0) {
+      // Nothing waits: route it now, without queueing it (the usual case, one statement at a time).
+      this.routeOne(packet, hints);
+      this.pump();
+      return;
+    }
     this.queue.push({ packet, hints });
     this.pump();
   }
@@ -268,32 +277,38 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private pump(): void {
     while (!this.busy && !this.closed && this.queue.length) {
       const { packet, hints } = this.queue.shift()!;
-      const startsCommand = packet[3] === 0 && packet.length > 4;
-      if (!startsCommand) {
-        for (const b of this.lastTargets) b.backend.write(packet);
-        continue;
-      }
-      if (!this.trx.active || this.trx.ending) this.leaveDraining();
-      let decision: Decision;
-      try {
-        decision = this.decide(packet, hints);
-      } catch (err) {
-        // A packet Weir cannot make sense of costs this session, never the process.
-        this.s.fail(1105, 'HY000', `Weir could not route the statement: ${(err as Error).message}`);
-        return;
-      }
-      this.dispatch(decision);
+      if (!this.routeOne(packet, hints)) return;
     }
+  }
+
+  /** Routes one packet from the queue (or that would be first in it); false when the session failed. */
+  private routeOne(packet: Buffer, hints: Hint[] | null): boolean {
+    const startsCommand = packet[3] === 0 && packet.length > 4;
+    if (!startsCommand) {
+      for (const b of this.lastTargets) b.backend.write(packet);
+      return true;
+    }
+    if (!this.trx.active || this.trx.ending) this.leaveDraining();
+    let decision: Decision;
+    try {
+      decision = this.decide(packet, hints);
+    } catch (err) {
+      // A packet Weir cannot make sense of costs this session, never the process.
+      this.s.fail(1105, 'HY000', `Weir could not route the statement: ${(err as Error).message}`);
+      return false;
+    }
+    this.dispatch(decision);
+    return true;
   }
 
   // ---- deciding where a command goes ----
 
-  private decision(packet: Buffer, command: number, target: Target, extra: Partial<Decision> = {}): Decision {
-    return {
+  private decision(packet: Buffer, command: number, target: Target, extra: Partial<Decision> | null = null): Decision {
+    const d: Decision = {
       packet,
       command,
       target,
-      named: [],
+      named: NO_NAMES,
       maxLag: 0,
       history: null,
       statement: null,
@@ -304,8 +319,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       masterRead: false,
       commit: false,
       retryUntil: 0,
-      ...extra,
     };
+    // Most statements have no extras: no spread (it runs per statement).
+    return extra ? Object.assign(d, extra) : d;
   }
 
   private decide(packet: Buffer, hints: Hint[] | null): Decision {
@@ -415,7 +431,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     command: number,
     c: Classification,
     hints: Hint[] | null,
-    extra: Partial<Decision> = {},
+    extra: Partial<Decision> | null = null,
   ): Decision {
     const type = c.type;
     const varsInMaster = this.p.use_sql_variables_in === 'master';
@@ -441,7 +457,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       (type & (Type.READ | Type.USERVAR_READ | Type.SYSVAR_READ | Type.GSYSVAR_READ)) !== 0;
     if (readOnly && type & Type.USERVAR_READ && varsInMaster) readOnly = false;
     if (readOnly && type & Type.USERVAR_WRITE && varsInMaster) readOnly = false;
-    if (readOnly && c.tables.some((t) => this.temporaryTables.has(this.qualify(t)))) readOnly = false;
+    if (readOnly && this.temporaryTables.size && c.tables.some((t) => this.temporaryTables.has(this.qualify(t))))
+      readOnly = false;
     if (type & (Type.PREPARE_NAMED_STMT | Type.DEALLOC_PREPARE)) target = 'all';
     else if (type & Type.NEXT_TRX) {
       target = 'master';
@@ -461,12 +478,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (target === 'slave' && c.relatesToPrevious && !this.trx.active) target = 'last';
     if (target === 'slave' && this.maxSlaves === 0) target = 'master';
 
-    const d = this.decision(packet, command, target, {
-      ...extra,
-      read: target === 'slave' || target === 'last',
-      masterRead: (type & Type.MASTER_READ) !== 0,
-      commit: this.trx.ending && !(type & Type.ROLLBACK),
-    });
+    const d = this.decision(packet, command, target, extra);
+    d.read = target === 'slave' || target === 'last';
+    d.masterRead = (type & Type.MASTER_READ) !== 0;
+    d.commit = this.trx.ending && !(type & Type.ROLLBACK);
     // Session commands are kept for backends opened later; SET GLOBAL is not (it is not the session's).
     if (target === 'all' && (type & ~Type.GSYSVAR_WRITE) !== 0)
       d.history = { packet: Buffer.from(packet), command, statementId: null, ok: null };
@@ -481,7 +496,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       if (d.target === 'all') continue;
       if (h.type === 'slave') d.target = 'slave';
       else if (h.type === 'last') d.target = 'last';
-      else if (h.type === 'server') d.named.push(h.server);
+      else if (h.type === 'server') (d.named === NO_NAMES ? (d.named = []) : d.named).push(h.server);
       else if (h.type === 'lag' && h.seconds > 0) d.maxLag = h.seconds;
     }
     return d;
@@ -672,8 +687,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.answerLocally(errPacket(1, 1243, 'HY000', `Unknown prepared statement handler (${st!.id}) given to Weir`));
       return;
     }
-    this.count(d, [to]);
-    this.lastTargets = [to];
+    this.count(d, to);
+    if (this.lastTargets.length !== 1 || this.lastTargets[0] !== to) this.lastTargets = [to];
     if (d.command !== Command.STMT_FETCH) this.lastUsed = to;
     if (this.trx.active && !this.trxTarget) this.trxTarget = to;
     if (this.trx.ending) this.nextTrxPending = false;
@@ -958,23 +973,26 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.s.replied(reply, '');
   }
 
-  private count(d: Decision, to: RWBackend[]): void {
+  private count(d: Decision, to: RWBackend | RWBackend[]): void {
     this.stats.queries++;
     if (d.target === 'all') this.stats.route_all++;
     else if (d.named.length === 0 && d.target === 'master') this.stats.route_master++;
     else if (d.named.length === 0 && d.target === 'slave') this.stats.route_slave++;
-    for (const b of to) {
-      const s = serverStats(this.stats, b.backend.server.name);
-      s.total++;
-      if (d.target === 'all' || b.role === 'slave') s.read++;
-      else s.write++;
-    }
+    if (Array.isArray(to)) for (const b of to) this.countOn(d, b);
+    else this.countOn(d, to);
+  }
+
+  private countOn(d: Decision, b: RWBackend): void {
+    const s = serverStats(this.stats, b.backend.server.name);
+    s.total++;
+    if (d.target === 'all' || b.role === 'slave') s.read++;
+    else s.write++;
   }
 
   // ---- backends ----
 
   private isMasterServer(s: ConfigObject): boolean {
-    return usable(s) && serverFlags(s).includes('master');
+    return usable(s) && hasFlag(s, 'master');
   }
 
   private bestMaster(): ConfigObject | null {
@@ -997,8 +1015,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   private isReplicaCandidate(s: ConfigObject, maxLag: number, rank = this.readRank()): boolean {
     if (!usable(s) || this.failed.has(s.name)) return false;
-    const f = serverFlags(s);
-    if (!f.includes('slave') || rankOf(s) !== rank) return false;
+    if (!hasFlag(s, 'slave') || rankOf(s) !== rank) return false;
     if (maxLag > 0) {
       const lag = s.runtime.facts.replication_lag;
       if (lag === null || lag < 0 || lag >= maxLag) return false;
@@ -1014,7 +1031,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (primary) return rankOf(primary);
     return sessionRank(
       null,
-      this.s.servers().filter((s) => usable(s) && !this.failed.has(s.name) && serverFlags(s).includes('slave')),
+      this.s.servers().filter((s) => usable(s) && !this.failed.has(s.name) && hasFlag(s, 'slave')),
     );
   }
 
@@ -1022,8 +1039,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private pickReader(hintedLag: number): Backend | ConfigObject | null {
     const maxLag = this.maxLag(hintedLag);
     const rank = this.readRank();
-    const openReplicas = [...this.backends.values()].filter((b) => !b.backend.closed && b.role === 'slave');
-    const mayOpen = openReplicas.length < this.maxSlaves && this.history.canRecover;
+    let openReplicas = 0;
+    for (const b of this.backends.values()) if (!b.backend.closed && b.role === 'slave') openReplicas++;
+    const mayOpen = openReplicas < this.maxSlaves && this.history.canRecover;
     const candidates: Array<{ server: ConfigObject; backend: Backend | null; klass: number }> = [];
     for (const server of this.s.servers()) {
       const open = this.backends.get(server.name.toLowerCase());
@@ -1036,9 +1054,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       }
     }
     if (candidates.length === 0) return null;
-    const best = Math.min(...candidates.map((c) => c.klass));
-    const pool = candidates.filter((c) => c.klass === best);
+    let best = 2;
+    for (const c of candidates) if (c.klass < best) best = c.klass;
     if (best === 2) return null; // the primary, reached through chooseMaster
+    const pool = candidates.length === 1 ? candidates : candidates.filter((c) => c.klass === best);
+    if (pool.length === 1) return pool[0]!.backend ?? pool[0]!.server;
     const criteria = String(this.p.slave_selection_criteria ?? 'least_current_operations').toLowerCase();
     const score = (c: { server: ConfigObject }): number => {
       const name = c.server.name;
