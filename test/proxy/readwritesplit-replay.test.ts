@@ -11,6 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import mysql, { type Connection } from 'mysql2/promise';
 import {
@@ -223,15 +224,31 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
   });
 
   test('transaction_replay: a replay that diverges (UUID()) closes the session with a checksum mismatch', async () => {
-    const c = await client('Replay');
-    await c.query('BEGIN');
-    await c.query("INSERT INTO ledger (note) VALUES ('uuid')");
-    await c.query('SELECT UUID() AS u');
-    const closed = closedWith(c);
-    await killAppThreads(primary());
-    assert.match(await closed, /checksum mismatch/i);
-    await assert.rejects(c.query('COMMIT'));
-    assert.equal(await rows("note = 'uuid'"), 0);
+    const log = t.weir.context.log;
+    log.levels.debug = true;
+    try {
+      const c = await client('Replay');
+      await c.query('BEGIN');
+      await c.query("INSERT INTO ledger (note) VALUES ('uuid')");
+      const [[{ u }]] = (await c.query('SELECT UUID() AS u')) as any;
+      const closed = closedWith(c);
+      await killAppThreads(primary());
+      assert.match(await closed, /checksum mismatch/i);
+      await assert.rejects(c.query('COMMIT'));
+      assert.equal(await rows("note = 'uuid'"), 0);
+      // The debug line says which statement differed and shows what the client had seen.
+      const line = readFileSync(log.file, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('transaction replay mismatch') && l.includes(u));
+      assert.ok(line, `a debug line with the UUID the client saw (${u})`);
+      assert.match(
+        line,
+        /mismatch at statement 3 of 3 \(\\"SELECT UUID\(\) AS u\\"\): first difference at byte \d+ \(packet 3 /,
+      );
+      assert.match(line, /"level":"debug"/);
+    } finally {
+      log.levels.debug = false;
+    }
     await closeAll();
   });
 

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { errPacket, okPacket } from '../../src/proxy/protocol/packets.ts';
 import { newReply } from '../../src/proxy/protocol/reply-tracker.ts';
 import {
+  describeDifference,
   ignorableError,
+  KEEP_REPLY_BYTES,
   replaySettings,
   ReplyDigest,
   TrxLog,
@@ -32,6 +34,39 @@ function logged(log: TrxLog<null>, reply: Buffer, opts: { masterRead?: boolean; 
 }
 
 describe('transaction replay log', () => {
+  test('a mismatch can say what differed: replies are kept up to KEEP_REPLY_BYTES per transaction', () => {
+    const log = new TrxLog<null>(settings());
+    const r = rows('abcdef');
+    log.record(query('X'), 3, null, { starts: true, masterRead: false, commit: false });
+    log.received(r.subarray(0, 4));
+    log.received(r.subarray(4));
+    log.completed(newReply(3));
+    assert.deepEqual(log.entries[0]!.reply, r);
+    // A reply past the budget is not kept (its digest still is); the next transaction starts afresh.
+    const big = Buffer.alloc(KEEP_REPLY_BYTES, 0x41);
+    assert.equal(logged(log, big) !== '', true);
+    assert.equal(log.entries[1]!.reply, null);
+    assert.equal(logged(log, rows('g')) !== '', true);
+    assert.deepEqual(log.entries[2]!.reply, rows('g'));
+    log.close();
+    log.record(query('Y'), 3, null, { starts: true, masterRead: false, commit: false });
+    log.received(big.subarray(0, KEEP_REPLY_BYTES - 10));
+    log.completed(newReply(3));
+    assert.equal(log.entries[0]!.reply!.length, KEEP_REPLY_BYTES - 10);
+  });
+
+  test('describeDifference names the first differing byte, its packet, and both packets', () => {
+    const reply = (second: string) => Buffer.concat([rows('head'), rows(second), rows('tail')]);
+    assert.equal(describeDifference(reply('same'), reply('same')), 'identical bytes');
+    const d = describeDifference(reply('row-1'), reply('row-2'));
+    assert.match(d, /^first difference at byte 16 \(packet 1 at 8\) of 25 vs 25; /);
+    assert.match(d, /original: 05000001726f772d31 "row-1"; replayed: 05000001726f772d32 "row-2"$/);
+    assert.match(
+      describeDifference(reply('a'), rows('head')),
+      /first difference at byte 8 \(packet 1 at 8\) of 21 vs 8; /,
+    );
+  });
+
   test('full compares every reply; result_only skips OK packets; no_insert_id also skips LAST_INSERT_ID() reads', () => {
     const ok1 = okPacket(1);
     const full = new TrxLog<null>(settings());
@@ -61,7 +96,7 @@ describe('transaction replay log', () => {
     other.update(rows('abcdeg'));
     assert.notEqual(other.digest('full', false), new ReplyDigest().digest('full', false));
     const log = new TrxLog<null>(settings());
-    const entry = { packet: query('X'), command: 3, ref: null, digest: logged(log, rows('abcdef')) };
+    const entry = { packet: query('X'), command: 3, ref: null, digest: logged(log, rows('abcdef')), reply: null };
     assert.equal(log.digestOf(rows('abcdef'), entry, false), entry.digest);
     assert.notEqual(log.digestOf(rows('abcdeg'), entry, false), entry.digest);
   });

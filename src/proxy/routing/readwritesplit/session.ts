@@ -32,7 +32,7 @@ import { rankOf, sessionRank } from './ranks.ts';
 import { kill, killUser, parseKillUser, registerKillable, unregisterKillable } from '../kill.ts';
 import { Keepalive } from './keepalive.ts';
 import { ReusedPrepares } from './reuse-prepared.ts';
-import { ignorableError, prefixDigest, replaySettings, TrxLog } from './trx-replay.ts';
+import { describeDifference, ignorableError, prefixDigest, replaySettings, TrxLog } from './trx-replay.ts';
 import { serverStateChange, waitForServer, type Wait } from './delayed-retry.ts';
 
 type Target = 'master' | 'slave' | 'all' | 'last';
@@ -1462,15 +1462,19 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       const entry = this.replay.entries[i]!;
       const { bytes } = await this.runOn(target, entry.ref);
       if (this.closed) return;
-      if (this.replay.digestOf(bytes, entry, entry.ref.masterRead) !== entry.digest)
+      if (this.replay.digestOf(bytes, entry, entry.ref.masterRead) !== entry.digest) {
+        this.debugMismatch(i, bytes);
         throw new ReplayMismatch(`statement ${i + 1} of ${this.replay.entries.length} gave a different result`);
+      }
     }
     let last: { reply: Reply; bytes: Buffer } | null = null;
     if (interrupted && sent && sent.bytes > 0) {
       // The client has part of this reply: the replayed one must begin with the same bytes.
       last = await this.runOn(target, interrupted);
-      if (last.bytes.length < sent.bytes || prefixDigest(last.bytes, sent.bytes) !== sent.digest)
+      if (last.bytes.length < sent.bytes || prefixDigest(last.bytes, sent.bytes) !== sent.digest) {
+        this.debugMismatch(-1, last.bytes, interrupted, sent.bytes);
         throw new ReplayMismatch('the interrupted statement gave a different result');
+      }
     }
     this.replaying = false;
     this.replay.replayed();
@@ -1496,6 +1500,27 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.current!.sentToClient = last.bytes.length;
     this.s.toClient(last.bytes.subarray(sent!.bytes));
     this.finished(interrupted, target, last.reply);
+  }
+
+  /**
+   * Debug log of a mismatch: which statement (`index`, -1: the interrupted one, of which the
+   * client had `had` bytes), what differed, and the transaction's statements.
+   */
+  private debugMismatch(index: number, replayed: Buffer, interrupted?: Decision, had = 0): void {
+    const entries = this.replay.entries;
+    const text = (packet: Buffer, n: number): string => JSON.stringify(packet.toString('utf8', 5, 5 + n));
+    const original = index >= 0 ? entries[index]!.reply : null;
+    const what =
+      index < 0
+        ? `the interrupted statement (${text(interrupted!.packet, 300)}): the client had ${had} bytes, the replay gave ${replayed.length}`
+        : `statement ${index + 1} of ${entries.length} (${text(entries[index]!.packet, 300)}): ` +
+          (original ? describeDifference(original, replayed) : 'its original reply was not kept (too large)');
+    this.s.logger.debug(
+      { session: this.s.id, service: this.s.service.name },
+      `session ${this.s.id}: transaction replay mismatch at ${what}; ` +
+        `the transaction began ${Math.round(performance.now() - this.replay.startedAt)} ms ago; ` +
+        `statements: ${entries.map((e) => text(e.packet, 80)).join(' | ')}`,
+    );
   }
 
   /** Runs a logged statement on `to` during a replay; its reply is kept from the client. */

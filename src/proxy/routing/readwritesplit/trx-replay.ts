@@ -47,12 +47,26 @@ export interface LoggedStatement<T> {
   ref: T;
   /** Hex digest; '' when the mode does not compare this reply. */
   digest: string;
+  /**
+   * The reply bytes the client received, so a mismatch can say what differed (logged at
+   * debug level); null once the transaction's replies passed KEEP_REPLY_BYTES.
+   */
+  reply: Buffer | null;
 }
+
+/** Reply bytes kept per transaction to explain a mismatch (a sysbench oltp transaction: ~40 KiB). */
+export const KEEP_REPLY_BYTES = 64 * 1024;
 
 /** A reply being received: its running checksum, its size, its first packet. */
 export class ReplyDigest {
   private readonly hash: Hash = createHash('sha1');
   bytes = 0;
+  /** The reply's bytes, while `keep` allows (null: not kept). */
+  chunks: Buffer[] | null;
+
+  constructor(private keep = 0) {
+    this.chunks = keep > 0 ? [] : null;
+  }
   /** Whether the reply is one OK packet (result_only does not compare those). */
   private head: Buffer = Buffer.alloc(0);
 
@@ -60,6 +74,10 @@ export class ReplyDigest {
     this.bytes += chunk.length;
     if (this.head.length < 5) this.head = Buffer.concat([this.head, chunk.subarray(0, 5 - this.head.length)]);
     this.hash.update(chunk);
+    if (this.chunks) {
+      if (this.bytes > this.keep) this.chunks = null;
+      else this.chunks.push(Buffer.from(chunk));
+    }
   }
 
   /** The digest `mode` compares for this reply ('' when it compares nothing). */
@@ -99,6 +117,10 @@ export class TrxLog<T> {
   /** Why the transaction cannot be replayed (too big, COMMIT sent with safe_commit), or null. */
   notReplayable: string | null = null;
   private size = 0;
+  /** Reply bytes kept so far (KEEP_REPLY_BYTES). */
+  private kept = 0;
+  /** When the transaction's first statement was sent (performance.now()). */
+  startedAt = 0;
   private current: Recording<T> | null = null;
   /** First replay attempt of this transaction (ms), and how many there were. */
   firstAttemptAt = 0;
@@ -117,7 +139,13 @@ export class TrxLog<T> {
     opts: { starts: boolean; masterRead: boolean; commit: boolean },
   ): boolean {
     if (opts.starts || !this.open) this.reset(true);
-    this.current = { packet: Buffer.from(packet), command, ref, masterRead: opts.masterRead, reply: new ReplyDigest() };
+    this.current = {
+      packet: Buffer.from(packet),
+      command,
+      ref,
+      masterRead: opts.masterRead,
+      reply: new ReplyDigest(KEEP_REPLY_BYTES - this.kept),
+    };
     if (this.notReplayable) return false;
     if (this.size + packet.length >= this.settings.maxSize) {
       this.notReplayable = `the transaction is larger than transaction_replay_max_size (${this.settings.maxSize} bytes)`;
@@ -156,7 +184,9 @@ export class TrxLog<T> {
       command: c.command,
       ref: c.ref,
       digest: c.reply.digest(this.settings.checksum, c.masterRead),
+      reply: c.reply.chunks ? Buffer.concat(c.reply.chunks) : null,
     });
+    this.kept += c.reply.chunks ? c.reply.bytes : 0;
   }
 
   /**
@@ -207,6 +237,8 @@ export class TrxLog<T> {
   private reset(open: boolean): void {
     this.entries.length = 0;
     this.size = 0;
+    this.kept = 0;
+    this.startedAt = open ? performance.now() : 0;
     this.current = null;
     this.notReplayable = null;
     this.attempts = 0;
@@ -221,4 +253,32 @@ export function ignorableError(error: Reply['error'], settings: ReplaySettings):
   if (error.code === 1290) return true; // --read-only: the primary was demoted (switchover)
   if (error.code === 1047 && error.sqlState === '08S01') return true;
   return settings.retryOnDeadlock && error.sqlState.startsWith('40');
+}
+
+/**
+ * Where two replies first differ, for the debug line of a mismatch: the byte offset, and
+ * the packet holding it in both (hex and text, 200 bytes at most).
+ */
+export function describeDifference(original: Buffer, replayed: Buffer): string {
+  let at = 0;
+  while (at < original.length && at < replayed.length && original[at] === replayed[at]) at++;
+  if (at === original.length && at === replayed.length) return 'identical bytes';
+  // The packet holding byte `at`.
+  let start = 0;
+  let index = 0;
+  while (start + 4 <= original.length) {
+    const len = original.readUIntLE(start, 3);
+    if (start + 4 + len > at) break;
+    start += 4 + len;
+    index++;
+  }
+  const show = (b: Buffer): string => {
+    const len = start + 4 <= b.length ? b.readUIntLE(start, 3) : 0;
+    const pkt = b.subarray(start, Math.min(b.length, start + 4 + Math.min(len, 200)));
+    return `${pkt.toString('hex')} ${JSON.stringify(pkt.subarray(4).toString('latin1'))}`;
+  };
+  return (
+    `first difference at byte ${at} (packet ${index} at ${start}) of ${original.length} vs ${replayed.length}; ` +
+    `original: ${show(original)}; replayed: ${show(replayed)}`
+  );
 }
