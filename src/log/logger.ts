@@ -31,6 +31,17 @@ export interface LogOptions {
   throttling: LogThrottling;
 }
 
+/** The Log behind each logger it made (levelEnabled). */
+const logs = new WeakMap<WeirLogger, Log>();
+
+/**
+ * Whether `logger` writes messages of `level` now (the level switches live in its Log, not in
+ * pino's threshold). A logger no Log made writes everything.
+ */
+export function levelEnabled(logger: WeirLogger, level: Level): boolean {
+  return logs.get(logger)?.isEnabled(level) ?? true;
+}
+
 export class Log {
   readonly file: string;
   readonly logger: WeirLogger;
@@ -73,6 +84,7 @@ export class Log {
       },
       pino.multistream(streams, { levels: LEVELS, dedupe: false }),
     );
+    logs.set(this.logger, this);
   }
 
   /** Called after every flush: other files Weir writes (filters' logs) reopen too. */
@@ -95,6 +107,11 @@ export class Log {
     this.throttling = { ...throttling };
     this.recent.clear();
     this.lastModified = new Date();
+  }
+
+  /** Whether messages of `level` are written now (callers skip work that only feeds them). */
+  isEnabled(level: Level): boolean {
+    return !this.closed && (level === 'error' || this.levels[level] === true);
   }
 
   close(): void {

@@ -32,6 +32,7 @@ import { rankOf, sessionRank } from './ranks.ts';
 import { kill, killUser, parseKillUser, registerKillable, unregisterKillable } from '../kill.ts';
 import { Keepalive } from './keepalive.ts';
 import { ReusedPrepares } from './reuse-prepared.ts';
+import { levelEnabled } from '../../../log/logger.ts';
 import { describeDifference, ignorableError, prefixDigest, replaySettings, TrxLog } from './trx-replay.ts';
 import { serverStateChange, waitForServer, type Wait } from './delayed-retry.ts';
 
@@ -165,7 +166,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
-    this.replay = new TrxLog(replaySettings(this.p));
+    this.replay = new TrxLog(replaySettings(this.p), () => levelEnabled(this.s.logger, 'debug'));
     this.stats = statisticsOf(s.service);
     this.causal = new CausalReads(this.p, this.stats);
     this.history = new SessionCommandHistory({

@@ -126,7 +126,14 @@ export class TrxLog<T> {
   firstAttemptAt = 0;
   attempts = 0;
 
-  constructor(readonly settings: ReplaySettings) {}
+  /**
+   * `explain`: whether a mismatch will be logged (debug level) — only then are the original
+   * reply bytes kept, so that the usual replay costs a checksum per reply and no copy.
+   */
+  constructor(
+    readonly settings: ReplaySettings,
+    private readonly explain: () => boolean = () => true,
+  ) {}
 
   /**
    * A statement of the transaction is sent (`starts`: the transaction begins with it).
@@ -144,7 +151,7 @@ export class TrxLog<T> {
       command,
       ref,
       masterRead: opts.masterRead,
-      reply: new ReplyDigest(KEEP_REPLY_BYTES - this.kept),
+      reply: new ReplyDigest(this.explain() ? KEEP_REPLY_BYTES - this.kept : 0),
     };
     if (this.notReplayable) return false;
     if (this.size + packet.length >= this.settings.maxSize) {
