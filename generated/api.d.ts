@@ -2046,14 +2046,15 @@ export interface components {
             };
         };
         /**
-         * @description What readwritesplit knows of one session: its open transaction and whether it could be replayed on a new primary (transaction_replay), its primary and its session command history. The session's last GTID is not shown: Weir does not request session-tracked GTIDs from the servers.
+         * @description What readwritesplit knows of one session: its open transaction and whether it could be replayed on a new primary (transaction_replay), its primary and its session command history, and the GTID of its last write.
          * @example {
          *       "transaction": "read_write",
          *       "transaction_statements": 3,
          *       "replayable": true,
          *       "replaying": false,
          *       "primary": "db1",
-         *       "sescmd_history_length": 2
+         *       "sescmd_history_length": 2,
+         *       "last_gtid": "0-1-42"
          *     }
          */
         SessionRouterDiagnostics: {
@@ -2072,6 +2073,8 @@ export interface components {
             primary: string | null;
             /** @description Session commands kept for connections opened later. */
             sescmd_history_length: number;
+            /** @description The GTIDs of the session's last writes on the primary, one per replication domain, comma-separated (`0-1-42`), as the servers report them in their OK packets. Weir asks the servers to report them when the service has `causal_reads` on; otherwise, and before the session's first write, null. */
+            last_gtid: string | null;
         };
         /**
          * @description A client session on a service.

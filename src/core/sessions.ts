@@ -24,6 +24,8 @@ export interface SessionRouterState {
   primary: string | null;
   /** Session commands kept for connections opened later. */
   sescmd_history_length: number;
+  /** GTIDs of the session's last writes, per domain (tracked when causal_reads is on), or null. */
+  last_gtid: string | null;
 }
 
 export interface BackendConnection {

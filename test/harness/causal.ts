@@ -21,6 +21,8 @@ export interface CausalCluster {
   ports: Record<string, number>;
   client(service: string, opts?: Partial<mysql.ConnectionOptions>): Promise<Connection>;
   diagnostics(service: string): Promise<Record<string, any>>;
+  /** GET /sessions: every session with its router_diagnostics. */
+  sessions(): Promise<Array<Record<string, any>>>;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,9 @@ export async function startCausalCluster(services: Record<string, string>): Prom
     },
     async diagnostics(service) {
       return (await asAdmin(t.http.get(`/services/${service}`)).expect(200)).body.router_diagnostics;
+    },
+    async sessions() {
+      return (await asAdmin(t.http.get('/sessions')).expect(200)).body;
     },
     async close() {
       await Promise.all(open.map((c) => c.end().catch(() => undefined)));

@@ -106,6 +106,10 @@ describe('readwritesplit causal_reads', () => {
     const c = await k.client('Local', { multipleStatements: true });
     await stopReplicas();
     const id = await insert(c, 7);
+    // The session shows the GTID of its write (nothing else writes meanwhile).
+    const [{ pos }] = await k.topo.primary.query('SELECT @@gtid_binlog_pos AS pos');
+    const mine = (await k.sessions()).filter((s) => s.router_diagnostics?.last_gtid === pos);
+    assert.equal(mine.length, 1, `one session with last_gtid ${pos}`);
     const reading = readBack(c, id);
     await waitingOnReplica();
     await startReplicas();

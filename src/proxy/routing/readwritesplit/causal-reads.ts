@@ -157,6 +157,11 @@ export class CausalReads {
     backend.write(query(TRACK_LAST_GTID), { command: Command.QUERY, sink: 'discard', done: () => {} });
   }
 
+  /** The GTIDs of the session's own last writes (per domain), or null before the first or with causal_reads off. */
+  get lastGtid(): string | null {
+    return this.session.size ? format(this.session) : null;
+  }
+
   /** A complete reply from `backend`; `wrote`: the statement was routed as a write. */
   observe(reply: Reply, backend: Backend, isPrimary: boolean, wrote: boolean): void {
     if (!this.enabled || !isPrimary) return;

@@ -1578,6 +1578,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       replaying: this.replaying,
       primary: m ? m.backend.server.name : null,
       sescmd_history_length: this.history.entries.length,
+      last_gtid: this.causal.lastGtid,
     };
   }
 
