@@ -45,9 +45,14 @@ export function assignRoles(
       );
     link.set(s.name, conns[0] ?? null);
   }
+  // MaxScale's default (slave_conditions=none): a replica keeps its role while its primary is
+  // down and its IO thread keeps trying (Connecting), so reads go on during a failover and
+  // readwritesplit sessions can still open (master_failure_mode=fail_on_write).
   const isSlave = (s: Observed) => {
     const l = link.get(s.name);
-    return !!l && l.conn.io_running && l.conn.sql_running && up(l.master);
+    if (!l || !l.conn.sql_running) return false;
+    if (l.conn.io_running && up(l.master)) return true;
+    return !up(l.master) && l.conn.io_state === 'Connecting';
   };
   const replicaCount = (s: Observed) =>
     servers.filter((r) => link.get(r.name)?.master.name === s.name && isSlave(r)).length;

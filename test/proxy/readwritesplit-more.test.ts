@@ -657,9 +657,7 @@ describe('readwritesplit, continued', () => {
     await st.close();
   });
 
-  test('44: fail_on_write: the primary goes down while the session is idle: the next write closes the session', async () => {
-    // (Reads in between are not tested: Weir's monitor takes the Slave role from replicas of a
-    // down primary, where MaxScale's default slave_conditions keeps it, so no replica is left.)
+  test('44: fail_on_write: the primary goes down while the session is idle: reads go on, a new session opens, the next write closes the session', async () => {
     const c = await client();
     await c.query('SET @x = 1');
     await topo.primary.kill();
@@ -668,6 +666,16 @@ describe('readwritesplit, continued', () => {
       'Weir to see db1 down',
       async () => !core.get('server', 'db1').runtime.facts.flags.includes('running'),
     );
+    // MaxScale's default slave_conditions: the replicas keep their role while their IO threads
+    // try to reach the dead primary, so reads carry on.
+    assert.ok(core.get('server', 'db2').runtime.facts.flags.includes('slave'), 'db2 is still a replica');
+    const [[read]] = (await c.query('SELECT @x AS x, @@server_id AS sid')) as any;
+    assert.equal(Number(read.x), 1, 'the session variable is on the replica too');
+    assert.notEqual(Number(read.sid), 1);
+    const other = await client();
+    const [[one]] = (await other.query('SELECT 1 AS n')) as any;
+    assert.equal(Number(one.n), 1, 'a new session opens on the replicas alone');
+    await other.end();
     await assert.rejects(c.query("INSERT INTO items (name) VALUES ('nowhere')"), (err: any) => err.errno === 2003);
     await assert.rejects(c.query('SELECT 1'), 'the session is closed');
   });

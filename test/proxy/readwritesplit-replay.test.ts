@@ -195,6 +195,7 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
       replaying: false,
       primary: primary().name,
       sescmd_history_length: 0,
+      last_gtid: null,
     });
     await killAppThreads(primary());
     await waitFor('the replay', async () => (await diagnostics('Replay')).replayed_transactions === before + 1);
