@@ -43,7 +43,7 @@ test('the kept text follows every field a session shows as it changes', () => {
   b.state = 'Stopping session';
   (b as { user: string }).user = 'other'; // COM_CHANGE_USER
   b.backends = [...b.backends, { server: 'db2', state: 'x', role: 'y', stats: {} as never }];
-  a.backends[0]!.server = 'db3'; // changed in place
+  a.backends = [{ ...a.backends[0]!, server: 'db3' }]; // routers replace the array whole (backendsChanged)
   a.lastActivity = now - 1500;
   assert.equal(String(sessionsJson([a, b], now + 1)), expected([a, b], now + 1));
   assert.equal(String(sessionJson(b, now)), JSON.stringify(sessionView(b, now)));
