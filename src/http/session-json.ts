@@ -173,17 +173,21 @@ export function sessionJson(s: Session, now: number): Buffer {
   return sessionsJson([s], now).subarray(1, -1);
 }
 
-/** A listing of sessions at one instant: its ETag at once, its bytes when asked for. */
+/**
+ * A listing of sessions at one instant: its ETag and its bytes, each made when first asked for.
+ * Both are asked for within one synchronous send (src/http/app.ts), so no other listing can
+ * touch the sessions' fragments in between.
+ */
 export interface SessionsListing {
   /** A strong ETag: equal only when the bytes are (see Fragment.version). */
   readonly etag: string;
-  /** The JSON array, as UTF-8 (built on the first call; call it before the event loop turns). */
+  /** The JSON array, as UTF-8. */
   json(): Buffer;
 }
 
 /** Differs per process: versions restart at 1 with each process, ETags must not repeat. */
 const PROCESS_KEY = randomBytes(16);
-/** The ETag's input, reused between listings (they are made synchronously, one at a time). */
+/** The ETag's input, reused between listings (each is made synchronously). */
 let keyScratch = Buffer.allocUnsafe(64 * 1024);
 /** The listed sessions' fragments, reused likewise, so that a listing allocates its bytes only. */
 let fragScratch: Fragment[] = [];
@@ -192,11 +196,39 @@ let listingsMade = 0;
 let lastListed = 0;
 
 /**
- * Prepares a listing of `list` at `now`: each session's fragment brought up to date and the
- * ETag computed from what the listing's bytes are made of (the process key, each fragment's
- * version, its idle time and its router diagnostics), not from the 2+ MB of bytes themselves.
+ * A listing of `list` at `now`. Its ETag is computed from what its bytes are made of (the
+ * process key, each fragment's version, its idle time and its router diagnostics), not from
+ * the 2+ MB of bytes themselves, so a 304 or a `fields=` answer never builds them.
  */
 export function sessionsListing(list: readonly Session[], now: number): SessionsListing {
+  let prepared: { etag: string; length: number; token: number } | undefined;
+  let bytes: Buffer | undefined;
+  const prepare = () => (prepared ??= prepareListing(list, now));
+  return {
+    get etag() {
+      return prepare().etag;
+    },
+    json() {
+      if (bytes) return bytes;
+      let { length } = prepare();
+      if (prepared!.token !== listingsMade) {
+        // Another listing used the scratch since: prepared again, the same ETag means the same bytes.
+        const again = prepareListing(list, now);
+        if (again.etag !== prepared!.etag)
+          throw new Error('the sessions changed between the ETag of a listing and its bytes');
+        length = again.length;
+      }
+      bytes = write(fragScratch, list.length, length);
+      // Closed sessions' fragments are not kept alive by the scratch array.
+      fragScratch.fill(undefined as never, 0, list.length);
+      lastListed = 0;
+      return bytes;
+    },
+  };
+}
+
+/** Brings each session's fragment up to date, notes its idle time and diagnostics, and hashes the ETag. */
+function prepareListing(list: readonly Session[], now: number): { etag: string; length: number; token: number } {
   const n = list.length;
   if (fragScratch.length < n) fragScratch = new Array<Fragment>(n);
   const frags = fragScratch;
@@ -222,19 +254,7 @@ export function sessionsListing(list: readonly Session[], now: number): Sessions
     if (routed) k += routed.copy(key, k);
   }
   const etag = `"${createHash('sha1').update(keyScratch.subarray(0, k)).digest('hex')}"`;
-  let bytes: Buffer | undefined;
-  return {
-    etag,
-    json() {
-      if (bytes) return bytes;
-      if (token !== listingsMade) throw new Error('a sessions listing was written after another was prepared');
-      bytes = write(frags, n, length);
-      // Closed sessions' fragments are not kept alive by the scratch array.
-      frags.fill(undefined as never, 0, n);
-      lastListed = 0;
-      return bytes;
-    },
-  };
+  return { etag, length, token };
 }
 
 function ensureKey(at: number, more: number): Buffer {

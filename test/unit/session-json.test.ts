@@ -98,6 +98,23 @@ test("the listing's ETag changes whenever its bytes do, and only then", () => {
   assert.equal(String(listing.json()), expected([a, b], now));
 });
 
+test('listings asked for in any order each give the bytes their ETag stands for', () => {
+  const a = session(1);
+  const b = session(2, { statementsRouted: 4 });
+  const now = 1_700_000_123_456;
+  const first = sessionsListing([a, b], now);
+  const second = sessionsListing([b], now + 5);
+  assert.ok(first.etag && second.etag);
+  assert.equal(String(first.json()), expected([a, b], now));
+  assert.equal(String(second.json()), expected([b], now + 5));
+  // Bytes asked for after the sessions changed under a sent ETag: an error, never other bytes.
+  const third = sessionsListing([a], now);
+  assert.ok(third.etag);
+  assert.ok(sessionsListing([b], now).etag);
+  a.bytesIn = 99;
+  assert.throws(() => third.json(), /changed between the ETag/);
+});
+
 test('fields builds only the fields asked for, in the order asked', () => {
   const s = session(5, { defaultDb: 'shop' });
   assert.deepEqual(Object.entries(sessionFields(s, 0, ['state', 'id', 'nonsense'])), [

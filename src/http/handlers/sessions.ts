@@ -44,7 +44,8 @@ export const sessionHandlers: HandlerGroup<'listSessions' | 'getSession' | 'clos
       // One clock reading for the whole answer: its text, its objects and its projection agree.
       const now = Date.now();
       const list = weir.core.sessions.list();
-      // The ETag now (a 304 needs nothing more); the bytes only for a full answer.
+      // The ETag and the bytes are made when the app asks, in one synchronous send; the bytes only
+      // for a full answer (a 304 or a projection needs the ETag only).
       const listing = sessionsListing(list, now);
       return {
         status: 200,
@@ -52,7 +53,9 @@ export const sessionHandlers: HandlerGroup<'listSessions' | 'getSession' | 'clos
         get body() {
           return list.map((s) => sessionView(s, now));
         },
-        etag: listing.etag,
+        get etag() {
+          return listing.etag;
+        },
         get text() {
           return listing.json();
         },
