@@ -233,6 +233,7 @@ type AnyReply = {
   contentType?: string;
   text?: string | Buffer;
   etag?: string;
+  release?: () => void;
   select?: (p: Projection) => unknown;
 };
 
@@ -245,6 +246,8 @@ function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: b
     res.status(reply.status).type(reply.contentType).send(reply.body);
     return;
   }
+  // 'close' comes after the last byte went to the socket (or the connection died): nothing reads the text after it.
+  if (reply.release) res.once('close', reply.release);
   // Serialised once, and only when needed: the same text gives the ETag and, unprojected, the
   // response body; a handler that has its ETag cheaper (GET /sessions) may never build it.
   let text: string | Buffer | undefined;

@@ -183,6 +183,30 @@ export interface SessionsListing {
   readonly etag: string;
   /** The JSON array, as UTF-8. */
   json(): Buffer;
+  /** The bytes were sent (the response is closed): their memory may serve a later listing. */
+  release(): void;
+}
+
+/**
+ * Output buffers of sent listings, for the next ones. A fresh 2+ MB buffer per request was
+ * external memory for V8 (each ~64 MB of it starts a full collection of a heap holding
+ * thousands of sessions) and newly mapped pages for the kernel to fault in and zero.
+ */
+const spare: Buffer[] = [];
+const SPARE_MAX = 4;
+
+function outputBuffer(length: number): Buffer {
+  for (let i = spare.length - 1; i >= 0; i--) if (spare[i]!.length >= length) return spare.splice(i, 1)[0]!;
+  // Room for the listing to grow a little before a buffer is too small to reuse.
+  return Buffer.allocUnsafeSlow(length + (length >> 3));
+}
+
+function giveBack(buffer: Buffer): void {
+  spare.push(buffer);
+  if (spare.length > SPARE_MAX) {
+    spare.sort((a, b) => b.length - a.length);
+    spare.length = SPARE_MAX;
+  }
 }
 
 /** Differs per process: versions restart at 1 with each process, ETags must not repeat. */
@@ -203,6 +227,7 @@ let lastListed = 0;
 export function sessionsListing(list: readonly Session[], now: number): SessionsListing {
   let prepared: { etag: string; length: number; token: number } | undefined;
   let bytes: Buffer | undefined;
+  let whole: Buffer | undefined;
   const prepare = () => (prepared ??= prepareListing(list, now));
   return {
     get etag() {
@@ -218,11 +243,16 @@ export function sessionsListing(list: readonly Session[], now: number): Sessions
           throw new Error('the sessions changed between the ETag of a listing and its bytes');
         length = again.length;
       }
-      bytes = write(fragScratch, list.length, length);
+      whole = outputBuffer(length);
+      bytes = write(whole, fragScratch, list.length, length);
       // Closed sessions' fragments are not kept alive by the scratch array.
       fragScratch.fill(undefined as never, 0, list.length);
       lastListed = 0;
       return bytes;
+    },
+    release() {
+      if (whole) giveBack(whole);
+      whole = undefined;
     },
   };
 }
@@ -270,8 +300,8 @@ function ensureKey(at: number, more: number): Buffer {
  * Each session's kept bytes copied into one buffer, with its `idle` written between them.
  * Joining strings was no cheaper than JSON.stringify; copying bytes is.
  */
-function write(frags: readonly Fragment[], n: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
+function write(into: Buffer, frags: readonly Fragment[], n: number, length: number): Buffer {
+  const out = into.subarray(0, length);
   let o = 0;
   out[o++] = 0x5b; // [
   for (let i = 0; i < n; i++) {

@@ -115,6 +115,23 @@ test('listings asked for in any order each give the bytes their ETag stands for'
   assert.throws(() => third.json(), /changed between the ETag/);
 });
 
+test("a sent listing's memory serves the next listing, never one still being sent", () => {
+  const list = [session(1), session(2, { defaultDb: 'shop' })];
+  const now = 1_700_000_123_456;
+  const sending = sessionsListing(list, now);
+  const held = String(sending.json());
+  const other = sessionsListing(list, now + 1);
+  const otherBytes = other.json();
+  assert.equal(String(sending.json()), held, 'not released: not reused');
+  assert.equal(String(otherBytes), expected(list, now + 1));
+  other.release();
+  const next = sessionsListing(list.slice(0, 1), now + 2);
+  const nextBytes = next.json();
+  assert.equal(nextBytes.buffer, otherBytes.buffer, 'the released memory is reused');
+  assert.equal(String(nextBytes), expected(list.slice(0, 1), now + 2));
+  assert.equal(String(sending.json()), held);
+});
+
 test('fields builds only the fields asked for, in the order asked', () => {
   const s = session(5, { defaultDb: 'shop' });
   assert.deepEqual(Object.entries(sessionFields(s, 0, ['state', 'id', 'nonsense'])), [

@@ -59,6 +59,7 @@ export const sessionHandlers: HandlerGroup<'listSessions' | 'getSession' | 'clos
         get text() {
           return listing.json();
         },
+        release: () => listing.release(),
         select: (p) => selectSessions(list, now, p),
         lastModified: weir.core.sessions.lastModified,
       };
