@@ -232,6 +232,8 @@ type AnyReply = {
   location?: string;
   contentType?: string;
   text?: string | Buffer;
+  etag?: string;
+  release?: () => void;
   select?: (p: Projection) => unknown;
 };
 
@@ -244,11 +246,15 @@ function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: b
     res.status(reply.status).type(reply.contentType).send(reply.body);
     return;
   }
-  // Serialised once: the same text gives the ETag and, unprojected, the response body.
-  const text = reply.text ?? JSON.stringify(reply.body);
-  if (validating && reply.text !== undefined && String(reply.text) !== JSON.stringify(reply.body))
-    throw new WeirError(500, `The handler's JSON text differs from its body's: ${String(reply.text).slice(0, 200)}`);
-  const etag = etagOfText(text);
+  // 'close' comes after the last byte went to the socket (or the connection died): nothing reads the text after it.
+  if (reply.release) res.once('close', reply.release);
+  // Serialised once, and only when needed: the same text gives the ETag and, unprojected, the
+  // response body; a handler that has its ETag cheaper (GET /sessions) may never build it.
+  let text: string | Buffer | undefined;
+  const textOf = () => (text ??= reply.text ?? JSON.stringify(reply.body));
+  if (validating && reply.text !== undefined && String(textOf()) !== JSON.stringify(reply.body))
+    throw new WeirError(500, `The handler's JSON text differs from its body's: ${String(textOf()).slice(0, 200)}`);
+  const etag = reply.etag ?? etagOfText(textOf());
   res.setHeader('ETag', etag);
   if (reply.lastModified) res.setHeader('Last-Modified', reply.lastModified.toUTCString());
   if (reply.location) res.setHeader('Location', reply.location);
@@ -259,7 +265,7 @@ function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: b
   const projection = res.locals.projection as Projection | undefined;
   if (!projection?.fields && !projection?.range) {
     if (!validating) {
-      res.status(reply.status).type('application/json').send(text);
+      res.status(reply.status).type('application/json').send(textOf());
       return;
     }
   } else if (reply.select) {

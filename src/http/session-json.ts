@@ -11,6 +11,7 @@
  * `sessionsJson(list, now)` equals `JSON.stringify(list.map((s) => sessionView(s, now)))`
  * byte for byte; the app checks that on every response while validating (in tests).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import type { components } from '../../generated/api.d.ts';
 import type { Session } from '../core/sessions.ts';
 import { link } from './links.ts';
@@ -23,7 +24,6 @@ interface Fragment {
   state: string;
   user: string;
   backends: Session['backends'];
-  servers: string[];
   defaultDb: string | null;
   statements: number;
   bytesIn: number;
@@ -31,12 +31,22 @@ interface Fragment {
   /** UTF-8 bytes: a listing is copied together from them, never re-encoded. */
   head: Buffer;
   tail: Buffer;
+  /**
+   * Which head and tail these are: a new number (from one counter for all sessions) each time
+   * either is rebuilt, so equal versions mean equal bytes. The listing's ETag hashes these
+   * instead of the whole listing.
+   */
+  version: number;
+  /** This listing's part of the session, between preparing and writing it. */
+  idleMs: number;
+  routed: Buffer | undefined;
 }
 
 const fragments = new WeakMap<Session, Fragment>();
 const EMPTY = Buffer.alloc(0);
 const utf8 = (text: string) => Buffer.from(text, 'utf8');
-/** A session's connect time never changes: formatted once (toISOString was a third of a listing's time). */
+let versions = 0;
+/** A connect time never changes: formatted once (toISOString was a third of a listing's time). */
 const connectedText = new WeakMap<Session, string>();
 
 function connected(s: Session): string {
@@ -45,17 +55,15 @@ function connected(s: Session): string {
   return text;
 }
 
-const idleSeconds = (s: Session, now: number) => Math.max(0, (now - s.lastActivity) / 1000);
-
-function sameServers(f: Fragment, s: Session): boolean {
-  if (f.backends !== s.backends || f.servers.length !== s.backends.length) return false;
-  for (let i = 0; i < f.servers.length; i++) if (f.servers[i] !== s.backends[i]!.server) return false;
-  return true;
-}
+const idleMsOf = (s: Session, now: number) => Math.max(0, now - s.lastActivity);
+const idleSeconds = (s: Session, now: number) => idleMsOf(s, now) / 1000;
 
 function fragment(s: Session): Fragment {
   let f = fragments.get(s);
-  const headValid = f !== undefined && f.state === s.state && f.user === s.user && sameServers(f, s);
+  // The backends array is compared by identity: routers replace it whole (backendsChanged) and a
+  // connection's server never changes, so the check touches no backend (each one a cache miss
+  // with 9,000 sessions: this loop's cost is memory latency, not instructions).
+  const headValid = f !== undefined && f.state === s.state && f.user === s.user && f.backends === s.backends;
   const tailValid =
     f !== undefined &&
     f.defaultDb === s.defaultDb &&
@@ -68,13 +76,15 @@ function fragment(s: Session): Fragment {
       state: '',
       user: '',
       backends: [],
-      servers: [],
       defaultDb: null,
       statements: 0,
       bytesIn: 0,
       bytesOut: 0,
       head: EMPTY,
       tail: EMPTY,
+      version: 0,
+      idleMs: 0,
+      routed: undefined,
     };
     fragments.set(s, f);
   }
@@ -82,12 +92,11 @@ function fragment(s: Session): Fragment {
     f.state = s.state;
     f.user = s.user;
     f.backends = s.backends;
-    f.servers = s.backends.map((b) => b.server);
     f.head = utf8(
       `{"id":${s.id},"state":${JSON.stringify(s.state)},"user":${JSON.stringify(s.user)},` +
         `"address":${JSON.stringify(s.address)},"port":${s.port},` +
         `"service":${JSON.stringify(link('service', s.service))},` +
-        `"servers":${JSON.stringify(f.servers.map((n) => link('server', n)))},` +
+        `"servers":${JSON.stringify(s.backends.map((b) => link('server', b.server)))},` +
         `"connected":"${connected(s)}","idle":`,
     );
   }
@@ -101,7 +110,62 @@ function fragment(s: Session): Fragment {
         `"bytes_in":${s.bytesIn},"bytes_out":${s.bytesOut}}`,
     );
   }
+  f.version = ++versions;
   return f;
+}
+
+/**
+ * Idle times are whole milliseconds (epoch ms apart), and String(ms / 1000) of a whole number of
+ * ms is its decimal form with at most three decimals, trailing zeros dropped: written digit by
+ * digit here, no string per session. Anything else (a fractional clock) goes through String().
+ */
+const DIGITS_SAFE = 1e12;
+
+function idleLength(ms: number): number {
+  if (!Number.isInteger(ms) || ms >= DIGITS_SAFE) return String(ms / 1000).length;
+  let whole = Math.floor(ms / 1000);
+  let frac = ms % 1000;
+  let n = 1;
+  while (whole >= 10) {
+    whole = Math.floor(whole / 10);
+    n++;
+  }
+  if (frac === 0) return n;
+  n += 4; // the point and three digits, less the trailing zeros
+  while (frac % 10 === 0) {
+    frac /= 10;
+    n--;
+  }
+  return n;
+}
+
+function writeIdle(out: Buffer, o: number, ms: number): number {
+  if (!Number.isInteger(ms) || ms >= DIGITS_SAFE) {
+    const text = String(ms / 1000);
+    for (let k = 0; k < text.length; k++) out[o++] = text.charCodeAt(k);
+    return o;
+  }
+  let whole = Math.floor(ms / 1000);
+  let frac = ms % 1000;
+  // The whole seconds, last digit first, written backwards from their end.
+  let digits = 1;
+  for (let w = whole; w >= 10; w = Math.floor(w / 10)) digits++;
+  let p = o + digits;
+  do {
+    out[--p] = 0x30 + (whole % 10);
+    whole = Math.floor(whole / 10);
+  } while (whole > 0);
+  o += digits;
+  if (frac === 0) return o;
+  out[o++] = 0x2e; // .
+  let div = 100;
+  while (frac > 0) {
+    const d = Math.floor(frac / div);
+    out[o++] = 0x30 + d;
+    frac -= d * div;
+    div /= 10;
+  }
+  return o;
 }
 
 /** One session's JSON text at `now` (epoch ms). */
@@ -110,26 +174,134 @@ export function sessionJson(s: Session, now: number): Buffer {
 }
 
 /**
- * The JSON array of `list` at `now`, as UTF-8: each session's kept bytes copied into one
- * buffer, with its `idle` written between them (String(n) is JSON's rendering of a finite
- * number, ASCII). Joining strings was no cheaper than JSON.stringify; copying bytes is.
+ * A listing of sessions at one instant: its ETag and its bytes, each made when first asked for.
+ * Both are asked for within one synchronous send (src/http/app.ts), so no other listing can
+ * touch the sessions' fragments in between.
  */
-export function sessionsJson(list: readonly Session[], now: number): Buffer {
+export interface SessionsListing {
+  /** A strong ETag: equal only when the bytes are (see Fragment.version). */
+  readonly etag: string;
+  /** The JSON array, as UTF-8. */
+  json(): Buffer;
+  /** The bytes were sent (the response is closed): their memory may serve a later listing. */
+  release(): void;
+}
+
+/**
+ * Output buffers of sent listings, for the next ones. A fresh 2+ MB buffer per request was
+ * external memory for V8 (each ~64 MB of it starts a full collection of a heap holding
+ * thousands of sessions) and newly mapped pages for the kernel to fault in and zero.
+ */
+const spare: Buffer[] = [];
+const SPARE_MAX = 4;
+
+function outputBuffer(length: number): Buffer {
+  for (let i = spare.length - 1; i >= 0; i--) if (spare[i]!.length >= length) return spare.splice(i, 1)[0]!;
+  // Room for the listing to grow a little before a buffer is too small to reuse.
+  return Buffer.allocUnsafeSlow(length + (length >> 3));
+}
+
+function giveBack(buffer: Buffer): void {
+  spare.push(buffer);
+  if (spare.length > SPARE_MAX) {
+    spare.sort((a, b) => b.length - a.length);
+    spare.length = SPARE_MAX;
+  }
+}
+
+/** Differs per process: versions restart at 1 with each process, ETags must not repeat. */
+const PROCESS_KEY = randomBytes(16);
+/** The ETag's input, reused between listings (each is made synchronously). */
+let keyScratch = Buffer.allocUnsafe(64 * 1024);
+/** The listed sessions' fragments, reused likewise, so that a listing allocates its bytes only. */
+let fragScratch: Fragment[] = [];
+let listingsMade = 0;
+/** How many entries of fragScratch the last listing filled. */
+let lastListed = 0;
+
+/**
+ * A listing of `list` at `now`. Its ETag is computed from what its bytes are made of (the
+ * process key, each fragment's version, its idle time and its router diagnostics), not from
+ * the 2+ MB of bytes themselves, so a 304 or a `fields=` answer never builds them.
+ */
+export function sessionsListing(list: readonly Session[], now: number): SessionsListing {
+  let prepared: { etag: string; length: number; token: number } | undefined;
+  let bytes: Buffer | undefined;
+  let whole: Buffer | undefined;
+  const prepare = () => (prepared ??= prepareListing(list, now));
+  return {
+    get etag() {
+      return prepare().etag;
+    },
+    json() {
+      if (bytes) return bytes;
+      let { length } = prepare();
+      if (prepared!.token !== listingsMade) {
+        // Another listing used the scratch since: prepared again, the same ETag means the same bytes.
+        const again = prepareListing(list, now);
+        if (again.etag !== prepared!.etag)
+          throw new Error('the sessions changed between the ETag of a listing and its bytes');
+        length = again.length;
+      }
+      whole = outputBuffer(length);
+      bytes = write(whole, fragScratch, list.length, length);
+      // Closed sessions' fragments are not kept alive by the scratch array.
+      fragScratch.fill(undefined as never, 0, list.length);
+      lastListed = 0;
+      return bytes;
+    },
+    release() {
+      if (whole) giveBack(whole);
+      whole = undefined;
+    },
+  };
+}
+
+/** Brings each session's fragment up to date, notes its idle time and diagnostics, and hashes the ETag. */
+function prepareListing(list: readonly Session[], now: number): { etag: string; length: number; token: number } {
   const n = list.length;
-  const frags = new Array<Fragment>(n);
-  const idles = new Array<string>(n);
-  // A router's live view of its session (readwritesplit) changes with every statement: written per request.
-  const routed = new Array<Buffer | undefined>(n);
+  if (fragScratch.length < n) fragScratch = new Array<Fragment>(n);
+  const frags = fragScratch;
+  // A listing that shrank drops the rest (a listing never written keeps its own until the next).
+  if (lastListed > n) frags.fill(undefined as never, n, lastListed);
+  lastListed = n;
+  const token = ++listingsMade;
   let length = 2 + Math.max(0, n - 1);
+  let k = PROCESS_KEY.copy(ensureKey(0, PROCESS_KEY.length), 0);
   for (let i = 0; i < n; i++) {
     const s = list[i]!;
     const f = (frags[i] = fragment(s));
-    const idle = (idles[i] = String(idleSeconds(s, now)));
+    const idleMs = (f.idleMs = idleMsOf(s, now));
+    // A router's live view of its session (readwritesplit) changes with every statement: written per request.
     const state = s.routerState?.();
-    if (state) routed[i] = utf8(`,"router_diagnostics":${JSON.stringify(state)}}`);
-    length += f.head.length + idle.length + f.tail.length + (routed[i] ? routed[i]!.length - 1 : 0);
+    const routed = (f.routed = state ? utf8(`,"router_diagnostics":${JSON.stringify(state)}}`) : undefined);
+    length += f.head.length + idleLength(idleMs) + f.tail.length + (routed ? routed.length - 1 : 0);
+    const key = ensureKey(k, 20 + (routed ? routed.length : 0));
+    key.writeDoubleLE(f.version, k);
+    key.writeDoubleLE(idleMs, k + 8);
+    key.writeUInt32LE(routed ? routed.length : 0, k + 16);
+    k += 20;
+    if (routed) k += routed.copy(key, k);
   }
-  const out = Buffer.allocUnsafe(length);
+  const etag = `"${createHash('sha1').update(keyScratch.subarray(0, k)).digest('hex')}"`;
+  return { etag, length, token };
+}
+
+function ensureKey(at: number, more: number): Buffer {
+  if (at + more > keyScratch.length) {
+    const bigger = Buffer.allocUnsafe(Math.max(2 * keyScratch.length, at + more));
+    keyScratch.copy(bigger, 0, 0, at);
+    keyScratch = bigger;
+  }
+  return keyScratch;
+}
+
+/**
+ * Each session's kept bytes copied into one buffer, with its `idle` written between them.
+ * Joining strings was no cheaper than JSON.stringify; copying bytes is.
+ */
+function write(into: Buffer, frags: readonly Fragment[], n: number, length: number): Buffer {
+  const out = into.subarray(0, length);
   let o = 0;
   out[o++] = 0x5b; // [
   for (let i = 0; i < n; i++) {
@@ -138,9 +310,8 @@ export function sessionsJson(list: readonly Session[], now: number): Buffer {
     const f = frags[i]!;
     out.set(f.head, o);
     o += f.head.length;
-    const idle = idles[i]!;
-    for (let k = 0; k < idle.length; k++) out[o++] = idle.charCodeAt(k);
-    const extra = routed[i];
+    o = writeIdle(out, o, f.idleMs);
+    const extra = f.routed;
     // With router diagnostics the session's closing brace comes after them.
     const tail = extra ? f.tail.subarray(0, -1) : f.tail;
     out.set(tail, o);
@@ -149,9 +320,16 @@ export function sessionsJson(list: readonly Session[], now: number): Buffer {
       out.set(extra, o);
       o += extra.length;
     }
+    f.routed = undefined;
   }
-  out[o] = 0x5d; // ]
+  out[o++] = 0x5d; // ]
+  if (o !== length) throw new Error(`a sessions listing came out ${o} bytes long, not ${length}`);
   return out;
+}
+
+/** The JSON array of `list` at `now`, as UTF-8: equal to JSON.stringify of their views. */
+export function sessionsJson(list: readonly Session[], now: number): Buffer {
+  return sessionsListing(list, now).json();
 }
 
 const BUILDERS: { [F in Field]: (s: Session, now: number) => SessionView[F] } = {

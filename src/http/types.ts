@@ -61,6 +61,13 @@ export type Reply<K extends OperationId> = {
          */
         text?: string | Buffer;
         /**
+         * The ETag, when the handler has one cheaper than hashing the text; it must differ
+         * whenever the text does (GET /sessions hashes what its bytes are made of).
+         */
+        etag?: string;
+        /** Called once the response is closed: the text's memory may be reused (GET /sessions). */
+        release?: () => void;
+        /**
          * The `fields`/`range` projection of the body, made by the handler without building
          * what was not asked for. While validating, the app checks it against the generic one.
          */

@@ -115,6 +115,8 @@ async function measure(root: string, db: MariaDBServer, dir: string): Promise<Fi
     ['--config', join(dir, 'weir.cnf'), '--datadir', datadir, '--admin-port', '0'],
     {},
     root,
+    // e.g. WEIR_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the Weir under test.
+    process.env.WEIR_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
   );
   const child: ChildProcess = weir.child;
   const pid = child.pid!;

@@ -4,7 +4,7 @@ import type { Session } from '../../core/sessions.ts';
 import type { WeirContext } from '../../context.ts';
 import { link, sessionLink } from '../links.ts';
 import { project, type Projection } from '../projection.ts';
-import { sessionFields, sessionJson, sessionsJson, sessionView, topLevelFields } from '../session-json.ts';
+import { sessionFields, sessionJson, sessionsListing, sessionView, topLevelFields } from '../session-json.ts';
 import type { HandlerGroup } from '../types.ts';
 
 type Connection = components['schemas']['Connection'];
@@ -44,13 +44,22 @@ export const sessionHandlers: HandlerGroup<'listSessions' | 'getSession' | 'clos
       // One clock reading for the whole answer: its text, its objects and its projection agree.
       const now = Date.now();
       const list = weir.core.sessions.list();
+      // The ETag and the bytes are made when the app asks, in one synchronous send; the bytes only
+      // for a full answer (a 304 or a projection needs the ETag only).
+      const listing = sessionsListing(list, now);
       return {
         status: 200,
         // Objects only for who needs them (the validator in tests, a nested projection).
         get body() {
           return list.map((s) => sessionView(s, now));
         },
-        text: sessionsJson(list, now),
+        get etag() {
+          return listing.etag;
+        },
+        get text() {
+          return listing.json();
+        },
+        release: () => listing.release(),
         select: (p) => selectSessions(list, now, p),
         lastModified: weir.core.sessions.lastModified,
       };
