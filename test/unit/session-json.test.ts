@@ -88,6 +88,7 @@ test("the listing's ETag changes whenever its bytes do, and only then", () => {
     replaying,
     primary: 'db1',
     sescmd_history_length: 0,
+    last_gtid: null,
   });
   const routed = etag([a, b]);
   assert.notEqual(routed, seen, 'router diagnostics appeared');
