@@ -20,6 +20,17 @@ export interface ModuleInfo {
 }
 
 const VERSION = '0.1.0';
+
+/** readwritesplit's `causal_reads` modes (MaxScale's names). */
+export const CAUSAL_READS_MODES = [
+  'none',
+  'local',
+  'global',
+  'fast',
+  'fast_global',
+  'universal',
+  'fast_universal',
+] as const;
 const API = '1.0.0';
 
 const str = (name: string, description: string, extra: Partial<ParamDef> = {}): ParamDef => ({
@@ -246,21 +257,7 @@ export const MODULES: ModuleInfo[] = [
         type: 'enum',
         default: 'none',
         // MaxScale also takes the old booleans: true/on/1 mean local, false/off/0 none.
-        enum_values: [
-          'none',
-          'local',
-          'global',
-          'fast',
-          'fast_global',
-          'universal',
-          'fast_universal',
-          'true',
-          'false',
-          'on',
-          'off',
-          '1',
-          '0',
-        ],
+        enum_values: [...CAUSAL_READS_MODES, 'true', 'false', 'on', 'off', '1', '0'],
         modifiable: true,
         description:
           'Reads after a write see the write: a replica waits for the GTID (local, global, universal) or only replicas that have it take the read (fast, fast_global, fast_universal).',

@@ -27,20 +27,13 @@ import type { ConfigObject, RouterStatistics } from '../../../core/objects.ts';
 import type { Value } from '../../../core/params.ts';
 import type { Backend } from '../../backend.ts';
 import { Command, MAX_PAYLOAD } from '../../protocol/commands.ts';
+import { CAUSAL_READS_MODES } from '../../../core/modules.ts';
 import { Capability, packet } from '../../protocol/packets.ts';
 import type { Reply } from '../../protocol/reply-tracker.ts';
 
-export type CausalMode = 'none' | 'local' | 'global' | 'fast' | 'fast_global' | 'universal' | 'fast_universal';
+export type CausalMode = (typeof CAUSAL_READS_MODES)[number];
 
-const MODES: ReadonlySet<string> = new Set([
-  'none',
-  'local',
-  'global',
-  'fast',
-  'fast_global',
-  'universal',
-  'fast_universal',
-]);
+const MODES: ReadonlySet<string> = new Set(CAUSAL_READS_MODES);
 const LEGACY_ON = new Set(['true', 'on', '1', 'yes']);
 
 /** The mode a `causal_reads` value names (MaxScale also takes the old booleans: true = local). */
