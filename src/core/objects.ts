@@ -274,3 +274,13 @@ export function newObject(
 /** Names are case-insensitive everywhere. */
 export const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 export const stringList = (v: Value): string[] => (Array.isArray(v) ? v : []);
+
+/** A server's state flags: those an administrator set (maintenance, draining) and those its monitor found. */
+export function serverStates(s: ConfigObject): string[] {
+  return [...stringList(s.params.state!), ...s.runtime.facts.flags];
+}
+
+/** Whether a server has the state flag `flag`, from either source (no array built: routers ask per statement). */
+export function serverHasFlag(s: ConfigObject, flag: string): boolean {
+  return stringList(s.params.state!).includes(flag) || s.runtime.facts.flags.includes(flag);
+}

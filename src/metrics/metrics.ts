@@ -13,7 +13,7 @@
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { Core } from '../core/core.ts';
-import { stringList, type ConfigObject } from '../core/objects.ts';
+import { serverStates, type ConfigObject } from '../core/objects.ts';
 import type { TrafficObserver } from '../core/traffic.ts';
 import type { WeirInfo } from '../context.ts';
 import type { WeirLogger } from '../log/logger.ts';
@@ -187,7 +187,6 @@ export class WeirMetrics {
     );
     // ---- servers ----
     const servers = () => core.list('server');
-    const flags = (s: ConfigObject) => [...s.runtime.facts.flags, ...stringList(s.params.state ?? [])];
     liveGauge(r, 'weir_server_up', '1 when the monitor finds the server running.', ['server'], (set) =>
       servers().forEach((s) => set({ server: s.name }, s.runtime.facts.flags.includes('running') ? 1 : 0)),
     );
@@ -197,7 +196,7 @@ export class WeirMetrics {
       "The server's states (monitor flags and maintenance/draining): 1 for each current one.",
       'server',
       SERVER_STATES,
-      (set) => servers().forEach((s) => set(s.name, flags(s))),
+      (set) => servers().forEach((s) => set(s.name, serverStates(s))),
     );
     liveGauge(r, 'weir_server_connections_current', 'Connections Weir holds to the server now.', ['server'], (set) =>
       servers().forEach((s) => set({ server: s.name }, s.runtime.currentConnections)),

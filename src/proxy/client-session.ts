@@ -118,8 +118,6 @@ export class ClientSession implements Session {
   private clientPaused = 0;
   /** Client reads arrive as views of a reused buffer (static-reads.ts). */
   private staticReads = false;
-  /** Back-pressure on the client side now, for the metrics. */
-  flow = () => ({ paused: this.clientPaused > 0, buffered: this.client.writableLength });
 
   private client: Socket;
 
@@ -270,6 +268,11 @@ export class ClientSession implements Session {
         authPlugin: NATIVE,
       }),
     );
+  }
+
+  /** Back-pressure on the client side now, for the metrics (a method: no closure per session). */
+  flow(): { paused: boolean; buffered: number } {
+    return { paused: this.clientPaused > 0, buffered: this.client.writableLength };
   }
 
   close(reason: string): void {

@@ -13,6 +13,7 @@ import { compileRegex, type UserRegex } from '../../core/regex.ts';
 import type { QueryEvent } from '../../core/queries.ts';
 import { canonical } from '../../proxy/filters/canonical.ts';
 import { parseOptions } from '../tokenize.ts';
+import { serverStates } from '../../core/objects.ts';
 import { rest } from './rest.ts';
 import { interrupted, requireAdmin, UsageError, type Command, type CommandContext } from './types.ts';
 
@@ -348,7 +349,7 @@ export const diagnosticCommands: Command[] = [
           })),
           servers: core.list('server').map((s) => ({
             name: s.name,
-            state: [...(s.params.state as string[]), ...s.runtime.facts.flags],
+            state: serverStates(s),
             connections: s.runtime.currentConnections,
           })),
           heapUsed: process.memoryUsage().heapUsed,

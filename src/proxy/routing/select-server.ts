@@ -9,13 +9,13 @@
  *   current connections (divided by the `weightby` weight when set), ties by `servers` order.
  */
 import type { ConfigObject } from '../../core/objects.ts';
-import { stringList } from '../../core/objects.ts';
+import { serverStates, stringList } from '../../core/objects.ts';
 
 export function selectServer(service: ConfigObject, candidates: ConfigObject[]): ConfigObject | null {
   const options = stringList(service.params.router_options!);
   const acceptReads = service.params.master_accept_reads !== false;
   const maxLag = Number(service.params.max_replication_lag ?? 0);
-  const flags = (s: ConfigObject) => [...stringList(s.params.state!), ...s.runtime.facts.flags];
+  const flags = serverStates;
   const usable = candidates.filter((s) => {
     const f = flags(s);
     return f.includes('running') && !f.includes('maintenance') && !f.includes('draining') && !f.includes('down');

@@ -9,6 +9,7 @@
  */
 import {
   sameName,
+  serverHasFlag,
   stringList,
   type ConfigObject,
   newRouterStatistics,
@@ -89,17 +90,12 @@ const NO_NAMES: string[] = [];
 /** Server-wide average response times (adaptive_routing), ms, by server name. */
 const responseTime = new Map<string, number>();
 
-/** Whether a server has a state flag, set by an administrator or by the monitor (no array built: it runs per statement). */
-function hasFlag(s: ConfigObject, flag: string): boolean {
-  return stringList(s.params.state!).includes(flag) || s.runtime.facts.flags.includes(flag);
-}
-
 function usable(s: ConfigObject): boolean {
-  return hasFlag(s, 'running') && !hasFlag(s, 'maintenance') && !hasFlag(s, 'down');
+  return serverHasFlag(s, 'running') && !serverHasFlag(s, 'maintenance') && !serverHasFlag(s, 'down');
 }
 
 function connectable(s: ConfigObject): boolean {
-  return usable(s) && !hasFlag(s, 'draining');
+  return usable(s) && !serverHasFlag(s, 'draining');
 }
 
 export function statisticsOf(service: ConfigObject): RouterStatistics {
@@ -993,7 +989,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- backends ----
 
   private isMasterServer(s: ConfigObject): boolean {
-    return usable(s) && hasFlag(s, 'master');
+    return usable(s) && serverHasFlag(s, 'master');
   }
 
   private bestMaster(): ConfigObject | null {
@@ -1016,7 +1012,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   private isReplicaCandidate(s: ConfigObject, maxLag: number, rank = this.readRank()): boolean {
     if (!usable(s) || this.failed.has(s.name)) return false;
-    if (!hasFlag(s, 'slave') || rankOf(s) !== rank) return false;
+    if (!serverHasFlag(s, 'slave') || rankOf(s) !== rank) return false;
     if (maxLag > 0) {
       const lag = s.runtime.facts.replication_lag;
       if (lag === null || lag < 0 || lag >= maxLag) return false;
@@ -1032,7 +1028,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (primary) return rankOf(primary);
     return sessionRank(
       null,
-      this.s.servers().filter((s) => usable(s) && !this.failed.has(s.name) && hasFlag(s, 'slave')),
+      this.s.servers().filter((s) => usable(s) && !this.failed.has(s.name) && serverHasFlag(s, 'slave')),
     );
   }
 
