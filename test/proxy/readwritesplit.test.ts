@@ -361,6 +361,31 @@ describe('readwritesplit', () => {
     }
   });
 
+  test('42, prepared: a replica connection killed during an execute that sent nothing yet: it runs again elsewhere', async () => {
+    const c = await client();
+    const [[rows]] = (await Promise.all([
+      c.execute('SELECT SLEEP(?) AS s, @@server_id AS id', [5]),
+      (async () => {
+        // The replica running the execute: its connection is killed while the SLEEP runs (once:
+        // the execute run again elsewhere must not be killed too).
+        await waitFor('the execute to run on a replica', async () => {
+          for (const replica of topo.replicas) {
+            const [running] = (await replica.query(
+              "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' AND INFO LIKE 'SELECT SLEEP%'",
+            )) as Array<{ ID: number }>;
+            if (running) {
+              await replica.query(`KILL ${running.ID}`);
+              return true;
+            }
+          }
+          return false;
+        });
+      })(),
+    ])) as any;
+    assert.equal(Number(rows[0].s), 0, 'the statement ran to its end somewhere');
+    assert.equal((await serverId(c)) > 0, true, 'the session carries on');
+  });
+
   test('47: max_replication_lag skips a replica whose SQL thread is stopped', async () => {
     const replica = topo.replicas[0]!;
     await replica.query('STOP SLAVE SQL_THREAD');

@@ -1221,35 +1221,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (!owed) return;
     // The lost backend owed the client a reply: retry a read that sent nothing yet elsewhere (§6.5).
     const d = owed.decision;
-    if (
-      d.read &&
-      !this.trx.active &&
-      owed.sentToClient === 0 &&
-      this.p.retry_failed_reads !== false &&
-      d.retries-- > 0 &&
-      !d.statement
-    ) {
+    // (A prepared statement's read too: the other backends know the statement.)
+    if (d.read && !this.trx.active && owed.sentToClient === 0 && this.p.retry_failed_reads !== false && d.retries > 0) {
+      d.retries--;
       this.current = null;
       this.busy = false;
       this.failed.add(b.backend.server.name);
       this.log(`retrying a read of server '${b.backend.server.name}' on another server`);
-      this.dispatch(d);
-      this.pump();
-      return;
-    }
-    if (
-      d.read &&
-      !this.trx.active &&
-      owed.sentToClient === 0 &&
-      this.p.retry_failed_reads !== false &&
-      d.retries > 0 &&
-      d.statement
-    ) {
-      // A prepared statement's read: the other backends know the statement too.
-      this.current = null;
-      this.busy = false;
-      this.failed.add(b.backend.server.name);
-      d.retries--;
       this.dispatch(d);
       this.pump();
       return;
