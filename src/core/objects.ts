@@ -52,6 +52,12 @@ export interface ConfigObject {
     started: Date | null;
     totalConnections: number;
     currentConnections: number;
+    /**
+     * A server's: replies Weir's connections to it still owe (readwritesplit's
+     * `least_current_operations`), kept by the backends, so a connection that dies with replies
+     * owed gives them back.
+     */
+    activeOperations: number;
     ticks: number;
     facts: ServerFacts;
     /** A listener's socket state, set by the data plane once it binds (`running`, `failed`). */
@@ -261,6 +267,7 @@ export function newObject(
       started: null,
       totalConnections: 0,
       currentConnections: 0,
+      activeOperations: 0,
       ticks: 0,
       facts: noFacts(),
       listenerState: null,

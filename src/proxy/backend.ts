@@ -169,22 +169,6 @@ export function openBackend(login: BackendLogin): Promise<OpenBackend> {
   });
 }
 
-/**
- * Replies owed by Weir's connections to each server (lower-case name): readwritesplit's
- * `least_current_operations`. Kept by the backends themselves, so a connection that dies
- * with replies owed gives them back.
- */
-const operations = new Map<string, number>();
-
-export function currentOperations(server: string): number {
-  return operations.get(server.toLowerCase()) ?? 0;
-}
-
-function addOperations(server: string, n: number): void {
-  const key = server.toLowerCase();
-  operations.set(key, Math.max(0, (operations.get(key) ?? 0) + n));
-}
-
 /** Where a routed command's reply goes. */
 export type ReplySink = 'client' | 'discard' | 'buffer';
 
@@ -326,7 +310,7 @@ export class Backend {
     this.stats.writes++;
     if (expectation) {
       this.expectations.push(expectation);
-      addOperations(this.server.name, 1);
+      this.server.runtime.activeOperations++;
       this.tracker?.expect(expectation.command);
     } else if (command >= 0 && this.mode === 'observe') {
       this.tracker!.expect(command);
@@ -349,7 +333,7 @@ export class Backend {
     this.closed = true;
     this.view.state = 'Closed';
     this.socket.destroy();
-    addOperations(this.server.name, -this.expectations.length);
+    this.server.runtime.activeOperations = Math.max(0, this.server.runtime.activeOperations - this.expectations.length);
     this.server.runtime.currentConnections--;
   }
 
@@ -392,7 +376,7 @@ export class Backend {
     }
     const e = this.expectations.shift();
     if (!e || !this.chunk) return;
-    addOperations(this.server.name, -1);
+    if (this.server.runtime.activeOperations > 0) this.server.runtime.activeOperations--;
     this.deliver(e, this.cut === 0 && end === this.chunk.length ? this.chunk : this.chunk.subarray(this.cut, end));
     this.cut = end;
     let bytes: Buffer | null = null;

@@ -109,6 +109,8 @@ export class ClientSession implements Session {
   private routedBytes = 0;
   /** A statement-routing router: reply times wait for the reply to name the server that answered. */
   private replyTook = -1;
+  /** A statement-routing router (readwritesplit): its replies are timed from the tracker's first-byte time. */
+  private routesStatements = false;
   private readonly replyTimers = new Map<string, ReplyTimer>();
   /** Statements sent while someone watches, by their command number, waiting for their replies. */
   private observed: Array<{ index: number; command: number; sql: string; arrivedAt: number; routedAt: number }> = [];
@@ -444,6 +446,7 @@ export class ClientSession implements Session {
     this.state = 'Session ready for routing';
     this.lastModified = new Date();
     this.passthrough = this.router!.passthrough && this.chain === null;
+    this.routesStatements = !this.router!.passthrough;
     // What the client's login said is in the credentials now; its packet need not stay.
     this.response = null;
     if (!this.tls) this.readStatically();
@@ -521,7 +524,8 @@ export class ClientSession implements Session {
       const s = this.s;
       s.bytesOut += bytes.length;
       s.commandPending = false;
-      if (s.replyPendingSince !== 0) s.timeReply();
+      // A routed reply is timed once it is complete (replied()), from its first byte's time.
+      if (s.replyPendingSince !== 0 && !s.routesStatements) s.timeReply();
       if (s.observed.length && s.passthrough) s.publishRawReply();
       if (s.phase === 'closed') return true;
       const ok = s.client.write(bytes);
@@ -602,6 +606,10 @@ export class ClientSession implements Session {
   /** A reply the client received in full, from `server`. */
   private replied(reply: Reply, server: string): void {
     this.commandPending = false;
+    if (this.routesStatements && this.replyPendingSince !== 0) {
+      this.replyTook = ((reply.firstByteAt || performance.now()) - this.replyPendingSince) / 1000;
+      this.replyPendingSince = 0;
+    }
     if (this.replyTook >= 0) this.timeRoutedReply(server);
     if (this.router && !this.router.passthrough) this.countFor(server, reply.size);
     // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
@@ -896,12 +904,6 @@ export class ClientSession implements Session {
    * statement went to with readwritesplit.
    */
   private timeReply(): void {
-    if (this.router && !this.router.passthrough) {
-      // The first byte's time now, the server's name once the reply is complete (replied()).
-      this.replyTook = (performance.now() - this.replyPendingSince) / 1000;
-      this.replyPendingSince = 0;
-      return;
-    }
     this.replyTimer ??= this.deps.core.traffic.replyTimer(this.service, this.backends[0]?.server ?? '');
     this.replyTimer((performance.now() - this.replyPendingSince) / 1000);
     this.replyPendingSince = 0;

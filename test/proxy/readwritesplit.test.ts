@@ -10,7 +10,6 @@ import * as mariadb from 'mariadb';
 import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
 import { createProxyUser, monitorSection, PROXY_USER, serverSection } from '../harness/config.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
-import { currentOperations } from '../../src/proxy/backend.ts';
 
 function rwsSection(name: string, port: number, servers: string[], extra = ''): string {
   return (
@@ -463,7 +462,8 @@ describe('readwritesplit', () => {
       [...ids].sort(),
       [2, 3],
       `reads of another user went to ${[...ids]}; its connections: ${conns}; ` +
-        `operations owed: db2 ${currentOperations('db2')}, db3 ${currentOperations('db3')}`,
+        `operations owed: db2 ${core.get('server', 'db2').runtime.activeOperations}, ` +
+        `db3 ${core.get('server', 'db3').runtime.activeOperations}`,
     );
     // A matching PREPARE: its executions go to the target.
     const [[row]] = (await c.execute('SELECT @@server_id AS id FROM items WHERE id = 2 AND ? = ?', [1, 1])) as any;

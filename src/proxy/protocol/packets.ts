@@ -126,16 +126,18 @@ export class PacketFramer {
 
 /** Reads the integer and string encodings of the protocol from a payload. */
 export class Cursor {
+  /** `end`: where the packet ends when it is read inside a larger buffer (a socket read). */
   constructor(
     private readonly buf: Buffer,
     public offset = 0,
+    private readonly end = buf.length,
   ) {}
 
   get remaining(): number {
-    return this.buf.length - this.offset;
+    return this.end - this.offset;
   }
   private need(n: number): void {
-    if (this.offset + n > this.buf.length) throw new ProtocolError('packet is shorter than its fields');
+    if (this.offset + n > this.end) throw new ProtocolError('packet is shorter than its fields');
   }
   int1(): number {
     this.need(1);
@@ -182,7 +184,7 @@ export class Cursor {
   /** NUL-terminated string. */
   nulString(): string {
     const end = this.buf.indexOf(0, this.offset);
-    if (end < 0) throw new ProtocolError('string is not NUL-terminated');
+    if (end < 0 || end >= this.end) throw new ProtocolError('string is not NUL-terminated');
     const v = this.buf.toString('utf8', this.offset, end);
     this.offset = end + 1;
     return v;

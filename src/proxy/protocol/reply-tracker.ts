@@ -81,6 +81,12 @@ export function newReply(command: number): Reply {
   };
 }
 
+/** What readInPlace did with a packet. */
+const NOT_READ = 0;
+const READ = 1;
+const COMPLETE = 2;
+type InPlace = typeof NOT_READ | typeof READ | typeof COMPLETE;
+
 type Phase =
   | 'first' // the first packet of a result, or of the whole reply
   | 'columns' // column definitions left: `count`
@@ -179,6 +185,16 @@ export class ReplyTracker {
         this.startPacket(this.headerLength, now);
         fresh = 0; // a new packet: its kept parts are all from this read
         if (this.left === 0) this.endPacket(now, i);
+        else if (this.keeping && i + this.left <= chunk.length && this.left < MAX_PACKET) {
+          const read = this.readInPlace(chunk, i, this.left);
+          if (read !== NOT_READ) {
+            i += this.left;
+            this.left = 0;
+            this.keeping = false;
+            this.continuation = false;
+            if (read === COMPLETE) this.complete(this.queue[0]!, now, i);
+          }
+        }
         continue;
       }
       const n = Math.min(this.left, chunk.length - i);
@@ -249,10 +265,71 @@ export class ReplyTracker {
       this.lost = true;
       return;
     }
-    if (complete) {
-      current.reply.completedAt = now;
-      this.queue.shift();
-      this.onReply(current.reply, end);
+    if (complete) this.complete(current, now, end);
+  }
+
+  private complete(current: Pending, now: number, end: number): void {
+    current.reply.completedAt = now;
+    this.queue.shift();
+    this.onReply(current.reply, end);
+  }
+
+  /**
+   * The packets of a result set that the tracker must read (its column count, the EOF after
+   * the definitions, its terminator), read where they lie when the whole packet is in this
+   * read, the usual case: a view of each would cost ~80 ns, three per point select. Anything
+   * less common (errors, prepares, cursors, session-state changes...) is left to the general
+   * path (NOT_READ), before anything is changed.
+   */
+  private readInPlace(chunk: Buffer, at: number, length: number): InPlace {
+    const p = this.queue[0];
+    if (!p) return NOT_READ;
+    const first = chunk[at]!;
+    switch (p.phase) {
+      case 'first':
+        // A column count below 251 (one byte) of a statement's result set.
+        if (first === 0 || first >= 0xfb || (p.command !== Command.QUERY && p.command !== Command.STMT_EXECUTE))
+          return NOT_READ;
+        if (this.cacheMetadata && length > 1) return NOT_READ;
+        p.count = first;
+        p.reply.resultSets++;
+        p.phase = 'columns';
+        return READ;
+      case 'columns-eof': {
+        if (first !== 0xfe || length >= 9) return NOT_READ;
+        const status = length >= 5 ? chunk.readUInt16LE(at + 3) : 0;
+        if (p.command === Command.STMT_EXECUTE && status & CURSOR_EXISTS) return NOT_READ;
+        p.phase = 'rows';
+        return READ;
+      }
+      case 'rows': {
+        if (first !== 0xfe) return NOT_READ;
+        const r = p.reply;
+        if (!this.deprecateEof) {
+          if (length < 5 || length >= 9) return NOT_READ;
+          r.warnings += chunk.readUInt16LE(at + 1);
+          r.status = chunk.readUInt16LE(at + 3);
+          return this.more(r) ? COMPLETE : READ;
+        }
+        // An OK with the 0xFE header: affected rows, insert id, status, warnings.
+        const c = new Cursor(chunk, at + 1, at + length);
+        let affected: number, status: number, warnings: number;
+        try {
+          affected = c.lenenc();
+          c.lenenc();
+          status = c.int2();
+          warnings = c.int2();
+        } catch {
+          return NOT_READ;
+        }
+        if (status & SESSION_STATE_CHANGED) return NOT_READ;
+        r.affectedRows += affected;
+        r.status = status;
+        r.warnings += warnings;
+        return this.more(r) ? COMPLETE : READ;
+      }
+      default:
+        return NOT_READ;
     }
   }
 

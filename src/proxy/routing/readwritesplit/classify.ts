@@ -211,8 +211,16 @@ export function tokenize(sql: string): Token[] {
     }
     if (identStart(c)) {
       let j = i + 1;
-      while (j < n && identChar(sql.charCodeAt(j))) j++;
-      out.push({ kind: Kind.Word, text: sql.slice(i, j).toUpperCase() });
+      // Lower-case ASCII, or anything beyond ASCII (which may have a case too).
+      let mixed = (c >= 97 && c <= 122) || c >= 0x80;
+      for (; j < n; j++) {
+        const ch = sql.charCodeAt(j);
+        if (!identChar(ch)) break;
+        if ((ch >= 97 && ch <= 122) || ch >= 0x80) mixed = true;
+      }
+      // Keywords usually come upper-case: no toUpperCase (a call into the runtime) for them.
+      const text = sql.slice(i, j);
+      out.push({ kind: Kind.Word, text: mixed ? text.toUpperCase() : text });
       i = j;
       continue;
     }
