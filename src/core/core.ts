@@ -93,6 +93,27 @@ export class Core extends EventEmitter<CoreEvents> {
     return [...this.objects.values()].filter((o) => o.kind === kind);
   }
 
+  /**
+   * A service's servers that exist, in its order. The same array until the service's list
+   * or the set of objects changes, so that routers may ask per statement; never mutate it.
+   */
+  serversOf(service: ConfigObject): readonly ConfigObject[] {
+    const list = service.params.servers;
+    const cached = this.serverLists.get(service);
+    if (cached && cached.list === list && cached.generation === this.generation) return cached.servers;
+    const servers = stringList(list!)
+      .map((n) => this.find('server', n))
+      .filter((s): s is ConfigObject => !!s);
+    this.serverLists.set(service, { list, generation: this.generation, servers });
+    return servers;
+  }
+  /** Bumped when an object is added or removed (what serversOf's cache compares). */
+  private generation = 0;
+  private readonly serverLists = new WeakMap<
+    ConfigObject,
+    { list: unknown; generation: number; servers: ConfigObject[] }
+  >();
+
   find(kind: ObjectKind, name: string): ConfigObject | undefined {
     const obj = this.objects.get(name.toLowerCase());
     return obj?.kind === kind ? obj : undefined;
@@ -135,6 +156,7 @@ export class Core extends EventEmitter<CoreEvents> {
   /** Adds an object read from configuration. Links are checked by checkAllLinks() once all are loaded. */
   load(obj: ConfigObject): void {
     this.objects.set(obj.name.toLowerCase(), obj);
+    this.generation++;
     if (obj.kind === 'service' && obj.params.state === 'started') obj.runtime.started = new Date();
   }
 
@@ -215,6 +237,7 @@ export class Core extends EventEmitter<CoreEvents> {
     if (kind === 'service') for (const session of this.sessions.ofService(obj.name)) session.close('service deleted');
     for (const o of doomed) {
       this.objects.delete(o.name.toLowerCase());
+      this.generation++;
       this.collectionModified.set(o.kind, new Date());
       this.emit('destroyed', o);
     }

@@ -514,11 +514,8 @@ export class ClientSession implements Session {
     credentials(): Credentials {
       return this.s.credentials!;
     }
-    servers(): ConfigObject[] {
-      const core = this.s.deps.core;
-      return stringList(this.s.serviceObj.params.servers!)
-        .map((n) => core.find('server', n))
-        .filter((s): s is ConfigObject => !!s);
+    servers(): readonly ConfigObject[] {
+      return this.s.deps.core.serversOf(this.s.serviceObj);
     }
     toClient(bytes: Buffer): boolean {
       const s = this.s;

@@ -34,7 +34,7 @@ export interface SessionHandle {
   readonly user: string;
   readonly address: string;
   /** The service's servers that exist, in `servers` order. */
-  servers(): ConfigObject[];
+  servers(): readonly ConfigObject[];
   /** Bytes for the client; false when its buffer is full. */
   toClient(bytes: Buffer): boolean;
   whenClientDrains(resume: () => void): void;

@@ -11,7 +11,7 @@
 import type { ConfigObject } from '../../core/objects.ts';
 import { serverStates, stringList } from '../../core/objects.ts';
 
-export function selectServer(service: ConfigObject, candidates: ConfigObject[]): ConfigObject | null {
+export function selectServer(service: ConfigObject, candidates: readonly ConfigObject[]): ConfigObject | null {
   const options = stringList(service.params.router_options!);
   const acceptReads = service.params.master_accept_reads !== false;
   const maxLag = Number(service.params.max_replication_lag ?? 0);

@@ -186,8 +186,22 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private avoidMaster: string | null = null;
   private avoidWait: Wait<true> | null = null;
 
+  /**
+   * Parameters read per statement, read once: `p` is the parameters object the session
+   * started with (an alter replaces the object), so these are the same values, without a
+   * dictionary lookup per statement.
+   */
+  private readonly varsInMaster: boolean;
+  private readonly maxSlaves: number;
+  private readonly configuredMaxLag: number;
+  private readonly masterAcceptReads: boolean;
+
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
+    this.varsInMaster = this.p.use_sql_variables_in === 'master';
+    this.maxSlaves = Number(this.p.max_slave_connections ?? 255);
+    this.configuredMaxLag = Number(this.p.max_replication_lag ?? 0);
+    this.masterAcceptReads = this.p.master_accept_reads === true;
     this.replay = new TrxLog(replaySettings(this.p), () => levelEnabled(this.s.logger, 'debug'));
     this.stats = statisticsOf(s.service);
     this.causal = new CausalReads(this.p, this.stats);
@@ -225,9 +239,6 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private get delayedRetryMs(): number {
     const ms = Number(this.p.delayed_retry_timeout ?? 10) * 1000;
     return this.replay.settings.enabled ? Math.max(ms, this.replay.settings.timeoutMs) : ms;
-  }
-  private get maxSlaves(): number {
-    return Number(this.p.max_slave_connections ?? 255);
   }
 
   // ---- session start ----
@@ -457,7 +468,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     extra: Partial<Decision> | null = null,
   ): Decision {
     const type = c.type;
-    const varsInMaster = this.p.use_sql_variables_in === 'master';
+    const varsInMaster = this.varsInMaster;
     // Transaction state first: it decides where this statement belongs.
     this.trx.onStatement(type, c.readOnlyTrx);
     if (!this.trx.active || this.trx.starting) this.trxTarget = null;
@@ -1031,8 +1042,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private maxLag(hinted: number): number {
-    const configured = Number(this.p.max_replication_lag ?? 0);
-    return hinted > 0 ? hinted : configured;
+    return hinted > 0 ? hinted : this.configuredMaxLag;
   }
 
   private isReplicaCandidate(s: ConfigObject, maxLag: number, rank = this.readRank()): boolean {
@@ -1088,7 +1098,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           klass = backend.pending ? 1 : 0;
         } else if (mayOpen && connectable(server)) klass = 0;
         else continue;
-      } else if (open && this.p.master_accept_reads === true && this.isMasterServer(server)) {
+      } else if (open && this.masterAcceptReads && this.isMasterServer(server)) {
         backend = open.backend;
         klass = 0;
       } else continue;
