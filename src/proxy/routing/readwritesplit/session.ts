@@ -154,10 +154,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private recheck = false;
   /** open() is still connecting: not a safe point. */
   private opening = true;
+  /** A replica connection lagging more than this (s) is closed; 0: never (lagCloseLimit). */
+  private readonly lagLimit: number;
   private avoidWait: Wait<true> | null = null;
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
+    this.lagLimit = lagCloseLimit(Number(this.p.max_replication_lag ?? 0));
     this.replay = new TrxLog(replaySettings(this.p), () => levelEnabled(this.s.logger, 'debug'));
     this.stats = statisticsOf(s.service);
     this.causal = new CausalReads(this.p, this.stats);
@@ -1254,9 +1257,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return;
     }
     // lost_master: the next write finds the new primary (chooseMaster); reads carry on.
-    // Anything else may make a connection unwanted: looked at now if idle, else at the next safe point.
-    this.recheck = true;
-    this.closeUnwanted();
+    // Anything else may make a connection unwanted: looked at now if idle, else at the next
+    // safe point. Servers are touched often (every connect, every monitor round that sees a
+    // new GTID), so only this connection is judged here; the primary's changes (its rank is
+    // the session's) get the full walk.
+    if (b === this.master || whyUnwanted(server, b.role, this.readRank(), this.lagLimit) !== null) this.recheck = true;
+    if (this.recheck) this.closeUnwanted();
   }
 
   // ---- transaction replay, delayed retry, draining (§5.5, §6.6, §8) ----
@@ -1544,10 +1550,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (this.trx.active && !this.trx.ending) return;
     this.recheck = false;
     const rank = this.readRank();
-    const lagLimit = lagCloseLimit(Number(this.p.max_replication_lag ?? 0));
     for (const b of [...this.backends.values()]) {
       if (b.backend.closed) continue;
-      const why = whyUnwanted(b.backend.server, b.role, rank, lagLimit);
+      const why = whyUnwanted(b.backend.server, b.role, rank, this.lagLimit);
       if (why === null) continue;
       // A session command still on its way to this backend: the next safe point.
       if (b.backend.pending) {
