@@ -29,7 +29,7 @@ import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
 import { rankOf, sessionRank } from './ranks.ts';
-import { connectable, lagCloseLimit, usable, whyUnwanted } from './unwanted.ts';
+import { connectable, DRAINING, lagCloseLimit, usable, whyUnwanted } from './unwanted.ts';
 import { kill, killUser, parseKillUser, registerKillable, unregisterKillable } from '../kill.ts';
 import { Keepalive } from './keepalive.ts';
 import { ReusedPrepares } from './reuse-prepared.ts';
@@ -1559,7 +1559,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         this.recheck = true;
         continue;
       }
-      if (b === this.master && why === 'the server is draining') {
+      if (b === this.master && why === DRAINING) {
         const other = this.s.servers().find((s) => s !== b.backend.server && this.isMasterServer(s) && connectable(s));
         if (!other || !this.canReplaceMaster()) continue;
       }

@@ -18,6 +18,9 @@ export function connectable(s: ConfigObject): boolean {
   return usable(s) && !serverHasFlag(s, 'draining');
 }
 
+/** The reason given for a draining server (the session decides whether it can leave its primary). */
+export const DRAINING = 'the server is draining';
+
 /**
  * MaxScale 24.02.3: an open replica connection is closed when its lag exceeds
  * max(2 × max_replication_lag, 300 s) — far beyond the limit that only keeps new reads away,
@@ -43,7 +46,7 @@ export function whyUnwanted(
   // is one the monitor no longer vouches for (a stopped monitor forgets its facts): its
   // connections stay, as readwritesplit keeps using them for what it already holds.
   if (serverHasFlag(server, 'maintenance')) return 'the server is in maintenance';
-  if (serverHasFlag(server, 'draining')) return 'the server is draining';
+  if (serverHasFlag(server, 'draining')) return DRAINING;
   if (role === 'master') return null;
   const own = rankOf(server);
   if (own !== rank) return `the server has rank ${rankName(own)} and the session reads at rank ${rankName(rank)}`;
