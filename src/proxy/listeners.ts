@@ -41,6 +41,9 @@ export class Listeners {
     core.on('changed', (obj) => {
       if (obj.kind === 'service') this.followService(obj);
       if (obj.kind === 'service') this.accounts.delete(obj.name.toLowerCase()); // user/password/servers may have changed
+      // Maintenance, draining and rank are set through the core, not found by the monitor:
+      // the sessions on the server hear of them as of any other change.
+      if (obj.kind === 'server') this.tell(obj, 'changed');
     });
     core.on('touched', (obj) => {
       if (obj.kind !== 'server') return;
@@ -56,20 +59,25 @@ export class Listeners {
         event = 'lost_master';
       }
       if (flags.includes('down')) event = 'down';
-      for (const s of core.sessions.usingServer(obj.name)) {
-        // One session that cannot take the news must not spare the others.
-        try {
-          if (s instanceof ClientSession) s.serverChanged(obj, event);
-          else if (event === 'down') s.close(`server '${obj.name}' is down`);
-        } catch (err) {
-          s.close(`server '${obj.name}': ${event}`);
-          this.logger.error(
-            { session: s.id, err: (err as Error).stack },
-            `session ${s.id} could not be told about server '${obj.name}': ${(err as Error).message}`,
-          );
-        }
-      }
+      this.tell(obj, event);
     });
+  }
+
+  /** Tells each session using `server` what happened to it. */
+  private tell(server: ConfigObject, event: ServerEvent): void {
+    for (const s of this.core.sessions.usingServer(server.name)) {
+      // One session that cannot take the news must not spare the others.
+      try {
+        if (s instanceof ClientSession) s.serverChanged(server, event);
+        else if (event === 'down') s.close(`server '${server.name}' is down`);
+      } catch (err) {
+        s.close(`server '${server.name}': ${event}`);
+        this.logger.error(
+          { session: s.id, err: (err as Error).stack },
+          `session ${s.id} could not be told about server '${server.name}': ${(err as Error).message}`,
+        );
+      }
+    }
   }
 
   /**

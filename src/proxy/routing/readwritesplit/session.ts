@@ -10,7 +10,6 @@
 import {
   sameName,
   serverHasFlag,
-  stringList,
   type ConfigObject,
   newRouterStatistics,
   type RouterStatistics,
@@ -30,6 +29,7 @@ import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
 import { rankOf, sessionRank } from './ranks.ts';
+import { connectable, DRAINING, lagCloseLimit, usable, whyUnwanted } from './unwanted.ts';
 import { kill, killUser, parseKillUser, registerKillable, unregisterKillable } from '../kill.ts';
 import { Keepalive } from './keepalive.ts';
 import { ReusedPrepares } from './reuse-prepared.ts';
@@ -116,14 +116,6 @@ const lowerNames = new WeakMap<ConfigObject, string>();
 /** Server-wide average response times (adaptive_routing), ms, by server name. */
 const responseTime = new Map<string, number>();
 
-function usable(s: ConfigObject): boolean {
-  return serverHasFlag(s, 'running') && !serverHasFlag(s, 'maintenance') && !serverHasFlag(s, 'down');
-}
-
-function connectable(s: ConfigObject): boolean {
-  return usable(s) && !serverHasFlag(s, 'draining');
-}
-
 export function statisticsOf(service: ConfigObject): RouterStatistics {
   return (service.runtime.router ??= newRouterStatistics());
 }
@@ -184,6 +176,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private waiting: Wait<unknown> | null = null;
   /** A primary that refused a write as read-only (demoted by a switchover): not used while it is still called primary. */
   private avoidMaster: string | null = null;
+  /** A server this session holds changed (maintenance, draining, rank, lag): closeUnwanted looks at the next safe point. */
+  private recheck = false;
+  /** open() is still connecting: not a safe point. */
+  private opening = true;
+  /** A replica connection lagging more than this (s) is closed; 0: never (lagCloseLimit). */
+  private readonly lagLimit: number;
   private avoidWait: Wait<true> | null = null;
 
   /**
@@ -202,6 +200,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.maxSlaves = Number(this.p.max_slave_connections ?? 255);
     this.configuredMaxLag = Number(this.p.max_replication_lag ?? 0);
     this.masterAcceptReads = this.p.master_accept_reads === true;
+    this.lagLimit = lagCloseLimit(this.configuredMaxLag);
     this.replay = new TrxLog(replaySettings(this.p), () => levelEnabled(this.s.logger, 'debug'));
     this.stats = statisticsOf(s.service);
     this.causal = new CausalReads(this.p, this.stats);
@@ -244,6 +243,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- session start ----
 
   async open(): Promise<void> {
+    try {
+      await this.openBackends();
+    } finally {
+      this.opening = false;
+    }
+    if (this.recheck) this.closeUnwanted();
+  }
+
+  private async openBackends(): Promise<void> {
     if (this.p.lazy_connect === true) return;
     const master = this.bestMaster();
     if (!master && this.failureMode === 'fail_instantly') {
@@ -322,7 +330,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       for (const b of this.lastTargets) b.backend.write(packet);
       return true;
     }
-    if (!this.trx.active || this.trx.ending) this.leaveDraining();
+    if (this.recheck) this.closeUnwanted();
     let decision: Decision;
     try {
       decision = this.decide(packet, hints);
@@ -991,6 +999,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.current = null;
     this.busy = false;
     this.s.replied(reply, from.backend.server.name);
+    if (this.recheck) this.closeUnwanted();
     this.pump();
   }
 
@@ -1322,8 +1331,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (event === 'down') {
       this.log(`server '${server.name}' is down`);
       this.handleLost(b);
+      return;
     }
     // lost_master: the next write finds the new primary (chooseMaster); reads carry on.
+    // Anything else may make a connection unwanted: looked at now if idle, else at the next
+    // safe point. Servers are touched often (every connect, every monitor round that sees a
+    // new GTID), so only this connection is judged here; the primary's changes (its rank is
+    // the session's) get the full walk.
+    if (b === this.master || whyUnwanted(server, b.role, this.readRank(), this.lagLimit) !== null) this.recheck = true;
+    if (this.recheck) this.closeUnwanted();
   }
 
   // ---- transaction replay, delayed retry, draining (§5.5, §6.6, §8) ----
@@ -1601,20 +1617,30 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   /**
-   * Draining servers get no new work: at a transaction boundary the session closes its
-   * idle connections to them (a draining primary only when another primary can take over).
+   * At a safe point (reply complete, nothing pending, no open transaction), after a server the
+   * session holds changed: closes the connections it should no longer use (unwanted.ts). A
+   * draining primary is left only when another primary can take over; one in maintenance is
+   * closed (its open transaction, if any, has finished: this is a safe point).
    */
-  private leaveDraining(): void {
-    if (this.busy) return;
+  private closeUnwanted(): void {
+    if (this.closed || this.opening || this.busy || this.replaying) return;
+    if (this.trx.active && !this.trx.ending) return;
+    this.recheck = false;
+    const rank = this.readRank();
     for (const b of [...this.backends.values()]) {
-      // Draining is an administrative state (params.state): no array is built per statement.
-      if (!stringList(b.backend.server.params.state!).includes('draining')) continue;
-      if (b.backend.closed || b.backend.pending) continue;
-      if (b === this.master) {
+      if (b.backend.closed) continue;
+      const why = whyUnwanted(b.backend.server, b.role, rank, this.lagLimit);
+      if (why === null) continue;
+      // A session command still on its way to this backend: the next safe point.
+      if (b.backend.pending) {
+        this.recheck = true;
+        continue;
+      }
+      if (b === this.master && why === DRAINING) {
         const other = this.s.servers().find((s) => s !== b.backend.server && this.isMasterServer(s) && connectable(s));
         if (!other || !this.canReplaceMaster()) continue;
       }
-      this.log(`moving off draining server '${b.backend.server.name}'`);
+      this.log(`closing the connection to '${b.backend.server.name}': ${why}`);
       this.drop(b);
     }
   }
