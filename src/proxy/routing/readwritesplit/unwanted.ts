@@ -5,12 +5,22 @@
  * only at a safe point (reply complete, nothing pending, no open transaction) and only after
  * a server it holds changed, so statements pay nothing for it (session.ts, closeUnwanted).
  */
-import { serverHasFlag, type ConfigObject } from '../../../core/objects.ts';
+import { serverHasFlag, stringList, type ConfigObject } from '../../../core/objects.ts';
 import { rankOf } from './ranks.ts';
 
-/** Running, not in maintenance, not down: the session may keep using it. */
+/**
+ * Running, not in maintenance, not down: the session may keep using it. Asked for every
+ * server on every read, so both flag lists are walked once instead of once per flag.
+ */
 export function usable(s: ConfigObject): boolean {
-  return serverHasFlag(s, 'running') && !serverHasFlag(s, 'maintenance') && !serverHasFlag(s, 'down');
+  let running = false;
+  for (const list of [s.runtime.facts.flags, stringList(s.params.state!)]) {
+    for (const f of list) {
+      if (f === 'maintenance' || f === 'down') return false;
+      if (f === 'running') running = true;
+    }
+  }
+  return running;
 }
 
 /** Usable and not draining: the session may open a new connection to it. */
