@@ -117,7 +117,7 @@ export function sysbenchWithCpu(
  * have it, so that a router reading from them measures the same data.
  */
 export async function prepareSysbenchTable(primary: MariaDBServer, replicas: MariaDBServer[] = []): Promise<void> {
-  sysbench('oltp_point_select', primary.port, 1, 'prepare', 0);
+  sysbench('oltp_point_select', primary.port, 1, 'prepare', 0); // --time means nothing to prepare
   await untilReplicasCaughtUp(primary, replicas);
 }
 
@@ -159,6 +159,7 @@ export function loadAverage(): string {
     .join(' ');
 }
 
+/** The middle figure (the mean of the middle two for an even count). */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
