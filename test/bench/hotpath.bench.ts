@@ -19,18 +19,24 @@
  *   node --import tsx test/bench/hotpath.bench.ts [--seconds 10] [--threads 16] [--rounds 2] [--baseline /work/main]
  *     [--profile DIR]   writes a V8 CPU profile of this checkout's Weir (--cpu-prof) to DIR
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { loadavg } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, startReplicationTopology, waitFor } from '../harness/mariadb.ts';
-import { createProxyUser, monitorSection, PROXY_USER, serverSection } from '../harness/config.ts';
-import { createUser } from '../harness/mariadb.ts';
-import { exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
-import { cpuSeconds, ensureTools, sysbench, untilLoginWorks } from './lib.ts';
+import { freePort, startReplicationTopology } from '../harness/mariadb.ts';
+import { removeDir, tempDir } from '../harness/weir.ts';
+import {
+  ensureTools,
+  loadAverage,
+  mariadbVersion,
+  median,
+  prepareBenchDatabase,
+  prepareSysbenchTable,
+  sysbenchWithCpu,
+  untilLoginWorks,
+} from './lib.ts';
+import { benchWeirConfig, startHAProxy, startWeirWithConfig, stopProcesses } from './proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -62,12 +68,6 @@ interface Figures {
   gcPer10k: number | null;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 const GC_COUNT = fileURLToPath(new URL('gc-count.mjs', import.meta.url));
 
 /** Asks a Weir started with gc-count.mjs for its GC count so far. */
@@ -82,12 +82,6 @@ const gcCounter = (pid: number, output: () => string) => async (): Promise<numbe
   throw new Error('the benchmarked Weir did not report its GC count');
 };
 
-function load(): string {
-  return loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-}
-
 async function main(): Promise<void> {
   ensureTools([
     ['sysbench', 'sysbench'],
@@ -97,33 +91,19 @@ async function main(): Promise<void> {
   const dir = tempDir('weir-hotpath-');
   const children: ChildProcess[] = [];
   try {
-    await createUser(topo.primary, 'sbtest', 'sbtest-pw');
-    await createProxyUser(topo.primary);
-    await topo.primary.query('CREATE DATABASE sbtest');
+    await prepareBenchDatabase(topo.primary);
     const servers = [topo.primary, ...topo.replicas];
-    const config = (rcrPort: number, rwsPort: number) =>
-      `[maxscale]\nlog_warning=false\n\n` +
-      servers.map((s, i) => serverSection(`db${i + 1}`, s.port)).join('') +
-      monitorSection(
-        'Monitor',
-        servers.map((_, i) => `db${i + 1}`),
-        1000,
-      ) +
-      `[RCR]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=db1,db2\nuser=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n\n` +
-      `[RCR-Listener]\ntype=listener\nservice=RCR\naddress=127.0.0.1\nport=${rcrPort}\n\n` +
-      `[RWS]\ntype=service\nrouter=readwritesplit\nservers=db1,db2\nuser=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n\n` +
-      `[RWS-Listener]\ntype=listener\nservice=RWS\naddress=127.0.0.1\nport=${rwsPort}\n`;
 
     const startWeir = async (label: string, root: string | undefined, nodeArgs: string[]) => {
-      const wdir = tempDir(`weir-hotpath-${label}-`);
       const ports = { rcr: await freePort(), rws: await freePort() };
-      writeFileSync(join(wdir, 'weir.cnf'), config(ports.rcr, ports.rws));
-      const w = await spawnWeir(
-        ['--config', join(wdir, 'weir.cnf'), '--datadir', wdir, '--admin-port', '0'],
-        {},
+      const config = benchWeirConfig(servers, [
+        { name: 'RCR', port: ports.rcr, router: 'readconnroute', routerOptions: 'master' },
+        { name: 'RWS', port: ports.rws, router: 'readwritesplit' },
+      ]);
+      const w = await startWeirWithConfig(join(dir, label), config, {
         root,
-        ['--import', GC_COUNT, ...nodeArgs],
-      );
+        nodeArgs: ['--import', GC_COUNT, ...nodeArgs],
+      });
       children.push(w.child);
       return { ...w, ports };
     };
@@ -134,62 +114,35 @@ async function main(): Promise<void> {
     );
     const base = args.baseline ? await startWeir('base', args.baseline, []) : null;
 
-    const haproxyPort = await freePort();
-    writeFileSync(
-      join(dir, 'haproxy.cfg'),
-      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n` +
-        `listen mariadb\n  bind 127.0.0.1:${haproxyPort}\n  server db1 127.0.0.1:${topo.primary.port}\n`,
-    );
-    const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
-    children.push(haproxy);
+    const haproxy = await startHAProxy(dir, topo.primary.port);
+    children.push(haproxy.child);
 
     process.stderr.write('preparing the sbtest table\n');
-    sysbench('oltp_point_select', topo.primary.port, 1, 'prepare', SECONDS);
-    const [{ pos }] = await topo.primary.query('SELECT @@gtid_binlog_pos AS pos');
-    for (const r of topo.replicas)
-      await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT @@gtid_slave_pos AS p'))[0].p === pos);
+    await prepareSysbenchTable(topo.primary, topo.replicas);
     for (const w of [weir, base]) {
       if (!w) continue;
       await untilLoginWorks(w.ports.rcr);
       await untilLoginWorks(w.ports.rws);
     }
 
+    /** Both services of one Weir, each asking that Weir for its GC count. */
+    const weirTargets = (w: Awaited<ReturnType<typeof startWeir>>, suffix: string): Target[] =>
+      (['readconnroute', 'readwritesplit'] as const).map((router) => ({
+        name: router + suffix,
+        port: router === 'readconnroute' ? w.ports.rcr : w.ports.rws,
+        pid: w.child.pid!,
+        gcs: gcCounter(w.child.pid!, w.output),
+      }));
     const targets: Target[] = [
-      { name: 'HAProxy', port: haproxyPort, pid: haproxy.pid!, gcs: null },
-      {
-        name: 'readconnroute',
-        port: weir.ports.rcr,
-        pid: weir.child.pid!,
-        gcs: gcCounter(weir.child.pid!, weir.output),
-      },
-      {
-        name: 'readwritesplit',
-        port: weir.ports.rws,
-        pid: weir.child.pid!,
-        gcs: gcCounter(weir.child.pid!, weir.output),
-      },
+      { name: 'HAProxy', port: haproxy.port, pid: haproxy.child.pid!, gcs: null },
+      ...weirTargets(weir, ''),
+      ...(base ? weirTargets(base, ' (before)') : []),
     ];
-    if (base) {
-      targets.push(
-        {
-          name: 'readconnroute (before)',
-          port: base.ports.rcr,
-          pid: base.child.pid!,
-          gcs: gcCounter(base.child.pid!, base.output),
-        },
-        {
-          name: 'readwritesplit (before)',
-          port: base.ports.rws,
-          pid: base.child.pid!,
-          gcs: gcCounter(base.child.pid!, base.output),
-        },
-      );
-    }
 
-    const loadStart = load();
+    const loadStart = loadAverage();
     console.log(
       `\nsysbench (text protocol), ${SECONDS} s per run, ${ROUNDS} interleaved rounds (medians), a GTID primary and 1 replica ` +
-        `(MariaDB ${(await topo.primary.query('SELECT VERSION() AS v'))[0].v}), one 2-core machine for client, proxies and servers; ` +
+        `(MariaDB ${await mariadbVersion(topo.primary)}), one 2-core machine for client, proxies and servers; ` +
         `load average at start ${loadStart}\n`,
     );
     console.log(
@@ -202,14 +155,13 @@ async function main(): Promise<void> {
         for (let round = 0; round < ROUNDS; round++) {
           for (const t of targets) {
             process.stderr.write(`  ${test} ${threads} threads, round ${round + 1}: ${t.name}\n`);
-            const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
             const gc0 = (await t.gcs?.()) ?? 0;
-            const res = sysbench(test, t.port, threads, 'run', SECONDS);
-            const used = t.pid ? cpuSeconds(t.pid) - cpu0 : 0;
-            const queries = res.qps * SECONDS;
+            const { qps, p95, cpuPerQuery } = sysbenchWithCpu(test, t, threads, SECONDS);
+            const queries = qps * SECONDS;
             const f: Figures = {
-              ...res,
-              cpu: queries ? (used / queries) * 1e6 : 0,
+              qps,
+              p95,
+              cpu: cpuPerQuery,
               gcPer10k: t.gcs && queries ? (((await t.gcs()) - gc0) / queries) * 1e4 : null,
             };
             runs.set(t.name, [...(runs.get(t.name) ?? []), f]);
@@ -246,7 +198,7 @@ async function main(): Promise<void> {
       }
     }
 
-    console.log(`\nload average at the end ${load()}`);
+    console.log(`\nload average at the end ${loadAverage()}`);
     const at = (test: string, target: string) => results.get(`${test}/16/${target}`);
     if (base) {
       console.log('\nbefore (baseline checkout) → after (this checkout), CPU µs per query at 16 threads:');
@@ -286,8 +238,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => exited(c)));
+    await stopProcesses(children);
     await topo.destroy();
     removeDir(dir);
   }

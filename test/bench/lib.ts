@@ -1,16 +1,18 @@
 /**
- * What the benchmarks share: installing their tools, sysbench runs, and reading a
- * process's CPU time and memory from /proc.
+ * What the benchmarks share: installing their tools, the sbtest database and table, sysbench
+ * runs (with the CPU a proxy spent on them, read from /proc), and summarising figures.
+ * Starting the proxies they compare is proxies.ts.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import { createProxyUser } from '../harness/config.ts';
-import { createUser, type MariaDBServer } from '../harness/mariadb.ts';
+import { createUser, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
 
 /** Installs Debian packages for missing binaries (`[binary, package]` pairs). */
 export function ensureTools(tools: Array<[string, string]>): void {
@@ -96,6 +98,36 @@ export async function sysbenchInBackground(
   return sysbenchFigures(stdout);
 }
 
+/** One sysbench run against a target, and the CPU its process (a proxy; none for MariaDB directly) spent per query. */
+export function sysbenchWithCpu(
+  test: string,
+  target: { port: number; pid: number | null },
+  threads: number,
+  seconds: number,
+): { qps: number; p95: number; cpuPerQuery: number } {
+  const cpu0 = target.pid ? cpuSeconds(target.pid) : 0;
+  const res = sysbench(test, target.port, threads, 'run', seconds);
+  const used = target.pid ? cpuSeconds(target.pid) - cpu0 : 0;
+  const queries = res.qps * seconds;
+  return { ...res, cpuPerQuery: queries ? (used / queries) * 1e6 : 0 };
+}
+
+/**
+ * sysbench's table (1 table of 10,000 rows) on the primary, then waits for every replica to
+ * have it, so that a router reading from them measures the same data.
+ */
+export async function prepareSysbenchTable(primary: MariaDBServer, replicas: MariaDBServer[] = []): Promise<void> {
+  sysbench('oltp_point_select', primary.port, 1, 'prepare', 0); // --time means nothing to prepare
+  await untilReplicasCaughtUp(primary, replicas);
+}
+
+/** Waits until each replica has applied every transaction the primary has binlogged so far (GTID positions). */
+export async function untilReplicasCaughtUp(primary: MariaDBServer, replicas: MariaDBServer[]): Promise<void> {
+  const [{ pos }] = await primary.query('SELECT @@gtid_binlog_pos AS pos');
+  for (const r of replicas)
+    await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT @@gtid_slave_pos AS p'))[0].p === pos);
+}
+
 /** Waits until a proxy lets `sbtest` log in (Weir routes once its monitor has seen the server). */
 export async function untilLoginWorks(port: number): Promise<void> {
   for (let i = 0; ; i++) {
@@ -114,6 +146,24 @@ export async function prepareBenchDatabase(db: MariaDBServer): Promise<void> {
   await createUser(db, 'sbtest', 'sbtest-pw');
   await createProxyUser(db);
   await db.query('CREATE DATABASE sbtest');
+}
+
+export async function mariadbVersion(db: MariaDBServer): Promise<string> {
+  return (await db.query('SELECT VERSION() AS v'))[0].v;
+}
+
+/** The machine's 1, 5 and 15 minute load averages: the machine is shared, so benchmarks print how busy it was. */
+export function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+/** The middle figure (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

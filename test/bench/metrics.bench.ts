@@ -9,22 +9,21 @@
  *   node --import tsx test/bench/metrics.bench.ts [--seconds 10] [--threads 16] [--interval 1000]
  */
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { freePort, startMariaDB } from '../harness/mariadb.ts';
-import { monitorSection, serverSection, serviceSections } from '../harness/config.ts';
-import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
+import { ADMIN, removeDir, tempDir } from '../harness/weir.ts';
 import {
   cpuSeconds,
   ensureTools,
+  loadAverage,
   prepareBenchDatabase,
-  sysbench,
+  prepareSysbenchTable,
   sysbenchInBackground,
   untilLoginWorks,
 } from './lib.ts';
+import { benchWeirConfig, startWeirWithConfig, stopProcesses } from './proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,10 +39,6 @@ const AUTH = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('b
 
 /** The CPU-per-query ratio (scraping / not) Weir must stay under. */
 const TARGET = 1.03;
-const loadAverage = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 // Other work on the machine moves both targets alike (they alternate), but say how busy it was.
 const loadBefore = loadAverage();
 
@@ -54,22 +49,13 @@ const children: ChildProcess[] = [];
 try {
   await prepareBenchDatabase(db);
   const port = await freePort();
-  writeFileSync(
-    join(dir, 'weir.cnf'),
-    `[maxscale]\nlog_warning=false\n\n${serverSection('db1', db.port)}${monitorSection('Monitor', ['db1'], 1000)}` +
-      serviceSections('Svc', port, { servers: ['db1'] }),
-  );
-  const weir = await spawnWeir([
-    '--config',
-    join(dir, 'weir.cnf'),
-    '--datadir',
+  const weir = await startWeirWithConfig(
     join(dir, 'data'),
-    '--admin-port',
-    '0',
-  ]);
+    benchWeirConfig([db], [{ name: 'Svc', port, router: 'readconnroute' }]),
+  );
   children.push(weir.child);
   await untilLoginWorks(port);
-  sysbench('oltp_point_select', db.port, 1, 'prepare', SECONDS);
+  await prepareSysbenchTable(db);
 
   let scrapes = 0;
   let bytes = 0;
@@ -144,8 +130,7 @@ Weir's CPU per scrape (${N} back to back, no traffic): ${perScrapeMs.toFixed(2)}
   );
   console.log(`load average before: ${loadBefore}; after: ${loadAverage()}`);
 } finally {
-  for (const c of children) c.kill('SIGTERM');
-  await Promise.all(children.map((c) => exited(c)));
+  await stopProcesses(children);
   await db.destroy();
   removeDir(dir);
 }

@@ -12,8 +12,7 @@
  * Installs sysbench and haproxy from Debian when missing. Not part of `npm test`: its
  * figures are reported in the README and the issue notes, as ratios from one run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,8 +22,17 @@ import { readInitialHandshake, writeHandshakeResponse } from '../../src/proxy/pr
 import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password.ts';
 import { PacketFramer, SERVER_CAPABILITIES } from '../../src/proxy/protocol/packets.ts';
 import { freePort, startMariaDB } from '../harness/mariadb.ts';
-import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
-import { cpuSeconds, ensureTools, prepareBenchDatabase, rss, sysbench, untilLoginWorks } from './lib.ts';
+import { ADMIN, removeDir, tempDir } from '../harness/weir.ts';
+import {
+  ensureTools,
+  mariadbVersion,
+  prepareBenchDatabase,
+  prepareSysbenchTable,
+  rss,
+  sysbenchWithCpu,
+  untilLoginWorks,
+} from './lib.ts';
+import { benchWeirConfig, startHAProxy, startWeirWithConfig, stopProcesses } from './proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -91,45 +99,33 @@ async function main(): Promise<void> {
     await prepareBenchDatabase(db);
 
     const weirPort = await freePort();
-    writeFileSync(
-      join(dir, 'weir.cnf'),
-      `[maxscale]\nlog_warning=false\n\n[db1]\ntype=server\naddress=127.0.0.1\nport=${db.port}\n\n` +
-        `[Monitor]\ntype=monitor\nmodule=mariadbmon\nservers=db1\nuser=maxuser\npassword=max-pw\nmonitor_interval=1000ms\n\n` +
-        `[Svc]\ntype=service\nrouter=readconnroute\nrouter_options=running\nservers=db1\nuser=maxuser\npassword=max-pw\n\n` +
-        `[Listener]\ntype=listener\nservice=Svc\naddress=127.0.0.1\nport=${weirPort}\n`,
+    const weir = await startWeirWithConfig(
+      join(dir, 'weir'),
+      benchWeirConfig([db], [{ name: 'Svc', port: weirPort, router: 'readconnroute' }]),
     );
-    const weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
     children.push(weir.child);
 
-    const haproxyPort = await freePort();
-    writeFileSync(
-      join(dir, 'haproxy.cfg'),
-      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n` +
-        `listen mariadb\n  bind 127.0.0.1:${haproxyPort}\n  server db1 127.0.0.1:${db.port}\n`,
-    );
-    const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
-    children.push(haproxy);
+    const haproxy = await startHAProxy(dir, db.port);
+    children.push(haproxy.child);
 
     await untilLoginWorks(weirPort);
-    sysbench('oltp_point_select', db.port, 1, 'prepare', SECONDS);
+    await prepareSysbenchTable(db);
 
     console.log(
-      `\nsysbench, ${SECONDS} s per run, one MariaDB ${(await db.query('SELECT VERSION() AS v'))[0].v}, 2-core machine shared by client, proxy and server\n`,
+      `\nsysbench, ${SECONDS} s per run, one MariaDB ${await mariadbVersion(db)}, 2-core machine shared by client, proxy and server\n`,
     );
     console.log(
       'test                threads  direct QPS  HAProxy QPS  Weir QPS  Weir/direct  Weir/HAProxy  p95 ms (direct/HAProxy/Weir)  CPU µs/query (HAProxy/Weir)  Weir/HAProxy CPU',
     );
-    const targets = { direct: db.port, haproxy: haproxyPort, weir: weirPort };
+    const targets = {
+      direct: { port: db.port, pid: null },
+      haproxy: { port: haproxy.port, pid: haproxy.child.pid! },
+      weir: { port: weirPort, pid: weir.child.pid! },
+    };
     for (const test of TESTS) {
       for (const threads of THREADS) {
         const r: Record<string, { qps: number; p95: number; cpuPerQuery: number }> = {};
-        for (const [name, port] of Object.entries(targets)) {
-          const pid = name === 'weir' ? weir.child.pid! : name === 'haproxy' ? haproxy.pid! : null;
-          const cpu0 = pid ? cpuSeconds(pid) : 0;
-          const res = sysbench(test, port, threads, 'run', SECONDS);
-          const cpu = pid ? cpuSeconds(pid) - cpu0 : 0;
-          r[name] = { ...res, cpuPerQuery: res.qps ? (cpu / (res.qps * SECONDS)) * 1e6 : 0 };
-        }
+        for (const [name, target] of Object.entries(targets)) r[name] = sysbenchWithCpu(test, target, threads, SECONDS);
         const {
           direct,
           haproxy: h,
@@ -195,8 +191,7 @@ async function main(): Promise<void> {
     }
     for (const socket of held) socket.destroy();
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => exited(c)));
+    await stopProcesses(children);
     await db.destroy();
     removeDir(dir);
   }

@@ -14,15 +14,20 @@
  *
  *   node --import tsx test/bench/rwsplit.bench.ts [--seconds 10] [--threads 1,16] [--baseline /tmp/weir-base [--baseline-rws]]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, startReplicationTopology, waitFor } from '../harness/mariadb.ts';
-import { createProxyUser, monitorSection, PROXY_USER, serverSection } from '../harness/config.ts';
-import { createUser } from '../harness/mariadb.ts';
-import { exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
-import { cpuSeconds, ensureTools, sysbench, untilLoginWorks } from './lib.ts';
+import { freePort, startReplicationTopology } from '../harness/mariadb.ts';
+import { removeDir, tempDir } from '../harness/weir.ts';
+import {
+  ensureTools,
+  mariadbVersion,
+  prepareBenchDatabase,
+  prepareSysbenchTable,
+  sysbenchWithCpu,
+  untilLoginWorks,
+} from './lib.ts';
+import { benchWeirConfig, startHAProxy, startWeirWithConfig, stopProcesses, type BenchWeir } from './proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,52 +51,29 @@ async function main(): Promise<void> {
   const dir = tempDir('weir-rwsbench-');
   const children: ChildProcess[] = [];
   try {
-    await createUser(topo.primary, 'sbtest', 'sbtest-pw');
-    await createProxyUser(topo.primary);
-    await topo.primary.query('CREATE DATABASE sbtest');
+    await prepareBenchDatabase(topo.primary);
     const servers = [topo.primary, ...topo.replicas];
     const ports = { rcr: await freePort(), rws: await freePort(), base: await freePort(), baseRws: await freePort() };
     const config = (rcrPort: number, rwsPort: number | null) =>
-      `[maxscale]\nlog_warning=false\n\n` +
-      servers.map((s, i) => serverSection(`db${i + 1}`, s.port)).join('') +
-      monitorSection(
-        'Monitor',
-        servers.map((_, i) => `db${i + 1}`),
-        1000,
-      ) +
-      `[RCR]\ntype=service\nrouter=readconnroute\nrouter_options=master\nservers=db1,db2,db3\nuser=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n\n` +
-      `[RCR-Listener]\ntype=listener\nservice=RCR\naddress=127.0.0.1\nport=${rcrPort}\n\n` +
-      (rwsPort === null
-        ? ''
-        : `[RWS]\ntype=service\nrouter=readwritesplit\nservers=db1,db2,db3\nuser=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n\n` +
-          `[RWS-Listener]\ntype=listener\nservice=RWS\naddress=127.0.0.1\nport=${rwsPort}\n`);
-    writeFileSync(join(dir, 'weir.cnf'), config(ports.rcr, ports.rws));
-    const weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0']);
+      benchWeirConfig(servers, [
+        { name: 'RCR', port: rcrPort, router: 'readconnroute', routerOptions: 'master' },
+        ...(rwsPort === null ? [] : [{ name: 'RWS', port: rwsPort, router: 'readwritesplit' as const }]),
+      ]);
+    const weir = await startWeirWithConfig(join(dir, 'weir'), config(ports.rcr, ports.rws));
     children.push(weir.child);
-    let base: Awaited<ReturnType<typeof spawnWeir>> | null = null;
+    let base: BenchWeir | null = null;
     if (args.baseline) {
-      const baseDir = tempDir('weir-rwsbench-base-');
-      writeFileSync(join(baseDir, 'weir.cnf'), config(ports.base, args['baseline-rws'] ? ports.baseRws : null));
-      base = await spawnWeir(
-        ['--config', join(baseDir, 'weir.cnf'), '--datadir', baseDir, '--admin-port', '0'],
-        {},
-        args.baseline,
+      base = await startWeirWithConfig(
+        join(dir, 'base'),
+        config(ports.base, args['baseline-rws'] ? ports.baseRws : null),
+        { root: args.baseline },
       );
       children.push(base.child);
     }
-    const haproxyPort = await freePort();
-    writeFileSync(
-      join(dir, 'haproxy.cfg'),
-      `global\n  nbthread 1\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n` +
-        `listen mariadb\n  bind 127.0.0.1:${haproxyPort}\n  server db1 127.0.0.1:${topo.primary.port}\n`,
-    );
-    const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg'), '-db'], { stdio: 'ignore' });
-    children.push(haproxy);
+    const haproxy = await startHAProxy(dir, topo.primary.port);
+    children.push(haproxy.child);
 
-    sysbench('oltp_point_select', topo.primary.port, 1, 'prepare', SECONDS);
-    const [{ pos }] = await topo.primary.query('SELECT @@gtid_binlog_pos AS pos');
-    for (const r of topo.replicas)
-      await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT @@gtid_slave_pos AS p'))[0].p === pos);
+    await prepareSysbenchTable(topo.primary, topo.replicas);
     await untilLoginWorks(ports.rcr);
     await untilLoginWorks(ports.rws);
     if (base) await untilLoginWorks(ports.base);
@@ -99,7 +81,7 @@ async function main(): Promise<void> {
 
     const targets: Array<[string, number, number | null]> = [
       ['direct', topo.primary.port, null],
-      ['HAProxy', haproxyPort, haproxy.pid!],
+      ['HAProxy', haproxy.port, haproxy.child.pid!],
       ['readconnroute', ports.rcr, weir.child.pid!],
       ...(base ? [['readconnroute (before the cut)', ports.base, base.child.pid!] as [string, number, number]] : []),
       ['readwritesplit', ports.rws, weir.child.pid!],
@@ -108,17 +90,15 @@ async function main(): Promise<void> {
         : []),
     ];
     console.log(
-      `\nsysbench (text protocol), ${SECONDS} s per run, a GTID primary and 2 replicas (MariaDB ${(await topo.primary.query('SELECT VERSION() AS v'))[0].v}), one 2-core machine for client, proxies and servers\n`,
+      `\nsysbench (text protocol), ${SECONDS} s per run, a GTID primary and 2 replicas (MariaDB ${await mariadbVersion(topo.primary)}), one 2-core machine for client, proxies and servers\n`,
     );
     console.log('test                threads  target                          QPS     p95 ms  proxy CPU µs/query');
     for (const test of TESTS) {
       for (const threads of THREADS) {
         const cpu: Record<string, number> = {};
         for (const [name, port, pid] of targets) {
-          const cpu0 = pid ? cpuSeconds(pid) : 0;
-          const res = sysbench(test, port, threads, 'run', SECONDS);
-          const used = pid ? cpuSeconds(pid) - cpu0 : 0;
-          cpu[name] = res.qps ? (used / (res.qps * SECONDS)) * 1e6 : 0;
+          const res = sysbenchWithCpu(test, { port, pid }, threads, SECONDS);
+          cpu[name] = res.cpuPerQuery;
           console.log(
             [
               test.padEnd(19),
@@ -141,8 +121,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => exited(c)));
+    await stopProcesses(children);
     await topo.destroy();
     removeDir(dir);
   }

@@ -20,7 +20,6 @@
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
@@ -29,7 +28,7 @@ import { createUser, freePort, startReplicationTopology, waitFor, type MariaDBSe
 import { CLUSTER_ADMIN, clusterConfig, createClusterAdmin } from '../harness/config.ts';
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 import { explainMismatches } from './explain-mismatches.ts';
-import { ensureTools, untilLoginWorks } from './lib.ts';
+import { ensureTools, loadAverage, mariadbVersion, untilLoginWorks, untilReplicasCaughtUp } from './lib.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -149,9 +148,7 @@ async function primaryName(url: string): Promise<string | null> {
 
 /** Row count and CHECKSUM TABLE of every server, once the replicas have caught up with `primary`. */
 async function compare(primary: MariaDBServer, others: MariaDBServer[]): Promise<string> {
-  const [{ pos }] = await primary.query('SELECT @@gtid_binlog_pos AS pos');
-  for (const r of others)
-    await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT @@gtid_slave_pos AS p'))[0].p === pos);
+  await untilReplicasCaughtUp(primary, others);
   const lines: string[] = [];
   const seen = new Set<string>();
   for (const s of [primary, ...others]) {
@@ -170,9 +167,7 @@ function report(name: string, f: RunFigures, diag: { replayed_transactions: numb
       `sysbench crashed and restarted ${f.crashes} time(s); longest stall: ${f.longestStallSeconds} s without a commit, ` +
       `max latency ${f.maxLatencyMs} ms (runs that finished); ` +
       `Weir: replayed_transactions ${diag.replayed_transactions}, reconnections ${diag.reconnections}; ` +
-      `load average ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
+      `load average ${loadAverage()}`,
   );
 }
 
@@ -220,7 +215,7 @@ async function main(): Promise<void> {
 
     console.log(
       `\nsysbench oltp_read_write, ${THREADS} threads, through Weir readwritesplit (transaction_replay=true), ` +
-        `a GTID primary and 2 replicas (MariaDB ${(await topo.primary.query('SELECT VERSION() AS v'))[0].v}), one 2-core machine\n`,
+        `a GTID primary and 2 replicas (MariaDB ${await mariadbVersion(topo.primary)}), one 2-core machine\n`,
     );
 
     // 1. Switchover back and forth every INTERVAL seconds.
