@@ -449,9 +449,10 @@ describe('readwritesplit, continued', () => {
     const replica = id === 2 ? topo.replicas[0]! : topo.replicas[1]!;
     const th = backendsOf(c).find((b) => b.port === replica.port)!;
     await replica.query(`KILL ${th.threadId}`);
+    // By port too: each server numbers its threads from 1, and two replicas often hand out the same id.
     await waitFor(
       'the replica connection to be gone',
-      async () => !backendsOf(c).some((b) => b.threadId === th.threadId),
+      async () => !backendsOf(c).some((b) => b.port === th.port && b.threadId === th.threadId),
     );
     const row = await one(c, 'SELECT CONCAT(@a0, @a1, @a2, @a3, @a4) AS v, @@server_id AS id');
     assert.equal(row.v, '01234');
@@ -463,9 +464,10 @@ describe('readwritesplit, continued', () => {
     const replica = topo.replicas[0]!;
     const th = backendsOf(c).find((b) => b.port === replica.port)!;
     await replica.query(`KILL ${th.threadId}`);
+    // By port too, as above.
     await waitFor(
       'the replica connection to be gone',
-      async () => !backendsOf(c).some((b) => b.threadId === th.threadId),
+      async () => !backendsOf(c).some((b) => b.port === th.port && b.threadId === th.threadId),
     );
     const row = await one(c, 'SELECT @p0 AS first, @p9 AS tenth, @p10 AS eleventh, @p19 AS last, @@server_id AS id');
     assert.equal(Number(row.id), 2, 'a new connection to the replica');
