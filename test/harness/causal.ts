@@ -1,98 +1,21 @@
 /**
- * What the causal_reads tests and benchmark share: a GTID primary and two replicas behind
- * Weir with one readwritesplit service per causal_reads setting, a lag maker that stops the
- * replicas' SQL threads in turn, and a loop of write-then-read pairs that counts stale reads.
+ * What the causal_reads tests and benchmark share: the readwritesplit cluster (rws-cluster.ts)
+ * with one service per causal_reads setting and a table causal.t, a lag maker that holds back
+ * the replicas' SQL threads in turn, and a loop of write-then-read pairs that counts stale reads.
  */
-import mysql, { type Connection } from 'mysql2/promise';
-import {
-  createUser,
-  freePort,
-  startReplicationTopology,
-  waitFor,
-  type MariaDBServer,
-  type Topology,
-} from './mariadb.ts';
-import { createProxyUser, monitorSection, PROXY_USER, serverSection } from './config.ts';
-import { asAdmin, removeDir, startTestWeir, type TestWeir } from './weir.ts';
+import mysql from 'mysql2/promise';
+import type { MariaDBServer, Topology } from './mariadb.ts';
+import { startRwsCluster, type RwsCluster } from './rws-cluster.ts';
 
-export interface CausalCluster {
-  topo: Topology;
-  t: TestWeir;
-  ports: Record<string, number>;
-  client(service: string, opts?: Partial<mysql.ConnectionOptions>): Promise<Connection>;
-  diagnostics(service: string): Promise<Record<string, any>>;
-  /** GET /sessions: every session with its router_diagnostics. */
-  sessions(): Promise<Array<Record<string, any>>>;
-  close(): Promise<void>;
-}
+export type CausalCluster = RwsCluster;
 
-/** `services`: name → extra service parameters (e.g. `causal_reads=local`). */
-export async function startCausalCluster(services: Record<string, string>): Promise<CausalCluster> {
-  const topo = await startReplicationTopology(2);
-  await createProxyUser(topo.primary);
-  await createUser(topo.primary, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
-  await topo.primary.query('CREATE DATABASE causal');
-  await topo.primary.query('CREATE TABLE causal.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)');
-  const [{ pos }] = await topo.primary.query('SELECT @@gtid_binlog_pos AS pos');
-  for (const r of topo.replicas)
-    await waitFor(`${r.name} to catch up`, async () => (await r.query('SELECT @@gtid_slave_pos AS p'))[0].p === pos);
-  const ports: Record<string, number> = {};
-  const names = ['db1', 'db2', 'db3'];
-  let config =
-    `[maxscale]\nadmin_host=127.0.0.1\nusers_refresh_time=0s\n\n` +
-    serverSection('db1', topo.primary.port) +
-    serverSection('db2', topo.replicas[0]!.port) +
-    serverSection('db3', topo.replicas[1]!.port) +
-    monitorSection('Monitor', names, 200);
-  for (const [name, extra] of Object.entries(services)) {
-    ports[name] = await freePort();
-    config +=
-      `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${names.join(',')}\n` +
-      `user=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n${extra}\n\n` +
-      `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${ports[name]}\n\n`;
-  }
-  const t = await startTestWeir({ config });
-  const core = t.weir.context.core;
-  await waitFor('the monitor to find the primary and replicas', async () => {
-    await t.weir.context.monitors.get('Monitor')!.nextTick();
-    return (
-      core.get('server', 'db1').runtime.facts.flags.includes('master') &&
-      core.get('server', 'db2').runtime.facts.flags.includes('slave') &&
-      core.get('server', 'db3').runtime.facts.flags.includes('slave')
-    );
+/** `services`: name → extra service parameters (e.g. `causal_reads=local`); `app` writes to causal.t. */
+export function startCausalCluster(services: Record<string, string>): Promise<CausalCluster> {
+  return startRwsCluster({
+    services,
+    database: 'causal',
+    schema: ['CREATE DATABASE causal', 'CREATE TABLE causal.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)'],
   });
-  const open: Connection[] = [];
-  return {
-    topo,
-    t,
-    ports,
-    async client(service, opts = {}) {
-      const c = await mysql.createConnection({
-        host: '127.0.0.1',
-        port: ports[service],
-        user: 'app',
-        password: 'app-pw',
-        database: 'causal',
-        ...opts,
-      });
-      open.push(c);
-      return c;
-    },
-    async diagnostics(service) {
-      return (await asAdmin(t.http.get(`/services/${service}`)).expect(200)).body.router_diagnostics;
-    },
-    async sessions() {
-      return (await asAdmin(t.http.get('/sessions')).expect(200)).body;
-    },
-    async close() {
-      await Promise.all(open.map((c) => c.end().catch(() => undefined)));
-      await t.stop();
-      // WEIR_KEEP_DATADIR=1 keeps Weir's log (<datadir>/.../weir.log) for a look afterwards.
-      if (process.env.WEIR_KEEP_DATADIR) console.log(`Weir's datadir kept: ${t.datadir}`);
-      else removeDir(t.datadir);
-      await topo.destroy();
-    },
-  };
 }
 
 /**

@@ -6,30 +6,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { Socket } from 'node:net';
-import mysql, { type Connection } from 'mysql2/promise';
-import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
-import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
-import { CLUSTER_ADMIN, clusterConfig, createClusterAdmin } from '../harness/config.ts';
-
-function config(topo: Topology, ports: { rws: number; instant: number }): string {
-  const servers = [topo.primary, ...topo.replicas].map((s) => s.name).join(',');
-  const service = (name: string, port: number, extra = '') =>
-    `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers}\n` +
-    `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n${extra}\n[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`;
-  return (
-    clusterConfig(topo, { intervalMs: 200, failcount: 100, readTimeout: '2s', extra: 'switchover_timeout=30s\n' }) +
-    service('RWS', ports.rws) +
-    service('Instant', ports.instant, 'master_failure_mode=fail_instantly\n')
-  );
-}
+import { waitFor, type Topology } from '../harness/mariadb.ts';
+import { asAdmin, type TestWeir } from '../harness/weir.ts';
+import { startRwsCluster, type RwsCluster } from '../harness/rws-cluster.ts';
 
 describe('readwritesplit when the primary changes', () => {
+  let k: RwsCluster;
   let topo: Topology;
   let t: TestWeir;
-  let ports: { rws: number; instant: number };
-  const open: Connection[] = [];
   const monitor = () => t.weir.context.monitors.get('Cluster')!;
   const flags = (name: string) => t.weir.context.core.get('server', name).runtime.facts.flags;
   async function untilFlags(name: string, ...wanted: string[]): Promise<void> {
@@ -39,40 +23,22 @@ describe('readwritesplit when the primary changes', () => {
     }
     assert.fail(`${name} never had ${wanted}: ${flags(name)}`);
   }
-  const client = async (port: number) => {
-    const c = await mysql.createConnection({
-      host: '127.0.0.1',
-      port,
-      user: 'app',
-      password: 'app-pw',
-      database: 'shop',
-    });
-    open.push(c);
-    return c;
-  };
 
   before(async () => {
-    topo = await startReplicationTopology(2);
-    await createClusterAdmin(topo);
-    await createUser(topo.primary, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
-    await topo.primary.query('CREATE DATABASE shop');
-    await topo.primary.query('CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, note TEXT)');
-    ports = { rws: await freePort(), instant: await freePort() };
-    t = await startTestWeir({ config: config(topo, ports) });
-    await untilFlags('db1', 'master', 'running');
-    await untilFlags('db2', 'slave', 'running');
-    await untilFlags('db3', 'slave', 'running');
+    k = await startRwsCluster({
+      cluster: { failcount: 100, readTimeout: '2s', extra: 'switchover_timeout=30s\n' },
+      database: 'shop',
+      schema: ['CREATE DATABASE shop', 'CREATE TABLE shop.orders (id INT AUTO_INCREMENT PRIMARY KEY, note TEXT)'],
+      services: { RWS: '', Instant: 'master_failure_mode=fail_instantly\n' },
+    });
+    ({ topo, t } = k);
   });
   after(async () => {
-    // destroy() returns nothing to await: wait for each client socket to close before Weir stops.
-    await Promise.all(open.map(destroyed));
-    await t?.stop();
-    if (t) removeDir(t.datadir);
-    await topo?.destroy();
+    await k?.close();
   });
 
   test('46: a switchover while a session is idle: its next write goes to the new primary, which has its session state', async () => {
-    const c = await client(ports.rws);
+    const c = await k.client('RWS');
     await c.query('SET @a = 1');
     await c.query("INSERT INTO orders (note) VALUES ('before')");
     const [[before]] = (await c.query('SELECT @@server_id AS id FROM orders LIMIT 1 FOR UPDATE')) as any;
@@ -96,7 +62,7 @@ describe('readwritesplit when the primary changes', () => {
   });
 
   test('45: fail_instantly: a session whose primary connection breaks is closed at once', async () => {
-    const c = await client(ports.instant);
+    const c = await k.client('Instant');
     const [[p]] = (await c.query('SELECT @@server_id AS id FROM orders LIMIT 1 FOR UPDATE')) as any;
     const primary = [topo.primary, ...topo.replicas].find((s) => s.name === `db${Number(p.id)}`)!;
     const threads = (await primary.query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app'")) as Array<{
@@ -110,11 +76,3 @@ describe('readwritesplit when the primary changes', () => {
     );
   });
 });
-
-/** Destroys a client connection and resolves once its socket has closed. */
-function destroyed(c: Connection): Promise<unknown> {
-  const socket = (c as unknown as { connection: { stream: Socket } }).connection.stream;
-  const closed = socket.closed ? Promise.resolve() : once(socket, 'close');
-  c.destroy();
-  return closed;
-}

@@ -8,53 +8,38 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import mysql, { type Connection } from 'mysql2/promise';
-import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
-import { createProxyUser, monitorSection, PROXY_USER, serverSection } from '../harness/config.ts';
-import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
+import { waitFor, type Topology } from '../harness/mariadb.ts';
+import { monitorSection, serverSection } from '../harness/config.ts';
+import { asAdmin, type TestWeir } from '../harness/weir.ts';
+import { startRwsCluster, type RwsCluster, type RwsService } from '../harness/rws-cluster.ts';
 import { RawClient } from '../harness/raw-client.ts';
 import { killTargetsOf } from '../../src/proxy/routing/kill.ts';
 import { readErr } from '../../src/proxy/protocol/packets.ts';
 import { Readable } from 'node:stream';
 
-function rwsSection(name: string, port: number, servers: string[], extra = ''): string {
-  return (
-    `[${name}]\ntype=service\n${extra.includes('router=') ? '' : 'router=readwritesplit\n'}servers=${servers.join(',')}\n` +
-    `user=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n${extra}\n` +
-    `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`
-  );
-}
-
-const SERVICES: Record<string, { servers?: string[]; extra?: string }> = {
-  RWS: {},
+const SERVICES: Record<string, string | RwsService> = {
+  RWS: '',
   Ranked: { servers: ['k1', 'k2', 'k3'] },
   RankedTwo: { servers: ['k1', 'k2'] },
-  Keepalive: { extra: 'connection_keepalive=1s\n' },
-  NoKeepalive: { extra: 'connection_keepalive=0s\n' },
-  Reuse: { extra: 'reuse_prepared_statements=true\n' },
-  Loose: { extra: 'strict_tmp_tables=false\n' },
-  Hist2: { extra: 'max_sescmd_history=2\nprune_sescmd_history=false\n' },
-  Hist10: { extra: 'max_sescmd_history=10\nprune_sescmd_history=false\n' },
+  Keepalive: 'connection_keepalive=1s\n',
+  NoKeepalive: 'connection_keepalive=0s\n',
+  Reuse: 'reuse_prepared_statements=true\n',
+  Loose: 'strict_tmp_tables=false\n',
+  Hist2: 'max_sescmd_history=2\nprune_sescmd_history=false\n',
+  Hist10: 'max_sescmd_history=10\nprune_sescmd_history=false\n',
   Two: { servers: ['db1', 'db2'] },
-  Pruned: { servers: ['db1', 'db2'], extra: 'max_sescmd_history=10\n' },
-  Conn: { extra: 'router=readconnroute\nrouter_options=master\n' },
+  Pruned: { servers: ['db1', 'db2'], params: 'max_sescmd_history=10\n' },
+  Conn: { router: 'readconnroute', params: 'router_options=master\n' },
 };
 
 describe('readwritesplit, continued', () => {
+  let k: RwsCluster;
   let topo: Topology;
   let t: TestWeir;
-  const ports: Record<string, number> = {};
-  const open: Array<{ end(): Promise<unknown> }> = [];
+  let ports: Record<string, number>;
   const client = async (service = 'RWS', opts: Partial<mysql.ConnectionOptions> = {}): Promise<Connection> => {
-    const c = await mysql.createConnection({
-      host: '127.0.0.1',
-      port: ports[service],
-      user: 'app',
-      password: 'app-pw',
-      database: 'shop',
-      ...opts,
-    });
+    const c = await k.client(service, opts);
     c.on('error', () => undefined);
-    open.push(c);
     return c;
   };
   const one = async (c: Connection, sql: string): Promise<any> => {
@@ -64,8 +49,7 @@ describe('readwritesplit, continued', () => {
   const serverId = async (c: Connection, suffix = ''): Promise<number> =>
     Number((await one(c, `SELECT @@server_id AS id${suffix}`)).id);
   const sessionId = (c: Connection): number => (c as any).connection.connectionId as number;
-  const stats = async (service = 'RWS') =>
-    (await asAdmin(t.http.get(`/services/${service}`)).expect(200)).body.router_diagnostics;
+  const stats = (service = 'RWS') => k.diagnostics(service);
   const byPort = (port: number) => [topo.primary, ...topo.replicas].find((s) => s.port === port)!;
   /** Whether a server thread still exists. */
   const threadAlive = async (port: number, id: number) =>
@@ -76,52 +60,38 @@ describe('readwritesplit, continued', () => {
     (killTargetsOf(sessionId(c)) ?? []).map((b) => ({ port: Number(b.server.params.port), threadId: b.threadId }));
 
   before(async () => {
-    topo = await startReplicationTopology(2);
-    await createProxyUser(topo.primary);
-    await createUser(topo.primary, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
-    await createUser(topo.primary, 'weak', 'weak-pw', 'SELECT, INSERT ON shop.*');
-    await createUser(topo.primary, 'victim', 'victim-pw', 'SELECT ON shop.*');
-    await topo.primary.query('CREATE DATABASE shop');
-    await topo.primary.query('CREATE TABLE shop.items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))');
-    await topo.primary.query("INSERT INTO shop.items (name) VALUES ('apple'), ('pear'), ('plum')");
-    for (const r of topo.replicas) {
-      await waitFor(
-        `${r.name} to catch up`,
-        async () => (await r.query('SELECT COUNT(*) AS n FROM shop.items'))[0].n === 3,
-      );
-    }
-    for (const name of Object.keys(SERVICES)) ports[name] = await freePort();
-    const servers = ['db1', 'db2', 'db3'];
-    const config =
-      `[maxscale]\nadmin_host=127.0.0.1\nusers_refresh_time=0s\n\n` +
-      serverSection('db1', topo.primary.port) +
-      serverSection('db2', topo.replicas[0]!.port) +
-      serverSection('db3', topo.replicas[1]!.port) +
+    k = await startRwsCluster({
+      users: {
+        app: 'ALL PRIVILEGES ON *.*',
+        weak: 'SELECT, INSERT ON shop.*',
+        victim: 'SELECT ON shop.*',
+      },
+      database: 'shop',
+      schema: [
+        'CREATE DATABASE shop',
+        'CREATE TABLE shop.items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))',
+        "INSERT INTO shop.items (name) VALUES ('apple'), ('pear'), ('plum')",
+      ],
+      services: SERVICES,
       // The same servers again under other names, with ranks: k2 is a secondary.
-      serverSection('k1', topo.primary.port) +
-      serverSection('k2', topo.replicas[0]!.port).replace('\n\n', '\nrank=secondary\n\n') +
-      serverSection('k3', topo.replicas[1]!.port) +
-      monitorSection('Monitor', servers, 200) +
-      monitorSection('Ranks', ['k1', 'k2', 'k3'], 200) +
-      Object.entries(SERVICES)
-        .map(([name, s]) => rwsSection(name, ports[name]!, s.servers ?? servers, s.extra))
-        .join('');
-    t = await startTestWeir({ config });
+      extraConfig: (topo) =>
+        serverSection('k1', topo.primary.port) +
+        serverSection('k2', topo.replicas[0]!.port).replace('\n\n', '\nrank=secondary\n\n') +
+        serverSection('k3', topo.replicas[1]!.port) +
+        monitorSection('Ranks', ['k1', 'k2', 'k3'], 200),
+    });
+    ({ topo, t, ports } = k);
     const core = t.weir.context.core;
-    const roles = (names: string[]) =>
-      core.get('server', names[0]!).runtime.facts.flags.includes('master') &&
-      names.slice(1).every((n) => core.get('server', n).runtime.facts.flags.includes('slave'));
-    await waitFor('the monitors to find the primary and replicas', async () => {
-      await t.weir.context.monitors.get('Monitor')!.nextTick();
+    await waitFor('the Ranks monitor to find the primary and replicas', async () => {
       await t.weir.context.monitors.get('Ranks')!.nextTick();
-      return roles(servers) && roles(['k1', 'k2', 'k3']);
+      return (
+        core.get('server', 'k1').runtime.facts.flags.includes('master') &&
+        ['k2', 'k3'].every((n) => core.get('server', n).runtime.facts.flags.includes('slave'))
+      );
     });
   });
   after(async () => {
-    await Promise.all(open.map((c) => c.end().catch(() => undefined)));
-    await t?.stop();
-    if (t) removeDir(t.datadir);
-    await topo?.destroy();
+    await k?.close();
   });
 
   // ---- ranks (§5.5) ----
@@ -479,9 +449,10 @@ describe('readwritesplit, continued', () => {
     const replica = id === 2 ? topo.replicas[0]! : topo.replicas[1]!;
     const th = backendsOf(c).find((b) => b.port === replica.port)!;
     await replica.query(`KILL ${th.threadId}`);
+    // By port too: each server numbers its threads from 1, and two replicas often hand out the same id.
     await waitFor(
       'the replica connection to be gone',
-      async () => !backendsOf(c).some((b) => b.threadId === th.threadId),
+      async () => !backendsOf(c).some((b) => b.port === th.port && b.threadId === th.threadId),
     );
     const row = await one(c, 'SELECT CONCAT(@a0, @a1, @a2, @a3, @a4) AS v, @@server_id AS id');
     assert.equal(row.v, '01234');
@@ -493,9 +464,10 @@ describe('readwritesplit, continued', () => {
     const replica = topo.replicas[0]!;
     const th = backendsOf(c).find((b) => b.port === replica.port)!;
     await replica.query(`KILL ${th.threadId}`);
+    // By port too, as above.
     await waitFor(
       'the replica connection to be gone',
-      async () => !backendsOf(c).some((b) => b.threadId === th.threadId),
+      async () => !backendsOf(c).some((b) => b.port === th.port && b.threadId === th.threadId),
     );
     const row = await one(c, 'SELECT @p0 AS first, @p9 AS tenth, @p10 AS eleventh, @p19 AS last, @@server_id AS id');
     assert.equal(Number(row.id), 2, 'a new connection to the replica');

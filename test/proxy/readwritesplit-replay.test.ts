@@ -10,20 +10,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import mysql, { type Connection } from 'mysql2/promise';
-import {
-  createUser,
-  freePort,
-  startReplicationTopology,
-  waitFor,
-  type MariaDBServer,
-  type Topology,
-} from '../harness/mariadb.ts';
-import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
-import { CLUSTER_ADMIN, clusterConfig, createClusterAdmin } from '../harness/config.ts';
+import { waitFor, type MariaDBServer, type Topology } from '../harness/mariadb.ts';
+import { asAdmin, type TestWeir } from '../harness/weir.ts';
+import { startRwsCluster, type RwsCluster } from '../harness/rws-cluster.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 const SERVICES = {
@@ -36,34 +27,15 @@ const SERVICES = {
 } as const;
 type ServiceName = keyof typeof SERVICES;
 
-function config(topo: Topology, ports: Record<ServiceName, number>): string {
-  const servers = [topo.primary, ...topo.replicas].map((s) => s.name).join(',');
-  let text = clusterConfig(topo, {
-    intervalMs: 200,
-    failcount: 3,
-    readTimeout: '2s',
-    extra: 'switchover_timeout=30s\nfailover_timeout=30s\n',
-  });
-  for (const [name, extra] of Object.entries(SERVICES)) {
-    text +=
-      `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers}\n` +
-      `user=${CLUSTER_ADMIN.user}\npassword=${CLUSTER_ADMIN.password}\n${extra}\n` +
-      `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${ports[name as ServiceName]}\n\n`;
-  }
-  return text;
-}
-
 describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry, draining', () => {
+  let k: RwsCluster;
   let topo: Topology;
   let t: TestWeir;
-  let ports: Record<ServiceName, number>;
   let all: MariaDBServer[];
-  const open: Connection[] = [];
   const monitor = () => t.weir.context.monitors.get('Cluster')!;
   const core = () => t.weir.context.core;
   const flags = (name: string) => core().get('server', name).runtime.facts.flags;
-  const diagnostics = async (service: string) =>
-    (await asAdmin(t.http.get(`/services/${service}`)).expect(200)).body.router_diagnostics;
+  const diagnostics = (service: string) => k.diagnostics(service);
 
   async function untilFlags(name: string, ...wanted: string[]): Promise<void> {
     for (let i = 0; i < 300; i++) {
@@ -78,16 +50,9 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
     return all.find((s) => s.name === name)!;
   }
   const client = async (service: ServiceName) => {
-    const c = await mysql.createConnection({
-      host: '127.0.0.1',
-      port: ports[service],
-      user: 'app',
-      password: 'app-pw',
-      database: 'shop',
-    });
+    const c = await k.client(service);
     // A session Weir closes reports its error here too; the tests look at the statements' errors.
     c.on('error', () => undefined);
-    open.push(c);
     return c;
   };
   /** Kills the application's connections on `server` (as a DBA or a network cut would). */
@@ -114,42 +79,29 @@ describe('readwritesplit: master_reconnection, transaction_replay, delayed_retry
     assert.equal(mine.length, 1);
     return mine[0]!.router_diagnostics!;
   }
-  async function closeAll(): Promise<void> {
-    await Promise.all(open.splice(0).map(destroyed));
-  }
+  const closeAll = () => k.closeClients();
   async function rows(where: string): Promise<number> {
     const [r] = (await primary().query(`SELECT COUNT(*) AS n FROM shop.ledger WHERE ${where}`)) as [{ n: number }];
     return Number(r.n);
   }
 
   before(async () => {
-    topo = await startReplicationTopology(2);
+    k = await startRwsCluster({
+      cluster: { failcount: 3, readTimeout: '2s', extra: 'switchover_timeout=30s\nfailover_timeout=30s\n' },
+      users: { app: 'SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, CREATE TEMPORARY TABLES ON shop.*' },
+      database: 'shop',
+      schema: [
+        'CREATE DATABASE shop',
+        // No AUTO_INCREMENT: a replayed INSERT would get another id, which checksum=full rightly calls a mismatch.
+        'CREATE TABLE shop.ledger (worker INT, seq INT, note VARCHAR(64), KEY (worker, seq))',
+      ],
+      services: SERVICES,
+    });
+    ({ topo, t } = k);
     all = [topo.primary, ...topo.replicas];
-    await createClusterAdmin(topo);
-    await createUser(
-      topo.primary,
-      'app',
-      'app-pw',
-      'SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, CREATE TEMPORARY TABLES ON shop.*',
-    );
-    await topo.primary.query('CREATE DATABASE shop');
-    await topo.primary.query(
-      // No AUTO_INCREMENT: a replayed INSERT would get another id, which checksum=full rightly calls a mismatch.
-      'CREATE TABLE shop.ledger (worker INT, seq INT, note VARCHAR(64), KEY (worker, seq))',
-    );
-    ports = Object.fromEntries(
-      await Promise.all(Object.keys(SERVICES).map(async (n) => [n, await freePort()])),
-    ) as Record<ServiceName, number>;
-    t = await startTestWeir({ config: config(topo, ports) });
-    await untilFlags('db1', 'master', 'running');
-    await untilFlags('db2', 'slave', 'running');
-    await untilFlags('db3', 'slave', 'running');
   });
   after(async () => {
-    await closeAll();
-    await t?.stop();
-    if (t) removeDir(t.datadir);
-    await topo?.destroy();
+    await k?.close();
   });
 
   test('master_reconnection: the primary connection is killed while idle; the next write reconnects and @var survives', async () => {
@@ -507,12 +459,4 @@ function closedWith(c: Connection): Promise<string> {
     c.once('error', (err: Error) => resolve(err.message));
     c.once('end', () => resolve('(closed without an error)'));
   });
-}
-
-/** Destroys a client connection and resolves once its socket has closed. */
-function destroyed(c: Connection): Promise<unknown> {
-  const socket = (c as unknown as { connection: { stream: Socket } }).connection.stream;
-  const closed = socket.closed || socket.destroyed ? Promise.resolve() : once(socket, 'close');
-  c.destroy();
-  return closed;
 }

@@ -7,41 +7,22 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mysql, { type Connection } from 'mysql2/promise';
 import * as mariadb from 'mariadb';
-import { createUser, freePort, startReplicationTopology, waitFor, type Topology } from '../harness/mariadb.ts';
-import { createProxyUser, monitorSection, PROXY_USER, serverSection } from '../harness/config.ts';
-import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
-
-function rwsSection(name: string, port: number, servers: string[], extra = ''): string {
-  return (
-    `[${name}]\ntype=service\nrouter=readwritesplit\nservers=${servers.join(',')}\n` +
-    `user=${PROXY_USER.user}\npassword=${PROXY_USER.password}\n${extra}\n` +
-    `[${name}-Listener]\ntype=listener\nservice=${name}\naddress=127.0.0.1\nport=${port}\n\n`
-  );
-}
+import { waitFor, type Topology } from '../harness/mariadb.ts';
+import { asAdmin, type TestWeir } from '../harness/weir.ts';
+import { startRwsCluster, type RwsCluster } from '../harness/rws-cluster.ts';
 
 describe('readwritesplit', () => {
+  let k: RwsCluster;
   let topo: Topology;
   let t: TestWeir;
-  const ports: Record<string, number> = {};
-  const open: Array<{ end(): Promise<unknown> }> = [];
-  const client = async (service = 'RWS', opts: Partial<mysql.ConnectionOptions> = {}): Promise<Connection> => {
-    const c = await mysql.createConnection({
-      host: '127.0.0.1',
-      port: ports[service],
-      user: 'app',
-      password: 'app-pw',
-      database: 'shop',
-      ...opts,
-    });
-    open.push(c);
-    return c;
-  };
+  let ports: Record<string, number>;
+  const client = (service = 'RWS', opts: Partial<mysql.ConnectionOptions> = {}): Promise<Connection> =>
+    k.client(service, opts);
   const serverId = async (c: Connection, suffix = ''): Promise<number> => {
     const [[row]] = (await c.query(`SELECT @@server_id AS id${suffix}`)) as any;
     return Number(row.id);
   };
-  const stats = async (service = 'RWS') =>
-    (await asAdmin(t.http.get(`/services/${service}`)).expect(200)).body.router_diagnostics;
+  const stats = (service = 'RWS') => k.diagnostics(service);
   const connectionsOf = async (id: number) =>
     (await asAdmin(t.http.get(`/sessions/${id}/connections`)).expect(200)).body as Array<Record<string, any>>;
   const sessionIdOf = async (c: Connection): Promise<number> => {
@@ -51,56 +32,34 @@ describe('readwritesplit', () => {
   };
 
   before(async () => {
-    topo = await startReplicationTopology(2);
-    await createProxyUser(topo.primary);
-    await createUser(topo.primary, 'app', 'app-pw', 'ALL PRIVILEGES ON *.*');
-    await createUser(topo.primary, 'other', 'other-pw', 'ALL PRIVILEGES ON *.*');
-    await topo.primary.query('CREATE DATABASE shop');
-    await topo.primary.query('CREATE TABLE shop.items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))');
-    await topo.primary.query("INSERT INTO shop.items (name) VALUES ('apple'), ('pear'), ('plum')");
-    await topo.primary.query('CREATE SEQUENCE shop.seq');
-    for (const r of topo.replicas) {
-      await waitFor(
-        `${r.name} to catch up`,
-        async () => (await r.query('SELECT COUNT(*) AS n FROM shop.items'))[0].n === 3,
-      );
-    }
-    for (const name of ['RWS', 'Lazy', 'Lag', 'Strict', 'VarsMaster', 'ErrorOnWrite', 'Hinted', 'Named'])
-      ports[name] = await freePort();
-    const servers = ['db1', 'db2', 'db3'];
-    const config =
-      `[maxscale]\nadmin_host=127.0.0.1\nusers_refresh_time=0s\n\n` +
-      serverSection('db1', topo.primary.port) +
-      serverSection('db2', topo.replicas[0]!.port) +
-      serverSection('db3', topo.replicas[1]!.port) +
-      monitorSection('Monitor', servers, 200) +
-      rwsSection('RWS', ports.RWS!, servers) +
-      rwsSection('Lazy', ports.Lazy!, servers, 'lazy_connect=true\n') +
-      rwsSection('Lag', ports.Lag!, servers, 'max_replication_lag=10s\n') +
-      rwsSection('Strict', ports.Strict!, servers, 'strict_multi_stmt=true\nstrict_sp_calls=true\n') +
-      rwsSection('VarsMaster', ports.VarsMaster!, servers, 'use_sql_variables_in=master\n') +
-      rwsSection('ErrorOnWrite', ports.ErrorOnWrite!, servers, 'master_failure_mode=error_on_write\n') +
-      rwsSection('Hinted', ports.Hinted!, servers, 'filters=Hints\n') +
-      rwsSection('Named', ports.Named!, servers, 'filters=ByName\n') +
-      '[Hints]\ntype=filter\nmodule=hintfilter\n\n' +
-      '[ByName]\ntype=filter\nmodule=namedserverfilter\nmatch01=^SELECT .* FROM items WHERE id = 2\ntarget01=db3\n' +
-      'match02=master_please\ntarget02=->master\nmatch03=everywhere_please\ntarget03=->all\nuser=app\n\n';
-    t = await startTestWeir({ config });
-    const core = t.weir.context.core;
-    await waitFor('the monitor to find the primary and replicas', async () => {
-      await t.weir.context.monitors.get('Monitor')!.nextTick();
-      return (
-        core.get('server', 'db1').runtime.facts.flags.includes('master') &&
-        core.get('server', 'db2').runtime.facts.flags.includes('slave') &&
-        core.get('server', 'db3').runtime.facts.flags.includes('slave')
-      );
+    k = await startRwsCluster({
+      users: { app: 'ALL PRIVILEGES ON *.*', other: 'ALL PRIVILEGES ON *.*' },
+      database: 'shop',
+      schema: [
+        'CREATE DATABASE shop',
+        'CREATE TABLE shop.items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))',
+        "INSERT INTO shop.items (name) VALUES ('apple'), ('pear'), ('plum')",
+        'CREATE SEQUENCE shop.seq',
+      ],
+      services: {
+        RWS: '',
+        Lazy: 'lazy_connect=true\n',
+        Lag: 'max_replication_lag=10s\n',
+        Strict: 'strict_multi_stmt=true\nstrict_sp_calls=true\n',
+        VarsMaster: 'use_sql_variables_in=master\n',
+        ErrorOnWrite: 'master_failure_mode=error_on_write\n',
+        Hinted: 'filters=Hints\n',
+        Named: 'filters=ByName\n',
+      },
+      extraConfig: () =>
+        '[Hints]\ntype=filter\nmodule=hintfilter\n\n' +
+        '[ByName]\ntype=filter\nmodule=namedserverfilter\nmatch01=^SELECT .* FROM items WHERE id = 2\ntarget01=db3\n' +
+        'match02=master_please\ntarget02=->master\nmatch03=everywhere_please\ntarget03=->all\nuser=app\n\n',
     });
+    ({ topo, t, ports } = k);
   });
   after(async () => {
-    await Promise.all(open.map((c) => c.end().catch(() => undefined)));
-    await t?.stop();
-    if (t) removeDir(t.datadir);
-    await topo?.destroy();
+    await k?.close();
   });
 
   test('1, 2: autocommit reads go to the replicas, writes and DDL to the primary; the statistics count them', async () => {
@@ -292,7 +251,7 @@ describe('readwritesplit', () => {
       password: 'app-pw',
       database: 'shop',
     });
-    open.push(conn);
+    k.track(conn);
     const ids = new Set<number>();
     const stmt = await conn.prepare('SELECT name, @@server_id AS id FROM items WHERE id = ?');
     for (let i = 0; i < 12; i++) {
