@@ -51,7 +51,9 @@ export function assignRoles(
   const isSlave = (s: Observed) => {
     const l = link.get(s.name);
     if (!l || !l.conn.sql_running) return false;
-    if (l.conn.io_running && up(l.master)) return true;
+    // An IO thread still running is a replica even when its primary was just seen down: the
+    // replica has not noticed yet and will be `Connecting` next (reads carry on meanwhile).
+    if (l.conn.io_running) return true;
     return !up(l.master) && l.conn.io_state === 'Connecting';
   };
   const replicaCount = (s: Observed) =>
