@@ -44,7 +44,14 @@ import type { ServiceAccounts } from './service-accounts.ts';
 import { routerFor } from './routing/registry.ts';
 import { useStaticReads, wrote } from './static-reads.ts';
 import { runKill } from './routing/kill.ts';
-import { firstWord, killRequest, MAYBE_KILL, NOT_KILL, type KillRequest } from './routing/kill-request.ts';
+import {
+  firstWord,
+  killRequest,
+  mayStartKill,
+  MAYBE_KILL,
+  NOT_KILL,
+  type KillRequest,
+} from './routing/kill-request.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from './routing/router.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -794,7 +801,11 @@ export class ClientSession implements Session {
               : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
           this.observed.push({ index: 0, command, sql, arrivedAt: Date.now(), routedAt: performance.now() });
         }
-        if (command === Command.CHANGE_USER || this.killsAt(chunk, i, length)) {
+        const kill =
+          command === Command.QUERY
+            ? mayStartKill(chunk, i + 1) && this.queryKillsAt(chunk, i, length)
+            : command === Command.PROCESS_KILL;
+        if (kill || command === Command.CHANGE_USER) {
           this.packetLeft = 0;
           return { start: headerStart, length };
         }
@@ -804,14 +815,11 @@ export class ClientSession implements Session {
   }
 
   /**
-   * Whether the command packet whose payload starts at `chunk[at]` (its command byte) must be
-   * collected as a possible KILL: COM_PROCESS_KILL, or a COM_QUERY whose first word is KILL or
-   * cannot be seen in this read. Most statements are told apart by their first byte.
+   * Whether the COM_QUERY whose payload starts at `chunk[at]` (its command byte) must be
+   * collected as a possible KILL: its first word is KILL, or cannot be seen in this read.
    */
-  private killsAt(chunk: Buffer, at: number, length: number): boolean {
-    const command = chunk[at];
-    if (command === Command.PROCESS_KILL) return true;
-    if (command !== Command.QUERY || length >= MAX_PAYLOAD) return false;
+  private queryKillsAt(chunk: Buffer, at: number, length: number): boolean {
+    if (length >= MAX_PAYLOAD) return false;
     const end = at + length;
     if (end > chunk.length) return firstWord(chunk, at + 1, chunk.length, false) !== NOT_KILL;
     // All of it is here: decided now, so that only a real KILL stops the forwarding.
