@@ -54,8 +54,8 @@ function lineEnd(b: Buffer, i: number, end: number): number {
 
 /**
  * Whether the SQL text in `b[i, end)` starts with the word KILL. `complete`: the text ends
- * at `end`; otherwise more of it has yet to arrive, and bytes that end before the first word
- * do so give UNDECIDED.
+ * at `end`; otherwise more of it is still to come, and bytes that end before the first word
+ * can be seen give UNDECIDED.
  */
 export function firstWord(b: Buffer, i: number, end: number, complete: boolean): number {
   const more = complete ? NOT_KILL : UNDECIDED;
