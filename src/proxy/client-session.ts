@@ -43,6 +43,15 @@ import { connectFailure, type AuthFailure, type ReplyTimer } from '../core/traff
 import type { ServiceAccounts } from './service-accounts.ts';
 import { routerFor } from './routing/registry.ts';
 import { useStaticReads, wrote } from './static-reads.ts';
+import { runKill } from './routing/kill.ts';
+import {
+  firstWord,
+  killRequest,
+  mayStartKill,
+  MAYBE_KILL,
+  NOT_KILL,
+  type KillRequest,
+} from './routing/kill-request.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from './routing/router.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -95,8 +104,12 @@ export class ClientSession implements Session {
    */
   private carry = EMPTY;
   private commandPending = false;
-  /** A COM_CHANGE_USER being collected and checked; client bytes after it wait in `held`. */
-  private changeUser: { parts: Buffer[]; left: number } | null = null;
+  /**
+   * A command the session handles itself, being collected and then run: a COM_CHANGE_USER
+   * (checked, then re-tokened for the backends) or, on a pass-through router, a KILL
+   * (kill-request.ts). Client bytes after it wait in `held` until it is answered.
+   */
+  private own: { parts: Buffer[]; left: number } | null = null;
   private held: Buffer[] = [];
   /** The service's filters for this session; null (no filters) keeps the byte-forwarding path. */
   private chain: FilterChain | null = null;
@@ -518,17 +531,7 @@ export class ClientSession implements Session {
       return this.s.deps.core.serversOf(this.s.serviceObj);
     }
     toClient(bytes: Buffer): boolean {
-      const s = this.s;
-      s.bytesOut += bytes.length;
-      s.commandPending = false;
-      // A routed reply is timed once it is complete (replied()), from its first byte's time.
-      if (s.replyPendingSince !== 0 && !s.routesStatements) s.timeReply();
-      if (s.observed.length && s.passthrough) s.publishRawReply();
-      if (s.phase === 'closed') return true;
-      const ok = s.client.write(bytes);
-      // A write the socket could not take at once pins the read buffer: the next read gets a fresh one.
-      wrote(s.client);
-      return ok;
+      return this.s.toClient(bytes);
     }
     whenClientDrains(resume: () => void): void {
       this.s.client.once('drain', resume);
@@ -553,6 +556,20 @@ export class ClientSession implements Session {
       this.s.close(reason);
     }
   };
+
+  /** Reply bytes for the client: the routers' and Weir's own answers. */
+  private toClient(bytes: Buffer): boolean {
+    this.bytesOut += bytes.length;
+    this.commandPending = false;
+    // A routed reply is timed once it is complete (replied()), from its first byte's time.
+    if (this.replyPendingSince !== 0 && !this.routesStatements) this.timeReply();
+    if (this.observed.length && this.passthrough) this.publishRawReply();
+    if (this.phase === 'closed') return true;
+    const ok = this.client.write(bytes);
+    // A write the socket could not take at once pins the read buffer: the next read gets a fresh one.
+    wrote(this.client);
+    return ok;
+  }
 
   private pauseClient(): void {
     if (this.clientPaused++ === 0) this.client.pause();
@@ -658,7 +675,7 @@ export class ClientSession implements Session {
   // ---- framed path: whole packets, to the chain or the router ----
 
   private framed(chunk: Buffer): void {
-    if (this.changeUser) {
+    if (this.own) {
       this.held.push(chunk);
       return;
     }
@@ -671,7 +688,7 @@ export class ClientSession implements Session {
       )
         return this.onPacket(chunk);
       this.packets.push(chunk);
-      for (let p = this.packets.next(); p && this.phase === 'routing'; p = this.changeUser ? null : this.packets.next())
+      for (let p = this.packets.next(); p && this.phase === 'routing'; p = this.own ? null : this.packets.next())
         this.onPacket(p.raw);
     } catch (err) {
       this.fail(1105, 'HY000', `Malformed packet: ${(err as Error).message}`, 1);
@@ -691,9 +708,18 @@ export class ClientSession implements Session {
       if (command === Command.INIT_DB) this.defaultDb = raw.toString('utf8', 5);
       if (command === Command.CHANGE_USER) {
         // Checked first; what the client sends meanwhile waits.
-        this.changeUser = { parts: [raw], left: 0 };
+        this.own = { parts: [raw], left: 0 };
         this.settle(this.handleChangeUser(raw));
         return;
+      }
+      // A pass-through router never reads statements: a KILL naming a Weir session id is the session's to run.
+      if (this.router!.passthrough && (command === Command.QUERY || command === Command.PROCESS_KILL)) {
+        const kill = killRequest(raw);
+        if (kill) {
+          this.own = { parts: [raw], left: 0 };
+          this.settle(this.runKill(kill));
+          return;
+        }
       }
       const answered = !NO_REPLY.has(command);
       if (answered && this.replyPendingSince === 0) this.replyPendingSince = performance.now();
@@ -715,10 +741,12 @@ export class ClientSession implements Session {
   // ---- pass-through path: bytes as they came ----
 
   private forwardRaw(chunk: Buffer): void {
-    if (this.changeUser || this.held.length) {
-      // Kept until the change-user is answered: a copy, not a view of the read buffer.
+    // The rest of a packet being collected (its first bytes came in an earlier read).
+    if (this.own && this.own.left > 0) return this.collectOwn(chunk);
+    if (this.own || this.held.length) {
+      // Kept until the change-user or KILL is answered: a copy, not a view of the read buffer.
       this.held.push(Buffer.from(chunk));
-      if (!this.changeUser) this.releaseHeld();
+      if (!this.own) this.releaseHeld();
       return;
     }
     if (this.carry.length) {
@@ -732,16 +760,16 @@ export class ClientSession implements Session {
       this.carry = Buffer.from(chunk.subarray(split.start));
       return;
     }
-    // A COM_CHANGE_USER starts inside this chunk: forward what precedes it, collect it.
+    // A COM_CHANGE_USER or a KILL starts inside this chunk: forward what precedes it, collect it.
     if (split.start > 0) this.router!.forwardRaw(chunk.subarray(0, split.start));
-    this.changeUser = { parts: [], left: split.length + 4 };
-    this.collectChangeUser(chunk.subarray(split.start));
+    this.own = { parts: [], left: split.length + 4 };
+    this.collectOwn(chunk.subarray(split.start));
   }
 
   /**
    * Finds the start of each client packet (sequence 0 = a new command) without copying.
-   * Returns where a COM_CHANGE_USER packet starts (header included), which must not be
-   * forwarded as it is; where a packet starts whose header is cut off by the end of the chunk
+   * Returns where a COM_CHANGE_USER or a KILL packet starts (header included), which must not
+   * be forwarded as it is; where a packet starts whose header is cut off by the end of the chunk
    * (length -1: held back until the rest comes); null when the chunk can go through untouched.
    */
   private scanCommands(chunk: Buffer): { start: number; length: number } | null {
@@ -778,7 +806,11 @@ export class ClientSession implements Session {
               : chunk.toString('utf8', i + 1, Math.min(i + length, chunk.length));
           this.observed.push({ index: 0, command, sql, arrivedAt: Date.now(), routedAt: performance.now() });
         }
-        if (command === Command.CHANGE_USER) {
+        const kill =
+          command === Command.QUERY
+            ? mayStartKill(chunk, i + 1) && this.queryKillsAt(chunk, i, length)
+            : command === Command.PROCESS_KILL;
+        if (kill || command === Command.CHANGE_USER) {
           this.packetLeft = 0;
           return { start: headerStart, length };
         }
@@ -787,14 +819,48 @@ export class ClientSession implements Session {
     return null;
   }
 
-  private collectChangeUser(bytes: Buffer): void {
-    const c = this.changeUser!;
+  /**
+   * Whether the COM_QUERY whose payload starts at `chunk[at]` (its command byte) must be
+   * collected as a possible KILL: its first word is KILL, or cannot be seen in this read.
+   */
+  private queryKillsAt(chunk: Buffer, at: number, length: number): boolean {
+    if (length >= MAX_PAYLOAD) return false;
+    const end = at + length;
+    if (end > chunk.length) return firstWord(chunk, at + 1, chunk.length, false) !== NOT_KILL;
+    // All of it is here: decided now, so that only a real KILL stops the forwarding.
+    return firstWord(chunk, at + 1, end, true) === MAYBE_KILL && killRequest(chunk.subarray(at - 4, end)) !== null;
+  }
+
+  private collectOwn(bytes: Buffer): void {
+    const c = this.own!;
     const take = Math.min(c.left, bytes.length);
     // Kept across an await (the account check): a copy, not a view of the read buffer.
     c.parts.push(Buffer.from(bytes.subarray(0, take)));
     c.left -= take;
     if (take < bytes.length) this.held.push(Buffer.from(bytes.subarray(take)));
-    if (c.left === 0) this.settle(this.handleChangeUser(Buffer.concat(c.parts)));
+    if (c.left === 0) {
+      const raw = Buffer.concat(c.parts);
+      if (raw[4] === Command.CHANGE_USER) return this.settle(this.handleChangeUser(raw));
+      const kill = killRequest(raw);
+      if (kill) return this.settle(this.runKill(kill));
+      // Its first word could not be seen in the read it started in, and it is no KILL: the server's.
+      this.own = null;
+      this.router!.forwardRaw(raw);
+      this.releaseHeld();
+    }
+  }
+
+  /**
+   * A KILL of a Weir session (kill.ts): run by Weir, answered by Weir, never forwarded (the
+   * server would read the id as one of its thread ids). What the client sent after it waits.
+   */
+  private async runKill(request: KillRequest): Promise<void> {
+    const answer = await runKill(this.handle(), request);
+    // null: the session killed itself and is closed.
+    if (this.phase === 'closed' || answer === null) return;
+    this.own = null;
+    this.toClient(answer);
+    this.releaseHeld();
   }
 
   /**
@@ -851,7 +917,7 @@ export class ClientSession implements Session {
       database: parsed.database,
       charset: parsed.charset ?? this.credentials!.charset,
     };
-    this.changeUser = null;
+    this.own = null;
     this.chain?.changedUser();
     this.router!.changeUser(parsed, sha1, raw[3]!);
     this.releaseHeld();
@@ -866,7 +932,7 @@ export class ClientSession implements Session {
     }
     for (const chunk of held) this.framed(chunk);
     // Packets already framed before the change-user came are next.
-    if (!this.changeUser && this.packets.pending) this.framed(EMPTY);
+    if (!this.own && this.packets.pending) this.framed(EMPTY);
   }
 
   routerState(): SessionRouterState | null {

@@ -1,6 +1,6 @@
 /**
- * A COM_CHANGE_USER whose packet header arrives split across TCP reads, on readconnroute's
- * pass-through path. Weir must recognise it however it is cut and check it like any other
+ * A COM_CHANGE_USER whose packet arrives split across TCP reads (in its header, or in its
+ * body), on readconnroute's pass-through path. Weir must recognise it however it is cut and check it like any other
  * (root_user, the account's password), never forward it to the server as it is: the server
  * would accept a password-less root that Weir refuses.
  */
@@ -48,7 +48,8 @@ describe('COM_CHANGE_USER split across reads (pass-through)', () => {
     client.send(bytes.subarray(at));
   };
 
-  for (const at of [2, 4]) {
+  // 12: inside the body, once Weir knows the packet for what it is.
+  for (const at of [2, 4, 12]) {
     test(`cut after ${at} bytes: a change to a password-less root is refused by Weir (root_user=false)`, async () => {
       const client = await RawClient.login(port, 'app', 'app-pw');
       assert.equal(await client.selectOne(), '1');
@@ -73,32 +74,33 @@ describe('COM_CHANGE_USER split across reads (pass-through)', () => {
     });
   }
 
-  test('cut after 3 bytes: a change to a valid account is checked and works, the session goes on', async () => {
-    const client = await RawClient.login(port, 'app', 'app-pw');
-    assert.equal(await client.selectOne(), '1');
-    const cu = writeChangeUser(
-      0,
-      {
-        user: 'app',
-        token: tokenFor(passwordSha1('app-pw'), client.scramble),
-        database: null,
-        charset: 45,
-        plugin: 'mysql_native_password',
-        attributes: null,
-      },
-      CLIENT_CAPABILITIES,
-    );
-    await sendSplit(client, cu, 3);
-    let answer = await client.next();
-    if (answer?.payload[0] === 0xfe) {
-      // The server asks to authenticate again with a new scramble (as MariaDB does on a change of user).
-      const nul = answer.payload.indexOf(0, 1);
-      const scramble = answer.payload.subarray(nul + 1, nul + 21);
-      client.send(packet(answer.sequence + 1, tokenFor(passwordSha1('app-pw'), scramble)));
-      answer = await client.next();
-    }
-    assert.equal(answer?.payload[0], 0x00, `an OK, not ${answer && readErr(answer.payload).message}`);
-    assert.equal(await client.selectOne(), '1');
-    client.destroy();
-  });
+  for (const at of [3, 12])
+    test(`cut after ${at} bytes: a change to a valid account is checked and works, the session goes on`, async () => {
+      const client = await RawClient.login(port, 'app', 'app-pw');
+      assert.equal(await client.selectOne(), '1');
+      const cu = writeChangeUser(
+        0,
+        {
+          user: 'app',
+          token: tokenFor(passwordSha1('app-pw'), client.scramble),
+          database: null,
+          charset: 45,
+          plugin: 'mysql_native_password',
+          attributes: null,
+        },
+        CLIENT_CAPABILITIES,
+      );
+      await sendSplit(client, cu, at);
+      let answer = await client.next();
+      if (answer?.payload[0] === 0xfe) {
+        // The server asks to authenticate again with a new scramble (as MariaDB does on a change of user).
+        const nul = answer.payload.indexOf(0, 1);
+        const scramble = answer.payload.subarray(nul + 1, nul + 21);
+        client.send(packet(answer.sequence + 1, tokenFor(passwordSha1('app-pw'), scramble)));
+        answer = await client.next();
+      }
+      assert.equal(answer?.payload[0], 0x00, `an OK, not ${answer && readErr(answer.payload).message}`);
+      assert.equal(await client.selectOne(), '1');
+      client.destroy();
+    });
 });

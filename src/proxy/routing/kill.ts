@@ -138,3 +138,11 @@ export async function killUser(killer: SessionHandle, user: string, query: boole
   if (killer.user === user) return kill(killer, killer.id, query);
   return okPacket(1);
 }
+
+/** Runs a KILL a client sent (kill-request.ts): the answer for it, or null when the killer killed itself. */
+export function runKill(
+  killer: SessionHandle,
+  k: { id: number; query: boolean; user?: string },
+): Promise<Buffer | null> {
+  return k.user !== undefined ? killUser(killer, k.user, k.query) : kill(killer, k.id, k.query);
+}

@@ -2,7 +2,9 @@
  * readconnroute: connection-level load balancing. One server per session, picked at connect
  * time (select-server.ts); every client byte goes to it and every byte of its replies to the
  * client. Without filters or watchers this is a pass-through: client reads are written to
- * the backend as they are, with no per-packet work.
+ * the backend as they are, with no per-packet work. Two commands never reach it as they
+ * came: COM_CHANGE_USER (checked, then re-tokened here) and KILL of a Weir session id, which
+ * the client session runs itself (kill-request.ts), as MaxScale's protocol does for every router.
  */
 import { sameName, stringList, type ConfigObject } from '../../core/objects.ts';
 import { Backend, BackendError, type BackendOwner } from '../backend.ts';

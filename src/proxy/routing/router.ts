@@ -57,7 +57,9 @@ export type ServerEvent = 'down' | 'lost_master' | 'changed';
 export interface RouterSession {
   /**
    * Whether client bytes may go to the backend untouched (`forwardRaw`) when no filter needs
-   * packets: readconnroute's fast path. A router that routes statements says false.
+   * packets: readconnroute's fast path. A router that routes statements says false. A
+   * pass-through router never sees a KILL of a Weir session id: the client session runs it
+   * (kill-request.ts); a router that routes statements handles KILL itself (readwritesplit).
    */
   readonly passthrough: boolean;
   /** Connect-time work: pick and connect the first backends. Rejects when the session cannot start. */

@@ -30,7 +30,8 @@ import { BackendStatements, readTypes, withStatementId, withTypes, type Prepared
 import { TransactionTracker } from './transaction.ts';
 import { rankOf, sessionRank } from './ranks.ts';
 import { connectable, DRAINING, lagCloseLimit, usable, whyUnwanted } from './unwanted.ts';
-import { kill, killUser, parseKillUser, registerKillable, unregisterKillable } from '../kill.ts';
+import { registerKillable, runKill, unregisterKillable } from '../kill.ts';
+import { killInSql, killRequest, type KillRequest } from '../kill-request.ts';
 import { Keepalive } from './keepalive.ts';
 import { ReusedPrepares } from './reuse-prepared.ts';
 import { levelEnabled } from '../../../log/logger.ts';
@@ -61,7 +62,7 @@ interface Decision {
   /** A read (for retry_failed_reads). */
   read: boolean;
   /** KILL of a Weir session (or, id -1, of a user's sessions): done by Weir (kill.ts), never routed. */
-  kill?: { id: number; query: boolean; user?: string };
+  kill?: KillRequest;
   /** Uses LAST_INSERT_ID() (transaction_replay_checksum=no_insert_id ignores its result). */
   masterRead: boolean;
   /** Ends the transaction with a commit (transaction_replay_safe_commit). */
@@ -438,10 +439,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         return this.decision(packet, command, 'all', { noReply: true });
       case Command.FIELD_LIST:
         return this.routed(packet, command, { ...classify(''), type: Type.READ }, hints);
-      case Command.PROCESS_KILL: {
-        const id = length >= 5 ? packet.readUInt32LE(5) : -1;
-        return this.decision(packet, command, 'master', { kill: { id, query: false } });
-      }
+      case Command.PROCESS_KILL:
+        return this.decision(packet, command, 'master', { kill: killRequest(packet)! });
       default:
         // COM_STATISTICS, COM_PROCESS_INFO, COM_CREATE_DB, COM_DROP_DB, COM_DEBUG...
         return this.routed(packet, command, { ...classify(''), type: Type.WRITE }, hints);
@@ -451,9 +450,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private decideQuery(packet: Buffer, hints: Hint[] | null): Decision {
     const sql = packet.toString('utf8', 5);
     const c = classify(sql);
-    if (c.kill) return this.decision(packet, Command.QUERY, 'master', { kill: c.kill });
-    const killsUser = c.type === Type.WRITE ? parseKillUser(sql) : null;
-    if (killsUser) return this.decision(packet, Command.QUERY, 'master', { kill: { id: -1, ...killsUser } });
+    const kill = killInSql(sql, c);
+    if (kill) return this.decision(packet, Command.QUERY, 'master', { kill });
     if (c.type & Type.PREPARE_NAMED_STMT && c.preparedName) {
       this.textStatements.set(c.preparedName, c.preparedSql !== null ? classify(c.preparedSql) : null);
     }
@@ -1734,9 +1732,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   /** KILL <Weir session id> (§2.8, kill.ts); later commands wait for its answer. */
-  private runKill(k: { id: number; query: boolean; user?: string }): void {
+  private runKill(k: KillRequest): void {
     this.busy = true;
-    (k.user !== undefined ? killUser(this.s, k.user, k.query) : kill(this.s, k.id, k.query))
+    runKill(this.s, k)
       .then((answer) => {
         this.busy = false;
         if (this.closed || answer === null) return;
