@@ -58,6 +58,8 @@ export interface ConfigObject {
      * owed gives them back.
      */
     activeOperations: number;
+    /** serverStateBits' cache: the bits, and the admin parameters and monitor flags they were read from. */
+    stateCache: { params: object | null; flags: readonly string[] | null; bits: number };
     ticks: number;
     facts: ServerFacts;
     /** A listener's socket state, set by the data plane once it binds (`running`, `failed`). */
@@ -268,6 +270,7 @@ export function newObject(
       totalConnections: 0,
       currentConnections: 0,
       activeOperations: 0,
+      stateCache: { params: null, flags: null, bits: 0 },
       ticks: 0,
       facts: noFacts(),
       listenerState: null,
@@ -285,6 +288,45 @@ export const stringList = (v: Value): string[] => (Array.isArray(v) ? v : []);
 /** A server's state flags: those an administrator set (maintenance, draining) and those its monitor found. */
 export function serverStates(s: ConfigObject): string[] {
   return [...stringList(s.params.state!), ...s.runtime.facts.flags];
+}
+
+/** A server's state flags and rank as bits (serverStateBits). */
+export const StateBit = {
+  RUNNING: 1,
+  MASTER: 2,
+  SLAVE: 4,
+  MAINTENANCE: 8,
+  DRAINING: 16,
+  DOWN: 32,
+  /** `rank=secondary` (a parameter, not a flag, but routers ask it with the flags). */
+  SECONDARY_RANK: 64,
+} as const;
+
+const BIT_OF: Record<string, number> = {
+  running: StateBit.RUNNING,
+  master: StateBit.MASTER,
+  slave: StateBit.SLAVE,
+  maintenance: StateBit.MAINTENANCE,
+  draining: StateBit.DRAINING,
+  down: StateBit.DOWN,
+};
+
+/**
+ * A server's state as bits, for routers that ask per statement. Read again only when its
+ * parameters or its monitor flags change: both are replaced, never changed in place (an
+ * admin state change commits new parameters, each monitor round sets new flags).
+ */
+export function serverStateBits(s: ConfigObject): number {
+  const cache = s.runtime.stateCache;
+  const flags = s.runtime.facts.flags;
+  if (cache.params === s.params && cache.flags === flags) return cache.bits;
+  let bits = s.params.rank === 'secondary' ? StateBit.SECONDARY_RANK : 0;
+  for (const f of stringList(s.params.state!)) bits |= BIT_OF[f] ?? 0;
+  for (const f of flags) bits |= BIT_OF[f] ?? 0;
+  cache.params = s.params;
+  cache.flags = flags;
+  cache.bits = bits;
+  return bits;
 }
 
 /** Whether a server has the state flag `flag`, from either source (no array built: routers ask per statement). */

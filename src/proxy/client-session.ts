@@ -34,7 +34,7 @@ import {
   ProtocolError,
   SERVER_CAPABILITIES,
 } from './protocol/packets.ts';
-import { Command, MAX_PAYLOAD, NO_REPLY } from './protocol/commands.ts';
+import { Command, expectsReply, MAX_PAYLOAD } from './protocol/commands.ts';
 import type { Reply } from './protocol/reply-tracker.ts';
 import { FilterChain } from './filters/chain.ts';
 import type { Filters } from './filters/registry.ts';
@@ -721,7 +721,7 @@ export class ClientSession implements Session {
           return;
         }
       }
-      const answered = !NO_REPLY.has(command);
+      const answered = expectsReply(command);
       if (answered && this.replyPendingSince === 0) this.replyPendingSince = performance.now();
       if (!this.chain && answered) {
         const index = this.commandsSent++;

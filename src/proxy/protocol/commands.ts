@@ -35,6 +35,11 @@ export const NO_REPLY: ReadonlySet<number> = new Set<number>([
   Command.STMT_SEND_LONG_DATA,
 ]);
 
+/** Whether the server answers `command`: not one of NO_REPLY's, by comparison (asked per statement). */
+export function expectsReply(command: number): boolean {
+  return command !== Command.QUIT && command !== Command.STMT_CLOSE && command !== Command.STMT_SEND_LONG_DATA;
+}
+
 /** Commands whose bytes 1-4 are a prepared statement id. */
 export const STATEMENT_ID_COMMANDS: ReadonlySet<number> = new Set<number>([
   Command.STMT_EXECUTE,

@@ -25,7 +25,7 @@
  * same logical packet and never read as a new one.
  */
 import { Capability, Cursor, readErr } from './packets.ts';
-import { Command, MAX_PAYLOAD as MAX_PACKET, NO_REPLY, Status } from './commands.ts';
+import { Command, expectsReply, MAX_PAYLOAD as MAX_PACKET, Status } from './commands.ts';
 import { lastGtidOf, SESSION_STATE_CHANGED } from './session-track.ts';
 
 export { Command } from './commands.ts';
@@ -142,7 +142,7 @@ export class ReplyTracker {
 
   /** A command went to the server: its reply is the next one after those already expected. */
   expect(command: number): void {
-    if (NO_REPLY.has(command) || this.lost) return;
+    if (!expectsReply(command) || this.lost) return;
     this.queue.push({
       // COM_STMT_FETCH answers with rows straight away (the columns came with the execute).
       command,

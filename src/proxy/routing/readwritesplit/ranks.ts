@@ -5,10 +5,10 @@
  * replicas of that rank: secondary replicas are a fallback for when the primary-rank servers
  * are gone, not extra read capacity.
  */
-import type { ConfigObject } from '../../../core/objects.ts';
+import { serverStateBits, StateBit, type ConfigObject } from '../../../core/objects.ts';
 
 export function rankOf(server: ConfigObject): number {
-  return server.params.rank === 'secondary' ? 1 : 0;
+  return serverStateBits(server) & StateBit.SECONDARY_RANK ? 1 : 0;
 }
 
 /**

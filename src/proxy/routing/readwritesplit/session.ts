@@ -10,6 +10,8 @@
 import {
   sameName,
   serverHasFlag,
+  serverStateBits,
+  StateBit,
   type ConfigObject,
   newRouterStatistics,
   type RouterStatistics,
@@ -1032,7 +1034,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   // ---- backends ----
 
   private isMasterServer(s: ConfigObject): boolean {
-    return usable(s) && serverHasFlag(s, 'master');
+    return usable(s) && (serverStateBits(s) & StateBit.MASTER) !== 0;
   }
 
   private bestMaster(): ConfigObject | null {
@@ -1053,8 +1055,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private isReplicaCandidate(s: ConfigObject, maxLag: number, rank = this.readRank()): boolean {
-    if (!usable(s) || this.failed.has(s.name)) return false;
-    if (!serverHasFlag(s, 'slave') || rankOf(s) !== rank) return false;
+    if (!usable(s) || (this.failed.size !== 0 && this.failed.has(s.name))) return false;
+    if (!(serverStateBits(s) & StateBit.SLAVE) || rankOf(s) !== rank) return false;
     if (maxLag > 0) {
       const lag = s.runtime.facts.replication_lag;
       if (lag === null || lag < 0 || lag >= maxLag) return false;

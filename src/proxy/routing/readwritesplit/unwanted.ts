@@ -5,27 +5,18 @@
  * only at a safe point (reply complete, nothing pending, no open transaction) and only after
  * a server it holds changed, so statements pay nothing for it (session.ts, closeUnwanted).
  */
-import { serverHasFlag, stringList, type ConfigObject } from '../../../core/objects.ts';
+import { serverHasFlag, serverStateBits, StateBit, type ConfigObject } from '../../../core/objects.ts';
 import { rankOf } from './ranks.ts';
 
-/**
- * Running, not in maintenance, not down: the session may keep using it. Asked for every
- * server on every read, so both flag lists are walked once instead of once per flag.
- */
+/** Running, not in maintenance, not down: the session may keep using it. */
 export function usable(s: ConfigObject): boolean {
-  let running = false;
-  for (const list of [s.runtime.facts.flags, stringList(s.params.state!)]) {
-    for (const f of list) {
-      if (f === 'maintenance' || f === 'down') return false;
-      if (f === 'running') running = true;
-    }
-  }
-  return running;
+  return (serverStateBits(s) & (StateBit.RUNNING | StateBit.MAINTENANCE | StateBit.DOWN)) === StateBit.RUNNING;
 }
 
 /** Usable and not draining: the session may open a new connection to it. */
 export function connectable(s: ConfigObject): boolean {
-  return usable(s) && !serverHasFlag(s, 'draining');
+  const bits = serverStateBits(s);
+  return (bits & (StateBit.RUNNING | StateBit.MAINTENANCE | StateBit.DOWN | StateBit.DRAINING)) === StateBit.RUNNING;
 }
 
 /** The reason given for a draining server (the session decides whether it can leave its primary). */
