@@ -109,6 +109,22 @@ export function tokenize(sql: string): Token[] {
   let i = 0;
   while (i < n) {
     const c = sql.charCodeAt(i);
+    // Words first, the commonest token (nothing below starts with a letter, `_`, `$` or non-ASCII).
+    if (identStart(c)) {
+      let j = i + 1;
+      // Lower-case ASCII, or anything beyond ASCII (which may have a case too).
+      let mixed = (c >= 97 && c <= 122) || c >= 0x80;
+      for (; j < n; j++) {
+        const ch = sql.charCodeAt(j);
+        if (!identChar(ch)) break;
+        if ((ch >= 97 && ch <= 122) || ch >= 0x80) mixed = true;
+      }
+      // Keywords usually come upper-case: no toUpperCase (a call into the runtime) for them.
+      const text = sql.slice(i, j);
+      out.push({ kind: Kind.Word, text: mixed ? text.toUpperCase() : text });
+      i = j;
+      continue;
+    }
     // whitespace
     if (c === 32 || c === 9 || c === 10 || c === 13 || c === 12 || c === 11) {
       i++;
@@ -206,21 +222,6 @@ export function tokenize(sql: string): Token[] {
         kind: digits || /^[0-9.]+(e[0-9]+)?$/i.test(text) || /^0x[0-9a-f]+$/i.test(text) ? Kind.Number : Kind.Word,
         text: digits ? text : text.toUpperCase(),
       });
-      i = j;
-      continue;
-    }
-    if (identStart(c)) {
-      let j = i + 1;
-      // Lower-case ASCII, or anything beyond ASCII (which may have a case too).
-      let mixed = (c >= 97 && c <= 122) || c >= 0x80;
-      for (; j < n; j++) {
-        const ch = sql.charCodeAt(j);
-        if (!identChar(ch)) break;
-        if ((ch >= 97 && ch <= 122) || ch >= 0x80) mixed = true;
-      }
-      // Keywords usually come upper-case: no toUpperCase (a call into the runtime) for them.
-      const text = sql.slice(i, j);
-      out.push({ kind: Kind.Word, text: mixed ? text.toUpperCase() : text });
       i = j;
       continue;
     }
@@ -497,7 +498,10 @@ function writeWithVariables(tokens: Token[]): Classification {
   return r;
 }
 
-const DATA_CHANGES = new Set(['INSERT', 'UPDATE', 'DELETE', 'REPLACE']);
+/** INSERT, UPDATE, DELETE, REPLACE: compared, not hashed (asked of every word of every SELECT). */
+function isDataChange(w: string): boolean {
+  return w.length === 6 ? w === 'INSERT' || w === 'UPDATE' || w === 'DELETE' : w.length === 7 && w === 'REPLACE';
+}
 
 function classifySelect(tokens: Token[]): Classification {
   const r = emptyResult(Type.READ);
@@ -512,7 +516,7 @@ function classifySelect(tokens: Token[]): Classification {
       if (word(next, 'OUTFILE', 'DUMPFILE')) r.type |= Type.WRITE;
       else if (next?.kind === Kind.UserVar) r.type |= Type.USERVAR_WRITE;
       else r.type |= Type.WRITE; // INSERT ... SELECT written backwards, or SELECT INTO a local: be safe
-    } else if (DATA_CHANGES.has(t.text) && !(tokens[i + 1]?.kind === Kind.Punct && tokens[i + 1]!.text === '(')) {
+    } else if (isDataChange(t.text) && !(tokens[i + 1]?.kind === Kind.Punct && tokens[i + 1]!.text === '(')) {
       // WITH ... UPDATE/DELETE, or a data-changing statement inside a SELECT.
       r.type |= Type.WRITE;
     } else if (t.text === 'NEXT' && word(tokens[i + 1], 'VALUE') && word(tokens[i + 2], 'FOR')) r.type |= Type.WRITE;
