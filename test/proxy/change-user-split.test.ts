@@ -14,6 +14,14 @@ import { writeChangeUser } from '../../src/proxy/protocol/change-user.ts';
 import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password.ts';
 import { packet, readErr } from '../../src/proxy/protocol/packets.ts';
 
+/** A COM_CHANGE_USER to `user` with `token`, as a client with CLIENT_CAPABILITIES sends it. */
+function changeUserPacket(user: string, token: Buffer): Buffer {
+  return writeChangeUser(
+    0,
+    { user, token, database: null, charset: 45, plugin: 'mysql_native_password', attributes: null },
+    CLIENT_CAPABILITIES,
+  );
+}
 describe('COM_CHANGE_USER split across reads (pass-through)', () => {
   let db: MariaDBServer;
   let t: TestWeir;
@@ -53,18 +61,7 @@ describe('COM_CHANGE_USER split across reads (pass-through)', () => {
     test(`cut after ${at} bytes: a change to a password-less root is refused by Weir (root_user=false)`, async () => {
       const client = await RawClient.login(port, 'app', 'app-pw');
       assert.equal(await client.selectOne(), '1');
-      const cu = writeChangeUser(
-        0,
-        {
-          user: 'root',
-          token: Buffer.alloc(0),
-          database: null,
-          charset: 45,
-          plugin: 'mysql_native_password',
-          attributes: null,
-        },
-        CLIENT_CAPABILITIES,
-      );
+      const cu = changeUserPacket('root', Buffer.alloc(0));
       await sendSplit(client, cu, at);
       const answer = await client.next();
       assert.ok(answer, 'Weir answers');
@@ -78,18 +75,7 @@ describe('COM_CHANGE_USER split across reads (pass-through)', () => {
     test(`cut after ${at} bytes: a change to a valid account is checked and works, the session goes on`, async () => {
       const client = await RawClient.login(port, 'app', 'app-pw');
       assert.equal(await client.selectOne(), '1');
-      const cu = writeChangeUser(
-        0,
-        {
-          user: 'app',
-          token: tokenFor(passwordSha1('app-pw'), client.scramble),
-          database: null,
-          charset: 45,
-          plugin: 'mysql_native_password',
-          attributes: null,
-        },
-        CLIENT_CAPABILITIES,
-      );
+      const cu = changeUserPacket('app', tokenFor(passwordSha1('app-pw'), client.scramble));
       await sendSplit(client, cu, at);
       let answer = await client.next();
       if (answer?.payload[0] === 0xfe) {
