@@ -13,6 +13,7 @@ import { freePort, startMariaDB } from '../harness/mariadb.ts';
 import { exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 import { prepareBenchDatabase, untilLoginWorks } from './lib.ts';
 import { idleSession } from './idle-session.ts';
+import { benchWeirConfig } from './proxies.ts';
 
 const { values: args } = parseArgs({ options: { sessions: { type: 'string', default: '2000' } } });
 const N = Number(args.sessions);
@@ -23,10 +24,7 @@ try {
   const port = await freePort();
   writeFileSync(
     join(dir, 'weir.cnf'),
-    `[maxscale]\nlog_warning=false\nlog_info=false\n\n[db1]\ntype=server\naddress=127.0.0.1\nport=${db.port}\n\n` +
-      `[Monitor]\ntype=monitor\nmodule=mariadbmon\nservers=db1\nuser=maxuser\npassword=max-pw\nmonitor_interval=1000ms\n\n` +
-      `[Svc]\ntype=service\nrouter=readconnroute\nrouter_options=running\nservers=db1\nuser=maxuser\npassword=max-pw\n\n` +
-      `[Listener]\ntype=listener\nservice=Svc\naddress=127.0.0.1\nport=${port}\n`,
+    benchWeirConfig([db], [{ name: 'Svc', port, router: 'readconnroute' }], { logInfo: false }),
   );
   const weir = await spawnWeir(['--config', join(dir, 'weir.cnf'), '--datadir', dir, '--admin-port', '0'], {
     NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}`,

@@ -1,5 +1,5 @@
 /**
- * An idle client session for the benchmarks, as `sbtest`.
+ * An idle client session for the benchmarks (as `sbtest` unless told otherwise).
  */
 import { connect, type Socket } from 'node:net';
 import { readInitialHandshake, writeHandshakeResponse } from '../../src/proxy/protocol/handshake.ts';
@@ -7,7 +7,7 @@ import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password
 import { PacketFramer, SERVER_CAPABILITIES } from '../../src/proxy/protocol/packets.ts';
 
 /** Logs in and then just holds the socket (a mysql2 connection each would cost this process gigabytes). */
-export function idleSession(port: number): Promise<Socket> {
+export function idleSession(port: number, user = 'sbtest', password = 'sbtest-pw'): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const framer = new PacketFramer();
@@ -24,8 +24,8 @@ export function idleSession(port: number): Promise<Socket> {
               capabilities: SERVER_CAPABILITIES,
               maxPacketSize: 1 << 24,
               charset: 45,
-              user: 'sbtest',
-              authResponse: tokenFor(passwordSha1('sbtest-pw'), hs.scramble),
+              user,
+              authResponse: tokenFor(passwordSha1(password), hs.scramble),
               database: null,
               authPlugin: 'mysql_native_password',
               attributes: null,

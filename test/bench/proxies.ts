@@ -23,12 +23,17 @@ export interface BenchService {
 /**
  * Weir's configuration for a benchmark: the servers as db1..dbN watched by a mariadbmon
  * `Monitor` (1 s interval), and `services`. Warnings are not logged: a benchmark reads
- * Weir's output only for what it asks for.
+ * Weir's output only for what it asks for (`logInfo: false`: nor info, for thousands of
+ * sessions logging in).
  */
-export function benchWeirConfig(servers: MariaDBServer[], services: BenchService[]): string {
+export function benchWeirConfig(
+  servers: MariaDBServer[],
+  services: BenchService[],
+  o: { logInfo?: boolean } = {},
+): string {
   const names = servers.map((_, i) => `db${i + 1}`);
   return (
-    `[maxscale]\nlog_warning=false\n\n` +
+    `[maxscale]\nlog_warning=false\n${o.logInfo === false ? 'log_info=false\n' : ''}\n` +
     servers.map((s, i) => serverSection(names[i]!, s.port)).join('') +
     monitorSection('Monitor', names, 1000) +
     services

@@ -17,11 +17,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { connect, type Socket } from 'node:net';
-import { readInitialHandshake, writeHandshakeResponse } from '../../src/proxy/protocol/handshake.ts';
-import { passwordSha1, tokenFor } from '../../src/proxy/protocol/native-password.ts';
-import { PacketFramer, SERVER_CAPABILITIES } from '../../src/proxy/protocol/packets.ts';
 import { freePort, startMariaDB } from '../harness/mariadb.ts';
+import type { Socket } from 'node:net';
+import { idleSession } from './idle-session.ts';
 import { ADMIN, removeDir, tempDir } from '../harness/weir.ts';
 import {
   ensureTools,
@@ -45,45 +43,6 @@ const SECONDS = Number(args.seconds);
 const THREADS = args.threads!.split(',').map(Number);
 const IDLE = args.idle!.split(',').filter(Boolean).map(Number);
 const TESTS = ['oltp_point_select', 'oltp_read_only'];
-
-/**
- * Logs in and then just holds the socket: thousands of mysql2 connections cost the
- * benchmark process gigabytes, this costs a socket.
- */
-function idleSession(port: number, user: string, password: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const framer = new PacketFramer();
-    let greeted = false;
-    socket.on('error', reject);
-    socket.on('data', (chunk) => {
-      framer.push(chunk);
-      for (let p = framer.next(); p; p = framer.next()) {
-        if (!greeted) {
-          greeted = true;
-          const hs = readInitialHandshake(p.payload);
-          socket.write(
-            writeHandshakeResponse(1, {
-              capabilities: SERVER_CAPABILITIES,
-              maxPacketSize: 1 << 24,
-              charset: 45,
-              user,
-              authResponse: tokenFor(passwordSha1(password), hs.scramble),
-              database: null,
-              authPlugin: 'mysql_native_password',
-              attributes: null,
-            }),
-          );
-        } else if (p.payload[0] === 0x00) {
-          socket.removeAllListeners('data');
-          resolve(socket);
-        } else {
-          reject(new Error(`login failed: ${p.payload.subarray(3).toString()}`));
-        }
-      }
-    });
-  });
-}
 
 async function main(): Promise<void> {
   ensureTools([

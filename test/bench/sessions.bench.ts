@@ -29,6 +29,7 @@ import { freePort, startMariaDB, type MariaDBServer } from '../harness/mariadb.t
 import { ADMIN, exited, removeDir, spawnWeir, tempDir } from '../harness/weir.ts';
 import { cpuSeconds, prepareBenchDatabase, rss, untilLoginWorks } from './lib.ts';
 import { idleSession } from './idle-session.ts';
+import { benchWeirConfig } from './proxies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -105,10 +106,7 @@ async function measure(root: string, db: MariaDBServer, dir: string): Promise<Fi
   const port = await freePort();
   writeFileSync(
     join(dir, 'weir.cnf'),
-    `[maxscale]\nlog_warning=false\nlog_info=false\n\n[db1]\ntype=server\naddress=127.0.0.1\nport=${db.port}\n\n` +
-      `[Monitor]\ntype=monitor\nmodule=mariadbmon\nservers=db1\nuser=maxuser\npassword=max-pw\nmonitor_interval=1000ms\n\n` +
-      `[Svc]\ntype=service\nrouter=readconnroute\nrouter_options=running\nservers=db1\nuser=maxuser\npassword=max-pw\n\n` +
-      `[Listener]\ntype=listener\nservice=Svc\naddress=127.0.0.1\nport=${port}\n`,
+    benchWeirConfig([db], [{ name: 'Svc', port, router: 'readconnroute' }], { logInfo: false }),
   );
   const datadir = tempDir('weir-sessions-bench-');
   const weir = await spawnWeir(

@@ -63,6 +63,20 @@ interface Replayed {
  * the server's first OK), each client command is expected before the server's bytes that
  * follow it, and the server's bytes are cut where `cut` says.
  */
+/** Cuts each chunk into pieces of the given sizes, in turn, carrying on across chunks. */
+function cutter(sizes: number[]): (chunk: Buffer) => Buffer[] {
+  let k = 0;
+  return (chunk) => {
+    const out: Buffer[] = [];
+    for (let i = 0; i < chunk.length;) {
+      const n = sizes[k++ % sizes.length]!;
+      out.push(chunk.subarray(i, i + n));
+      i += n;
+    }
+    return out;
+  };
+}
+
 function replay(capture: Capture, cut: (chunk: Buffer) => Buffer[] = (c) => [c], reuseReadBuffer = false): Replayed {
   // As with Weir's static reads: every read lands in one buffer, overwritten once it is handled.
   const readBuffer = Buffer.alloc(64 * 1024);
@@ -419,16 +433,7 @@ describe('reply tracker on captured MariaDB traffic', () => {
       const whole = replay(capture).replies.map((x) => ({ ...summary(x), sql: x.sql, size: x.size }));
       fc.assert(
         fc.property(fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 30 }), (sizes) => {
-          let k = 0;
-          const cut = (chunk: Buffer) => {
-            const out: Buffer[] = [];
-            for (let i = 0; i < chunk.length;) {
-              const n = sizes[k++ % sizes.length]!;
-              out.push(chunk.subarray(i, i + n));
-              i += n;
-            }
-            return out;
-          };
+          const cut = cutter(sizes);
           const again = replay(capture, cut).replies.map((x) => ({ ...summary(x), sql: x.sql, size: x.size }));
           assert.deepEqual(again, whole);
         }),
@@ -446,16 +451,7 @@ describe('reply tracker on captured MariaDB traffic', () => {
       }));
       fc.assert(
         fc.property(fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }), (sizes) => {
-          let k = 0;
-          const cut = (chunk: Buffer) => {
-            const out: Buffer[] = [];
-            for (let i = 0; i < chunk.length;) {
-              const n = sizes[k++ % sizes.length]!;
-              out.push(chunk.subarray(i, i + n));
-              i += n;
-            }
-            return out;
-          };
+          const cut = cutter(sizes);
           const again = replay(capture, cut, true).replies.map((x) => ({
             ...summary(x),
             message: x.error?.message ?? null,
