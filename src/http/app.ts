@@ -23,7 +23,7 @@ import { lenientBodies } from './lenient-bodies.ts';
 import { parseProjection, project, type Projection } from './projection.ts';
 import { schemaValidator } from './schemas.ts';
 import { buildRoutes, loadSpec, matchRoute, METHODS, SPEC_PATH, SPEC_YAML_PATH, type Route } from './spec.ts';
-import type { Handler, OperationId } from './types.ts';
+import type { Handler, OperationId, ReplyOptions } from './types.ts';
 
 export interface AppOptions {
   /** Validate every response against the spec (on in tests: a mismatch is a 500). */
@@ -225,17 +225,7 @@ function publicRoute(url: string): string | null {
 }
 
 /** Any operation's reply, as the sender sees it (each handler's own type is checked at its definition). */
-type AnyReply = {
-  status: number;
-  body?: unknown;
-  lastModified?: Date;
-  location?: string;
-  contentType?: string;
-  text?: string | Buffer;
-  etag?: string;
-  release?: () => void;
-  select?: (p: Projection) => unknown;
-};
+type AnyReply = { status: number; body?: unknown } & ReplyOptions;
 
 function send(req: ExpressRequest, res: Response, reply: AnyReply, validating: boolean): void {
   if (!('body' in reply)) {

@@ -41,38 +41,39 @@ export interface Request<K extends OperationId> {
   body: RequestBody<K>;
 }
 
+/** What a reply with a body may add to it, for the app to send (any operation). */
+export interface ReplyOptions {
+  /** When the resource last changed (Last-Modified, If-Modified-Since). */
+  lastModified?: Date;
+  /** Path of a created resource. */
+  location?: string;
+  /** A body sent as it is with this type instead of as JSON (GET /metrics). */
+  contentType?: string;
+  /**
+   * The body's JSON text (or its UTF-8 bytes) when the handler has it cheaper than
+   * `JSON.stringify(body)` (GET /sessions keeps each session's bytes). While
+   * validating, the app checks that the two agree.
+   */
+  text?: string | Buffer;
+  /**
+   * The ETag, when the handler has one cheaper than hashing the text; it must differ
+   * whenever the text does (GET /sessions hashes what its bytes are made of).
+   */
+  etag?: string;
+  /** Called once the response is closed: the text's memory may be reused (GET /sessions). */
+  release?: () => void;
+  /**
+   * The `fields`/`range` projection of the body, made by the handler without building
+   * what was not asked for. While validating, the app checks it against the generic one.
+   */
+  select?: (p: Projection) => unknown;
+}
+
 /** A success response: its status, and for statuses with a body, the body. */
 export type Reply<K extends OperationId> = {
   [S in SuccessStatus<K>]: [JsonBody<Responses<K>[S]>] extends [never]
     ? { status: S }
-    : {
-        status: S;
-        body: JsonBody<Responses<K>[S]>;
-        /** When the resource last changed (Last-Modified, If-Modified-Since). */
-        lastModified?: Date;
-        /** Path of a created resource. */
-        location?: string;
-        /** A body sent as it is with this type instead of as JSON (GET /metrics). */
-        contentType?: string;
-        /**
-         * The body's JSON text (or its UTF-8 bytes) when the handler has it cheaper than
-         * `JSON.stringify(body)` (GET /sessions keeps each session's bytes). While
-         * validating, the app checks that the two agree.
-         */
-        text?: string | Buffer;
-        /**
-         * The ETag, when the handler has one cheaper than hashing the text; it must differ
-         * whenever the text does (GET /sessions hashes what its bytes are made of).
-         */
-        etag?: string;
-        /** Called once the response is closed: the text's memory may be reused (GET /sessions). */
-        release?: () => void;
-        /**
-         * The `fields`/`range` projection of the body, made by the handler without building
-         * what was not asked for. While validating, the app checks it against the generic one.
-         */
-        select?: (p: Projection) => unknown;
-      };
+    : { status: S; body: JsonBody<Responses<K>[S]> } & ReplyOptions;
 }[SuccessStatus<K>];
 
 export type Handler<K extends OperationId> = (req: Request<K>) => Reply<K> | Promise<Reply<K>>;
