@@ -625,7 +625,7 @@ export class ClientSession implements Session {
       this.replyPendingSince = 0;
     }
     if (this.replyTook >= 0) this.timeRoutedReply(server);
-    if (this.router && !this.router.passthrough) this.countFor(server, reply.size);
+    if (this.routesStatements) this.countFor(server, reply.size);
     // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
     if (reply.command === Command.CHANGE_USER) return;
     if (this.chain) return this.chain.reply(reply, server);

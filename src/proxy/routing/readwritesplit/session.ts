@@ -196,6 +196,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private readonly maxSlaves: number;
   private readonly configuredMaxLag: number;
   private readonly masterAcceptReads: boolean;
+  /** slave_selection_criteria, lower-cased (upper-case values are accepted, deprecated). */
+  private readonly selectionCriteria: string;
 
   constructor(private readonly s: SessionHandle) {
     this.p = s.service.params;
@@ -203,6 +205,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     this.maxSlaves = Number(this.p.max_slave_connections ?? 255);
     this.configuredMaxLag = Number(this.p.max_replication_lag ?? 0);
     this.masterAcceptReads = this.p.master_accept_reads === true;
+    this.selectionCriteria = String(this.p.slave_selection_criteria ?? 'least_current_operations').toLowerCase();
     this.lagLimit = lagCloseLimit(this.configuredMaxLag);
     this.replay = new TrxLog(replaySettings(this.p), () => levelEnabled(this.s.logger, 'debug'));
     this.stats = statisticsOf(s.service);
@@ -1091,7 +1094,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     let openReplicas = 0;
     for (const b of this.backends.values()) if (!b.backend.closed && b.role === 'slave') openReplicas++;
     const mayOpen = openReplicas < this.maxSlaves && this.history.canRecover;
-    const criteria = this.selectionCriteria();
+    const criteria = this.selectionCriteria;
     let bestServer: ConfigObject | null = null;
     let bestBackend: Backend | null = null;
     let bestKlass = 2;
@@ -1126,18 +1129,6 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (bestServer === null) return null; // the primary, reached through chooseMaster
     return bestBackend ?? bestServer;
   }
-
-  /** slave_selection_criteria, lower-cased once per value (it is modifiable at runtime). */
-  private selectionCriteria(): string {
-    const raw = this.p.slave_selection_criteria;
-    if (raw !== this.criteriaRaw) {
-      this.criteriaRaw = raw;
-      this.criteria = String(raw ?? 'least_current_operations').toLowerCase();
-    }
-    return this.criteria;
-  }
-  private criteriaRaw: unknown = undefined;
-  private criteria = 'least_current_operations';
 
   /** A candidate's slave_selection_criteria score (lower is better). */
   private selectionScore(criteria: string, server: ConfigObject): number {
