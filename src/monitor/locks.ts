@@ -62,6 +62,18 @@ export class CooperativeLocks {
   private delayTicks = 0;
   private releasedUntil = 0;
   private lastNeeded = 0;
+  /**
+   * The lock work runs one piece at a time: a round reads who holds what, then takes
+   * locks on what it read. A `release-locks` landing between the two would have the round
+   * take back a lock it saw free a moment ago, and the released monitor be primary again.
+   */
+  private serial: Promise<unknown> = Promise.resolve();
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(work, work);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
 
   constructor(
     private readonly monitor: string,
@@ -91,9 +103,13 @@ export class CooperativeLocks {
    * majority is within reach (only when primary or when the randomized retry is due),
    * decide the primary role, and release everything when the majority is gone.
    */
-  async tick(s: LockSettings, servers: LockServer[]): Promise<void> {
+  tick(s: LockSettings, servers: LockServer[]): Promise<void> {
+    return this.exclusive(() => this.round(s, servers));
+  }
+
+  private async round(s: LockSettings, servers: LockServer[]): Promise<void> {
     if (s.mode === 'none') {
-      if (this.conns.size) await this.closeAll();
+      if (this.conns.size) this.closeAllNow();
       this.primaryNow = false;
       return;
     }
@@ -141,7 +157,11 @@ export class CooperativeLocks {
   }
 
   /** After roles are assigned: the primary holds the master lock on its master only. */
-  async placeMasterLock(s: LockSettings, master: string | null): Promise<void> {
+  placeMasterLock(s: LockSettings, master: string | null): Promise<void> {
+    return this.exclusive(() => this.placeMasterLockNow(s, master));
+  }
+
+  private async placeMasterLockNow(s: LockSettings, master: string | null): Promise<void> {
     if (s.mode === 'none' || !this.primaryNow) return;
     for (const [name, c] of this.conns) {
       if (name !== master && c.masterLock.state === 'self') await this.release(name, MASTER_LOCK);
@@ -194,15 +214,19 @@ export class CooperativeLocks {
   }
 
   /** `release-locks`: gives the primary role away and does not take locks for a minute. */
-  async releaseLocks(mode: LockMode): Promise<number> {
+  releaseLocks(mode: LockMode): Promise<number> {
+    return this.exclusive(() => this.releaseLocksNow(mode));
+  }
+
+  private async releaseLocksNow(mode: LockMode): Promise<number> {
     if (mode === 'none') throw new Error('cooperative_monitoring_locks is none: this monitor holds no locks');
     const held = [...this.conns.values()].filter(
       (c) => c.serverLock.state === 'self' || c.masterLock.state === 'self',
     ).length;
     if (held === 0) throw new Error('this monitor holds no locks to release');
-    await this.releaseAll();
     this.primaryNow = false;
     this.releasedUntil = Date.now() + RELEASE_BACKOFF_MS;
+    await this.releaseAll();
     this.logger.notice(
       { monitor: this.monitor, released: held },
       `monitor '${this.monitor}' released its locks on ${held} servers; it will not take them again for ${RELEASE_BACKOFF_MS / 1000} s`,
@@ -210,7 +234,11 @@ export class CooperativeLocks {
     return held;
   }
 
-  async closeAll(): Promise<void> {
+  closeAll(): Promise<void> {
+    return this.exclusive(async () => this.closeAllNow());
+  }
+
+  private closeAllNow(): void {
     for (const name of [...this.conns.keys()]) this.drop(name);
     this.primaryNow = false;
   }
@@ -298,7 +326,11 @@ export class CooperativeLocks {
     try {
       // The session timeout is set with the lock, so it holds even if the session was reset.
       await c.conn.query(`SET SESSION wait_timeout = ${s.waitTimeout}`);
-      const [rows] = await c.conn.query(`SELECT GET_LOCK('${lock}', 0) AS got`);
+      // MariaDB user locks are recursive: a second GET_LOCK on the holding connection would
+      // need a second RELEASE_LOCK, and release-locks would leave the lock held.
+      const [rows] = await c.conn.query(
+        `SELECT IF(IS_USED_LOCK('${lock}') = CONNECTION_ID(), 1, GET_LOCK('${lock}', 0)) AS got`,
+      );
       if (Number((rows as Array<{ got: unknown }>)[0]?.got) === 1) {
         if (lock === SERVER_LOCK) c.serverLock = { state: 'self' };
         else c.masterLock = { state: 'self' };
