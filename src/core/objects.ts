@@ -58,6 +58,11 @@ export interface ConfigObject {
      * owed gives them back.
      */
     activeOperations: number;
+    /**
+     * readwritesplit's moving average of the server's reply time (ms; `adaptive_routing`),
+     * from the replies its sessions got; -1 before the first one.
+     */
+    averageReplyMs: number;
     /** serverStateBits' cache: the bits, and the admin parameters and monitor flags they were read from. */
     stateCache: { params: object | null; flags: readonly string[] | null; bits: number };
     ticks: number;
@@ -270,6 +275,7 @@ export function newObject(
       totalConnections: 0,
       currentConnections: 0,
       activeOperations: 0,
+      averageReplyMs: -1,
       stateCache: { params: null, flags: null, bits: 0 },
       ticks: 0,
       facts: noFacts(),

@@ -26,6 +26,8 @@ import { Capability, packet, PacketFramer, ProtocolError, readErr } from './prot
 import { keep } from './keep.ts';
 import { ReplyTracker, type Reply } from './protocol/reply-tracker.ts';
 import { useStaticReads, wrote } from './static-reads.ts';
+// The global `performance` is a lazy getter: read per call on the hot path. The import is a plain binding.
+import { performance } from 'node:perf_hooks';
 
 /** What a session keeps of its client's login, so that backends can be opened at any time. */
 export interface Credentials {

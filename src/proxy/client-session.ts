@@ -53,6 +53,8 @@ import {
   type KillRequest,
 } from './routing/kill-request.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from './routing/router.ts';
+// The global `performance` is a lazy getter: read per call on the hot path. The import is a plain binding.
+import { performance } from 'node:perf_hooks';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const NATIVE = 'mysql_native_password';

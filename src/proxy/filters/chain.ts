@@ -13,6 +13,8 @@ import { Command, MAX_PAYLOAD, NO_REPLY } from '../protocol/commands.ts';
 import type { Reply } from '../protocol/reply-tracker.ts';
 import type { Hint } from '../routing/router.ts';
 import type { FilterSession, Statement } from './types.ts';
+// The global `performance` is a lazy getter: read per call on the hot path. The import is a plain binding.
+import { performance } from 'node:perf_hooks';
 
 const STATEMENTS = new Set<number>([Command.QUERY, Command.STMT_PREPARE, Command.STMT_EXECUTE]);
 

@@ -27,6 +27,8 @@
 import { Capability, Cursor, readErr } from './packets.ts';
 import { Command, expectsReply, MAX_PAYLOAD as MAX_PACKET, Status } from './commands.ts';
 import { lastGtidOf, SESSION_STATE_CHANGED } from './session-track.ts';
+// The global `performance` is a lazy getter: read per call on the hot path. The import is a plain binding.
+import { performance } from 'node:perf_hooks';
 
 export { Command } from './commands.ts';
 const MORE_RESULTS = Status.MORE_RESULTS;

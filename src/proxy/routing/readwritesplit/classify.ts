@@ -106,22 +106,37 @@ function allDigits(sql: string, from: number, to: number): boolean {
 export function tokenize(sql: string): Token[] {
   const out: Token[] = [];
   const n = Math.min(sql.length, LIMIT);
+  // The statement upper-cased once, at its first lower-case word: words are sliced from it
+  // (toUpperCase is a call into the runtime; one per statement, not one per word). null when
+  // upper-casing changed the length (ß becomes SS): then indices differ and each word is
+  // upper-cased on its own.
+  let upper: string | null | undefined;
   let i = 0;
   while (i < n) {
     const c = sql.charCodeAt(i);
     // Words first, the commonest token (nothing below starts with a letter, `_`, `$` or non-ASCII).
     if (identStart(c)) {
       let j = i + 1;
-      // Lower-case ASCII, or anything beyond ASCII (which may have a case too).
-      let mixed = (c >= 97 && c <= 122) || c >= 0x80;
+      let lower = c >= 97 && c <= 122;
+      let beyondAscii = c >= 0x80;
       for (; j < n; j++) {
         const ch = sql.charCodeAt(j);
         if (!identChar(ch)) break;
-        if ((ch >= 97 && ch <= 122) || ch >= 0x80) mixed = true;
+        if (ch >= 97 && ch <= 122) lower = true;
+        else if (ch >= 0x80) beyondAscii = true;
       }
-      // Keywords usually come upper-case: no toUpperCase (a call into the runtime) for them.
-      const text = sql.slice(i, j);
-      out.push({ kind: Kind.Word, text: mixed ? text.toUpperCase() : text });
+      let text: string;
+      // Keywords usually come upper-case: nothing to do for them.
+      if (beyondAscii) text = sql.slice(i, j).toUpperCase();
+      else if (!lower) text = sql.slice(i, j);
+      else {
+        if (upper === undefined) {
+          const all = sql.toUpperCase();
+          upper = all.length === sql.length ? all : null;
+        }
+        text = upper !== null ? upper.slice(i, j) : sql.slice(i, j).toUpperCase();
+      }
+      out.push({ kind: Kind.Word, text });
       i = j;
       continue;
     }

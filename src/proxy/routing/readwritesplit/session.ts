@@ -39,6 +39,8 @@ import { ReusedPrepares } from './reuse-prepared.ts';
 import { levelEnabled } from '../../../log/logger.ts';
 import { describeDifference, ignorableError, prefixDigest, replaySettings, TrxLog } from './trx-replay.ts';
 import { serverStateChange, waitForServer, type Wait } from './delayed-retry.ts';
+// The global `performance` is a lazy getter: read per call on the hot path. The import is a plain binding.
+import { performance } from 'node:perf_hooks';
 
 type Target = 'master' | 'slave' | 'all' | 'last';
 
@@ -115,9 +117,6 @@ const NO_NAMES: string[] = [];
 
 /** Servers' names lower-cased, the key of a session's `backends` (a name never changes). */
 const lowerNames = new WeakMap<ConfigObject, string>();
-
-/** Server-wide average response times (adaptive_routing), ms, by server name. */
-const responseTime = new Map<string, number>();
 
 export function statisticsOf(service: ConfigObject): RouterStatistics {
   return (service.runtime.router ??= newRouterStatistics());
@@ -771,8 +770,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const { d, to, wait } = e;
     // The backend stamped the write (lastWriteAt) and the tracker the reply's last byte.
     const took = reply.completedAt - to.backend.lastWriteAt;
-    const name = to.backend.server.name;
-    responseTime.set(name, 0.8 * (responseTime.get(name) ?? took) + 0.2 * took);
+    const runtime = to.backend.server.runtime;
+    runtime.averageReplyMs = runtime.averageReplyMs < 0 ? took : 0.8 * runtime.averageReplyMs + 0.2 * took;
     if (wait?.timedOut()) return this.causalTimedOut(d, to, wait.why());
     this.finished(d, to, reply);
   };
@@ -928,6 +927,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
             outcomes.set(b, reply.error === null);
             settled(b);
             compare();
+            // A connection judged unwanted while this answer was owed goes now (a safe point).
+            if (this.recheck) this.closeUnwanted();
           },
         });
       }
@@ -1134,7 +1135,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private selectionScore(criteria: string, server: ConfigObject): number {
     switch (criteria) {
       case 'adaptive_routing':
-        return (responseTime.get(server.name) ?? 0) * (1 + server.runtime.activeOperations);
+        return Math.max(0, server.runtime.averageReplyMs) * (1 + server.runtime.activeOperations);
       case 'least_behind_master':
         return server.runtime.facts.replication_lag ?? 0;
       case 'least_router_connections':

@@ -11,6 +11,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ConfigObject } from '../../../core/objects.ts';
 import type { Reply } from '../../protocol/reply-tracker.ts';
+// The global `performance` is a lazy getter: read per call on the hot path. The import is a plain binding.
+import { performance } from 'node:perf_hooks';
 
 export type ChecksumMode = 'full' | 'result_only' | 'no_insert_id';
 
@@ -211,6 +213,9 @@ export class TrxLog<T> {
 
   /** The transaction ended (or never was one to record). */
   close(): void {
+    // Called after every autocommit statement: nothing to forget is the usual case.
+    if (!this.open && this.current === null && this.entries.length === 0 && this.attempts === 0 && !this.notReplayable)
+      return;
     this.reset(false);
   }
 
@@ -242,7 +247,8 @@ export class TrxLog<T> {
   }
 
   private reset(open: boolean): void {
-    this.entries.length = 0;
+    // Setting an array's length is a call into the runtime: only when there is something to drop.
+    if (this.entries.length) this.entries.length = 0;
     this.size = 0;
     this.kept = 0;
     this.startedAt = open ? performance.now() : 0;
