@@ -9,6 +9,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { classify, Type, type Classification } from '../../src/proxy/routing/readwritesplit/classify.ts';
+import {
+  canonicalSelect,
+  classifierCacheStats,
+  classifyStatement,
+} from '../../src/proxy/routing/readwritesplit/classifier-cache.ts';
 
 type Target = 'slave' | 'master' | 'all' | 'last';
 
@@ -351,5 +356,110 @@ test('the classifier never throws, whatever the input (fuzz)', () => {
       assert.equal(typeof c.type, 'number');
     }),
     { seed, numRuns: 2000 },
+  );
+});
+
+// ---- the classifier cache: one classification per canonical form ----
+
+/** Every plain number and quoted string of `sql` replaced by another of its kind (the same form). */
+function otherLiterals(sql: string, salt: number): string {
+  return sql
+    .replace(/'(?:[^'\\]|\\.|'')*'/g, `'x${salt}'`)
+    .replace(/"(?:[^"\\]|\\.|"")*"/g, `"y${salt}"`)
+    .replace(/(?<![\w$.@])\d+(?:\.\d+)?(?![\w$])/g, String(salt * 7 + 3));
+}
+
+test('the classifier cache gives every statement of the table what classify gives, after another of its form was cached', () => {
+  for (const [sql] of TABLE) {
+    // The other variant first: what it leaves in the cache must fit this one too.
+    const other = otherLiterals(sql, 41);
+    assert.deepEqual(classifyStatement(other), classify(other), other);
+    assert.deepEqual(classifyStatement(sql), classify(sql), sql);
+  }
+});
+
+test('the classifier cache keys: literals become ?, names and variables stay, the rest is not cached', () => {
+  assert.equal(
+    canonicalSelect("SELECT c FROM sbtest1 WHERE id=4711 AND k = 'a''b\\'c'"),
+    'SELECT c FROM sbtest1 WHERE id=? AND k = ?',
+  );
+  assert.equal(
+    canonicalSelect('select `t1`.a, @v2, @@max_connections, 0x1F, 1e5 from t'),
+    'select `t1`.a, @v2, @@max_connections, 0x1F, 1e5 from t',
+  );
+  for (const sql of [
+    'INSERT INTO t VALUES (1)',
+    'SET autocommit=0',
+    'KILL 5',
+    'SELECT 1; SELECT 2',
+    'SELECT 1 -- comment',
+    'SELECT /*!50000 1 */',
+    'SELECT 1 # x',
+    "SELECT @'quoted'",
+    "SELECT 'unterminated",
+    'SELECTED FROM t',
+    '(SELECT 1)',
+  ])
+    assert.equal(canonicalSelect(sql), null, sql);
+  const before = { ...classifierCacheStats };
+  classifyStatement('SELECT k FROM cached_form WHERE id = 1');
+  classifyStatement('SELECT k FROM cached_form WHERE id = 2');
+  assert.equal(classifierCacheStats.misses - before.misses, 1);
+  assert.equal(classifierCacheStats.hits - before.hits, 1);
+  assert.ok(Object.isFrozen(classifyStatement('SELECT k FROM cached_form WHERE id = 3')));
+});
+
+test('the classifier cache never gives a statement another classification than classify (fuzz)', () => {
+  const seed = Date.now() % 100_000;
+  console.log(`classifier cache fuzz seed ${seed}`);
+  const pieces = [
+    'SELECT ',
+    'select ',
+    ' ',
+    'a',
+    't1',
+    '1',
+    '2.5',
+    '.5',
+    '0x1F',
+    '1abc',
+    "'s'",
+    "'it''s'",
+    "'a\\'b'",
+    '"d"',
+    '`q`',
+    '@v',
+    '@@warning_count',
+    '@@global.x',
+    ':=',
+    '=',
+    ',',
+    '(',
+    ')',
+    '.',
+    'FROM ',
+    'WHERE ',
+    'INTO ',
+    'OUTFILE ',
+    'FOR UPDATE',
+    'LOCK IN SHARE MODE',
+    'GET_LOCK(',
+    'LAST_INSERT_ID()',
+    'FOUND_ROWS()',
+    'NEXT VALUE FOR s',
+    's.nextval',
+    'my_udf(',
+    'NOW()',
+    'UPDATE ',
+    'é',
+  ];
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 24 }), fc.nat(1000), (parts, salt) => {
+      const sql = 'SELECT ' + parts.join('');
+      const other = otherLiterals(sql, salt);
+      classifyStatement(other);
+      assert.deepEqual(classifyStatement(sql), classify(sql), `${sql} after ${other}`);
+    }),
+    { seed, numRuns: 3000 },
   );
 });

@@ -27,6 +27,7 @@ import { newReply, type Reply } from '../../protocol/reply-tracker.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from '../router.ts';
 import { CausalReads, type CausalWait } from './causal-reads.ts';
 import { classify, Type, type Classification } from './classify.ts';
+import { classifyStatement } from './classifier-cache.ts';
 import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
@@ -386,7 +387,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
           return this.decision(packet, command, 'all', { local: reused.response });
         }
         const id = this.nextStatementId++;
-        const statement: PreparedStatement = { id, sql, classification: classify(sql), parameters: 0, types: null };
+        const statement: PreparedStatement = {
+          id,
+          sql,
+          classification: classifyStatement(sql),
+          parameters: 0,
+          types: null,
+        };
         const entry: HistoryEntry = { packet: Buffer.from(packet), command, statementId: id, ok: null };
         return this.decision(packet, command, 'all', { history: entry, statement });
       }
@@ -453,7 +460,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   private decideQuery(packet: Buffer, hints: Hint[] | null): Decision {
     const sql = packet.toString('utf8', 5);
-    const c = classify(sql);
+    const c = classifyStatement(sql);
     const kill = killInSql(sql, c);
     if (kill) return this.decision(packet, Command.QUERY, 'master', { kill });
     if (c.type & Type.PREPARE_NAMED_STMT && c.preparedName) {
