@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { classify, Type, type Classification } from '../../src/proxy/routing/readwritesplit/classify.ts';
 import {
   canonicalSelect,
+  classifierCacheSize,
   classifierCacheStats,
   classifyStatement,
 } from '../../src/proxy/routing/readwritesplit/classifier-cache.ts';
@@ -407,6 +408,18 @@ test('the classifier cache keys: literals become ?, names and variables stay, th
   assert.equal(classifierCacheStats.misses - before.misses, 1);
   assert.equal(classifierCacheStats.hits - before.hits, 1);
   assert.ok(Object.isFrozen(classifyStatement('SELECT k FROM cached_form WHERE id = 3')));
+});
+
+test('the classifier cache keeps at most 10,000 forms, the oldest going first, and an evicted form classifies again', () => {
+  const evicted = classifierCacheStats.evictions;
+  const first = classifyStatement('SELECT a FROM form_0 WHERE id = 1');
+  for (let i = 1; i <= 10_050; i++) classifyStatement(`SELECT a FROM form_${i} WHERE id = 1`);
+  assert.ok(classifierCacheSize() <= 10_000, String(classifierCacheSize()));
+  assert.ok(classifierCacheStats.evictions - evicted >= 51);
+  const misses = classifierCacheStats.misses;
+  const again = classifyStatement('SELECT a FROM form_0 WHERE id = 2');
+  assert.equal(classifierCacheStats.misses, misses + 1, 'the oldest form was evicted');
+  assert.deepEqual(again, first);
 });
 
 test('the classifier cache never gives a statement another classification than classify (fuzz)', () => {

@@ -10,30 +10,60 @@
  * may be executable; `;`; `@'quoted'` variables) is classified afresh every time. Numbers
  * that are not plain digits (`0x1F`, `1e5`, `1abc`, which may be a name) stay as written.
  *
+ * The statement is read as the packet's bytes, so a statement found in the cache is never
+ * decoded: its canonical form goes into one reused buffer with a hash of it, and the entry
+ * under that hash is compared byte for byte. UTF-8 keeps every byte of a non-ASCII
+ * character at 0x80 or above, where the tokenizer sees identifier characters, and never
+ * inside one an ASCII quote, digit or separator, so bytes and characters split alike.
+ *
  * A cached classification is shared by every statement of its form: frozen, never changed.
  */
-import { classify, identChar, identStart, type Classification } from './classify.ts';
+import { classify, type Classification } from './classify.ts';
 
 /** Entries kept; the oldest goes first when full. */
 const MAX_ENTRIES = 10_000;
-/** Longer statements are classified afresh: they are rarely repeated, and keys cost memory. */
+/** Longer statements (bytes) are classified afresh: they are rarely repeated, and keys cost memory. */
 const MAX_KEY_LENGTH = 2048;
 
-const cache = new Map<string, Classification>();
+interface Entry {
+  key: Uint8Array;
+  c: Classification;
+  /** Another form with the same hash. */
+  next: Entry | null;
+}
+
+const cache = new Map<number, Entry>();
+let entries = 0;
 
 /** MaxScale's `query_classifier_cache` counters. */
 export const classifierCacheStats = { hits: 0, misses: 0, inserts: 0, evictions: 0 };
 
 export function classifierCacheSize(): number {
-  return cache.size;
+  return entries;
 }
 
-/** `classify`, through the cache when the statement has a canonical form. Never to be mutated. */
-export function classifyStatement(sql: string): Classification {
-  const key = canonicalSelect(sql);
-  if (key === null) return classify(sql);
-  const known = cache.get(key);
-  if (known !== undefined) {
+/** The canonical form of the last statement read (canonicalize), and its FNV-1a hash. */
+const scratch = new Uint8Array(MAX_KEY_LENGTH);
+let hash = 0;
+
+/**
+ * The classification of the statement in `packet` from byte `from` on, if its form is
+ * cached; null when it is not (classifyAndRemember then).
+ */
+export function lookupClassification(packet: Uint8Array, from: number): Classification | null {
+  const length = canonicalize(packet, from, packet.length);
+  if (length < 0) return null;
+  const found = find(length);
+  if (found !== null) classifierCacheStats.hits++;
+  return found;
+}
+
+/** `classify(sql)` (`sql`: the same statement, decoded), kept for the next of its form. */
+export function classifyAndRemember(packet: Uint8Array, from: number, sql: string): Classification {
+  const length = canonicalize(packet, from, packet.length);
+  if (length < 0) return classify(sql);
+  const known = find(length);
+  if (known !== null) {
     classifierCacheStats.hits++;
     return known;
   }
@@ -42,13 +72,49 @@ export function classifyStatement(sql: string): Classification {
   Object.freeze(c.tables);
   Object.freeze(c.dropped);
   Object.freeze(c);
-  if (cache.size >= MAX_ENTRIES) {
-    cache.delete(cache.keys().next().value!);
-    classifierCacheStats.evictions++;
+  if (entries >= MAX_ENTRIES) {
+    const [oldest, chain] = cache.entries().next().value!;
+    cache.delete(oldest);
+    for (let e: Entry | null = chain; e; e = e.next) {
+      entries--;
+      classifierCacheStats.evictions++;
+    }
   }
-  cache.set(key, c);
+  cache.set(hash, { key: scratch.slice(0, length), c, next: cache.get(hash) ?? null });
+  entries++;
   classifierCacheStats.inserts++;
   return c;
+}
+
+/** `classify`, through the cache when the statement has a canonical form. Never to be mutated. */
+export function classifyStatement(sql: string): Classification {
+  return classifyAndRemember(Buffer.from(sql, 'utf8'), 0, sql);
+}
+
+/** The canonical form of `sql` (tests and diagnostics), or null when the cache does not take it. */
+export function canonicalSelect(sql: string): string | null {
+  const length = canonicalize(Buffer.from(sql, 'utf8'), 0, Buffer.byteLength(sql));
+  return length < 0 ? null : Buffer.from(scratch.subarray(0, length)).toString('utf8');
+}
+
+function find(length: number): Classification | null {
+  for (let e = cache.get(hash) ?? null; e !== null; e = e.next) {
+    const key = e.key;
+    if (key.length !== length) continue;
+    let i = 0;
+    while (i < length && key[i] === scratch[i]) i++;
+    if (i === length) return e.c;
+  }
+  return null;
+}
+
+/** Letters, digits, `_`, `$` and anything beyond ASCII (the tokenizer's identifier characters). */
+function identChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 36 || c >= 0x80;
+}
+
+function identStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 0x80;
 }
 
 function isSpace(c: number): boolean {
@@ -60,88 +126,104 @@ function isDigit(c: number): boolean {
 }
 
 /**
- * A SELECT with its plain numbers and quoted strings replaced by `?`, or null when the
- * statement is not one the cache takes. It reads the text as the tokenizer does (words
- * whole, so `sbtest1` keeps its digit; strings with backslash escapes and doubled quotes).
+ * Writes the canonical form of the SELECT in b[from..to) to `scratch` and its hash to
+ * `hash`; its length, or -1 when the statement is not one the cache takes. Words are read
+ * whole, as the tokenizer reads them (so `sbtest1` keeps its digit); strings know
+ * backslash escapes and doubled quotes.
  */
-export function canonicalSelect(sql: string): string | null {
-  const n = sql.length;
-  if (n > MAX_KEY_LENGTH) return null;
-  let i = 0;
-  while (i < n && isSpace(sql.charCodeAt(i))) i++;
+function canonicalize(b: Uint8Array, from: number, to: number): number {
+  if (to - from > MAX_KEY_LENGTH) return -1;
+  let i = from;
+  while (i < to && isSpace(b[i]!)) i++;
   // SELECT in any case, as a whole word: `| 0x20` lower-cases ASCII letters.
   if (
-    i + 6 > n ||
-    (sql.charCodeAt(i) | 0x20) !== 115 ||
-    (sql.charCodeAt(i + 1) | 0x20) !== 101 ||
-    (sql.charCodeAt(i + 2) | 0x20) !== 108 ||
-    (sql.charCodeAt(i + 3) | 0x20) !== 101 ||
-    (sql.charCodeAt(i + 4) | 0x20) !== 99 ||
-    (sql.charCodeAt(i + 5) | 0x20) !== 116 ||
-    (i + 6 < n && identChar(sql.charCodeAt(i + 6)))
+    i + 6 > to ||
+    (b[i]! | 0x20) !== 115 ||
+    (b[i + 1]! | 0x20) !== 101 ||
+    (b[i + 2]! | 0x20) !== 108 ||
+    (b[i + 3]! | 0x20) !== 101 ||
+    (b[i + 4]! | 0x20) !== 99 ||
+    (b[i + 5]! | 0x20) !== 116 ||
+    (i + 6 < to && identChar(b[i + 6]!))
   )
-    return null;
-  let out = '';
-  // Where the text not yet copied to `out` starts.
-  let from = 0;
-  i += 6;
-  while (i < n) {
-    const c = sql.charCodeAt(i);
+    return -1;
+  n = 0;
+  h = 0x811c9dc5;
+  // Where the bytes not yet copied start (whitespace before the SELECT changes nothing: dropped).
+  let pending = i;
+  while (i < to) {
+    const c = b[i]!;
     if (identStart(c)) {
       i++;
-      while (i < n && identChar(sql.charCodeAt(i))) i++;
+      while (i < to && identChar(b[i]!)) i++;
       continue;
     }
-    if (isDigit(c) || (c === 46 && isDigit(sql.charCodeAt(i + 1)))) {
+    if (isDigit(c) || (c === 46 && i + 1 < to && isDigit(b[i + 1]!))) {
       let j = i + 1;
       let plain = true;
-      for (; j < n; j++) {
-        const ch = sql.charCodeAt(j);
+      for (; j < to; j++) {
+        const ch = b[j]!;
         if (!identChar(ch) && ch !== 46) break;
         if (!isDigit(ch) && ch !== 46) plain = false;
       }
       if (plain) {
-        out += sql.slice(from, i) + '?';
-        from = j;
+        copy(b, pending, i);
+        emit(63); // ?
+        pending = j;
       }
       i = j;
       continue;
     }
     if (c === 39 || c === 34) {
       let j = i + 1;
-      for (; j < n; j++) {
-        const ch = sql.charCodeAt(j);
+      for (; j < to; j++) {
+        const ch = b[j]!;
         if (ch === 92) j++;
         else if (ch === c) {
-          if (sql.charCodeAt(j + 1) !== c) break;
+          if (j + 1 >= to || b[j + 1] !== c) break;
           j++;
         }
       }
-      if (j >= n) return null; // unterminated: the classifier decides
-      out += sql.slice(from, i) + '?';
-      from = j + 1;
+      if (j >= to) return -1; // unterminated: the classifier decides
+      copy(b, pending, i);
+      emit(63); // ?
+      pending = j + 1;
       i = j + 1;
       continue;
     }
     if (c === 96) {
       // A backquoted name is part of the form (a table's name matters).
       let j = i + 1;
-      for (; j < n; j++) {
-        if (sql.charCodeAt(j) !== 96) continue;
-        if (sql.charCodeAt(j + 1) !== 96) break;
+      for (; j < to; j++) {
+        if (b[j] !== 96) continue;
+        if (j + 1 >= to || b[j + 1] !== 96) break;
         j++;
       }
-      if (j >= n) return null;
+      if (j >= to) return -1;
       i = j + 1;
       continue;
     }
     // `;` (another statement), comments (`#`, `-- `, `/* */`, executable or not), @'quoted' names.
-    if (c === 59 || c === 35) return null;
-    if ((c === 45 && sql.charCodeAt(i + 1) === 45) || (c === 47 && sql.charCodeAt(i + 1) === 42)) return null;
-    if (c === 42 && sql.charCodeAt(i + 1) === 47) return null;
-    if (c === 64 && (sql.charCodeAt(i + 1) === 39 || sql.charCodeAt(i + 1) === 34 || sql.charCodeAt(i + 1) === 96))
-      return null;
+    if (c === 59 || c === 35) return -1;
+    const next = i + 1 < to ? b[i + 1]! : 0;
+    if ((c === 45 && next === 45) || (c === 47 && next === 42) || (c === 42 && next === 47)) return -1;
+    if (c === 64 && (next === 39 || next === 34 || next === 96)) return -1;
     i++;
   }
-  return from === 0 ? sql : out + sql.slice(from);
+  copy(b, pending, to);
+  hash = h;
+  return n;
+}
+
+// The form being written by canonicalize: its length so far and its running hash.
+let n = 0;
+let h = 0;
+
+function emit(c: number): void {
+  scratch[n++] = c;
+  h = Math.imul(h ^ c, 0x01000193);
+}
+
+function copy(b: Uint8Array, start: number, end: number): void {
+  for (let k = start; k < end; k++) emit(b[k]!);
 }

@@ -27,7 +27,7 @@ import { newReply, type Reply } from '../../protocol/reply-tracker.ts';
 import type { Hint, RouterSession, ServerEvent, SessionHandle } from '../router.ts';
 import { CausalReads, type CausalWait } from './causal-reads.ts';
 import { classify, Type, type Classification } from './classify.ts';
-import { classifyStatement } from './classifier-cache.ts';
+import { classifyAndRemember, classifyStatement, lookupClassification } from './classifier-cache.ts';
 import { SessionCommandHistory, type HistoryEntry } from './history.ts';
 import { BackendStatements, readTypes, withStatementId, withTypes, type PreparedStatement } from './prepared.ts';
 import { TransactionTracker } from './transaction.ts';
@@ -459,8 +459,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private decideQuery(packet: Buffer, hints: Hint[] | null): Decision {
+    // A SELECT of a form already classified is routed without being decoded (a SELECT is
+    // never a KILL nor a text prepare, the two uses of the text below).
+    const cached = lookupClassification(packet, 5);
+    if (cached !== null) return this.routed(packet, Command.QUERY, cached, hints);
     const sql = packet.toString('utf8', 5);
-    const c = classifyStatement(sql);
+    const c = classifyAndRemember(packet, 5, sql);
     const kill = killInSql(sql, c);
     if (kill) return this.decision(packet, Command.QUERY, 'master', { kill });
     if (c.type & Type.PREPARE_NAMED_STMT && c.preparedName) {
