@@ -1068,6 +1068,14 @@ export interface components {
             event: string[];
             /** @description CPU seconds (user + system) the thread has used. */
             run_time: number;
+            /** @description readwritesplit's query-classifier cache, as MaxScale reports it: SELECTs are classified once per canonical form (literals replaced by `?`). `size` is the number of forms kept (at most 10,000, the oldest evicted first). */
+            query_classifier_cache?: {
+                size: number;
+                inserts: number;
+                hits: number;
+                misses: number;
+                evictions: number;
+            };
         };
         /**
          * @description Weir's event-loop worker(s) and their load (event-loop utilisation, percent).

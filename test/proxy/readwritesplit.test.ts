@@ -79,6 +79,28 @@ describe('readwritesplit', () => {
     assert.equal(Number(n), 0);
   });
 
+  test('the query-classifier cache: SELECTs that differ only in literals are classified once, and /maxscale/threads counts it', async () => {
+    const qc = async () =>
+      (await asAdmin(t.http.get('/maxscale/threads')).expect(200)).body.threads[0].query_classifier_cache;
+    const c = await client();
+    const before = await qc();
+    for (let i = 1; i <= 20; i++) {
+      const [[row]] = (await c.query(
+        `SELECT @@server_id AS id, name AS qc_probe FROM items WHERE id = ${(i % 3) + 1} AND name <> 'x${i}'`,
+      )) as any;
+      assert.notEqual(Number(row.id), 1, 'a cached classification still sends the read to a replica');
+    }
+    // Not cached (a comment may be executable): classified afresh, counted nowhere.
+    await c.query('SELECT /* qc */ 1');
+    // The same form with FOR UPDATE is another form, and a write.
+    const [[locked]] = (await c.query(`SELECT @@server_id AS id FROM items WHERE id = 1 FOR UPDATE`)) as any;
+    assert.equal(Number(locked.id), 1);
+    const after = await qc();
+    assert.equal(after.misses - before.misses, 2);
+    assert.equal(after.hits - before.hits, 19);
+    assert.equal(after.size - before.size, 2);
+  });
+
   test('3-6: locking reads, LAST_INSERT_ID(), GET_LOCK() and sequences run on the primary', async () => {
     const c = await client();
     assert.equal(

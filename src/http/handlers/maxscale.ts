@@ -8,6 +8,7 @@ import type { WeirContext } from '../../context.ts';
 import { iso, isoOrNull } from '../links.ts';
 import { applyResourcePatch } from '../patch.ts';
 import type { HandlerGroup } from '../types.ts';
+import { classifierCacheSize, classifierCacheStats } from '../../proxy/routing/readwritesplit/classifier-cache.ts';
 
 type Logs = components['schemas']['Logs'];
 type Module = components['schemas']['Module'];
@@ -103,6 +104,7 @@ export const maxscaleHandlers: HandlerGroup<
             file_descriptors: openDescriptors(),
             event: [...new Set(process.getActiveResourcesInfo())].sort(),
             run_time: (cpu.user + cpu.system) / 1e6,
+            query_classifier_cache: { size: classifierCacheSize(), ...classifierCacheStats },
           },
         ],
       },
