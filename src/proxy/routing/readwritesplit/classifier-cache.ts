@@ -108,21 +108,28 @@ function find(length: number): Classification | null {
   return null;
 }
 
-/** Letters, digits, `_`, `$` and anything beyond ASCII (the tokenizer's identifier characters). */
+// Byte classes, looked up rather than compared (canonicalize runs per statement, per byte).
+const OTHER = 0;
+/** Letters, `_`, `$` and anything beyond ASCII: what the tokenizer starts a word with. */
+const WORD = 1;
+const DIGIT = 2;
+const SPACE = 3;
+const CLASS = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  CLASS[c] =
+    (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 0x80
+      ? WORD
+      : c >= 48 && c <= 57
+        ? DIGIT
+        : c === 32 || c === 9 || c === 10 || c === 13 || c === 12 || c === 11
+          ? SPACE
+          : OTHER;
+}
+
+/** A word or digit byte: what identifiers are made of. */
 function identChar(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 36 || c >= 0x80;
-}
-
-function identStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 0x80;
-}
-
-function isSpace(c: number): boolean {
-  return c === 32 || c === 9 || c === 10 || c === 13 || c === 12 || c === 11;
-}
-
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
+  const k = CLASS[c]!;
+  return k === WORD || k === DIGIT;
 }
 
 /**
@@ -134,7 +141,7 @@ function isDigit(c: number): boolean {
 function canonicalize(b: Uint8Array, from: number, to: number): number {
   if (to - from > MAX_KEY_LENGTH) return -1;
   let i = from;
-  while (i < to && isSpace(b[i]!)) i++;
+  while (i < to && CLASS[b[i]!] === SPACE) i++;
   // SELECT in any case, as a whole word: `| 0x20` lower-cases ASCII letters.
   if (
     i + 6 > to ||
@@ -153,18 +160,21 @@ function canonicalize(b: Uint8Array, from: number, to: number): number {
   let pending = i;
   while (i < to) {
     const c = b[i]!;
-    if (identStart(c)) {
+    const k = CLASS[c]!;
+    if (k === WORD) {
       i++;
       while (i < to && identChar(b[i]!)) i++;
       continue;
     }
-    if (isDigit(c) || (c === 46 && i + 1 < to && isDigit(b[i + 1]!))) {
+    if (k === DIGIT || (c === 46 && i + 1 < to && CLASS[b[i + 1]!] === DIGIT)) {
       let j = i + 1;
       let plain = true;
       for (; j < to; j++) {
         const ch = b[j]!;
-        if (!identChar(ch) && ch !== 46) break;
-        if (!isDigit(ch) && ch !== 46) plain = false;
+        const kk = CLASS[ch]!;
+        if (kk === DIGIT || ch === 46) continue;
+        if (kk !== WORD) break;
+        plain = false;
       }
       if (plain) {
         copy(b, pending, i);
