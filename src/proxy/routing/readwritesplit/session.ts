@@ -113,6 +113,9 @@ class ClientReply implements Expectation {
   }
 }
 
+/** State bits of a replica reads may go to: running and a slave, not in maintenance nor down. */
+const USABLE_REPLICA = StateBit.RUNNING | StateBit.SLAVE;
+
 /** A decision's `named` until a hint names a server (shared: never pushed to). */
 const NO_NAMES: string[] = [];
 
@@ -1069,9 +1072,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     return hinted > 0 ? hinted : this.configuredMaxLag;
   }
 
+  /** `rank` -1: any rank (the caller knows no server has the secondary rank). */
   private isReplicaCandidate(s: ConfigObject, maxLag: number, rank = this.readRank()): boolean {
-    if (!usable(s) || (this.failed.size !== 0 && this.failed.has(s.name))) return false;
-    if (!(serverStateBits(s) & StateBit.SLAVE) || rankOf(s) !== rank) return false;
+    const bits = serverStateBits(s);
+    if ((bits & (StateBit.RUNNING | StateBit.MAINTENANCE | StateBit.DOWN | StateBit.SLAVE)) !== USABLE_REPLICA)
+      return false;
+    if (this.failed.size !== 0 && this.failed.has(s.name)) return false;
+    if (rank >= 0 && (bits & StateBit.SECONDARY_RANK ? 1 : 0) !== rank) return false;
     if (maxLag > 0) {
       const lag = s.runtime.facts.replication_lag;
       if (lag === null || lag < 0 || lag >= maxLag) return false;
@@ -1101,8 +1108,17 @@ export class RWSplitSession implements RouterSession, BackendOwner {
    * the order of the service's servers.
    */
   private pickReader(hintedLag: number): Backend | ConfigObject | null {
+    // Ranks matter only when a server has the secondary one; the usual service has none, and
+    // then the session's rank (its primary's state) need not be read per statement.
+    const unranked = this.pickReaderAt(hintedLag, -1);
+    return this.sawSecondaryRank ? this.pickReaderAt(hintedLag, this.readRank()) : unranked;
+  }
+
+  /** Set by pickReaderAt: a server of the service has the secondary rank. */
+  private sawSecondaryRank = false;
+
+  private pickReaderAt(hintedLag: number, rank: number): Backend | ConfigObject | null {
     const maxLag = this.maxLag(hintedLag);
-    const rank = this.readRank();
     let openReplicas = 0;
     for (const b of this.backends.values()) if (!b.backend.closed && b.role === 'slave') openReplicas++;
     const mayOpen = openReplicas < this.maxSlaves && this.history.canRecover;
@@ -1112,7 +1128,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     let bestKlass = 2;
     let bestScore = 0;
     let bestLastWrite = 0;
+    this.sawSecondaryRank = false;
     for (const server of this.s.servers()) {
+      if (serverStateBits(server) & StateBit.SECONDARY_RANK) this.sawSecondaryRank = true;
       const open = this.backendOf(server);
       let backend: Backend | null = null;
       let klass: number;
