@@ -86,11 +86,11 @@ interface Token {
 const LIMIT = 1 << 20;
 
 /** Letters, digits, `_`, `$` and anything beyond ASCII: what identifiers are made of. */
-export function identChar(c: number): boolean {
+function identChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 36 || c >= 0x80;
 }
 
-export function identStart(c: number): boolean {
+function identStart(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c >= 0x80;
 }
 
