@@ -5,7 +5,7 @@
  * Readiness and replication are waited for by polling, never by sleeping a guessed time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -278,6 +278,22 @@ export async function waitFor(what: string, check: () => Promise<boolean>, deadl
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/**
+ * SIGSTOPs a process and resolves once every one of its threads is stopped: the signal is
+ * delivered asynchronously, and a server that is still running for a moment answers the
+ * statement a test sends next.
+ */
+export async function freeze(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  await waitFor(`process ${pid} to be stopped`, async () =>
+    readdirSync(`/proc/${pid}/task`).every((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // The state follows the command name, which is in parentheses and may hold spaces.
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+    }),
+  );
 }
 
 /** A GTID primary and N replicas replicating from it, running and caught up. */

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import { readErr } from '../../src/proxy/protocol/packets.ts';
-import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
+import { createUser, freePort, freeze, startMariaDB, waitFor, type MariaDBServer } from '../harness/mariadb.ts';
 import { RawClient } from '../harness/raw-client.ts';
 import { createProxyUser, monitorSection, serverSection, serviceSections } from '../harness/config.ts';
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
@@ -61,8 +61,8 @@ describe('sessions whose server is killed or frozen', () => {
   test('a frozen server: the monitor marks it down and its sessions get 2013 before the close', async () => {
     const waiting = await client();
     const idle = await RawClient.login(port, 'app', 'app-pw');
-    process.kill(db.pid, 'SIGSTOP');
     frozen = true;
+    await freeze(db.pid);
     try {
       const err = await waiting.query('SELECT 1').then(
         () => null,

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Connection } from 'mysql2/promise';
-import { waitFor } from '../harness/mariadb.ts';
+import { freeze, waitFor } from '../harness/mariadb.ts';
 import { asAdmin } from '../harness/weir.ts';
 import { startCausalCluster, type CausalCluster } from '../harness/causal.ts';
 
@@ -173,8 +173,8 @@ describe('readwritesplit: connections left at the next safe point', () => {
           return Number(row.n) === 1;
         });
       const started = performance.now();
-      for (const n of nodes) process.kill(n.pid, 'SIGSTOP');
       stopped = true;
+      for (const n of nodes) await freeze(n.pid);
       // Stopped past the moment the answers were due. The length is the scenario's, not a
       // guess the test's outcome rests on: any length gives the same result.
       await delay(Math.max(0, started + 2500 - performance.now()));

@@ -402,6 +402,10 @@ test('the classifier cache keys: literals become ?, names and variables stay, th
     '(SELECT 1)',
   ])
     assert.equal(canonicalSelect(sql), null, sql);
+  // A variable's name keeps its dots and digits: @@warning_count.5 is another variable than @@warning_count.
+  assert.equal(canonicalSelect('SELECT @@warning_count.5, @v.1, @2'), 'SELECT @@warning_count.5, @v.1, @2');
+  classifyStatement('SELECT @@warning_count.5');
+  assert.deepEqual(classifyStatement("SELECT @@warning_count'a'"), classify("SELECT @@warning_count'a'"));
   const before = { ...classifierCacheStats };
   classifyStatement('SELECT k FROM cached_form WHERE id = 1');
   classifyStatement('SELECT k FROM cached_form WHERE id = 2');
@@ -423,7 +427,12 @@ test('the classifier cache keeps at most 10,000 forms, the oldest going first, a
 });
 
 test('the classifier cache never gives a statement another classification than classify (fuzz)', () => {
-  const seed = Date.now() % 100_000;
+  // 31019 found `@@warning_count.5` read as a name and a number (fixed); it runs first every time.
+  const seeds = [31019, Date.now() % 100_000];
+  for (const seed of seeds) cacheFuzz(seed);
+});
+
+function cacheFuzz(seed: number): void {
   console.log(`classifier cache fuzz seed ${seed}`);
   const pieces = [
     'SELECT ',
@@ -475,4 +484,4 @@ test('the classifier cache never gives a statement another classification than c
     }),
     { seed, numRuns: 3000 },
   );
-});
+}

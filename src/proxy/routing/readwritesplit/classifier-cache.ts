@@ -217,7 +217,14 @@ function canonicalize(b: Uint8Array, from: number, to: number): number {
     if (c === 59 || c === 35) return -1;
     const next = i + 1 < to ? b[i + 1]! : 0;
     if ((c === 45 && next === 45) || (c === 47 && next === 42) || (c === 42 && next === 47)) return -1;
-    if (c === 64 && (next === 39 || next === 34 || next === 96)) return -1;
+    if (c === 64) {
+      // A variable's name is read as the tokenizer reads it, dots and digits included
+      // (`@@warning_count.5` is one name, not a name and a number): part of the form.
+      if (next === 39 || next === 34 || next === 96) return -1;
+      i += next === 64 ? 2 : 1;
+      while (i < to && (identChar(b[i]!) || b[i] === 46)) i++;
+      continue;
+    }
     i++;
   }
   copy(b, pending, to);
