@@ -14,7 +14,7 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { Core } from '../core/core.ts';
 import { serverStates, type ConfigObject } from '../core/objects.ts';
-import type { TrafficObserver } from '../core/traffic.ts';
+import type { ReplyTimer, TrafficObserver } from '../core/traffic.ts';
 import type { WeirInfo } from '../context.ts';
 import type { WeirLogger } from '../log/logger.ts';
 import { liveCounter, liveGauge, removeSeriesOf, stateSet } from './define.ts';
@@ -52,6 +52,8 @@ export class WeirMetrics {
   private readonly adminDuration: Histogram;
   /** Each server's last monitor event seen, to count each event once. */
   private readonly lastEvent = new Map<string, Date | null>();
+  /** Reply timers by service and server (NUL-separated), shared by their sessions. */
+  private readonly replyTimers = new Map<string, ReplyTimer>();
 
   constructor(
     private readonly core: Core,
@@ -390,13 +392,21 @@ export class WeirMetrics {
       accepted: (listener) => accepted.inc({ listener }),
       rejected: (listener, reason) => rejected.inc({ listener, reason }),
       sessionClosed: (service, reason, quit) => sessionsClosed.inc({ service, reason: closeReason(reason, quit) }),
+      // One timer per service and server, shared by their sessions: a session's own closures
+      // would be as many objects to fetch (cache misses) on every reply.
       replyTimer: (service, server) => {
-        const a = serviceReply.observer(service);
-        const b = serverReply.observer(server);
-        return (seconds) => {
-          a(seconds);
-          b(seconds);
-        };
+        const key = `${service}\u0000${server}`;
+        let timer = this.replyTimers.get(key);
+        if (!timer) {
+          const a = serviceReply.observer(service);
+          const b = serverReply.observer(server);
+          timer = (seconds) => {
+            a(seconds);
+            b(seconds);
+          };
+          this.replyTimers.set(key, timer);
+        }
+        return timer;
       },
     };
 
@@ -437,6 +447,13 @@ export class WeirMetrics {
     core.on('destroyed', (obj) => {
       if (obj.kind === 'service' || obj.kind === 'server') core.sessions.forget(obj.name);
       if (obj.kind === 'server') this.lastEvent.delete(obj.name.toLowerCase());
+      if (obj.kind === 'service' || obj.kind === 'server') {
+        // A session still holding one keeps working: its observers find the live series again.
+        for (const key of [...this.replyTimers.keys()]) {
+          const [service, server] = key.split('\u0000');
+          if ((obj.kind === 'service' ? service : server) === obj.name) this.replyTimers.delete(key);
+        }
+      }
       Promise.all(ownSeries[obj.kind]!.map(({ metric, label }) => removeSeriesOf(metric, label, obj.name))).catch(
         (err: Error) =>
           this.logger.error(

@@ -88,6 +88,8 @@ interface RWBackend {
   backend: Backend;
   statements: BackendStatements;
   role: 'master' | 'slave';
+  /** The service's query statistics for this server (looked up once, counted per statement). */
+  stats: ServerQueryStatistics;
 }
 
 /**
@@ -1043,7 +1045,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   }
 
   private countOn(d: Decision, b: RWBackend): void {
-    const s = serverStats(this.stats, b.backend.server.name);
+    const s = b.stats;
     s.total++;
     if (d.target === 'all' || b.role === 'slave') s.read++;
     else s.write++;
@@ -1206,7 +1208,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       backend.close();
       throw new Error('the session closed');
     }
-    const rb: RWBackend = { backend, statements: new BackendStatements(), role };
+    const rb: RWBackend = {
+      backend,
+      statements: new BackendStatements(),
+      role,
+      stats: serverStats(this.stats, server.name),
+    };
     const key = server.name.toLowerCase();
     const old = this.backends.get(key);
     if (old && !old.backend.closed) old.backend.close();
