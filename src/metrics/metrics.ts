@@ -52,8 +52,8 @@ export class WeirMetrics {
   private readonly adminDuration: Histogram;
   /** Each server's last monitor event seen, to count each event once. */
   private readonly lastEvent = new Map<string, Date | null>();
-  /** Reply timers by service and server (NUL-separated), shared by their sessions. */
-  private readonly replyTimers = new Map<string, ReplyTimer>();
+  /** Reply timers by service, then server, shared by their sessions. */
+  private readonly replyTimers = new Map<string, Map<string, ReplyTimer>>();
 
   constructor(
     private readonly core: Core,
@@ -395,8 +395,9 @@ export class WeirMetrics {
       // One timer per service and server, shared by their sessions: a session's own closures
       // would be as many objects to fetch (cache misses) on every reply.
       replyTimer: (service, server) => {
-        const key = `${service}\u0000${server}`;
-        let timer = this.replyTimers.get(key);
+        let ofService = this.replyTimers.get(service);
+        if (!ofService) this.replyTimers.set(service, (ofService = new Map()));
+        let timer = ofService.get(server);
         if (!timer) {
           const a = serviceReply.observer(service);
           const b = serverReply.observer(server);
@@ -404,7 +405,7 @@ export class WeirMetrics {
             a(seconds);
             b(seconds);
           };
-          this.replyTimers.set(key, timer);
+          ofService.set(server, timer);
         }
         return timer;
       },
@@ -447,13 +448,9 @@ export class WeirMetrics {
     core.on('destroyed', (obj) => {
       if (obj.kind === 'service' || obj.kind === 'server') core.sessions.forget(obj.name);
       if (obj.kind === 'server') this.lastEvent.delete(obj.name.toLowerCase());
-      if (obj.kind === 'service' || obj.kind === 'server') {
-        // A session still holding one keeps working: its observers find the live series again.
-        for (const key of [...this.replyTimers.keys()]) {
-          const [service, server] = key.split('\u0000');
-          if ((obj.kind === 'service' ? service : server) === obj.name) this.replyTimers.delete(key);
-        }
-      }
+      // A session still holding a dropped timer keeps working: its observers find the live series again.
+      if (obj.kind === 'service') this.replyTimers.delete(obj.name);
+      if (obj.kind === 'server') for (const ofService of this.replyTimers.values()) ofService.delete(obj.name);
       Promise.all(ownSeries[obj.kind]!.map(({ metric, label }) => removeSeriesOf(metric, label, obj.name))).catch(
         (err: Error) =>
           this.logger.error(

@@ -122,9 +122,10 @@ export class ClientSession implements Session {
   byServer?: Map<string, TrafficTotals>;
   /** Client bytes routed since the last reply, counted to the server that answers next. */
   private routedBytes = 0;
-  /** A statement-routing router: reply times wait for the reply to name the server that answered. */
-  private replyTook = -1;
-  /** A statement-routing router (readwritesplit): its replies are timed from the tracker's first-byte time. */
+  /**
+   * A statement-routing router (readwritesplit): its replies are timed once complete, from the
+   * tracker's first-byte time, and labelled with the server that answered.
+   */
   private routesStatements = false;
   private readonly replyTimers = new Map<string, ReplyTimer>();
   /** Statements sent while someone watches, by their command number, waiting for their replies. */
@@ -623,10 +624,9 @@ export class ClientSession implements Session {
   private replied(reply: Reply, server: string): void {
     this.commandPending = false;
     if (this.routesStatements && this.replyPendingSince !== 0) {
-      this.replyTook = ((reply.firstByteAt || performance.now()) - this.replyPendingSince) / 1000;
+      this.timeRoutedReply(server, ((reply.firstByteAt || performance.now()) - this.replyPendingSince) / 1000);
       this.replyPendingSince = 0;
     }
-    if (this.replyTook >= 0) this.timeRoutedReply(server);
     if (this.routesStatements) this.countFor(server, reply.size);
     // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
     if (reply.command === Command.CHANGE_USER) return;
@@ -988,12 +988,11 @@ export class ClientSession implements Session {
   }
 
   /** A readwritesplit reply's time, labelled with the server that sent it (Weir's own answers: the first backend's). */
-  private timeRoutedReply(server: string): void {
+  private timeRoutedReply(server: string, seconds: number): void {
     const label = server || this.backends[0]?.server || '';
     let timer = this.replyTimers.get(label);
     if (!timer) this.replyTimers.set(label, (timer = this.deps.core.traffic.replyTimer(this.service, label)));
-    timer(this.replyTook);
-    this.replyTook = -1;
+    timer(seconds);
   }
 
   /** A refused login: counted by reason, then MariaDB's access-denied error. */
