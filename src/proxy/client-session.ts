@@ -128,6 +128,9 @@ export class ClientSession implements Session {
    */
   private routesStatements = false;
   private readonly replyTimers = new Map<string, ReplyTimer>();
+  /** readwritesplit: by server name, its traffic totals (in byServer) and reply timer, found with one lookup. */
+  private readonly routedTo = new Map<string, { server: string; traffic: TrafficTotals; timer: ReplyTimer }>();
+  private lastRoutedTo: { server: string; traffic: TrafficTotals; timer: ReplyTimer } | null = null;
   /** Statements sent while someone watches, by their command number, waiting for their replies. */
   private observed: Array<{ index: number; command: number; sql: string; arrivedAt: number; routedAt: number }> = [];
   /** Commands sent that have a reply, and replies the client got: to pair watched statements with replies. */
@@ -623,11 +626,15 @@ export class ClientSession implements Session {
   /** A reply the client received in full, from `server`. */
   private replied(reply: Reply, server: string): void {
     this.commandPending = false;
-    if (this.routesStatements && this.replyPendingSince !== 0) {
-      this.timeRoutedReply(server, ((reply.firstByteAt || performance.now()) - this.replyPendingSince) / 1000);
+    if (this.routesStatements) {
+      const since = this.replyPendingSince;
       this.replyPendingSince = 0;
+      this.routedReply(
+        server,
+        since !== 0 ? ((reply.firstByteAt || performance.now()) - since) / 1000 : -1,
+        reply.size,
+      );
     }
-    if (this.routesStatements) this.countFor(server, reply.size);
     // COM_CHANGE_USER is the session's own business: no filter or watcher awaits its reply.
     if (reply.command === Command.CHANGE_USER) return;
     if (this.chain) return this.chain.reply(reply, server);
@@ -974,25 +981,42 @@ export class ClientSession implements Session {
     this.replyPendingSince = 0;
   }
 
-  /** A statement's traffic, to the server that answered it (Weir's own answers: to no server). */
-  private countFor(server: string, replyBytes: number): void {
+  /**
+   * A routed reply (readwritesplit), labelled with the server that sent it: its time (`seconds`,
+   * -1: not timed) and the statement's traffic. Weir's own answers are timed under the first
+   * backend's name and counted for no server.
+   */
+  private routedReply(server: string, seconds: number, replyBytes: number): void {
     const bytesIn = this.routedBytes;
     this.routedBytes = 0;
-    if (!server) return;
-    this.byServer ??= new Map();
-    let t = this.byServer.get(server);
-    if (!t) this.byServer.set(server, (t = { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 }));
+    if (!server) {
+      if (seconds >= 0) this.replyTimerFor(this.backends[0]?.server ?? '')(seconds);
+      return;
+    }
+    // The last server's entry first: consecutive statements mostly go to the same one.
+    let to = this.lastRoutedTo;
+    if (to === null || to.server !== server) {
+      to = this.routedTo.get(server) ?? null;
+      if (to === null) {
+        const traffic: TrafficTotals = { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 };
+        (this.byServer ??= new Map()).set(server, traffic);
+        to = { server, traffic, timer: this.replyTimerFor(server) };
+        this.routedTo.set(server, to);
+      }
+      this.lastRoutedTo = to;
+    }
+    if (seconds >= 0) to.timer(seconds);
+    const t = to.traffic;
     t.statements++;
     t.bytesIn += bytesIn;
     t.bytesOut += replyBytes;
   }
 
-  /** A readwritesplit reply's time, labelled with the server that sent it (Weir's own answers: the first backend's). */
-  private timeRoutedReply(server: string, seconds: number): void {
-    const label = server || this.backends[0]?.server || '';
+  /** This session's reply timer for `label` (a server's name), made once. */
+  private replyTimerFor(label: string): ReplyTimer {
     let timer = this.replyTimers.get(label);
     if (!timer) this.replyTimers.set(label, (timer = this.deps.core.traffic.replyTimer(this.service, label)));
-    timer(seconds);
+    return timer;
   }
 
   /** A refused login: counted by reason, then MariaDB's access-denied error. */

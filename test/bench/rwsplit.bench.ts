@@ -8,11 +8,18 @@
  * comparison that matters on one 2-core machine: its CPU per query is (issue 11's target:
  * at most 1.3x readconnroute's on point_select).
  *
+ * The machine is shared (sysbench, three servers and the proxies on two cores) and a run's CPU
+ * per query moves by ±10 % from one run to the next, so each cell runs `--rounds` interleaved
+ * rounds (every target once per round) and reports each target's median; the ratio is given
+ * as the ratio of the medians and as the median of the per-round ratios.
+ *
  * With --baseline DIR (a checkout of an earlier commit sharing node_modules), the same
  * readconnroute service also runs on that checkout's Weir, for a before/after figure; with
- * --baseline-rws its readwritesplit service too.
+ * --baseline-rws its readwritesplit service too. A second Weir process beside the first
+ * shares the machine's caches with it, which raises both Weirs' CPU per query: compare the
+ * ratio without a baseline.
  *
- *   node --import tsx test/bench/rwsplit.bench.ts [--seconds 10] [--threads 1,16] [--baseline /tmp/weir-base [--baseline-rws]]
+ *   node --import tsx test/bench/rwsplit.bench.ts [--seconds 10] [--rounds 3] [--threads 1,16] [--baseline /tmp/weir-base [--baseline-rws]]
  */
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -22,6 +29,7 @@ import { removeDir, tempDir } from '../harness/weir.ts';
 import {
   ensureTools,
   mariadbVersion,
+  median,
   prepareBenchDatabase,
   prepareSysbenchTable,
   sysbenchWithCpu,
@@ -32,6 +40,7 @@ import { benchWeirConfig, startHAProxy, startWeirWithConfig, stopProcesses, type
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
     threads: { type: 'string', default: '1,16' },
     baseline: { type: 'string' },
     'baseline-rws': { type: 'boolean', default: false },
@@ -39,6 +48,7 @@ const { values: args } = parseArgs({
   },
 });
 const SECONDS = Number(args.seconds);
+const ROUNDS = Number(args.rounds);
 const THREADS = args.threads!.split(',').map(Number);
 const TESTS = args.tests!.split(',');
 
@@ -90,22 +100,36 @@ async function main(): Promise<void> {
         : []),
     ];
     console.log(
-      `\nsysbench (text protocol), ${SECONDS} s per run, a GTID primary and 2 replicas (MariaDB ${await mariadbVersion(topo.primary)}), one 2-core machine for client, proxies and servers\n`,
+      `\nsysbench (text protocol), ${SECONDS} s per run, ${ROUNDS} interleaved rounds (medians), a GTID primary and 2 replicas (MariaDB ${await mariadbVersion(topo.primary)}), one 2-core machine for client, proxies and servers\n`,
     );
     console.log('test                threads  target                          QPS     p95 ms  proxy CPU µs/query');
     for (const test of TESTS) {
       for (const threads of THREADS) {
+        const runs = new Map<string, Array<{ qps: number; p95: number; cpuPerQuery: number }>>();
+        const roundRatios: number[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const [name, port, pid] of targets) {
+            const res = sysbenchWithCpu(test, { port, pid }, threads, SECONDS);
+            if (!runs.has(name)) runs.set(name, []);
+            runs.get(name)!.push(res);
+          }
+          roundRatios.push(
+            runs.get('readwritesplit')![round]!.cpuPerQuery / runs.get('readconnroute')![round]!.cpuPerQuery,
+          );
+        }
         const cpu: Record<string, number> = {};
-        for (const [name, port, pid] of targets) {
-          const res = sysbenchWithCpu(test, { port, pid }, threads, SECONDS);
-          cpu[name] = res.cpuPerQuery;
+        for (const [name, , pid] of targets) {
+          const rs = runs.get(name)!;
+          cpu[name] = median(rs.map((r) => r.cpuPerQuery));
           console.log(
             [
               test.padEnd(19),
               String(threads).padStart(7),
               ' ' + name.padEnd(30),
-              res.qps.toFixed(0).padStart(7),
-              String(res.p95).padStart(9),
+              median(rs.map((r) => r.qps))
+                .toFixed(0)
+                .padStart(7),
+              String(median(rs.map((r) => r.p95))).padStart(9),
               pid ? cpu[name]!.toFixed(1).padStart(19) : '-'.padStart(19),
             ].join(' '),
           );
@@ -114,7 +138,8 @@ async function main(): Promise<void> {
         const before = cpu['readconnroute (before the cut)'];
         const rwsBefore = cpu['readwritesplit (baseline)'];
         console.log(
-          `${''.padEnd(28)}readwritesplit/readconnroute CPU per query: ${ratio.toFixed(2)}` +
+          `${''.padEnd(28)}readwritesplit/readconnroute CPU per query: ${ratio.toFixed(2)} ` +
+            `(per round: ${roundRatios.map((r) => r.toFixed(2)).join(', ')}; median ${median(roundRatios).toFixed(2)})` +
             (before ? `; readconnroute after/before the cut: ${(cpu.readconnroute! / before).toFixed(2)}` : '') +
             (rwsBefore ? `; readwritesplit now/baseline: ${(cpu.readwritesplit! / rwsBefore).toFixed(2)}` : ''),
         );

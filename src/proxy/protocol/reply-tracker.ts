@@ -83,6 +83,9 @@ export function newReply(command: number): Reply {
   };
 }
 
+/** The fields of a whole reply's last OK or EOF, read by wholeReply (one object, no allocation per reply). */
+const whole = { affected: 0, status: 0, warnings: 0 };
+
 /** What readInPlace did with a packet. */
 const NOT_READ = 0;
 const READ = 1;
@@ -167,6 +170,9 @@ export class ReplyTracker {
   feed(chunk: Buffer): void {
     if (this.lost) return;
     const now = performance.now();
+    // The usual read: one whole reply, nothing of it read before.
+    if (this.left === 0 && this.headerHave === 0 && !this.continuation && this.queue.length !== 0)
+      if (this.wholeReply(chunk, now)) return;
     // Kept parts before this index came from earlier reads (already copied).
     let fresh = this.kept.length;
     let i = 0;
@@ -217,6 +223,115 @@ export class ReplyTracker {
     // What is kept of a packet that continues in the next read must outlive this one (the
     // read buffer may be reused): copy the parts taken from this read, once each.
     if (this.left > 0) for (let k = fresh; k < this.kept.length; k++) this.kept[k] = Buffer.from(this.kept[k]!);
+  }
+
+  /**
+   * A read that holds exactly one whole reply to the first pending command, the usual case:
+   * a result set (column count, definitions, their EOF unless DEPRECATE_EOF, rows, EOF or OK
+   * terminator) or an OK. Read in one pass over the packet headers, without the per-packet
+   * steps of the general path. Anything else (an error, more results, session state, a
+   * cursor, a packet cut by the read, a second reply after it...) returns false having
+   * changed nothing, and the general path reads the chunk.
+   */
+  private wholeReply(chunk: Buffer, now: number): boolean {
+    const p = this.queue[0]!;
+    const n = chunk.length;
+    if (p.phase !== 'first' || n < 5) return false;
+    const command = p.command;
+    let len = chunk[0]! | (chunk[1]! << 8) | (chunk[2]! << 16);
+    const first = chunk[4]!;
+    if (first === 0x00) {
+      // An OK (a COM_STMT_PREPARE's is its statement's, a COM_FIELD_LIST's a column definition).
+      if (4 + len !== n || command === Command.STMT_PREPARE || command === Command.FIELD_LIST) return false;
+      if (!this.readOk(chunk, 5, n)) return false;
+      return this.completeWhole(p, chunk, n, now, 0);
+    }
+    // A result set of fewer than 251 columns, to a statement.
+    if (first >= 0xfb || len !== 1 || (command !== Command.QUERY && command !== Command.STMT_EXECUTE)) return false;
+    let i = 5;
+    for (let columns = first; columns > 0; columns--) {
+      if (i + 4 > n) return false;
+      len = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
+      if (len >= MAX_PACKET) return false;
+      i += 4 + len;
+    }
+    if (!this.deprecateEof) {
+      if (i + 5 > n) return false;
+      len = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
+      if (chunk[i + 4] !== 0xfe || len >= 9 || i + 4 + len > n) return false;
+      const status = len >= 5 ? chunk.readUInt16LE(i + 7) : 0;
+      if (command === Command.STMT_EXECUTE && status & CURSOR_EXISTS) return false;
+      i += 4 + len;
+    }
+    let rows = 0;
+    for (;;) {
+      if (i + 5 > n) return false;
+      len = chunk[i]! | (chunk[i + 1]! << 8) | (chunk[i + 2]! << 16);
+      if (len >= MAX_PACKET || i + 4 + len > n) return false;
+      const b = chunk[i + 4]!;
+      if (b === 0xff) return false;
+      // The terminator (0xFE also starts a row too long for an EOF).
+      if (b === 0xfe && (this.deprecateEof || len < 9)) break;
+      rows++;
+      i += 4 + len;
+    }
+    if (i + 4 + len !== n) return false;
+    if (this.deprecateEof) {
+      if (!this.readOk(chunk, i + 5, n)) return false;
+    } else {
+      if (len < 5) return false;
+      whole.affected = 0;
+      whole.warnings = chunk.readUInt16LE(i + 5);
+      whole.status = chunk.readUInt16LE(i + 7);
+      if (whole.status & MORE_RESULTS) return false;
+    }
+    return this.completeWhole(p, chunk, n, now, rows);
+  }
+
+  /** An OK's fields from `at` to `end` into `whole`; false when it is short or says more than wholeReply reads. */
+  private readOk(chunk: Buffer, at: number, end: number): boolean {
+    let i = at;
+    let affected = 0;
+    for (let field = 0; field < 2; field++) {
+      if (i >= end) return false;
+      const b = chunk[i]!;
+      let value: number;
+      if (b < 0xfb) {
+        value = b;
+        i += 1;
+      } else if (b === 0xfc && i + 3 <= end) {
+        value = chunk.readUInt16LE(i + 1);
+        i += 3;
+      } else if (b === 0xfd && i + 4 <= end) {
+        value = chunk.readUIntLE(i + 1, 3);
+        i += 4;
+      } else return false; // 8-byte counts and anything odd: the general path
+      if (field === 0) affected = value;
+    }
+    if (i + 4 > end) return false;
+    const status = chunk.readUInt16LE(i);
+    if (status & (SESSION_STATE_CHANGED | MORE_RESULTS)) return false;
+    whole.affected = affected;
+    whole.status = status;
+    whole.warnings = chunk.readUInt16LE(i + 2);
+    return true;
+  }
+
+  private completeWhole(p: Pending, chunk: Buffer, n: number, now: number, rows: number): boolean {
+    const r = p.reply;
+    r.size += n;
+    if (r.firstByteAt === 0) r.firstByteAt = now;
+    if (chunk[4] !== 0x00) r.resultSets++;
+    r.rows += rows;
+    r.affectedRows += whole.affected;
+    r.status = whole.status;
+    r.warnings += whole.warnings;
+    if (this.keptLength > 0) {
+      this.kept = [];
+      this.keptLength = 0;
+    }
+    this.complete(p, now, n);
+    return true;
   }
 
   private startPacket(length: number, now: number): void {

@@ -84,12 +84,21 @@ interface Current {
   held: Buffer | null;
 }
 
-interface RWBackend {
-  backend: Backend;
-  statements: BackendStatements;
-  role: 'master' | 'slave';
-  /** The service's query statistics for this server (looked up once, counted per statement). */
-  stats: ServerQueryStatistics;
+/** One of the session's connections. A class: replica choice tells it from a server with `instanceof`. */
+class RWBackend {
+  readonly statements = new BackendStatements();
+  constructor(
+    readonly backend: Backend,
+    public role: 'master' | 'slave',
+    /** The service's query statistics for this server (looked up once, counted per statement). */
+    readonly stats: ServerQueryStatistics,
+  ) {}
+}
+
+/** A server of the service and the session's connection to it, if it ever opened one (replica choice's list). */
+interface ServerSlot {
+  readonly server: ConfigObject;
+  rw: RWBackend | null;
 }
 
 /**
@@ -145,6 +154,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private current: Current | null = null;
   /** Packets that do not start a command go where the last command went. */
   private lastTargets: RWBackend[] = [];
+  private readonly oneTarget: RWBackend[] = [];
   private inContinuation = false;
   private busy = false;
   private closed = false;
@@ -607,7 +617,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     }
     if (target === 'slave') {
       const replica = this.pickReader(d.maxLag);
-      if (replica instanceof Backend) return this.backendOf(replica.server)!;
+      if (replica instanceof RWBackend) return replica;
       if (replica) return this.connectThen(d, replica, this.isMasterServer(replica) ? 'master' : 'slave');
       // No replica can take it: the primary does.
     }
@@ -749,7 +759,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       return;
     }
     this.count(d, to);
-    if (this.lastTargets.length !== 1 || this.lastTargets[0] !== to) this.lastTargets = [to];
+    // One array reused for a single target (a session alternating between replicas made one per read).
+    this.oneTarget[0] = to;
+    this.lastTargets = this.oneTarget;
     if (d.command !== Command.STMT_FETCH) this.lastUsed = to;
     if (this.trx.active && !this.trxTarget) this.trxTarget = to;
     if (this.trx.ending) this.nextTrxPending = false;
@@ -1076,7 +1088,11 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   /** `rank` -1: any rank (the caller knows no server has the secondary rank). */
   private isReplicaCandidate(s: ConfigObject, maxLag: number, rank = this.readRank()): boolean {
-    const bits = serverStateBits(s);
+    return this.isCandidate(s, serverStateBits(s), maxLag, rank);
+  }
+
+  /** isReplicaCandidate with the server's state bits already read. */
+  private isCandidate(s: ConfigObject, bits: number, maxLag: number, rank: number): boolean {
     if ((bits & (StateBit.RUNNING | StateBit.MAINTENANCE | StateBit.DOWN | StateBit.SLAVE)) !== USABLE_REPLICA)
       return false;
     if (this.failed.size !== 0 && this.failed.has(s.name)) return false;
@@ -1109,7 +1125,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
    * slave_selection_criteria score decides, then the connection written to longest ago, then
    * the order of the service's servers.
    */
-  private pickReader(hintedLag: number): Backend | ConfigObject | null {
+  private pickReader(hintedLag: number): RWBackend | ConfigObject | null {
     // Ranks matter only when a server has the secondary one; the usual service has none, and
     // then the session's rank (its primary's state) need not be read per statement.
     const unranked = this.pickReaderAt(hintedLag, -1);
@@ -1119,41 +1135,40 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   /** Set by pickReaderAt: a server of the service has the secondary rank. */
   private sawSecondaryRank = false;
 
-  private pickReaderAt(hintedLag: number, rank: number): Backend | ConfigObject | null {
+  private pickReaderAt(hintedLag: number, rank: number): RWBackend | ConfigObject | null {
     const maxLag = this.maxLag(hintedLag);
-    let openReplicas = 0;
-    for (const b of this.backends.values()) if (!b.backend.closed && b.role === 'slave') openReplicas++;
-    const mayOpen = openReplicas < this.maxSlaves && this.history.canRecover;
+    // Whether another replica may be opened: asked only when a candidate has no connection.
+    let mayOpen: boolean | null = null;
     const criteria = this.selectionCriteria;
     let bestServer: ConfigObject | null = null;
-    let bestBackend: Backend | null = null;
+    let bestBackend: RWBackend | null = null;
     let bestKlass = 2;
     let bestScore = 0;
     let bestLastWrite = 0;
     this.sawSecondaryRank = false;
-    for (const server of this.s.servers()) {
-      if (serverStateBits(server) & StateBit.SECONDARY_RANK) this.sawSecondaryRank = true;
-      const open = this.backendOf(server);
-      let backend: Backend | null = null;
+    const slots = this.serverSlots();
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const server = slot.server;
+      const bits = serverStateBits(server);
+      if (bits & StateBit.SECONDARY_RANK) this.sawSecondaryRank = true;
+      const open = slot.rw !== null && !slot.rw.backend.closed ? slot.rw : null;
       let klass: number;
-      if (this.isReplicaCandidate(server, maxLag, rank) && this.causal.acceptsReplica(server)) {
-        if (open) {
-          backend = open.backend;
-          klass = backend.pending ? 1 : 0;
-        } else if (mayOpen && connectable(server)) klass = 0;
+      if (this.isCandidate(server, bits, maxLag, rank) && this.causal.acceptsReplica(server)) {
+        if (open) klass = open.backend.pending ? 1 : 0;
+        else if ((mayOpen ??= this.mayOpenReplica()) && connectable(server)) klass = 0;
         else continue;
       } else if (open && this.masterAcceptReads && this.isMasterServer(server)) {
-        backend = open.backend;
         klass = 0;
       } else continue;
       if (klass > bestKlass) continue;
       const score = this.selectionScore(criteria, server);
-      const lastWrite = backend?.lastWriteAt ?? 0;
+      const lastWrite = open !== null ? open.backend.lastWriteAt : 0;
       // The first candidate always wins here: every class is better than the initial 2.
       if (klass < bestKlass || score < bestScore || (score === bestScore && lastWrite < bestLastWrite)) {
         bestKlass = klass;
         bestServer = server;
-        bestBackend = backend;
+        bestBackend = open;
         bestScore = score;
         bestLastWrite = lastWrite;
       }
@@ -1161,6 +1176,30 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (bestServer === null) return null; // the primary, reached through chooseMaster
     return bestBackend ?? bestServer;
   }
+
+  /** Fewer replicas are open than max_slave_connections allows, and the session may open one (§4.5). */
+  private mayOpenReplica(): boolean {
+    let openReplicas = 0;
+    for (const b of this.backends.values()) if (!b.backend.closed && b.role === 'slave') openReplicas++;
+    return openReplicas < this.maxSlaves && this.history.canRecover;
+  }
+
+  /**
+   * The service's servers, each with the session's connection to it: what replica choice
+   * walks per read, so that it looks up no connection by name. Rebuilt when the service's
+   * server list is another one (serversOf keeps one array per list) or a connection opened.
+   */
+  private serverSlots(): ServerSlot[] {
+    const servers = this.s.servers();
+    if (this.slotsOf === servers) return this.slots;
+    this.slots = servers.map((server) => ({ server, rw: this.backends.get(server.name.toLowerCase()) ?? null }));
+    this.slotsOf = servers;
+    return this.slots;
+  }
+
+  private slots: ServerSlot[] = [];
+  /** The server list `slots` was built from; null: rebuild (a connection opened). */
+  private slotsOf: readonly ConfigObject[] | null = null;
 
   /** A candidate's slave_selection_criteria score (lower is better). */
   private selectionScore(criteria: string, server: ConfigObject): number {
@@ -1179,7 +1218,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   private pickNewReplica(hintedLag: number): ConfigObject | null {
     const r = this.pickReader(hintedLag);
-    return r instanceof Backend ? r.server : r;
+    return r instanceof RWBackend ? r.backend.server : r;
   }
 
   /** The session's open connection to `server`, if any (no name lower-cased per call: reads ask per statement). */
@@ -1208,16 +1247,12 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       backend.close();
       throw new Error('the session closed');
     }
-    const rb: RWBackend = {
-      backend,
-      statements: new BackendStatements(),
-      role,
-      stats: serverStats(this.stats, server.name),
-    };
+    const rb = new RWBackend(backend, role, serverStats(this.stats, server.name));
     const key = server.name.toLowerCase();
     const old = this.backends.get(key);
     if (old && !old.backend.closed) old.backend.close();
     this.backends.set(key, rb);
+    this.slotsOf = null;
     if (role === 'master') {
       this.master = rb;
       this.masterLost = false;
