@@ -513,7 +513,9 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (c.usesLock) this.unsafeToReconnect = 'the session used GET_LOCK()';
     if (c.isolation !== null && type & Type.SESSION_WRITE) this.serializable = c.isolation === 'SERIALIZABLE';
     if (c.createdTemporary) this.temporaryTables.add(this.qualify(c.createdTemporary));
-    for (const t of c.dropped) this.temporaryTables.delete(this.qualify(t));
+    // An index loop: a cached classification's arrays are frozen, which for...of walks through
+    // the generic iterator (~25 ns per statement even when empty).
+    for (let i = 0; i < c.dropped.length; i++) this.temporaryTables.delete(this.qualify(c.dropped[i]!));
 
     let target: Target;
     const sessionCommand =
@@ -603,7 +605,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       }
       return this.trxTarget;
     }
-    for (const name of d.named) {
+    for (let i = 0; i < d.named.length; i++) {
+      const name = d.named[i]!;
       const b = this.backendByName(name);
       if (b) return b;
       const server = this.s.servers().find((s) => sameName(s.name, name));
