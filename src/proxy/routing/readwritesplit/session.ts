@@ -130,9 +130,6 @@ const USABLE_REPLICA = StateBit.RUNNING | StateBit.SLAVE;
 /** A decision's `named` until a hint names a server (shared: never pushed to). */
 const NO_NAMES: string[] = [];
 
-/** Servers' names lower-cased, the key of a session's `backends` (a name never changes). */
-const lowerNames = new WeakMap<ConfigObject, string>();
-
 export function statisticsOf(service: ConfigObject): RouterStatistics {
   return (service.runtime.router ??= newRouterStatistics());
 }
@@ -1222,14 +1219,6 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private pickNewReplica(hintedLag: number): ConfigObject | null {
     const r = this.pickReader(hintedLag);
     return r instanceof RWBackend ? r.backend.server : r;
-  }
-
-  /** The session's open connection to `server`, if any (no name lower-cased per call: reads ask per statement). */
-  private backendOf(server: ConfigObject): RWBackend | null {
-    let key = lowerNames.get(server);
-    if (key === undefined) lowerNames.set(server, (key = server.name.toLowerCase()));
-    const b = this.backends.get(key);
-    return b && !b.backend.closed ? b : null;
   }
 
   private backendByName(name: string): RWBackend | null {
