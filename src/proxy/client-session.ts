@@ -127,7 +127,6 @@ export class ClientSession implements Session {
    * tracker's first-byte time, and labelled with the server that answered.
    */
   private routesStatements = false;
-  private readonly replyTimers = new Map<string, ReplyTimer>();
   /** readwritesplit: by server name, its traffic totals (in byServer) and reply timer, found with one lookup. */
   private readonly routedTo = new Map<string, { server: string; traffic: TrafficTotals; timer: ReplyTimer }>();
   private lastRoutedTo: { server: string; traffic: TrafficTotals; timer: ReplyTimer } | null = null;
@@ -990,7 +989,7 @@ export class ClientSession implements Session {
     const bytesIn = this.routedBytes;
     this.routedBytes = 0;
     if (!server) {
-      if (seconds >= 0) this.replyTimerFor(this.backends[0]?.server ?? '')(seconds);
+      if (seconds >= 0) this.deps.core.traffic.replyTimer(this.service, this.backends[0]?.server ?? '')(seconds);
       return;
     }
     // The last server's entry first: consecutive statements mostly go to the same one.
@@ -1000,7 +999,7 @@ export class ClientSession implements Session {
       if (to === null) {
         const traffic: TrafficTotals = { statements: 0, bytesIn: 0, bytesOut: 0, pauses: 0 };
         (this.byServer ??= new Map()).set(server, traffic);
-        to = { server, traffic, timer: this.replyTimerFor(server) };
+        to = { server, traffic, timer: this.deps.core.traffic.replyTimer(this.service, server) };
         this.routedTo.set(server, to);
       }
       this.lastRoutedTo = to;
@@ -1010,13 +1009,6 @@ export class ClientSession implements Session {
     t.statements++;
     t.bytesIn += bytesIn;
     t.bytesOut += replyBytes;
-  }
-
-  /** This session's reply timer for `label` (a server's name), made once. */
-  private replyTimerFor(label: string): ReplyTimer {
-    let timer = this.replyTimers.get(label);
-    if (!timer) this.replyTimers.set(label, (timer = this.deps.core.traffic.replyTimer(this.service, label)));
-    return timer;
   }
 
   /** A refused login: counted by reason, then MariaDB's access-denied error. */

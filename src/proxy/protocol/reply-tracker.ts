@@ -290,30 +290,20 @@ export class ReplyTracker {
 
   /** An OK's fields from `at` to `end` into `whole`; false when it is short or says more than wholeReply reads. */
   private readOk(chunk: Buffer, at: number, end: number): boolean {
-    let i = at;
-    let affected = 0;
-    for (let field = 0; field < 2; field++) {
-      if (i >= end) return false;
-      const b = chunk[i]!;
-      let value: number;
-      if (b < 0xfb) {
-        value = b;
-        i += 1;
-      } else if (b === 0xfc && i + 3 <= end) {
-        value = chunk.readUInt16LE(i + 1);
-        i += 3;
-      } else if (b === 0xfd && i + 4 <= end) {
-        value = chunk.readUIntLE(i + 1, 3);
-        i += 4;
-      } else return false; // 8-byte counts and anything odd: the general path
-      if (field === 0) affected = value;
+    const c = new Cursor(chunk, at, end);
+    let affected: number, status: number, warnings: number;
+    try {
+      affected = c.lenenc();
+      c.lenenc(); // last insert id
+      status = c.int2();
+      warnings = c.int2();
+    } catch {
+      return false;
     }
-    if (i + 4 > end) return false;
-    const status = chunk.readUInt16LE(i);
     if (status & (SESSION_STATE_CHANGED | MORE_RESULTS)) return false;
     whole.affected = affected;
     whole.status = status;
-    whole.warnings = chunk.readUInt16LE(i + 2);
+    whole.warnings = warnings;
     return true;
   }
 
