@@ -13,7 +13,9 @@ import {
   canonicalSelect,
   classifierCacheSize,
   classifierCacheStats,
+  classifyAndRemember,
   classifyStatement,
+  lookupClassification,
 } from '../../src/proxy/routing/readwritesplit/classifier-cache.ts';
 
 type Target = 'slave' | 'master' | 'all' | 'last';
@@ -412,6 +414,30 @@ test('the classifier cache keys: literals become ?, names and variables stay, th
   assert.equal(classifierCacheStats.misses - before.misses, 1);
   assert.equal(classifierCacheStats.hits - before.hits, 1);
   assert.ok(Object.isFrozen(classifyStatement('SELECT k FROM cached_form WHERE id = 3')));
+});
+
+test('a lookup that misses, then classifyAndRemember on the same packet, as the router calls them: one miss, the right form kept', () => {
+  const packet = (sql: string) => Buffer.concat([Buffer.from([0, 0, 0, 0, 3]), Buffer.from(sql)]);
+  const write = packet('SELECT x FROM lookup_then_classify WHERE id = 1 FOR UPDATE');
+  const before = { ...classifierCacheStats };
+  assert.equal(lookupClassification(write, 5), null);
+  const c = classifyAndRemember(write, 5, write.toString('utf8', 5));
+  assert.deepEqual(c, classify('SELECT x FROM lookup_then_classify WHERE id = 1 FOR UPDATE'));
+  assert.equal(classifierCacheStats.misses - before.misses, 1);
+  assert.equal(lookupClassification(packet('SELECT x FROM lookup_then_classify WHERE id = 9 FOR UPDATE'), 5), c);
+  // Another packet canonicalised between the miss and the classification: the first packet's
+  // own form is kept, not the one the other left behind.
+  classifyStatement('SELECT y FROM interleaved_other WHERE id = 1 FOR UPDATE');
+  const read = packet('SELECT y FROM interleaved_form WHERE id = 1');
+  assert.equal(lookupClassification(read, 5), null);
+  assert.notEqual(lookupClassification(packet('SELECT y FROM interleaved_other WHERE id = 2 FOR UPDATE'), 5), null);
+  const r = classifyAndRemember(read, 5, read.toString('utf8', 5));
+  assert.equal(target(r), 'slave');
+  assert.equal(lookupClassification(packet('SELECT y FROM interleaved_form WHERE id = 2'), 5), r);
+  assert.equal(
+    target(lookupClassification(packet('SELECT y FROM interleaved_other WHERE id = 3 FOR UPDATE'), 5)!),
+    'master',
+  );
 });
 
 test('the classifier cache keeps at most 10,000 forms, the oldest going first, and an evicted form classifies again', () => {

@@ -54,18 +54,34 @@ export function lookupClassification(packet: Uint8Array, from: number): Classifi
   const length = canonicalize(packet, from, packet.length);
   if (length < 0) return null;
   const found = find(length);
-  if (found !== null) classifierCacheStats.hits++;
-  return found;
+  if (found !== null) {
+    classifierCacheStats.hits++;
+    return found;
+  }
+  // A miss is followed by classifyAndRemember on the same packet: its form is in `scratch` already.
+  missed = packet;
+  missedFrom = from;
+  missedLength = length;
+  return null;
 }
+
+/** The packet whose canonical form `scratch` holds after a lookup that missed (used once, then forgotten). */
+let missed: Uint8Array | null = null;
+let missedFrom = 0;
+let missedLength = 0;
 
 /** `classify(sql)` (`sql`: the same statement, decoded), kept for the next of its form. */
 export function classifyAndRemember(packet: Uint8Array, from: number, sql: string): Classification {
-  const length = canonicalize(packet, from, packet.length);
+  const known = missed === packet && missedFrom === from;
+  missed = null;
+  const length = known ? missedLength : canonicalize(packet, from, packet.length);
   if (length < 0) return classify(sql);
-  const known = find(length);
-  if (known !== null) {
-    classifierCacheStats.hits++;
-    return known;
+  if (!known) {
+    const found = find(length);
+    if (found !== null) {
+      classifierCacheStats.hits++;
+      return found;
+    }
   }
   classifierCacheStats.misses++;
   const c = classify(sql);
@@ -139,6 +155,7 @@ function identChar(c: number): boolean {
  * backslash escapes and doubled quotes.
  */
 function canonicalize(b: Uint8Array, from: number, to: number): number {
+  missed = null; // `scratch` is about to hold another form
   if (to - from > MAX_KEY_LENGTH) return -1;
   let i = from;
   while (i < to && CLASS[b[i]!] === SPACE) i++;
