@@ -157,6 +157,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/maxscale/query_classifier": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the query classifier's cache settings and counters
+         * @description The size readwritesplit's query-classifier cache may grow to, and what it holds and has done: bytes and forms kept, inserts, hits, misses and evictions.
+         */
+        get: operations["getQueryClassifier"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change the size of the query classifier's cache
+         * @description JSON Patch (or merge patch) over the query classifier's settings. Modifiable: `/cache_size` (bytes; 0 turns the cache off). A smaller size evicts the oldest forms at once. Takes effect at once and is persisted as `query_classifier_cache_size`.
+         */
+        patch: operations["patchQueryClassifier"];
+        trace?: never;
+    };
+    "/maxscale/query_classifier/classify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Classify a statement
+         * @description How readwritesplit's classifier reads one statement (MaxScale's `maxctrl classify`): its type mask, the tables it names and the other facts routing goes by, and the canonical form it is cached under. Read-only: the statement is not run, and the classification is neither taken from the cache nor added to it.
+         */
+        get: operations["classifyStatement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/maxscale/query_classifier/cache": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the most used cached forms
+         * @description The canonical forms in the query classifier's cache that most statements found, most first (MaxScale's `maxctrl show qc_cache`), each with its hit count and classification.
+         */
+        get: operations["listClassifierCache"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/services": {
         parameters: {
             query?: never;
@@ -1068,7 +1132,7 @@ export interface components {
             event: string[];
             /** @description CPU seconds (user + system) the thread has used. */
             run_time: number;
-            /** @description readwritesplit's query-classifier cache, as MaxScale reports it: SELECTs are classified once per canonical form (literals replaced by `?`). `size` is the number of forms kept (at most 10,000, the oldest evicted first). */
+            /** @description readwritesplit's query-classifier cache, as MaxScale reports it: SELECTs are classified once per canonical form (literals replaced by `?`). `size` is the bytes the kept forms use, within `query_classifier_cache_size` (GET /maxscale/query_classifier), the oldest evicted first. */
             query_classifier_cache?: {
                 size: number;
                 inserts: number;
@@ -1273,6 +1337,74 @@ export interface components {
             maturity: "GA" | "Beta" | "Alpha" | "In development";
             description: string;
             parameters: components["schemas"]["ModuleParameter"][];
+        };
+        /** @description readwritesplit's query classifier and its cache (MaxScale's `/maxscale/query_classifier`): statements of one canonical form (a SELECT with its literals replaced by `?`) are classified once, and the cache keeps forms within `cache_size` bytes, the oldest going first. */
+        QueryClassifier: {
+            /** @description Bytes the cache may use (`query_classifier_cache_size`); 0 turns it off. By default 15 % of the memory, as in MaxScale (of the smaller of the machine's memory and the JavaScript heap's limit, where Weir's cache lives). Modifiable; persisted. */
+            cache_size: number;
+            readonly cache: {
+                /** @description Bytes the cached forms use, as the budget counts them (measured per entry). */
+                size: number;
+                /** @description Forms kept. */
+                entries: number;
+                inserts: number;
+                hits: number;
+                misses: number;
+                evictions: number;
+            };
+        };
+        /** @description What readwritesplit's classifier read in a statement: MaxScale's type mask, and the facts routing uses besides it. Weir classifies from the statement's tokens (it has no SQL parser), so `parse_result` is always `QC_QUERY_TOKENIZED`; a statement it does not understand is a write (`QUERY_TYPE_WRITE`), which goes to the primary. */
+        StatementClassification: {
+            /** @enum {string} */
+            parse_result: "QC_QUERY_TOKENIZED";
+            /**
+             * @description The type bits as MaxScale prints them, joined by `|`; `QUERY_TYPE_UNKNOWN` when none is set.
+             * @example QUERY_TYPE_READ|QUERY_TYPE_SYSVAR_READ
+             */
+            type_mask: string;
+            /** @description Tables named after FROM, JOIN, UPDATE, INTO... (lower case, `db.t` when qualified). */
+            tables: string[];
+            /** @description More than one statement in the text, or a compound statement. */
+            multi_statement: boolean;
+            /** @description `FOUND_ROWS()`, `ROW_COUNT()`, `SHOW WARNINGS`...: it goes where the previous statement ran. */
+            relates_to_previous: boolean;
+            /** @description `GET_LOCK()` and friends. */
+            uses_lock: boolean;
+            /** @description A `CALL` of a stored procedure. */
+            call: boolean;
+            /** @description `START TRANSACTION READ ONLY`. */
+            read_only_trx: boolean;
+            /** @description The isolation level a `SET [SESSION] TRANSACTION ISOLATION LEVEL` names. */
+            isolation: string | null;
+            /** @description The table a `CREATE TEMPORARY TABLE` creates. */
+            created_temporary: string | null;
+            /** @description The tables a `DROP TABLE` drops. */
+            dropped: string[];
+            /** @description The statement name of a text `PREPARE`, `EXECUTE` or `DEALLOCATE PREPARE`. */
+            prepared_name: string | null;
+            /** @description The SQL of a text `PREPARE ... FROM '...'`. */
+            prepared_sql: string | null;
+            /** @description A `KILL [CONNECTION | QUERY] id`, which Weir carries out itself. */
+            kill: null | {
+                id: number;
+                /** @description `KILL QUERY` (the statement only, not the connection). */
+                query: boolean;
+            };
+        };
+        /** @description One statement as readwritesplit's classifier reads it. */
+        ClassifyResult: {
+            sql: string;
+            /** @description The statement's canonical form, its literals replaced by `?`: the key it is cached under. null when the cache does not take it (Weir caches only SELECTs without comments or `;`, whose routing never depends on a literal). */
+            canonical: string | null;
+            classification: components["schemas"]["StatementClassification"];
+        };
+        /** @description One cached canonical form. */
+        ClassifierCacheEntry: {
+            /** @description The form, its literals replaced by `?` (MaxScale's `id` of a cache entry). */
+            canonical: string;
+            /** @description Statements classified by this entry instead of afresh. */
+            hits: number;
+            classification: components["schemas"]["StatementClassification"];
         };
         /**
          * @description Which servers readconnroute may pick (`slave` falls back to the primary when no replica is up).
@@ -2768,8 +2900,30 @@ export interface components {
                 background: boolean;
             }[];
         };
+        /** @description `classify STATEMENT`: the statement as GET /maxscale/query_classifier/classify shows it. */
+        ApiClassificationResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "classification";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            item: components["schemas"]["ClassifyResult"];
+        };
+        /** @description `show qc_cache [TOP]`: the most used cached forms, as GET /maxscale/query_classifier/cache lists them. */
+        ApiQcCacheResult: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "qc_cache";
+            /** @description The job that produced it; 0 for the session's own results. */
+            jobId: number;
+            items: components["schemas"]["ClassifierCacheEntry"][];
+        };
         /** @description One result; `type` says which. */
-        ApiResult: components["schemas"]["ApiMessageResult"] | components["schemas"]["ApiWelcomeResult"] | components["schemas"]["ApiInputStatusResult"] | components["schemas"]["ApiCommandResult"] | components["schemas"]["ApiStatusResult"] | components["schemas"]["ApiHelpResult"] | components["schemas"]["ApiServersResult"] | components["schemas"]["ApiServicesResult"] | components["schemas"]["ApiListenersResult"] | components["schemas"]["ApiMonitorsResult"] | components["schemas"]["ApiFiltersResult"] | components["schemas"]["ApiSessionsResult"] | components["schemas"]["ApiUsersResult"] | components["schemas"]["ApiModulesResult"] | components["schemas"]["ApiServerResult"] | components["schemas"]["ApiServiceResult"] | components["schemas"]["ApiMonitorResult"] | components["schemas"]["ApiFilterResult"] | components["schemas"]["ApiSessionResult"] | components["schemas"]["ApiMaxscaleResult"] | components["schemas"]["ApiOperationResult"] | components["schemas"]["ApiVersionResult"] | components["schemas"]["ApiConsoleSessionResult"] | components["schemas"]["ApiRuntimeResult"] | components["schemas"]["ApiSysenvResult"] | components["schemas"]["ApiLoggerResult"] | components["schemas"]["ApiDashboardResult"] | components["schemas"]["ApiQueryResult"] | components["schemas"]["ApiServiceStatsResult"] | components["schemas"]["ApiTopQueriesResult"] | components["schemas"]["ApiHeapdumpResult"] | components["schemas"]["ApiProfilerResult"] | components["schemas"]["ApiJobsResult"];
+        ApiResult: components["schemas"]["ApiMessageResult"] | components["schemas"]["ApiWelcomeResult"] | components["schemas"]["ApiInputStatusResult"] | components["schemas"]["ApiCommandResult"] | components["schemas"]["ApiStatusResult"] | components["schemas"]["ApiHelpResult"] | components["schemas"]["ApiServersResult"] | components["schemas"]["ApiServicesResult"] | components["schemas"]["ApiListenersResult"] | components["schemas"]["ApiMonitorsResult"] | components["schemas"]["ApiFiltersResult"] | components["schemas"]["ApiSessionsResult"] | components["schemas"]["ApiUsersResult"] | components["schemas"]["ApiModulesResult"] | components["schemas"]["ApiServerResult"] | components["schemas"]["ApiServiceResult"] | components["schemas"]["ApiMonitorResult"] | components["schemas"]["ApiFilterResult"] | components["schemas"]["ApiSessionResult"] | components["schemas"]["ApiMaxscaleResult"] | components["schemas"]["ApiOperationResult"] | components["schemas"]["ApiVersionResult"] | components["schemas"]["ApiConsoleSessionResult"] | components["schemas"]["ApiRuntimeResult"] | components["schemas"]["ApiSysenvResult"] | components["schemas"]["ApiLoggerResult"] | components["schemas"]["ApiDashboardResult"] | components["schemas"]["ApiQueryResult"] | components["schemas"]["ApiServiceStatsResult"] | components["schemas"]["ApiTopQueriesResult"] | components["schemas"]["ApiHeapdumpResult"] | components["schemas"]["ApiProfilerResult"] | components["schemas"]["ApiJobsResult"] | components["schemas"]["ApiClassificationResult"] | components["schemas"]["ApiQcCacheResult"];
         /** @description exec and async_exec: the job, and for exec its results. */
         ApiJobBody: {
             command: string;
@@ -3612,6 +3766,237 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getQueryClassifier: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Return only these fields, a comma-separated list. A dotted path reaches into an object
+                 *     (`statistics.reads`). The response is then a sparse object (or array of sparse objects)
+                 *     holding only the named fields. An unknown field name is a 400 that lists the valid names.
+                 * @example name,state
+                 */
+                fields?: components["parameters"]["fields"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Get the query classifier's cache settings and counters. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Last-Modified": components["headers"]["LastModified"];
+                    "Accept-Patch": components["headers"]["AcceptPatch"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "cache_size": 644245094,
+                     *       "cache": {
+                     *         "size": 1408,
+                     *         "entries": 2,
+                     *         "inserts": 2,
+                     *         "hits": 120345,
+                     *         "misses": 2,
+                     *         "evictions": 0
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["QueryClassifier"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    patchQueryClassifier: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JsonPatch"];
+                /**
+                 * @example {
+                 *       "cache_size": 104857600
+                 *     }
+                 */
+                "application/merge-patch+json": components["schemas"]["MergePatch"];
+                /**
+                 * @example [
+                 *       {
+                 *         "op": "replace",
+                 *         "path": "/cache_size",
+                 *         "value": 104857600
+                 *       }
+                 *     ]
+                 */
+                "application/json-patch+json": components["schemas"]["JsonPatch"];
+                "application/json-patch": components["schemas"]["JsonPatch"];
+            };
+        };
+        responses: {
+            /** @description The new settings, and the cache after the change. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueryClassifier"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    classifyStatement: {
+        parameters: {
+            query: {
+                /**
+                 * @description The statement, as a client would send it.
+                 * @example SELECT c FROM sbtest1 WHERE id = 4711
+                 */
+                sql: string;
+                /**
+                 * @description Return only these fields, a comma-separated list. A dotted path reaches into an object
+                 *     (`statistics.reads`). The response is then a sparse object (or array of sparse objects)
+                 *     holding only the named fields. An unknown field name is a 400 that lists the valid names.
+                 * @example name,state
+                 */
+                fields?: components["parameters"]["fields"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Classify a statement. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "sql": "SELECT c FROM sbtest1 WHERE id = 4711",
+                     *       "canonical": "SELECT c FROM sbtest1 WHERE id = ?",
+                     *       "classification": {
+                     *         "parse_result": "QC_QUERY_TOKENIZED",
+                     *         "type_mask": "QUERY_TYPE_READ",
+                     *         "tables": [
+                     *           "sbtest1"
+                     *         ],
+                     *         "multi_statement": false,
+                     *         "relates_to_previous": false,
+                     *         "uses_lock": false,
+                     *         "call": false,
+                     *         "read_only_trx": false,
+                     *         "isolation": null,
+                     *         "created_temporary": null,
+                     *         "dropped": [],
+                     *         "prepared_name": null,
+                     *         "prepared_sql": null,
+                     *         "kill": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ClassifyResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    listClassifierCache: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many forms to list.
+                 * @example 20
+                 */
+                top?: number;
+                /**
+                 * @description Return only these fields, a comma-separated list. A dotted path reaches into an object
+                 *     (`statistics.reads`). The response is then a sparse object (or array of sparse objects)
+                 *     holding only the named fields. An unknown field name is a 400 that lists the valid names.
+                 * @example name,state
+                 */
+                fields?: components["parameters"]["fields"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description List the most used cached forms. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "canonical": "SELECT c FROM sbtest1 WHERE id=?",
+                     *         "hits": 120344,
+                     *         "classification": {
+                     *           "parse_result": "QC_QUERY_TOKENIZED",
+                     *           "type_mask": "QUERY_TYPE_READ",
+                     *           "tables": [
+                     *             "sbtest1"
+                     *           ],
+                     *           "multi_statement": false,
+                     *           "relates_to_previous": false,
+                     *           "uses_lock": false,
+                     *           "call": false,
+                     *           "read_only_trx": false,
+                     *           "isolation": null,
+                     *           "created_temporary": null,
+                     *           "dropped": [],
+                     *           "prepared_name": null,
+                     *           "prepared_sql": null,
+                     *           "kill": null
+                     *         }
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["ClassifierCacheEntry"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
         };
     };

@@ -26,6 +26,10 @@ import { Filters } from './proxy/filters/registry.ts';
 import { CommandApi } from './console/api.ts';
 import { startConfigSync } from './config/sync/start.ts';
 import { WeirMetrics } from './metrics/metrics.ts';
+import {
+  defaultClassifierCacheSize,
+  setClassifierCacheLimit,
+} from './proxy/routing/readwritesplit/classifier-cache.ts';
 
 export interface StartOptions {
   /** Configuration file; the built-in default when absent. */
@@ -69,6 +73,7 @@ export async function startWeir(options: StartOptions): Promise<RunningWeir> {
   const { store, core, globals, unused } = readConfiguration({ ...options, datadir });
   if (options.adminHost !== undefined) globals.admin_host = options.adminHost;
   if (options.adminPort !== undefined) globals.admin_port = options.adminPort;
+  setClassifierCacheLimit(globals.query_classifier_cache_size ?? defaultClassifierCacheSize());
   const logdir = resolve(globals.logdir ?? join(datadir, 'log'));
   const log = new Log({
     logdir,

@@ -14,7 +14,8 @@ export const USAGE = `Usage: weirctl [options] <command>
 
 Commands (as maxctrl's):
   list servers|services|listeners [SERVICE]|monitors|filters|sessions|users
-  show server|service|monitor|filter|session|user NAME    show maxscale|threads|logging
+  show server|service|monitor|filter|session|user NAME    show maxscale|threads|logging|qc_cache [TOP]
+  classify STATEMENT                       (one argument: quote the statement)
   set server NAME maintenance|drain        clear server NAME maintenance|drain
   create server NAME HOST PORT [key=value...]
   create service NAME ROUTER [key=value...] [--servers S...] [--filters F...]
@@ -161,6 +162,8 @@ async function dispatch(ctx: Ctx, args: string[]): Promise<void> {
     }
     case 'call':
       return call(ctx, rest);
+    case 'classify':
+      return classify(ctx, rest);
     case 'api':
       return api(ctx, rest);
     default:
@@ -270,12 +273,43 @@ async function show(ctx: Ctx, [what, id]: string[]): Promise<void> {
     case 'logging':
       data = await must(c.GET('/maxscale/logs'));
       break;
+    case 'qc_cache':
+      return qcCache(ctx, id);
     default:
-      throw usage('Expected: show server|service|monitor|filter|session|user NAME, or show maxscale|threads|logging');
+      throw usage(
+        'Expected: show server|service|monitor|filter|session|user NAME, or show maxscale|threads|logging|qc_cache',
+      );
   }
   if (!['maxscale', 'threads', 'logging'].includes(what!) && !id) throw usage(`Expected: show ${what} NAME`);
   if (ctx.format === 'json') ctx.out(JSON.stringify(data, null, 2) + '\n');
   else ctx.out(keyValues(data as Record<string, unknown>, ctx.format));
+}
+
+/** maxctrl's `show qc_cache`: the classifier cache's most used forms, most hits first. */
+async function qcCache(ctx: Ctx, top: string | undefined): Promise<void> {
+  if (top !== undefined && !/^\d+$/.test(top)) throw usage('Expected: show qc_cache [TOP] (a count)');
+  const query = top === undefined ? {} : { top: Number(top) };
+  const data = await must(ctx.client.GET('/maxscale/query_classifier/cache', { params: { query } }));
+  print(ctx, data, ['Statement', 'Hits', 'Type mask', 'Tables'], () =>
+    data.map((e) => [e.canonical, e.hits, e.classification.type_mask, e.classification.tables.join(', ')]),
+  );
+}
+
+/** maxctrl's `classify STATEMENT`: how readwritesplit reads it. */
+async function classify(ctx: Ctx, args: string[]): Promise<void> {
+  if (args.length !== 1 || args[0] === '')
+    throw usage(`Expected: classify STATEMENT, the statement as one argument (quote it)`);
+  const data = await must(
+    ctx.client.GET('/maxscale/query_classifier/classify', { params: { query: { sql: args[0]! } } }),
+  );
+  if (ctx.format === 'json') return ctx.out(JSON.stringify(data, null, 2) + '\n');
+  const { tables, dropped, ...rest } = data.classification;
+  ctx.out(
+    keyValues(
+      { sql: data.sql, canonical: data.canonical, ...rest, tables: tables.join(', '), dropped: dropped.join(', ') },
+      ctx.format,
+    ),
+  );
 }
 
 /** `set server NAME maintenance|drain` adds the flag; `clear` removes it (maxctrl's `drain` is Weir's `draining`). */

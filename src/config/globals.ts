@@ -47,6 +47,8 @@ export interface Globals {
   console_consumer_timeout: number;
   /** `config_sync_*`: configuration synchronisation through the cluster (src/config/sync). */
   config_sync: ConfigSyncSettings;
+  /** Bytes readwritesplit's query-classifier cache may use; null: MaxScale's default, 15 % of the memory. */
+  query_classifier_cache_size: number | null;
 }
 
 export const defaultGlobals = (): Globals => ({
@@ -65,6 +67,7 @@ export const defaultGlobals = (): Globals => ({
   console_session_timeout: 30 * 60 * 1000,
   console_consumer_timeout: 5 * 60 * 1000,
   config_sync: defaultSyncSettings(),
+  query_classifier_cache_size: null,
 });
 
 const DEFS: ParamDef[] = [
@@ -141,6 +144,13 @@ const DEFS: ParamDef[] = [
     positive: true,
     description: 'Command API consumers that have not pulled for this long are evicted.',
   },
+  {
+    name: 'query_classifier_cache_size',
+    type: 'size',
+    default: null,
+    description:
+      "Bytes readwritesplit's query-classifier cache may use (0 turns it off); by default 15 % of the memory, as in MaxScale.",
+  },
 ];
 
 /** MaxScale settings Weir accepts so that existing files load, but has no use for. */
@@ -212,6 +222,9 @@ export function applyGlobal(globals: Globals, key: string, raw: string): boolean
       break;
     case 'console_consumer_timeout':
       globals.console_consumer_timeout = value as number;
+      break;
+    case 'query_classifier_cache_size':
+      globals.query_classifier_cache_size = value as number;
       break;
     default:
       globals.log_levels[key.slice(4) as 'warning' | 'notice' | 'info' | 'debug'] = value as boolean;

@@ -11,7 +11,7 @@
  * the object's section, reads it back as the next start would, and names every value that
  * would not come back the same.
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ObjectStore } from '../core/core.ts';
 import type { ObjectKind } from '../core/modules.ts';
@@ -102,10 +102,20 @@ export class RuntimeStore implements ObjectStore {
     return out;
   }
 
-  /** Global `[maxscale]` settings changed at runtime (log levels, throttling). */
+  /**
+   * Global `[maxscale]` settings changed at runtime (log levels, throttling, the classifier
+   * cache's size): merged into those saved before, so that one change keeps the others.
+   */
   saveGlobals(values: Record<string, string>): void {
-    const entries = Object.entries(values).map(([key, value]) => ({ key, value }));
-    writeFileAtomic(join(this.dir, 'maxscale.cnf'), formatIni([{ name: 'maxscale', entries }], HEADER));
+    const path = join(this.dir, 'maxscale.cnf');
+    const merged = new Map<string, string>();
+    if (existsSync(path)) {
+      for (const section of parseIni(readFileSync(path, 'utf8'), path).sections)
+        if (section.name === 'maxscale') for (const e of section.entries) merged.set(e.key, e.value);
+    }
+    for (const [key, value] of Object.entries(values)) merged.set(key, value);
+    const entries = [...merged].map(([key, value]) => ({ key, value }));
+    writeFileAtomic(path, formatIni([{ name: 'maxscale', entries }], HEADER));
   }
 
   /** Every runtime file, parsed; errors name the file and line like any configuration error. */

@@ -1,6 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { asAdmin, useTestWeir } from '../harness/weir.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
@@ -74,6 +76,75 @@ describe('/maxscale and /sessions', () => {
     const after = await asAdmin(box.t.http.get('/maxscale/logs')).expect(200);
     assert.equal(after.body.log_throttling.limit, 3);
     assert.equal(after.body.log_levels.info, false);
+  });
+
+  test('GET /maxscale/query_classifier/classify reads a statement as readwritesplit does, without touching the cache', async () => {
+    const classify = async (sql: string) =>
+      (await asAdmin(box.t.http.get('/maxscale/query_classifier/classify')).query({ sql }).expect(200)).body;
+    const counters = async () => (await asAdmin(box.t.http.get('/maxscale/query_classifier')).expect(200)).body.cache;
+    const before = await counters();
+    const read = await classify("SELECT c FROM shop.sbtest1 WHERE id = 4711 AND k = 'x'");
+    assert.equal(read.canonical, 'SELECT c FROM shop.sbtest1 WHERE id = ? AND k = ?');
+    assert.equal(read.classification.type_mask, 'QUERY_TYPE_READ');
+    assert.equal(read.classification.parse_result, 'QC_QUERY_TOKENIZED');
+    assert.deepEqual(read.classification.tables, ['shop.sbtest1']);
+    const locking = await classify('SELECT c FROM t WHERE id = 1 FOR UPDATE');
+    assert.match(locking.classification.type_mask, /QUERY_TYPE_WRITE/);
+    const update = await classify('UPDATE t SET a = 1');
+    assert.equal(update.canonical, null, 'only SELECTs are cached');
+    assert.equal(update.classification.type_mask, 'QUERY_TYPE_WRITE');
+    assert.match((await classify('SET autocommit=0')).classification.type_mask, /QUERY_TYPE_DISABLE_AUTOCOMMIT/);
+    assert.equal((await classify('SELECT FOUND_ROWS()')).classification.relates_to_previous, true);
+    assert.deepEqual((await classify('KILL QUERY 42')).classification.kill, { id: 42, query: true });
+    assert.equal((await classify("PREPARE s FROM 'SELECT 1'")).classification.prepared_sql, 'SELECT 1');
+    assert.equal((await classify('SELECT 1; DELETE FROM t')).classification.multi_statement, true);
+    // What the classifier does not understand is a write: it goes to the primary.
+    assert.equal((await classify('\u00ff\u0000 garbage ((( "')).classification.type_mask, 'QUERY_TYPE_WRITE');
+    assert.deepEqual(await counters(), before, 'classify neither reads nor fills the cache');
+    const missing = await asAdmin(box.t.http.get('/maxscale/query_classifier/classify')).expect(400);
+    assert.match(missing.body.description, /sql/);
+    await asAdmin(box.t.http.get('/maxscale/query_classifier/classify?sql=')).expect(400);
+    await asAdmin(box.t.http.get('/maxscale/query_classifier/cache?top=-1')).expect(400);
+    await asAdmin(box.t.http.get('/maxscale/query_classifier/cache?top=abc')).expect(400);
+  });
+
+  test('PATCH /maxscale/query_classifier sets cache_size live and persisted, beside the log settings; bad values change nothing', async () => {
+    const get = async () => (await asAdmin(box.t.http.get('/maxscale/query_classifier')).expect(200)).body;
+    const initial = await get();
+    assert.equal(
+      initial.cache_size,
+      Math.floor(0.15 * Math.min(totalmem(), getHeapStatistics().heap_size_limit)),
+      "MaxScale's default: 15 % of the memory (here: of the heap's limit, if smaller)",
+    );
+    await asAdmin(box.t.http.patch('/maxscale/logs'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/log_throttling/limit', value: 3 }])
+      .expect(200);
+    const res = await asAdmin(box.t.http.patch('/maxscale/query_classifier'))
+      .type(JSON_PATCH)
+      .send([{ op: 'replace', path: '/cache_size', value: 1048576 }])
+      .expect(200);
+    assert.equal(res.body.cache_size, 1048576);
+    for (const [body, status] of [
+      [[{ op: 'replace', path: '/cache_size', value: -1 }], 422],
+      [[{ op: 'replace', path: '/cache_size', value: 1.5 }], 422],
+      [[{ op: 'replace', path: '/cache_size', value: '1M' }], 422],
+      [[{ op: 'replace', path: '/cache_size', value: 1e300 }], 422],
+      [[{ op: 'replace', path: '/cache/hits', value: 12345 }], 403],
+      [[{ op: 'remove', path: '/cache_size' }], 422],
+      [[{ op: 'replace', path: '/nosuch', value: 1 }], 422],
+    ] as const) {
+      await asAdmin(box.t.http.patch('/maxscale/query_classifier')).type(JSON_PATCH).send(body).expect(status);
+      assert.equal((await get()).cache_size, 1048576, JSON.stringify(body));
+    }
+    await asAdmin(box.t.http.patch('/maxscale/query_classifier'))
+      .type('application/json')
+      .send('{"cache_size": ')
+      .expect(400);
+    box.t = await box.t.restart();
+    assert.equal((await get()).cache_size, 1048576, 'persisted');
+    const logs = await asAdmin(box.t.http.get('/maxscale/logs')).expect(200);
+    assert.equal(logs.body.log_throttling.limit, 3, 'the log settings saved before are kept');
   });
 
   test('log throttling suppresses a repeated error after `limit` lines', async () => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { weirctl } from '../../src/cli/weirctl.ts';
+import { classifyStatement } from '../../src/proxy/routing/readwritesplit/classifier-cache.ts';
 import { ADMIN, asAdmin, removeDir, startTestWeir, tempDir, type TestWeir } from '../harness/weir.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/weirctl.js', import.meta.url));
@@ -82,6 +83,36 @@ describe('weirctl', () => {
     assert.match(out, /│ monitors +│ \/monitors\/Cluster-Monitor +│/);
     assert.match(await ok('show', 'maxscale'), /│ version +│/);
     assert.equal(JSON.parse(await ok('--json', 'show', 'monitor', 'Cluster-Monitor')).name, 'Cluster-Monitor');
+  });
+
+  test('classify and show qc_cache: the query classifier as maxctrl shows it', async () => {
+    const out = await ok('classify', "SELECT c FROM sbtest1 WHERE id = 7 AND k = 'a b'");
+    assert.match(out, /│ canonical +│ SELECT c FROM sbtest1 WHERE id = \? AND k = \? +│/);
+    assert.match(out, /│ type_mask +│ QUERY_TYPE_READ +│/);
+    assert.match(out, /│ tables +│ sbtest1 +│/);
+    const json = JSON.parse(await ok('--json', 'classify', 'UPDATE t SET a = 1'));
+    assert.deepEqual(
+      json,
+      (
+        await asAdmin(t.http.get('/maxscale/query_classifier/classify'))
+          .query({ sql: 'UPDATE t SET a = 1' })
+          .expect(200)
+      ).body,
+    );
+    const two = await run(['classify', 'SELECT', '1']);
+    assert.equal(two.code, 1);
+    assert.match(two.err, /as one argument/);
+    // The cache as readwritesplit fills it (this Weir runs in this process).
+    for (let i = 0; i < 4; i++) classifyStatement(`SELECT v FROM weirctl_qc WHERE id = ${i}`);
+    assert.match(
+      await ok('show', 'qc_cache'),
+      /│ SELECT v FROM weirctl_qc WHERE id = \? +│ 3 +│ QUERY_TYPE_READ +│ weirctl_qc +│/,
+    );
+    assert.deepEqual(
+      JSON.parse(await ok('--json', 'show', 'qc_cache', '1')),
+      (await asAdmin(t.http.get('/maxscale/query_classifier/cache?top=1')).expect(200)).body,
+    );
+    assert.equal((await run(['show', 'qc_cache', 'all'])).code, 1);
   });
 
   test('set and clear server states', async () => {

@@ -80,6 +80,20 @@ describe('configuration errors name the file, line, section and key', () => {
     );
   });
 
+  test('query_classifier_cache_size takes a size with a suffix; anything else names the line and key', () => {
+    const err = configError('[maxscale]\nlog_info=false\nquery_classifier_cache_size=lots\n');
+    assert.deepEqual([err.line, err.section, err.key], [3, 'maxscale', 'query_classifier_cache_size']);
+    assert.match(err.message, /'lots' is not a size/);
+    assert.match(configError('[maxscale]\nquery_classifier_cache_size=-5\n').message, /query_classifier_cache_size/);
+    const dir = fresh();
+    const file = join(dir, 'ok.cnf');
+    writeFileSync(file, '[maxscale]\nquery_classifier_cache_size=100Mi\n');
+    assert.equal(
+      readConfiguration({ configFile: file, datadir: dir }).globals.query_classifier_cache_size,
+      100 * 2 ** 20,
+    );
+  });
+
   test('a regular expression with a PCRE feature the linear-time engine lacks, or that only compiles with its options', () => {
     const qla = (lines: string) => `[Q]\ntype=filter\nmodule=qlafilter\nfilebase=${fresh()}/q\n${lines}`;
     const backref = configError(qla('options=ignorecase\nmatch=(a)\\1\n'));

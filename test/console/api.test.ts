@@ -13,6 +13,7 @@ import { createUser, freePort, startMariaDB, waitFor, type MariaDBServer } from 
 import { asAdmin, removeDir, startTestWeir, type TestWeir } from '../harness/weir.ts';
 import { createProxyUser, oneServerConfig } from '../harness/config.ts';
 import type { ConfigObject } from '../../src/core/objects.ts';
+import { classifyStatement } from '../../src/proxy/routing/readwritesplit/classifier-cache.ts';
 
 type Reply = {
   state: string;
@@ -112,6 +113,37 @@ describe('the command API', () => {
     );
     // Job ids are global.
     assert.equal((await exec('version')).body.jobId, r.body.jobId + 1);
+  });
+
+  test('classify and show qc_cache answer as the query classifier endpoints do', async () => {
+    const sql = "SELECT a FROM t WHERE b = 'x y' AND c = 5";
+    const [got] = results(await exec(`classify "${sql}"`));
+    assert.equal(got!.type, 'classification');
+    assert.deepEqual(
+      got!.item,
+      (await asAdmin(t.http.get('/maxscale/query_classifier/classify')).query({ sql }).expect(200)).body,
+    );
+    assert.equal(got!.item.canonical, 'SELECT a FROM t WHERE b = ? AND c = ?');
+    const split = results(await exec(`classify SELECT a FROM t`))[0]!;
+    assert.equal(split.statusCode, -10);
+    assert.match(split.message, /one word/);
+    // The cache as readwritesplit fills it (this Weir runs in this process).
+    for (let i = 0; i < 3; i++) classifyStatement(`SELECT v FROM console_qc WHERE id = ${i}`);
+    classifyStatement('SELECT w FROM console_qc_once WHERE id = 1');
+    const [listed] = results(await exec('show qc_cache 2'));
+    assert.equal(listed!.type, 'qc_cache');
+    assert.deepEqual(
+      listed!.items,
+      (await asAdmin(t.http.get('/maxscale/query_classifier/cache?top=2')).expect(200)).body,
+    );
+    assert.deepEqual(
+      listed!.items.map((e: any) => [e.canonical, e.hits]),
+      [
+        ['SELECT v FROM console_qc WHERE id = ?', 2],
+        ['SELECT w FROM console_qc_once WHERE id = ?', 0],
+      ],
+    );
+    assert.equal(results(await exec('show qc_cache many'))[0]!.statusCode, -10);
   });
 
   test('admin commands act through the same core as the REST API', async () => {

@@ -74,6 +74,7 @@ const COMMANDS = [
   'dashboard',
   'jobs',
   'kill',
+  'classify',
 ];
 const WORDS = [
   'servers',
@@ -103,6 +104,9 @@ const WORDS = [
   'stop',
   'users',
   'modules',
+  'qc_cache',
+  'SELECT 1',
+  "SELECT a FROM t WHERE b = 'x'",
 ];
 const OPTIONS = [
   '--level',

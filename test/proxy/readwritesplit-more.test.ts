@@ -113,6 +113,48 @@ describe('readwritesplit, continued', () => {
     assert.equal(Number((await one(c, 'SELECT @r AS r')).r), 1);
   });
 
+  // ---- the query classifier cache (§2.9) ----
+
+  test('the classifier cache: a SELECT form routed through readwritesplit is classified once, listed with its hits; cache_size 0 empties it and routing goes on', async () => {
+    const c = await client();
+    const cacheNow = async () => (await asAdmin(t.http.get('/maxscale/query_classifier')).expect(200)).body;
+    const before = await cacheNow();
+    for (let i = 1; i <= 5; i++) await c.query(`SELECT name FROM items WHERE id = ${i} AND name <> 'qc-marker'`);
+    const after = await cacheNow();
+    assert.equal(after.cache.misses - before.cache.misses, 1, 'the first statement of the form is classified');
+    assert.equal(after.cache.hits - before.cache.hits, 4, 'the next four are found in the cache');
+    assert.ok(after.cache.entries > 0 && after.cache.size > 0);
+    const top = (await asAdmin(t.http.get('/maxscale/query_classifier/cache?top=10000')).expect(200)).body;
+    const form = top.find((e: any) => e.canonical === 'SELECT name FROM items WHERE id = ? AND name <> ?');
+    assert.ok(form, JSON.stringify(top.map((e: any) => e.canonical)));
+    assert.equal(form.hits, 4);
+    assert.equal(form.classification.type_mask, 'QUERY_TYPE_READ');
+    assert.deepEqual(form.classification.tables, ['items']);
+    for (let i = 1; i < top.length; i++) assert.ok(top[i - 1].hits >= top[i].hits, 'most hits first');
+    assert.equal((await asAdmin(t.http.get('/maxscale/query_classifier/cache?top=1')).expect(200)).body.length, 1);
+
+    const off = await asAdmin(t.http.patch('/maxscale/query_classifier'))
+      .type('application/merge-patch+json')
+      .send({ cache_size: 0 })
+      .expect(200);
+    assert.deepEqual([off.body.cache_size, off.body.cache.entries, off.body.cache.size], [0, 0, 0]);
+    assert.deepEqual((await asAdmin(t.http.get('/maxscale/query_classifier/cache')).expect(200)).body, []);
+    // Without a cache every statement is classified afresh, and still goes to a replica.
+    const ids = new Set<number>();
+    for (let i = 0; i < 4; i++) ids.add(await serverId(c));
+    assert.ok(
+      [...ids].every((id) => id === 2 || id === 3),
+      [...ids].join(),
+    );
+    const offNow = await cacheNow();
+    assert.equal(offNow.cache.inserts, off.body.cache.inserts, 'nothing is kept');
+    assert.equal(offNow.cache.misses - off.body.cache.misses, 4);
+    await asAdmin(t.http.patch('/maxscale/query_classifier'))
+      .type('application/json-patch+json')
+      .send([{ op: 'replace', path: '/cache_size', value: before.cache_size }])
+      .expect(200);
+  });
+
   // ---- KILL (§2.8, scenario 19) ----
 
   test('19: KILL QUERY <Weir session id> from another session aborts only the running statement', async () => {

@@ -11,8 +11,12 @@ import fc from 'fast-check';
 import { classify, Type, type Classification } from '../../src/proxy/routing/readwritesplit/classify.ts';
 import {
   canonicalSelect,
-  classifierCacheSize,
+  classifierCacheLimit,
   classifierCacheStats,
+  classifierCacheTop,
+  classifierCacheUsage,
+  entryCost,
+  setClassifierCacheLimit,
   classifyAndRemember,
   classifyStatement,
   lookupClassification,
@@ -440,16 +444,61 @@ test('a lookup that misses, then classifyAndRemember on the same packet, as the 
   );
 });
 
-test('the classifier cache keeps at most 10,000 forms, the oldest going first, and an evicted form classifies again', () => {
-  const evicted = classifierCacheStats.evictions;
-  const first = classifyStatement('SELECT a FROM form_0 WHERE id = 1');
-  for (let i = 1; i <= 10_050; i++) classifyStatement(`SELECT a FROM form_${i} WHERE id = 1`);
-  assert.ok(classifierCacheSize() <= 10_000, String(classifierCacheSize()));
-  assert.ok(classifierCacheStats.evictions - evicted >= 51);
-  const misses = classifierCacheStats.misses;
-  const again = classifyStatement('SELECT a FROM form_0 WHERE id = 2');
-  assert.equal(classifierCacheStats.misses, misses + 1, 'the oldest form was evicted');
-  assert.deepEqual(again, first);
+test('the classifier cache keeps its forms within cache_size bytes, the oldest going first; an evicted form classifies again; 0 keeps none', () => {
+  const limit = classifierCacheLimit();
+  try {
+    const form = (i: number) => `SELECT a FROM form_${String(i).padStart(5, '0')} WHERE id = 1`;
+    const cost = entryCost(Buffer.byteLength(form(0)));
+    setClassifierCacheLimit(50 * cost);
+    assert.ok(classifierCacheUsage().bytes <= 50 * cost, 'a smaller size evicts at once');
+    const evicted = classifierCacheStats.evictions;
+    const first = classifyStatement(form(0));
+    for (let i = 1; i <= 120; i++) classifyStatement(form(i));
+    const usage = classifierCacheUsage();
+    assert.ok(usage.bytes <= 50 * cost, `${usage.bytes} bytes kept`);
+    assert.equal(usage.entries, 50);
+    assert.ok(classifierCacheStats.evictions - evicted >= 71);
+    const misses = classifierCacheStats.misses;
+    const again = classifyStatement(form(0).replace('id = 1', 'id = 2'));
+    assert.equal(classifierCacheStats.misses, misses + 1, 'the oldest form was evicted');
+    assert.deepEqual(again, first);
+    classifyStatement(form(120).replace('id = 1', 'id = 7'));
+    assert.equal(classifierCacheStats.misses, misses + 1, 'the newest form is still there');
+
+    setClassifierCacheLimit(0);
+    assert.deepEqual(classifierCacheUsage(), { bytes: 0, entries: 0 });
+    const inserts = classifierCacheStats.inserts;
+    assert.deepEqual(classifyStatement(form(5)), classify(form(5)));
+    assert.deepEqual(classifierCacheTop(10), []);
+    assert.equal(classifierCacheStats.inserts, inserts, 'with cache_size 0 nothing is kept');
+  } finally {
+    setClassifierCacheLimit(limit);
+  }
+});
+
+test('the classifier cache lists its forms by hits, most first, as many as asked', () => {
+  const sql = (name: string, n: number) => `SELECT v FROM top_${name} WHERE id = ${n}`;
+  const hits = { a: 3, b: 7, c: 0, d: 5 };
+  for (const [name, count] of Object.entries(hits)) for (let n = 0; n <= count; n++) classifyStatement(sql(name, n));
+  const listed = classifierCacheTop(10_000).filter((e) => e.canonical.startsWith('SELECT v FROM top_'));
+  assert.deepEqual(
+    listed.map((e) => [e.canonical, e.hits]),
+    [
+      ['SELECT v FROM top_b WHERE id = ?', 7],
+      ['SELECT v FROM top_d WHERE id = ?', 5],
+      ['SELECT v FROM top_a WHERE id = ?', 3],
+      ['SELECT v FROM top_c WHERE id = ?', 0],
+    ],
+  );
+  const all = classifierCacheTop(10_000);
+  const two = classifierCacheTop(2);
+  assert.equal(two.length, 2);
+  assert.deepEqual(
+    two.map((e) => e.hits),
+    all.slice(0, 2).map((e) => e.hits),
+  );
+  assert.deepEqual(classifierCacheTop(0), []);
+  assert.equal(listed[0]!.classification, classifyStatement(sql('b', 99)), 'the cached classification itself');
 });
 
 test('the classifier cache never gives a statement another classification than classify (fuzz)', () => {

@@ -82,15 +82,38 @@ export const adminCommands: Command[] = [
   },
   {
     name: 'show',
-    usage: `show ${SHOWS.join('|')} NAME`,
-    summary: 'Show one object as GET on it shows it (`show maxscale` needs no name).',
+    usage: `show ${SHOWS.join('|')} NAME | show qc_cache [TOP]`,
+    summary:
+      "Show one object as GET on it shows it (`show maxscale` needs no name); `show qc_cache` lists the query classifier cache's most used forms (20 unless TOP says).",
     readOnly: always,
     streaming: false,
     async run(ctx, words) {
-      const usage = `show ${SHOWS.join('|')} NAME`;
+      const usage = `show ${SHOWS.join('|')} NAME | show qc_cache [TOP]`;
+      if (words[0] === 'qc_cache') {
+        const top = words[1] === undefined ? 20 : Number(words[1]);
+        if (!/^\d+$/.test(words[1] ?? '20') || top > 10_000)
+          throw new UsageError(`TOP is a count from 0 to 10000, not '${words[1]}'; usage: ${usage}`);
+        return ctx.emit({ type: 'qc_cache', items: await rest(ctx, 'listClassifierCache', { query: { top } }) });
+      }
       const kind = oneOf(words[0], SHOWS, usage);
       if (kind !== 'maxscale') need(words, 2, usage);
       await showObject(ctx, kind, words[1] ?? '');
+    },
+  },
+  {
+    name: 'classify',
+    usage: 'classify STATEMENT',
+    summary:
+      'How readwritesplit classifies a statement (type mask, tables, canonical form), as GET /maxscale/query_classifier/classify shows it; quote the statement as one word.',
+    readOnly: always,
+    streaming: false,
+    async run(ctx, words) {
+      const usage = `classify STATEMENT (one word: quote it, e.g. classify "SELECT c FROM t WHERE k = 'x'")`;
+      need(words, 1, usage);
+      if (words.length > 1) throw new UsageError(`the statement must be one word; usage: ${usage}`);
+      if (words[0] === '') throw new UsageError(`the statement is empty; usage: ${usage}`);
+      if (words[0]!.length > 65_536) throw new UsageError('the statement is longer than 65536 characters');
+      ctx.emit({ type: 'classification', item: await rest(ctx, 'classifyStatement', { query: { sql: words[0]! } }) });
     },
   },
   ...(['set', 'clear'] as const).map((verb): Command => ({

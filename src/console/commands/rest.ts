@@ -22,7 +22,7 @@ function readOperations(): Set<string> {
 export async function rest<K extends OperationId>(
   ctx: CommandContext,
   operation: K,
-  request: { params?: Request<K>['params']; body?: Request<K>['body'] } = {},
+  request: { params?: Request<K>['params']; query?: Request<K>['query']; body?: Request<K>['body'] } = {},
 ): Promise<ReplyBody<K>> {
   if (!readOperations().has(operation)) requireAdmin(ctx);
   const handler = handlers[operation] as unknown as Handler<K>;
@@ -30,7 +30,7 @@ export async function rest<K extends OperationId>(
     weir: ctx.weir,
     user: ctx.user,
     params: request.params ?? ({} as never),
-    query: {} as never,
+    query: (request.query ?? {}) as never,
     body: request.body as never,
   });
   // An operation that answers without a body (204) has `never` here: its callers use no result.

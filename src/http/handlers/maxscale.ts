@@ -8,7 +8,12 @@ import type { WeirContext } from '../../context.ts';
 import { iso, isoOrNull } from '../links.ts';
 import { applyResourcePatch } from '../patch.ts';
 import type { HandlerGroup } from '../types.ts';
-import { classifierCacheSize, classifierCacheStats } from '../../proxy/routing/readwritesplit/classifier-cache.ts';
+import { setClassifierCacheLimit } from '../../proxy/routing/readwritesplit/classifier-cache.ts';
+import {
+  classifierState,
+  classifyForAdmin,
+  topClassifications,
+} from '../../proxy/routing/readwritesplit/query-classifier.ts';
 
 type Logs = components['schemas']['Logs'];
 type Module = components['schemas']['Module'];
@@ -64,7 +69,18 @@ function openDescriptors(): number {
 const LOG_MODIFIABLE = /^\/(log_levels\/(warning|notice|info|debug)|log_throttling(\/(limit|window|suppression))?)$/;
 
 export const maxscaleHandlers: HandlerGroup<
-  'getMaxscale' | 'getThreads' | 'getLogs' | 'patchLogs' | 'flushLogs' | 'listTasks' | 'listModules' | 'getModule'
+  | 'getMaxscale'
+  | 'getThreads'
+  | 'getLogs'
+  | 'patchLogs'
+  | 'flushLogs'
+  | 'listTasks'
+  | 'listModules'
+  | 'getModule'
+  | 'getQueryClassifier'
+  | 'patchQueryClassifier'
+  | 'classifyStatement'
+  | 'listClassifierCache'
 > = {
   getMaxscale: ({ weir }) => {
     const i = weir.info;
@@ -104,7 +120,7 @@ export const maxscaleHandlers: HandlerGroup<
             file_descriptors: openDescriptors(),
             event: [...new Set(process.getActiveResourcesInfo())].sort(),
             run_time: (cpu.user + cpu.system) / 1e6,
-            query_classifier_cache: { size: classifierCacheSize(), ...classifierCacheStats },
+            query_classifier_cache: (({ entries: _, ...stats }) => stats)(classifierState().cache),
           },
         ],
       },
@@ -157,4 +173,28 @@ export const maxscaleHandlers: HandlerGroup<
     if (!m) throw notFound(`There is no module named '${params.name}'; GET /maxscale/modules lists them.`);
     return { status: 200, body: moduleView(m), lastModified: new Date(0) };
   },
+
+  // The counters move with every statement: never a stale 304.
+  getQueryClassifier: () => ({ status: 200, body: classifierState(), lastModified: new Date() }),
+
+  patchQueryClassifier: ({ weir, body }) => {
+    const after = applyResourcePatch(classifierState(), body, {
+      schema: 'QueryClassifier',
+      modifiable: (p) => p === '/cache_size',
+    });
+    // Persist first: a failed write changes nothing.
+    weir.store.saveGlobals({ query_classifier_cache_size: String(after.cache_size) });
+    weir.globals.query_classifier_cache_size = after.cache_size;
+    setClassifierCacheLimit(after.cache_size);
+    weir.log.logger.notice({ query_classifier_cache_size: after.cache_size }, 'query classifier cache size changed');
+    return { status: 200, body: classifierState(), lastModified: new Date() };
+  },
+
+  classifyStatement: ({ query }) => ({ status: 200, body: classifyForAdmin(query.sql), lastModified: new Date() }),
+
+  listClassifierCache: ({ query }) => ({
+    status: 200,
+    body: topClassifications(query.top ?? 20),
+    lastModified: new Date(),
+  }),
 };

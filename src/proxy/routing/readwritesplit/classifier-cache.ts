@@ -18,28 +18,92 @@
  *
  * A cached classification is shared by every statement of its form: frozen, never changed.
  */
+import { totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { classify, type Classification } from './classify.ts';
 
-/** Entries kept; the oldest goes first when full. */
-const MAX_ENTRIES = 10_000;
 /** Longer statements (bytes) are classified afresh: they are rarely repeated, and keys cost memory. */
 const MAX_KEY_LENGTH = 2048;
+/**
+ * What a cached form costs, in bytes: a fixed part (the Map slot, the entry, the key's typed
+ * array, the frozen classification and its arrays) and the form's own bytes. Measured with
+ * the heap's figures, a full cache against an emptied one; the memory test holds it to them.
+ */
+export const ENTRY_OVERHEAD = 680;
+export const entryCost = (formLength: number): number => ENTRY_OVERHEAD + formLength;
 
 interface Entry {
   key: Uint8Array;
   c: Classification;
+  /** Statements that found this form. */
+  hits: number;
   /** Another form with the same hash. */
   next: Entry | null;
 }
 
 const cache = new Map<number, Entry>();
 let entries = 0;
+/** What the entries cost, by entryCost. */
+let usedBytes = 0;
+
+/**
+ * MaxScale's default `query_classifier_cache_size`: 15 % of the memory. Weir's cache lives in
+ * the JavaScript heap, so 15 % of the smaller of the machine's memory and the heap's limit.
+ */
+export function defaultClassifierCacheSize(): number {
+  return Math.floor(0.15 * Math.min(totalmem(), getHeapStatistics().heap_size_limit));
+}
+
+let maxBytes = defaultClassifierCacheSize();
 
 /** MaxScale's `query_classifier_cache` counters. */
 export const classifierCacheStats = { hits: 0, misses: 0, inserts: 0, evictions: 0 };
 
-export function classifierCacheSize(): number {
-  return entries;
+/** The cache's budget in bytes (`query_classifier_cache_size`). */
+export function classifierCacheLimit(): number {
+  return maxBytes;
+}
+
+/** Sets the budget; forms beyond it go at once, the oldest first. 0 turns the cache off. */
+export function setClassifierCacheLimit(bytes: number): void {
+  maxBytes = bytes;
+  evictWhile(() => usedBytes > maxBytes);
+}
+
+/** What the cached forms cost (bytes, as the budget counts them) and how many there are. */
+export function classifierCacheUsage(): { bytes: number; entries: number } {
+  return { bytes: usedBytes, entries };
+}
+
+/** The cached forms most statements found, most first (ties: the older first). */
+export function classifierCacheTop(
+  top: number,
+): Array<{ canonical: string; hits: number; classification: Classification }> {
+  // A bounded selection: the cache may hold millions of forms, and the proxy must not stall.
+  const best: Entry[] = [];
+  for (const chain of cache.values()) {
+    for (let e: Entry | null = chain; e; e = e.next) {
+      const full = best.length === top;
+      if (full && (top === 0 || best[top - 1]!.hits >= e.hits)) continue;
+      // Insertion into the sorted list: the last one drops out when it is full.
+      let i = full ? top - 1 : best.length;
+      for (; i > 0 && best[i - 1]!.hits < e.hits; i--) best[i] = best[i - 1]!;
+      best[i] = e;
+    }
+  }
+  return best.map((e) => ({ canonical: Buffer.from(e.key).toString('utf8'), hits: e.hits, classification: e.c }));
+}
+
+function evictWhile(over: () => boolean): void {
+  while (over() && cache.size) {
+    const [oldest, chain] = cache.entries().next().value!;
+    cache.delete(oldest);
+    for (let e: Entry | null = chain; e; e = e.next) {
+      entries--;
+      usedBytes -= entryCost(e.key.length);
+      classifierCacheStats.evictions++;
+    }
+  }
 }
 
 /** The canonical form of the last statement read (canonicalize), and its FNV-1a hash. */
@@ -88,16 +152,14 @@ export function classifyAndRemember(packet: Uint8Array, from: number, sql: strin
   Object.freeze(c.tables);
   Object.freeze(c.dropped);
   Object.freeze(c);
-  if (entries >= MAX_ENTRIES) {
-    const [oldest, chain] = cache.entries().next().value!;
-    cache.delete(oldest);
-    for (let e: Entry | null = chain; e; e = e.next) {
-      entries--;
-      classifierCacheStats.evictions++;
-    }
-  }
-  cache.set(hash, { key: scratch.slice(0, length), c, next: cache.get(hash) ?? null });
+  const cost = entryCost(length);
+  // Bigger than the whole budget (or the cache is off): classified, not kept.
+  if (cost > maxBytes) return c;
+  const h = hash;
+  evictWhile(() => usedBytes + cost > maxBytes);
+  cache.set(h, { key: scratch.slice(0, length), c, hits: 0, next: cache.get(h) ?? null });
   entries++;
+  usedBytes += cost;
   classifierCacheStats.inserts++;
   return c;
 }
@@ -119,7 +181,10 @@ function find(length: number): Classification | null {
     if (key.length !== length) continue;
     let i = 0;
     while (i < length && key[i] === scratch[i]) i++;
-    if (i === length) return e.c;
+    if (i === length) {
+      e.hits++;
+      return e.c;
+    }
   }
   return null;
 }

@@ -37,6 +37,13 @@ export const Type = {
   NEXT_TRX: 1 << 21,
 } as const;
 
+/** A type mask as MaxScale prints it: `QUERY_TYPE_READ|QUERY_TYPE_SYSVAR_READ`, `QUERY_TYPE_UNKNOWN` for none. */
+export function typeMaskNames(type: number): string {
+  const names: string[] = [];
+  for (const [name, bit] of Object.entries(Type)) if (type & bit) names.push(`QUERY_TYPE_${name}`);
+  return names.length ? names.join('|') : 'QUERY_TYPE_UNKNOWN';
+}
+
 export interface Classification {
   type: number;
   /** More than one statement in the text (`a; b`), or a compound statement. */
