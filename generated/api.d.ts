@@ -341,6 +341,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/services/{name}/reset-gtid": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Forget a readwritesplit service's GTIDs
+         * @description MaxScale's `maxctrl call command readwritesplit reset-gtid SERVICE`. With
+         *     `causal_reads=global` (or `fast_global`) a read waits until its replica has the highest
+         *     GTID the primary reported to any of the service's sessions; that position only grows. After
+         *     a replication reset that moved GTIDs back, reads would wait for a position no server will
+         *     reach: this forgets it (the router statistics' `last_gtid` reads null until the next
+         *     write). 422 for a service whose router is not readwritesplit.
+         */
+        post: operations["resetServiceGtid"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/services/{name}/listeners": {
         parameters: {
             query?: never;
@@ -494,6 +525,12 @@ export interface paths {
          * @description JSON Patch over the server. Modifiable: `/address`, `/port`, `/parameters/...` and
          *     `/state`, where only `maintenance` and `draining` may be added or removed (the other
          *     flags belong to the monitor: 403). Persisted in the data directory.
+         *
+         *     A server put in maintenance keeps its connections until each session reaches a safe
+         *     point (its reply complete, no transaction open on it). With `force=yes` every connection
+         *     to it is closed at once, as if the server had gone away (MaxScale's `maxctrl set server
+         *     NAME maintenance --force`): a readwritesplit session goes on without it where it can, a
+         *     readconnroute session ends.
          */
         patch: operations["patchServer"];
         trace?: never;
@@ -4426,6 +4463,41 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
         };
     };
+    resetServiceGtid: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).
+                 * @example "3f786850e387550fdab836ed7e6dc881de23001b"
+                 */
+                "If-Match"?: components["parameters"]["ifMatch"];
+                /**
+                 * @description Apply the write only if the resource has not changed since this HTTP date (else 412, nothing changed).
+                 * @example Wed, 21 Oct 2026 07:28:00 GMT
+                 */
+                "If-Unmodified-Since"?: components["parameters"]["ifUnmodifiedSince"];
+            };
+            path: {
+                /**
+                 * @description The object's name (case-insensitive; whitespace in a name is written as `-`).
+                 * @example server1
+                 */
+                name: components["parameters"]["name"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
     listServiceListeners: {
         parameters: {
             query?: {
@@ -5031,7 +5103,13 @@ export interface operations {
     };
     patchServer: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `yes` closes every connection to the server now; only for a patch that leaves the server in maintenance (otherwise 422, and nothing is changed).
+                 * @example yes
+                 */
+                force?: "yes" | "no";
+            };
             header?: {
                 /**
                  * @description Apply the write only if the resource's current `ETag` is one of these (else 412, nothing changed).

@@ -16,7 +16,7 @@ Commands (as maxctrl's):
   list servers|services|listeners [SERVICE]|monitors|filters|sessions|users
   show server|service|monitor|filter|session|user NAME    show maxscale|threads|logging|qc_cache [TOP]
   classify STATEMENT                       (one argument: quote the statement)
-  set server NAME maintenance|drain        clear server NAME maintenance|drain
+  set server NAME maintenance [--force]|drain    clear server NAME maintenance|drain
   create server NAME HOST PORT [key=value...]
   create service NAME ROUTER [key=value...] [--servers S...] [--filters F...]
   create monitor NAME MODULE [key=value...] [--servers S...] [--monitor-user U --monitor-password P]
@@ -28,6 +28,7 @@ Commands (as maxctrl's):
   start service|monitor NAME               stop service|monitor NAME
   rotate logs
   call command mariadbmon switchover|failover|rejoin MONITOR [ARGS...]
+  call command readwritesplit reset-gtid SERVICE
   api get PATH [--fields F]                api patch|post PATH [JSON]
 
 Options:
@@ -76,6 +77,7 @@ export async function weirctl(argv: string[], io: Io): Promise<number> {
         interface: { type: 'string' },
         type: { type: 'string' },
         fields: { type: 'string' },
+        force: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -333,7 +335,20 @@ async function setState(ctx: Ctx, verb: 'set' | 'clear', args: string[]): Promis
       { op: 'test', path: `/state/${at}`, value: current.state[at] },
       { op: 'remove', path: `/state/${at}` },
     ];
-  if (ops.length) await must(ctx.client.PATCH('/servers/{name}', { ...path, body: ops as never, headers: JSON_PATCH }));
+  const force = ctx.opts.force === true;
+  if (force && (verb !== 'set' || flag !== 'maintenance'))
+    throw usage('--force goes with set server NAME maintenance only (it closes the connections now).');
+  // --force: the connections close now, even when the server was in maintenance already
+  // (then the patch only tests that it still is: a JSON Patch is never empty).
+  if (force && !ops.length) ops = [{ op: 'test', path: `/state/${at}`, value: current.state[at] }];
+  if (ops.length)
+    await must(
+      ctx.client.PATCH('/servers/{name}', {
+        params: { path: { name: server! }, query: force ? { force: 'yes' } : {} },
+        body: ops as never,
+        headers: JSON_PATCH,
+      }),
+    );
   done(ctx);
 }
 
@@ -578,6 +593,12 @@ async function startStop(ctx: Ctx, verb: 'start' | 'stop', [kind, id]: string[])
 
 /** `call command mariadbmon switchover MONITOR [NEW [OLD]]`, `... failover MONITOR`, `... rejoin MONITOR SERVER` (also without `command mariadbmon`). */
 async function call(ctx: Ctx, args: string[]): Promise<void> {
+  if (args[0] === 'command' && args[1] === 'readwritesplit') {
+    const [op, service] = args.slice(2);
+    if (op !== 'reset-gtid' || !service) throw usage('Expected: call command readwritesplit reset-gtid SERVICE');
+    await must(ctx.client.POST('/services/{name}/reset-gtid', { params: { path: { name: service } } }));
+    return done(ctx);
+  }
   const rest = args[0] === 'command' ? args.slice(args[1] === 'mariadbmon' ? 2 : 1) : args;
   const [op, monitor, a, b] = rest;
   if (!monitor) throw usage('Expected: call command mariadbmon switchover|failover|rejoin MONITOR [ARGS]');

@@ -75,6 +75,11 @@ export interface ConfigObject {
     statements: number;
     /** A server's: ERR replies it sent, by SQLSTATE class (for the metrics). */
     errorsByClass: Map<string, number>;
+    /**
+     * A server's replication lag against the `max_replication_lag` readwritesplit last checked
+     * it with (MaxScale's rlag state): a warning is logged when it crosses the limit.
+     */
+    rlagState: 'none' | 'below' | 'above';
   };
 }
 
@@ -283,6 +288,7 @@ export function newObject(
       router: null,
       statements: 0,
       errorsByClass: new Map(),
+      rlagState: 'none',
     },
   };
 }

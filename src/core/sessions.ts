@@ -35,6 +35,11 @@ export interface BackendConnection {
   stats: ConnectionStats;
   /** Bytes written to the server that its socket has not taken yet (back-pressure, for the metrics). */
   bufferedBytes?(): number;
+  /**
+   * Closes this connection now, as a server that went away would: its router decides what the
+   * session does (readwritesplit goes on without it where it can, readconnroute ends).
+   */
+  hangup?(reason: string): void;
 }
 
 /** The client side's back-pressure now (for the metrics). */
@@ -170,6 +175,21 @@ export class SessionRegistry {
   usingServer(server: string): Session[] {
     const lower = server.toLowerCase();
     return this.list().filter((s) => s.backends.some((b) => b.server.toLowerCase() === lower));
+  }
+  /**
+   * Closes every connection to `server` now (MaxScale's `set server ... maintenance --force`);
+   * how many were closed. Connections that cannot be hung up alone close their session.
+   */
+  hangUpServer(server: string, reason: string): number {
+    const lower = server.toLowerCase();
+    let closed = 0;
+    for (const session of this.usingServer(server)) {
+      const to = session.backends.filter((b) => b.server.toLowerCase() === lower && b.state !== 'Closed');
+      closed += to.length;
+      if (to.every((b) => b.hangup)) for (const b of to) b.hangup!(reason);
+      else session.close(reason);
+    }
+    return closed;
   }
 }
 

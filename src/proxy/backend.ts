@@ -236,6 +236,7 @@ export class Backend {
     this.capabilities = opened.capabilities;
     this.view = { server: server.name, state: 'DCB in the polling loop', role, stats: this.stats };
     this.view.bufferedBytes = () => this.socket.writableLength;
+    this.view.hangup = (reason) => this.fail(reason);
     // Weir offers clients no MariaDB extended capabilities, so none are in effect with the backend.
     this.tracker =
       mode === 'raw' ? null : new ReplyTracker(opened.capabilities, 0, (reply, end) => this.onReply(reply, end));

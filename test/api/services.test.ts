@@ -22,6 +22,17 @@ describe('/services, listeners and sessions', () => {
     assert.ok(!JSON.stringify(svc).includes('maxpw'));
   });
 
+  test('reset-gtid is a readwritesplit command: 422 for another router, 404 for no service, 204 for readwritesplit', async () => {
+    const refused = await asAdmin(box.t.http.post('/services/RW-Service/reset-gtid')).expect(422);
+    assert.match(refused.body.description, /readwritesplit command.*readconnroute; nothing was changed/);
+    await asAdmin(box.t.http.post('/services/Nosuch/reset-gtid')).expect(404);
+    await asAdmin(box.t.http.post('/services'))
+      .send({ name: 'Split-For-Gtid', router: 'readwritesplit', user: 'u', password: 'p' })
+      .expect(201);
+    await asAdmin(box.t.http.post('/services/Split-For-Gtid/reset-gtid')).expect(204);
+    await asAdmin(box.t.http.delete('/services/Split-For-Gtid')).expect(204);
+  });
+
   test('creates a service; links to missing servers or filters are a 422 and create nothing', async () => {
     const missing = await asAdmin(box.t.http.post('/services'))
       .send({ name: 'Bad', router: 'readconnroute', user: 'u', password: 'p', servers: ['/servers/nope'] })

@@ -126,6 +126,12 @@ describe('weirctl', () => {
       (await server('server2')).state.filter((s: string) => ['maintenance', 'draining', 'drained'].includes(s)),
       [],
     );
+    await ok('set', 'server', 'server2', 'maintenance', '--force');
+    assert.ok((await server('server2')).state.includes('maintenance'));
+    const forcedClear = await run(['clear', 'server', 'server2', 'maintenance', '--force']);
+    assert.equal(forcedClear.code, 1);
+    assert.match(forcedClear.err, /--force goes with set server NAME maintenance only/);
+    await ok('clear', 'server', 'server2', 'maintenance');
     const refused = await run(['set', 'server', 'server2', 'master']);
     assert.equal(refused.code, 1);
     assert.match(refused.err, /Only maintenance and drain/);
@@ -176,6 +182,16 @@ describe('weirctl', () => {
     assert.equal((await asAdmin(t.http.get('/monitors/Cluster-Monitor')).expect(200)).body.state, 'stopped');
     await ok('start', 'monitor', 'Cluster-Monitor');
     assert.equal((await ok('rotate', 'logs')).trim(), 'OK');
+  });
+
+  test('call command readwritesplit reset-gtid SERVICE', async () => {
+    const refused = await run(['call', 'command', 'readwritesplit', 'reset-gtid', 'RW-Service']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /readwritesplit command.*\(422/);
+    assert.equal((await run(['call', 'command', 'readwritesplit', 'reset-gtid'])).code, 1);
+    await ok('create', 'service', 'Gtid-Split', 'readwritesplit', 'user=u', 'password=p');
+    assert.equal(await ok('call', 'command', 'readwritesplit', 'reset-gtid', 'Gtid-Split'), 'OK\n');
+    await ok('destroy', 'service', 'Gtid-Split');
   });
 
   test('api get, patch and post', async () => {

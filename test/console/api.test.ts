@@ -162,6 +162,16 @@ describe('the command API', () => {
     assert.ok((await asAdmin(t.http.get('/servers/db1')).expect(200)).body.state.includes('maintenance'));
     results(await exec('clear server db1 maintenance'));
     assert.ok(!(await asAdmin(t.http.get('/servers/db1')).expect(200)).body.state.includes('maintenance'));
+    // --force closes the server's connections at once: this session's ends.
+    const victim = await client();
+    await victim.query('SELECT 1');
+    assert.ok(results(await exec('set server db1 maintenance --force'))[0]!.item.state.includes('maintenance'));
+    await assert.rejects(victim.query('SELECT 1'), 'the session on db1 was closed');
+    assert.deepEqual((await asAdmin(t.http.get('/servers/db1/connections')).expect(200)).body, []);
+    assert.equal(results(await exec('clear server db1 maintenance --force'))[0]!.statusCode, -10);
+    assert.equal(results(await exec('set server db1 drain --force'))[0]!.statusCode, -10);
+    results(await exec('clear server db1 maintenance'));
+    assert.ok(!(await asAdmin(t.http.get('/servers/db1')).expect(200)).body.state.includes('maintenance'));
 
     assert.equal(results(await exec('alter monitor Monitor monitor_interval 400ms'))[0]!.item.monitor_interval, 400);
     assert.equal((await asAdmin(t.http.get('/monitors/Monitor')).expect(200)).body.monitor_interval, 400);

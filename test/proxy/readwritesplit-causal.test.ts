@@ -8,6 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { asAdmin } from '../harness/weir.ts';
 import * as mariadb from 'mariadb';
 import type { Connection } from 'mysql2/promise';
 import { waitFor } from '../harness/mariadb.ts';
@@ -317,6 +318,28 @@ describe('readwritesplit causal_reads', () => {
     const r = await reading;
     assert.equal(r.v, 12);
     assert.notEqual(r.sid, 1);
+  });
+
+  test("reset-gtid forgets the service's GTIDs: a global read no longer waits for a write made before it", async () => {
+    await caughtUp();
+    const writer = await k.client('Global');
+    const reader = await k.client('Global');
+    await readBack(reader, 0);
+    await insert(writer, 16);
+    assert.match((await k.diagnostics('Global')).last_gtid, /^0-1-\d+$/);
+    await asAdmin(k.t.http.post('/services/Global/reset-gtid')).expect(204);
+    assert.equal((await k.diagnostics('Global')).last_gtid, null);
+    const waits = (await k.diagnostics('Global')).causal_read_waits;
+    await stopReplicas();
+    try {
+      // With the replicas stopped a waiting read would hang until they start: this one is answered.
+      const r = await readBack(reader, 0);
+      assert.notEqual(r.sid, 1, 'the read ran on a replica');
+    } finally {
+      await startReplicas();
+    }
+    assert.equal((await k.diagnostics('Global')).causal_read_waits, waits, 'nothing waited');
+    await asAdmin(k.t.http.post('/services/Nosuch/reset-gtid')).expect(404);
   });
 
   test('universal: every read first probes the primary, so it sees writes made outside Weir', async () => {

@@ -30,6 +30,7 @@ const SERVICES: Record<string, string | RwsService> = {
   Two: { servers: ['db1', 'db2'] },
   Pruned: { servers: ['db1', 'db2'], params: 'max_sescmd_history=10\n' },
   Conn: { router: 'readconnroute', params: 'router_options=master\n' },
+  ConnDb2: { router: 'readconnroute', params: 'router_options=slave\n', servers: ['db2'] },
 };
 
 describe('readwritesplit, continued', () => {
@@ -669,6 +670,83 @@ describe('readwritesplit, continued', () => {
     }
     assert.deepEqual([...seen], [2], 'the executes run on the reconnected replica');
     await st.close();
+  });
+
+  test('a replica lost in the middle of a read-only transaction ends the session (its snapshot is gone), as MaxScale does without replay', async () => {
+    const c = await client();
+    await c.query('START TRANSACTION READ ONLY');
+    const sid = await serverId(c);
+    assert.notEqual(sid, 1, 'the read-only transaction runs on a replica');
+    const replica = topo.replicas.find(
+      (r) => r.port === Number(t.weir.context.core.get('server', `db${sid}`).params.port),
+    )!;
+    const [thread] = backendsOf(c).filter((b) => b.port === replica.port);
+    await replica.query(`KILL CONNECTION ${thread!.threadId}`);
+    await waitFor('Weir to see the connection gone', async () => backendsOf(c).every((b) => b.port !== replica.port));
+    await assert.rejects(c.query('SELECT 1'), (err: any) => err.errno === 2013 || /closed/i.test(err.message));
+    const other = await client();
+    assert.equal(Number((await one(other, 'SELECT 8 AS x')).x), 8, 'other sessions go on');
+  });
+
+  test('maintenance with force=yes closes every connection to the server now, where plain maintenance waits for safe points', async () => {
+    const core = t.weir.context.core;
+    const db2Port = Number(core.get('server', 'db2').params.port);
+    const c = await client();
+    const inTrx = await client();
+    const onDb2 = await client('ConnDb2');
+    const elsewhere = await client('Conn');
+    const ids = new Set<number>();
+    for (let i = 0; i < 6; i++) ids.add(await serverId(c));
+    assert.equal(ids.size, 2, 'the session reads on both replicas');
+    // A read-only transaction on db2: its connection is not at a safe point until it ends.
+    for (let tries = 0; ; tries++) {
+      await inTrx.query('START TRANSACTION READ ONLY');
+      if ((await serverId(inTrx)) === 2) break;
+      await inTrx.query('COMMIT');
+      assert.ok(tries < 4, 'a read-only transaction lands on db2');
+    }
+    const [trxThread] = backendsOf(inTrx).filter((b) => b.port === db2Port);
+    const connectionsToDb2 = async () =>
+      (await asAdmin(t.http.get('/servers/db2/connections')).expect(200)).body.map((x: any) => x.session).sort();
+    const patch = (query: string, ops: object[]) =>
+      asAdmin(t.http.patch(`/servers/db2${query}`))
+        .type('application/json-patch+json')
+        .send(ops);
+    // force=yes is for a patch that leaves the server in maintenance: otherwise 422, nothing changed.
+    await patch('?force=yes', [{ op: 'replace', path: '/port', value: db2Port }]).expect(422);
+    assert.ok(!core.get('server', 'db2').params.state?.toString().includes('maintenance'));
+    try {
+      await patch('', [{ op: 'add', path: '/state/-', value: 'maintenance' }]).expect(200);
+      // Plain maintenance: the idle session lets go of db2 at once, the transaction and the
+      // readconnroute session keep theirs.
+      await waitFor('the idle session to close its connection to db2', async () =>
+        backendsOf(c).every((b) => b.port !== db2Port),
+      );
+      assert.deepEqual(
+        await connectionsToDb2(),
+        [`/sessions/${sessionId(inTrx)}`, `/sessions/${sessionId(onDb2)}`].sort(),
+      );
+      const state = (await asAdmin(t.http.get('/servers/db2')).expect(200)).body.state as string[];
+      await patch('?force=yes', [
+        { op: 'test', path: `/state/${state.indexOf('maintenance')}`, value: 'maintenance' },
+      ]).expect(200);
+      assert.deepEqual(await connectionsToDb2(), [], 'forced: every connection closed at once');
+      await waitFor(
+        'the transaction’s server thread on db2 to end',
+        async () => !(await threadAlive(db2Port, trxThread!.threadId)),
+      );
+      await assert.rejects(onDb2.query('SELECT 1'), 'the readconnroute session on db2 ended');
+      await assert.rejects(inTrx.query('SELECT 1'), 'the transaction on db2 cannot go on');
+      const after = new Set<number>();
+      for (let i = 0; i < 4; i++) after.add(await serverId(c));
+      assert.equal(after.size, 1, 'reads go on, on the other replica');
+      assert.ok(!after.has(1) && [...after].every((id) => ids.has(id)));
+      assert.equal(Number((await one(elsewhere, 'SELECT 5 AS x')).x), 5, 'a session on another server is untouched');
+    } finally {
+      const state = (await asAdmin(t.http.get('/servers/db2')).expect(200)).body.state as string[];
+      if (state.includes('maintenance'))
+        await patch('', [{ op: 'remove', path: `/state/${state.indexOf('maintenance')}` }]).expect(200);
+    }
   });
 
   test('44: fail_on_write: the primary goes down while the session is idle: reads go on, a new session opens, the next write closes the session', async () => {

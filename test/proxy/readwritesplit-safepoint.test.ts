@@ -8,6 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Connection } from 'mysql2/promise';
 import { freeze, waitFor } from '../harness/mariadb.ts';
@@ -152,6 +153,58 @@ describe('readwritesplit: connections left at the next safe point', () => {
         return flags('db1').includes('master') && flags('db2').includes('slave') && flags('db3').includes('slave');
       });
     }
+  });
+
+  test('max_replication_lag=10s: a replica crossing the limit is logged once each way, by the read that finds it', async () => {
+    const c = await fullSession('Lag');
+    const db3 = k.topo.replicas[1]!;
+    const lag = () => core().get('server', 'db3').runtime.facts.replication_lag;
+    const untilLag = (what: string, holds: (l: number | null) => boolean) =>
+      waitFor(`the monitor to see db3's lag ${what}`, async () => {
+        await k.t.weir.context.monitors.get('Monitor')!.nextTick();
+        return holds(lag());
+      });
+    const logged = () =>
+      readFileSync(k.t.weir.context.log.file, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes("Replication lag of 'db3'"));
+    const readsOn = async (n: number) => {
+      const ids = new Set<number>();
+      for (let i = 0; i < n; i++) ids.add(await serverId(c));
+      return [...ids].sort();
+    };
+    await untilLag('at 0', (l) => l === 0);
+    assert.deepEqual(await readsOn(4), [2, 3]);
+    const before = logged().length;
+    // A real lag of ~100 s at once: db3 applies events an hour late, and the primary writes one
+    // stamped 100 s ago (Seconds_Behind_Master counts from the event's timestamp).
+    await db3.query('STOP SLAVE');
+    await db3.query('CHANGE MASTER TO MASTER_DELAY = 3600');
+    await db3.query('START SLAVE');
+    try {
+      await k.topo.primary.query('SET TIMESTAMP = UNIX_TIMESTAMP() - 100; INSERT INTO causal.t (v) VALUES (100)');
+      await untilLag('above 10 s', (l) => l !== null && l >= 10);
+      assert.deepEqual(await readsOn(4), [2], 'db3 is skipped');
+      assert.deepEqual(await readsOn(2), [2]);
+      await waitFor('the warning that db3 left routing', async () => logged().length === before + 1);
+      assert.match(
+        logged()[before]!,
+        /Replication lag of 'db3' is \d+ seconds, which is above the configured limit 10s\. 'db3' is excluded from query routing\./,
+      );
+    } finally {
+      await db3.query('STOP SLAVE');
+      await db3.query('CHANGE MASTER TO MASTER_DELAY = 0');
+      await db3.query('START SLAVE');
+    }
+    await untilLag('back at 0', (l) => l === 0);
+    assert.deepEqual(await readsOn(4), [2, 3], 'db3 is back');
+    await waitFor('the warning that db3 is back', async () => logged().length === before + 2);
+    assert.match(
+      logged()[before + 1]!,
+      /Replication lag of 'db3' is 0 seconds, which is below the configured limit 10s\. 'db3' is returned to query routing\./,
+    );
+    assert.deepEqual(await readsOn(2), [2, 3]);
+    assert.equal(logged().length, before + 2, 'logged once per crossing, not per read');
   });
 
   test('39: SET @a=(SELECT SLEEP(2)) while every server is stopped and then continued: the SET succeeds, the session goes on', async () => {

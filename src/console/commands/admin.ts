@@ -118,23 +118,36 @@ export const adminCommands: Command[] = [
   },
   ...(['set', 'clear'] as const).map((verb): Command => ({
     name: verb,
-    usage: `${verb} server NAME maintenance|drain`,
+    usage: verb === 'set' ? 'set server NAME maintenance [--force]|drain' : 'clear server NAME maintenance|drain',
     summary:
       verb === 'set'
-        ? 'Put a server in maintenance, or drain it (no new sessions).'
+        ? 'Put a server in maintenance (--force: close its connections now, not at safe points), or drain it (no new sessions).'
         : 'Take a server out of maintenance or draining.',
     readOnly: never,
     streaming: false,
     async run(ctx, words) {
-      const usage = `${verb} server NAME maintenance|drain`;
+      const usage =
+        verb === 'set' ? 'set server NAME maintenance [--force]|drain' : 'clear server NAME maintenance|drain';
       oneOf(words[0], ['server'] as const, usage);
       need(words, 3, usage);
       const flag = oneOf(words[2], ['maintenance', 'drain'] as const, usage) === 'drain' ? 'draining' : 'maintenance';
+      const force = words[3] === '--force';
+      if (words.length > (force ? 4 : 3) || (force && (verb !== 'set' || flag !== 'maintenance')))
+        throw new UsageError(`unexpected '${words.slice(3).join(' ')}'; usage: ${usage}`);
       requireAdmin(ctx);
       const server = ctx.weir.core.get('server', words[1]!);
       const current = (server.params.state as string[]) ?? [];
       const next = verb === 'set' ? [...new Set([...current, flag])] : current.filter((f) => f !== flag);
       await synced(ctx.weir, () => ctx.weir.core.setServerAdminState(server.name, next));
+      if (force) {
+        const closed = ctx.weir.core.sessions.hangUpServer(
+          server.name,
+          `server '${server.name}' was put in maintenance`,
+        );
+        ctx.weir.log.logger.notice(
+          `server '${server.name}' put in maintenance with force: ${closed} connection(s) closed`,
+        );
+      }
       await showObject(ctx, 'server', server.name);
     },
   })),

@@ -1,6 +1,6 @@
 import type { components } from '../../../generated/api.d.ts';
 import type { WeirContext } from '../../context.ts';
-import { forbidden } from '../../core/errors.ts';
+import { forbidden, unprocessable } from '../../core/errors.ts';
 import { stringList, type ConfigObject } from '../../core/objects.ts';
 import { isoOrNull, link, links } from '../links.ts';
 import { applyResourcePatch } from '../patch.ts';
@@ -84,7 +84,7 @@ export const serverHandlers: HandlerGroup<
     return { status: 200, body: serverView(weir, obj), lastModified: obj.lastModified };
   },
 
-  patchServer: ({ weir, params, body }) => {
+  patchServer: ({ weir, params, query, body }) => {
     const obj = weir.core.get('server', params.name);
     const before = serverView(weir, obj);
     const after = applyResourcePatch(before, body, { schema: 'Server', modifiable: (p) => MODIFIABLE.test(p) });
@@ -98,6 +98,12 @@ export const serverHandlers: HandlerGroup<
         `State '${moved}' is set by the monitor, not by clients; only maintenance and draining can be changed. Nothing was changed.`,
       );
     const adminState = after.state.filter(isAdmin).map((f) => (f === 'drained' ? 'draining' : f));
+    const force = query.force === 'yes';
+    if (force && !adminState.includes('maintenance'))
+      throw unprocessable(
+        `force=yes closes the connections of a server in maintenance, and this patch leaves '${obj.name}' out of maintenance; nothing was changed.`,
+        [{ path: '/state', message: 'must include maintenance with force=yes' }],
+      );
     const { rank, priority, ...custom } = after.parameters;
     const updated = weir.core.alter(
       'server',
@@ -105,6 +111,11 @@ export const serverHandlers: HandlerGroup<
       { address: after.address, port: after.port, rank, priority },
       { custom, adminState },
     );
+    if (force) {
+      // Every connection now, not at each session's next safe point (MaxScale's --force).
+      const closed = weir.core.sessions.hangUpServer(updated.name, `server '${updated.name}' was put in maintenance`);
+      weir.log.logger.notice(`server '${updated.name}' put in maintenance with force: ${closed} connection(s) closed`);
+    }
     return { status: 200, body: serverView(weir, updated), lastModified: updated.lastModified };
   },
 

@@ -1,6 +1,7 @@
 import type { components } from '../../../generated/api.d.ts';
 import type { WeirContext } from '../../context.ts';
-import { notFound } from '../../core/errors.ts';
+import { notFound, unprocessable } from '../../core/errors.ts';
+import { resetServiceGtids } from '../../proxy/routing/readwritesplit/causal-reads.ts';
 import { findModule } from '../../core/modules.ts';
 import {
   newRouterStatistics,
@@ -129,6 +130,7 @@ export const serviceHandlers: HandlerGroup<
   | 'deleteService'
   | 'startService'
   | 'stopService'
+  | 'resetServiceGtid'
   | 'listServiceListeners'
   | 'createServiceListener'
   | 'getServiceListener'
@@ -183,6 +185,19 @@ export const serviceHandlers: HandlerGroup<
 
   stopService: ({ weir, params }) => {
     weir.core.setRunState('service', params.name, false);
+    return { status: 204 };
+  },
+
+  resetServiceGtid: ({ weir, params }) => {
+    const svc = weir.core.get('service', params.name);
+    if (svc.params.router !== 'readwritesplit')
+      throw unprocessable(
+        `reset-gtid is a readwritesplit command, and service '${svc.name}' uses ${String(svc.params.router)}; nothing was changed.`,
+        [{ path: '/router', message: 'must be readwritesplit' }],
+      );
+    // No statistics yet: no session has routed anything, so there is nothing to forget.
+    if (svc.runtime.router) resetServiceGtids(svc.runtime.router);
+    weir.log.logger.notice({ service: svc.name }, `service '${svc.name}': the GTIDs of causal_reads were reset`);
     return { status: 204 };
   },
 

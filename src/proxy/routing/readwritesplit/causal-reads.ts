@@ -84,6 +84,16 @@ function reached(have: Position, need: Position): boolean {
 /** The service-wide GTIDs (`global` modes, and `last_gtid` of the diagnostics), by service statistics. */
 const serviceGtids = new WeakMap<RouterStatistics, Position>();
 
+/**
+ * MaxScale's readwritesplit `reset-gtid` module command: forgets the service-wide GTIDs, which
+ * otherwise only grow (a replication reset that moves GTIDs back would leave `global` reads
+ * waiting for positions the servers will never reach).
+ */
+export function resetServiceGtids(stats: RouterStatistics): void {
+  serviceGtids.delete(stats);
+  stats.last_gtid = null;
+}
+
 /** Asks a backend to report `last_gtid` in its OK packets, keeping what it already tracks. */
 const TRACK_LAST_GTID =
   'SET @@session.session_track_system_variables = IF(' +

@@ -1099,9 +1099,31 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (rank >= 0 && (bits & StateBit.SECONDARY_RANK ? 1 : 0) !== rank) return false;
     if (maxLag > 0) {
       const lag = s.runtime.facts.replication_lag;
-      if (lag === null || lag < 0 || lag >= maxLag) return false;
+      const within = lag !== null && lag >= 0 && lag < maxLag;
+      if (s.runtime.rlagState !== (within ? 'below' : 'above')) this.lagCrossed(s, within, maxLag);
+      if (!within) return false;
     }
     return true;
+  }
+
+  /**
+   * A replica's lag crossed `max_replication_lag` since a read last looked (MaxScale's warnings,
+   * logged once per crossing, by the read that finds it; an unknown lag excludes it unlogged).
+   */
+  private lagCrossed(s: ConfigObject, within: boolean, maxLag: number): void {
+    const was = s.runtime.rlagState;
+    s.runtime.rlagState = within ? 'below' : 'above';
+    const lag = s.runtime.facts.replication_lag;
+    if (!within && lag !== null && lag >= 0)
+      this.s.logger.warning(
+        { service: this.s.service.name, server: s.name, lag, max_replication_lag: maxLag },
+        `Replication lag of '${s.name}' is ${lag} seconds, which is above the configured limit ${maxLag}s. '${s.name}' is excluded from query routing.`,
+      );
+    else if (within && was === 'above')
+      this.s.logger.warning(
+        { service: this.s.service.name, server: s.name, lag, max_replication_lag: maxLag },
+        `Replication lag of '${s.name}' is ${lag} seconds, which is below the configured limit ${maxLag}s. '${s.name}' is returned to query routing.`,
+      );
   }
 
   /** The rank this session reads at (§5.5): its primary's, else the best of its usable replicas'. */
@@ -1352,6 +1374,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         );
     }
     if (wasMaster && wasTrxTarget && this.replay.open && this.replay.settings.enabled) return this.startReplay(b, owed);
+    // A replica carrying a read-only transaction: its statements cannot go on elsewhere as if
+    // nothing happened (the server rolled the transaction back). MaxScale closes the session
+    // unless it can replay; Weir replays only transactions on the primary.
+    if (wasTrxTarget && !wasMaster && this.trx.active)
+      return this.s.fail(
+        2013,
+        'HY000',
+        `Lost connection to server '${b.backend.server.name}' in the middle of a read-only transaction`,
+      );
     if (this.trx.active && this.trxTarget === null && owed === null && this.trx.inReadWriteTransaction && wasMaster) {
       return this.s.fail(
         2013,
