@@ -8,14 +8,19 @@ import type { WeirContext } from '../../context.ts';
 import { iso, isoOrNull } from '../links.ts';
 import { applyResourcePatch } from '../patch.ts';
 import type { HandlerGroup } from '../types.ts';
-import { setClassifierCacheLimit } from '../../proxy/routing/readwritesplit/classifier-cache.ts';
 import {
-  classifierState,
-  classifyForAdmin,
-  topClassifications,
-} from '../../proxy/routing/readwritesplit/query-classifier.ts';
+  canonicalSelect,
+  classifierCacheLimit,
+  classifierCacheStats,
+  classifierCacheTop,
+  classifierCacheUsage,
+  setClassifierCacheLimit,
+} from '../../proxy/routing/readwritesplit/classifier-cache.ts';
+import { classify, typeMaskNames, type Classification } from '../../proxy/routing/readwritesplit/classify.ts';
 
 type Logs = components['schemas']['Logs'];
+type QueryClassifier = components['schemas']['QueryClassifier'];
+type StatementClassification = components['schemas']['StatementClassification'];
 type Module = components['schemas']['Module'];
 type ModuleParameter = components['schemas']['ModuleParameter'];
 
@@ -30,6 +35,35 @@ function logsView(weir: WeirContext): Logs {
     log_augmentation: 0,
     log_throttling: { ...log.throttling },
     last_flushed: isoOrNull(log.lastFlushed),
+  };
+}
+
+/** A classification in MaxScale's terms (`/maxscale/query_classifier`). */
+function classificationView(c: Classification): StatementClassification {
+  return {
+    // A tokenizer and rules, never a parse tree: MaxScale's word for that is "tokenized".
+    parse_result: 'QC_QUERY_TOKENIZED',
+    type_mask: typeMaskNames(c.type),
+    tables: [...c.tables],
+    multi_statement: c.multiStatement,
+    relates_to_previous: c.relatesToPrevious,
+    uses_lock: c.usesLock,
+    call: c.call,
+    read_only_trx: c.readOnlyTrx,
+    isolation: c.isolation,
+    created_temporary: c.createdTemporary,
+    dropped: [...c.dropped],
+    prepared_name: c.preparedName,
+    prepared_sql: c.preparedSql,
+    kill: c.kill ? { ...c.kill } : null,
+  };
+}
+
+function classifierView(): QueryClassifier {
+  const usage = classifierCacheUsage();
+  return {
+    cache_size: classifierCacheLimit(),
+    cache: { size: usage.bytes, entries: usage.entries, ...classifierCacheStats },
   };
 }
 
@@ -120,7 +154,7 @@ export const maxscaleHandlers: HandlerGroup<
             file_descriptors: openDescriptors(),
             event: [...new Set(process.getActiveResourcesInfo())].sort(),
             run_time: (cpu.user + cpu.system) / 1e6,
-            query_classifier_cache: (({ entries: _, ...stats }) => stats)(classifierState().cache),
+            query_classifier_cache: (({ entries: _, ...stats }) => stats)(classifierView().cache),
           },
         ],
       },
@@ -175,10 +209,10 @@ export const maxscaleHandlers: HandlerGroup<
   },
 
   // The counters move with every statement: never a stale 304.
-  getQueryClassifier: () => ({ status: 200, body: classifierState(), lastModified: new Date() }),
+  getQueryClassifier: () => ({ status: 200, body: classifierView(), lastModified: new Date() }),
 
   patchQueryClassifier: ({ weir, body }) => {
-    const after = applyResourcePatch(classifierState(), body, {
+    const after = applyResourcePatch(classifierView(), body, {
       schema: 'QueryClassifier',
       modifiable: (p) => p === '/cache_size',
     });
@@ -187,14 +221,27 @@ export const maxscaleHandlers: HandlerGroup<
     weir.globals.query_classifier_cache_size = after.cache_size;
     setClassifierCacheLimit(after.cache_size);
     weir.log.logger.notice({ query_classifier_cache_size: after.cache_size }, 'query classifier cache size changed');
-    return { status: 200, body: classifierState(), lastModified: new Date() };
+    return { status: 200, body: classifierView(), lastModified: new Date() };
   },
 
-  classifyStatement: ({ query }) => ({ status: 200, body: classifyForAdmin(query.sql), lastModified: new Date() }),
+  // Classified afresh: the cache is neither read nor filled by looking.
+  classifyStatement: ({ query }) => ({
+    status: 200,
+    body: {
+      sql: query.sql,
+      canonical: canonicalSelect(query.sql),
+      classification: classificationView(classify(query.sql)),
+    },
+    lastModified: new Date(),
+  }),
 
   listClassifierCache: ({ query }) => ({
     status: 200,
-    body: topClassifications(query.top ?? 20),
+    body: classifierCacheTop(query.top ?? 20).map((e) => ({
+      canonical: e.canonical,
+      hits: e.hits,
+      classification: classificationView(e.classification),
+    })),
     lastModified: new Date(),
   }),
 };
