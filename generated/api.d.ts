@@ -1491,6 +1491,7 @@ export interface components {
          *       "transaction_replay_retry_on_mismatch": false,
          *       "transaction_replay_safe_commit": true,
          *       "transaction_replay_checksum": "full",
+         *       "optimistic_trx": false,
          *       "lazy_connect": false,
          *       "causal_reads": "none",
          *       "causal_reads_timeout": 10,
@@ -1546,6 +1547,8 @@ export interface components {
             transaction_replay_safe_commit?: boolean;
             /** @description What of replayed results is compared: `full`, `result_only` (OK packets not compared) or `no_insert_id`. */
             transaction_replay_checksum?: string;
+            /** @description Start a transaction on a replica; its first statement that is not a read rolls it back there and replays it on the primary before going on (implies transaction_replay). */
+            optimistic_trx?: boolean;
             /** @description Open backend connections only when a statement needs them. */
             lazy_connect?: boolean;
             /**

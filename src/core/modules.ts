@@ -251,6 +251,11 @@ export const MODULES: ModuleInfo[] = [
         modifiable: true,
         description: 'What of the replayed results is compared: full, result_only (not OK packets) or no_insert_id.',
       },
+      bool(
+        'optimistic_trx',
+        false,
+        'Start a transaction on a replica; its first statement that is not a read rolls it back there and replays it on the primary (implies transaction_replay).',
+      ),
       bool('lazy_connect', false, 'Open backend connections only when a statement needs them.'),
       {
         name: 'causal_reads',

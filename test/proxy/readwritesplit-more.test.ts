@@ -12,6 +12,7 @@ import { waitFor, type Topology } from '../harness/mariadb.ts';
 import { monitorSection, serverSection } from '../harness/config.ts';
 import { asAdmin, type TestWeir } from '../harness/weir.ts';
 import { startRwsCluster, type RwsCluster, type RwsService } from '../harness/rws-cluster.ts';
+import { freeze } from '../harness/causal.ts';
 import { RawClient } from '../harness/raw-client.ts';
 import { killTargetsOf } from '../../src/proxy/routing/kill.ts';
 import { readErr } from '../../src/proxy/protocol/packets.ts';
@@ -31,6 +32,8 @@ const SERVICES: Record<string, string | RwsService> = {
   Pruned: { servers: ['db1', 'db2'], params: 'max_sescmd_history=10\n' },
   Conn: { router: 'readconnroute', params: 'router_options=master\n' },
   ConnDb2: { router: 'readconnroute', params: 'router_options=slave\n', servers: ['db2'] },
+  Optimistic: 'optimistic_trx=true\n',
+  OptimisticTwo: { servers: ['db1', 'db2'], params: 'optimistic_trx=true\n' },
 };
 
 describe('readwritesplit, continued', () => {
@@ -670,6 +673,90 @@ describe('readwritesplit, continued', () => {
     }
     assert.deepEqual([...seen], [2], 'the executes run on the reconnected replica');
     await st.close();
+  });
+
+  test('52: optimistic_trx: a transaction starts on a replica; its first write moves it to the primary, its reads replayed there; a read-only one ends on the replica', async () => {
+    const c = await client('Optimistic');
+    const counters = async () => {
+      const d = await stats('Optimistic');
+      return { master: d.route_master, slave: d.route_slave, replayed: d.replayed_transactions };
+    };
+    const c0 = await counters();
+    await c.query('BEGIN');
+    const [rows] = (await c.query('SELECT id, name FROM items WHERE id <= 3 ORDER BY id')) as any;
+    assert.equal(rows.length, 3);
+    const c1 = await counters();
+    assert.equal(c1.master - c0.master, 0, 'nothing went to the primary yet');
+    assert.equal(c1.slave - c0.slave, 2, 'BEGIN and the read went to a replica');
+    await c.query("INSERT INTO items (name) VALUES ('optimistic-1')");
+    assert.equal(await serverId(c), 1, 'the transaction runs on the primary now');
+    const [[mine]] = (await c.query("SELECT COUNT(*) AS n FROM items WHERE name = 'optimistic-1'")) as any;
+    assert.equal(Number(mine.n), 1, 'it reads its own write');
+    await c.query('COMMIT');
+    const c2 = await counters();
+    assert.equal(c2.replayed - c1.replayed, 1, 'the transaction was replayed on the primary once');
+    const [committed] = await topo.primary.query("SELECT COUNT(*) AS n FROM shop.items WHERE name = 'optimistic-1'");
+    assert.equal(Number(committed.n), 1);
+
+    // A transaction that only reads begins and ends on its replica.
+    await c.query('BEGIN');
+    const sid = await serverId(c);
+    assert.notEqual(sid, 1);
+    assert.equal(await serverId(c), sid, 'every statement on the same replica');
+    await c.query('COMMIT');
+    assert.equal((await counters()).replayed, c2.replayed, 'nothing replayed');
+
+    // SET autocommit=0 starts a transaction too.
+    await c.query('SET autocommit=0');
+    const c3 = await counters();
+    await c.query('SELECT name FROM items WHERE id = 2');
+    assert.equal((await counters()).master, c3.master, 'the first read is on a replica');
+    await c.query("INSERT INTO items (name) VALUES ('optimistic-2')");
+    assert.equal(await serverId(c), 1);
+    await c.query('COMMIT');
+    await c.query('SET autocommit=1');
+    assert.equal((await counters()).replayed - c3.replayed, 1);
+    const [inserted] = await topo.primary.query("SELECT COUNT(*) AS n FROM shop.items WHERE name = 'optimistic-2'");
+    assert.equal(Number(inserted.n), 1);
+    await topo.primary.query("DELETE FROM shop.items WHERE name LIKE 'optimistic-%'");
+  });
+
+  test('52: optimistic_trx: when the primary answers the replayed reads differently (the replica lagged), the session ends at the move', async () => {
+    const held = await Promise.all(topo.replicas.map((r) => freeze(r)));
+    try {
+      await topo.primary.query("INSERT INTO shop.items (name) VALUES ('optimistic-lag')");
+      const c = await client('Optimistic');
+      await c.query('BEGIN');
+      const [[seen]] = (await c.query("SELECT COUNT(*) AS n FROM items WHERE name = 'optimistic-lag'")) as any;
+      assert.equal(Number(seen.n), 0, 'the replica has not applied the insert yet');
+      await assert.rejects(
+        c.query("UPDATE items SET name = 'never' WHERE name = 'optimistic-lag'"),
+        (err: any) => err.errno === 1927 || /closed/i.test(err.message),
+      );
+    } finally {
+      await Promise.all(held.map((h) => h.thaw()));
+    }
+    const [row] = await topo.primary.query("SELECT COUNT(*) AS n FROM shop.items WHERE name = 'never'");
+    assert.equal(Number(row.n), 0, 'the write never ran');
+    await topo.primary.query("DELETE FROM shop.items WHERE name = 'optimistic-lag'");
+  });
+
+  test('52: optimistic_trx: the replica lost in the middle of the transaction: the primary takes it over, replayed', async () => {
+    const c = await client('OptimisticTwo');
+    await c.query('BEGIN');
+    await c.query('SELECT name FROM items WHERE id = 1');
+    // db2 is the service's only replica: the transaction's.
+    const [thread] = backendsOf(c).filter((b) => b.port === topo.replicas[0]!.port);
+    assert.ok(thread, 'the transaction runs on db2');
+    const replayed = (await stats('OptimisticTwo')).replayed_transactions;
+    await byPort(thread.port).query(`KILL CONNECTION ${thread.threadId}`);
+    await waitFor('Weir to take the transaction to the primary', async () =>
+      backendsOf(c).every((b) => b.port !== thread.port),
+    );
+    const [[row]] = (await c.query('SELECT name, @@server_id AS sid FROM items WHERE id = 1')) as any;
+    assert.equal(Number(row.sid), 1, 'the transaction goes on on the primary');
+    await c.query('COMMIT');
+    assert.equal((await stats('OptimisticTwo')).replayed_transactions, replayed + 1);
   });
 
   test('a replica lost in the middle of a read-only transaction ends the session (its snapshot is gone), as MaxScale does without replay', async () => {

@@ -157,6 +157,8 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private closed = false;
   private readonly trx = new TransactionTracker();
   private trxTarget: RWBackend | null = null;
+  /** optimistic_trx: the open transaction runs on a replica until its first write. */
+  private optimistic = false;
   private lastUsed: RWBackend | null = null;
   private readonly history: SessionCommandHistory;
   private readonly statements = new Map<number, PreparedStatement>();
@@ -241,13 +243,13 @@ export class RWSplitSession implements RouterSession, BackendOwner {
 
   // ---- parameters ----
   private get failureMode(): string {
-    return this.p.lazy_connect === true || this.p.transaction_replay === true
+    return this.p.lazy_connect === true || this.replay.settings.enabled
       ? 'fail_on_write'
       : String(this.p.master_failure_mode ?? 'fail_on_write');
   }
   private get masterReconnection(): boolean {
     if (this.p.disable_sescmd_history === true) return false;
-    return this.p.lazy_connect === true || this.p.transaction_replay === true || this.p.master_reconnection !== false;
+    return this.p.lazy_connect === true || this.replay.settings.enabled || this.p.master_reconnection !== false;
   }
   /** transaction_replay implies delayed_retry, with at least the replay's time (§6.1). */
   private get delayedRetry(): boolean {
@@ -504,7 +506,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const varsInMaster = this.varsInMaster;
     // Transaction state first: it decides where this statement belongs.
     this.trx.onStatement(type, c.readOnlyTrx);
-    if (!this.trx.active || this.trx.starting) this.trxTarget = null;
+    if (!this.trx.active || this.trx.starting) {
+      this.trxTarget = null;
+      this.optimistic = false;
+    }
     if (c.multiStatement && this.p.strict_multi_stmt === true) this.lockedToMaster = true;
     if (c.call && this.p.strict_sp_calls === true) this.lockedToMaster = true;
     if (c.usesLock) this.unsafeToReconnect = 'the session used GET_LOCK()';
@@ -535,6 +540,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     } else if (sessionCommand) target = 'all';
     else if (!this.trx.active && readOnly) target = 'slave';
     else if (this.trx.active && this.trx.readOnly) target = 'slave';
+    else if (this.optimisticTarget(type, readOnly)) target = 'slave';
     else target = 'master';
     if (this.trx.active && !readOnly && !(type & (Type.BEGIN_TRX | Type.COMMIT | Type.ROLLBACK)))
       this.trx.allReads = false;
@@ -572,6 +578,21 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     return d;
   }
 
+  /**
+   * optimistic_trx (§8.3): a transaction starts on a replica and stays there while it only
+   * reads (its BEGIN, its reads, its COMMIT or ROLLBACK); its first other statement moves it
+   * to the primary (choose). Starts with BEGIN, or with a read after `SET autocommit=0`.
+   */
+  private optimisticTarget(type: number, readOnly: boolean): boolean {
+    if (!this.trx.active) return false;
+    if (this.optimistic) return readOnly || (type & (Type.BEGIN_TRX | Type.COMMIT | Type.ROLLBACK)) !== 0;
+    if (this.p.optimistic_trx !== true || this.trxTarget !== null) return false;
+    if (this.lockedToMaster || this.serializable || this.nextTrxPending) return false;
+    if (!(type & Type.BEGIN_TRX) && !readOnly) return false;
+    this.optimistic = true;
+    return true;
+  }
+
   private qualify(table: string): string {
     return table.includes('.') ? table : `${this.database ?? ''}.${table}`;
   }
@@ -596,6 +617,18 @@ export class RWSplitSession implements RouterSession, BackendOwner {
   private choose(d: Decision): RWBackend | 'wait' | null {
     // Inside a transaction: where it runs (moved first when its primary is not the primary any more).
     if (this.trx.active && this.trxTarget && !this.trxTarget.backend.closed) {
+      if (this.optimistic && d.target === 'master' && this.trxTarget !== this.master) {
+        // The optimistic transaction's first write: closing the replica's connection rolls
+        // the transaction back there; the replay runs it again on the primary, then the write.
+        this.optimistic = false;
+        this.log(`optimistic transaction on '${this.trxTarget.backend.server.name}' writes: moving it to the primary`);
+        this.startReplay(
+          this.trxTarget,
+          { decision: d, to: null, sentToClient: 0, held: null },
+          `The optimistic transaction on '${this.trxTarget.backend.server.name}' could not move to the primary`,
+        );
+        return null;
+      }
       if (this.shouldMigrate(this.trxTarget)) {
         this.startReplay(this.trxTarget, { decision: d, to: null, sentToClient: 0, held: null });
         return null;
@@ -774,7 +807,7 @@ export class RWSplitSession implements RouterSession, BackendOwner {
       this.replay.settings.enabled &&
       this.trx.active &&
       to === this.trxTarget &&
-      to === this.master &&
+      (to === this.master || this.optimistic) &&
       this.replay.record(d.packet, d.command, d, {
         starts: this.trx.starting,
         masterRead: d.masterRead,
@@ -1026,7 +1059,10 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     if (reply.error === null && d.command === Command.INIT_DB) this.database = d.packet.toString('utf8', 5);
     if (reply.error === null && d.command !== Command.STMT_PREPARE && reply.command !== Command.STMT_FETCH)
       this.trx.onServerStatus(reply.status);
-    if (!this.trx.active) this.trxTarget = null;
+    if (!this.trx.active) {
+      this.trxTarget = null;
+      this.optimistic = false;
+    }
     if (!this.trx.active || this.trx.ending) this.replay.close();
     this.current = null;
     this.busy = false;
@@ -1377,6 +1413,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     // A replica carrying a read-only transaction: its statements cannot go on elsewhere as if
     // nothing happened (the server rolled the transaction back). MaxScale closes the session
     // unless it can replay; Weir replays only transactions on the primary.
+    if (wasTrxTarget && !wasMaster && this.trx.active && this.optimistic && this.replay.settings.enabled) {
+      // An optimistic transaction was recorded on its replica: the primary takes it over.
+      this.optimistic = false;
+      return this.startReplay(
+        b,
+        owed,
+        `Lost connection to '${b.backend.server.name}' inside an optimistic transaction`,
+      );
+    }
     if (wasTrxTarget && !wasMaster && this.trx.active)
       return this.s.fail(
         2013,
@@ -1532,15 +1577,15 @@ export class RWSplitSession implements RouterSession, BackendOwner {
    * Starts replaying the open transaction (§8.2) because `old`, its server, was lost or
    * refused it; `interrupted` is the statement in flight then (run again afterwards).
    */
-  private startReplay(old: RWBackend, interrupted: Current | null): void {
+  private startReplay(
+    old: RWBackend,
+    interrupted: Current | null,
+    what = `Lost connection to the primary '${old.backend.server.name}' inside a transaction`,
+  ): void {
     const why = this.replay.mayReplay(performance.now());
     if (why) {
       this.log(`transaction replay not possible: ${why}`);
-      return this.s.fail(
-        2013,
-        'HY000',
-        `Lost connection to the primary '${old.backend.server.name}' inside a transaction, which cannot be replayed: ${why}`,
-      );
+      return this.s.fail(2013, 'HY000', `${what}, which cannot be replayed: ${why}`);
     }
     const sent = interrupted ? { bytes: interrupted.sentToClient, digest: this.replay.receivedDigest() } : null;
     this.replay.dropCurrent();

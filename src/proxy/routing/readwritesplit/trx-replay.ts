@@ -30,7 +30,8 @@ export interface ReplaySettings {
 
 export function replaySettings(p: ConfigObject['params']): ReplaySettings {
   return {
-    enabled: p.transaction_replay === true,
+    // optimistic_trx moves a transaction to the primary by replaying it (§6.1).
+    enabled: p.transaction_replay === true || p.optimistic_trx === true,
     maxSize: Number(p.transaction_replay_max_size ?? 1048576),
     attempts: Number(p.transaction_replay_attempts ?? 5),
     timeoutMs: Number(p.transaction_replay_timeout ?? 30) * 1000,
