@@ -8,6 +8,7 @@ import { paramDefs } from '../../core/objects.ts';
 import { parseConfigValue, type Value } from '../../core/params.ts';
 import type { ObjectKind } from '../../core/modules.ts';
 import { rest } from './rest.ts';
+import { closeForMaintenance } from '../../http/handlers/servers.ts';
 import { synced } from '../../config/sync/synced-operations.ts';
 import { requireAdmin, UsageError, type Command, type CommandContext } from './types.ts';
 
@@ -139,15 +140,7 @@ export const adminCommands: Command[] = [
       const current = (server.params.state as string[]) ?? [];
       const next = verb === 'set' ? [...new Set([...current, flag])] : current.filter((f) => f !== flag);
       await synced(ctx.weir, () => ctx.weir.core.setServerAdminState(server.name, next));
-      if (force) {
-        const closed = ctx.weir.core.sessions.hangUpServer(
-          server.name,
-          `server '${server.name}' was put in maintenance`,
-        );
-        ctx.weir.log.logger.notice(
-          `server '${server.name}' put in maintenance with force: ${closed} connection(s) closed`,
-        );
-      }
+      if (force) closeForMaintenance(ctx.weir, server.name);
       await showObject(ctx, 'server', server.name);
     },
   })),

@@ -154,7 +154,7 @@ export const maxscaleHandlers: HandlerGroup<
             file_descriptors: openDescriptors(),
             event: [...new Set(process.getActiveResourcesInfo())].sort(),
             run_time: (cpu.user + cpu.system) / 1e6,
-            query_classifier_cache: (({ entries: _, ...stats }) => stats)(classifierView().cache),
+            query_classifier_cache: { size: classifierCacheUsage().bytes, ...classifierCacheStats },
           },
         ],
       },

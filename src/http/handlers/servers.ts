@@ -50,6 +50,15 @@ export function serverView(weir: WeirContext, obj: ConfigObject): Server {
 
 const MODIFIABLE = /^\/(address|port|state(\/.*)?|parameters(\/.*)?)$/;
 
+/**
+ * `maintenance --force` (PATCH ?force=yes, and the command API's `set server ... --force`):
+ * every connection to the server now, not at each session's next safe point.
+ */
+export function closeForMaintenance(weir: WeirContext, server: string): void {
+  const closed = weir.core.sessions.hangUpServer(server, `server '${server}' was put in maintenance`);
+  weir.log.logger.notice(`server '${server}' put in maintenance with force: ${closed} connection(s) closed`);
+}
+
 export const serverHandlers: HandlerGroup<
   | 'listServers'
   | 'createServer'
@@ -111,11 +120,7 @@ export const serverHandlers: HandlerGroup<
       { address: after.address, port: after.port, rank, priority },
       { custom, adminState },
     );
-    if (force) {
-      // Every connection now, not at each session's next safe point (MaxScale's --force).
-      const closed = weir.core.sessions.hangUpServer(updated.name, `server '${updated.name}' was put in maintenance`);
-      weir.log.logger.notice(`server '${updated.name}' put in maintenance with force: ${closed} connection(s) closed`);
-    }
+    if (force) closeForMaintenance(weir, updated.name);
     return { status: 200, body: serverView(weir, updated), lastModified: updated.lastModified };
   },
 

@@ -136,11 +136,12 @@ let missedLength = 0;
 
 /** `classify(sql)` (`sql`: the same statement, decoded), kept for the next of its form. */
 export function classifyAndRemember(packet: Uint8Array, from: number, sql: string): Classification {
-  const known = missed === packet && missedFrom === from;
+  const canonicalised = missed === packet && missedFrom === from;
   missed = null;
-  const length = known ? missedLength : canonicalize(packet, from, packet.length);
+  const length = canonicalised ? missedLength : canonicalize(packet, from, packet.length);
   if (length < 0) return classify(sql);
-  if (!known) {
+  // After a lookup that missed, the form is known not to be cached.
+  if (!canonicalised) {
     const found = find(length);
     if (found !== null) {
       classifierCacheStats.hits++;

@@ -1150,15 +1150,17 @@ export class RWSplitSession implements RouterSession, BackendOwner {
     const was = s.runtime.rlagState;
     s.runtime.rlagState = within ? 'below' : 'above';
     const lag = s.runtime.facts.replication_lag;
+    const fields = { service: this.s.service.name, server: s.name, lag, max_replication_lag: maxLag };
+    const said = `Replication lag of '${s.name}' is ${lag} seconds, which is`;
     if (!within && lag !== null && lag >= 0)
       this.s.logger.warning(
-        { service: this.s.service.name, server: s.name, lag, max_replication_lag: maxLag },
-        `Replication lag of '${s.name}' is ${lag} seconds, which is above the configured limit ${maxLag}s. '${s.name}' is excluded from query routing.`,
+        fields,
+        `${said} above the configured limit ${maxLag}s. '${s.name}' is excluded from query routing.`,
       );
     else if (within && was === 'above')
       this.s.logger.warning(
-        { service: this.s.service.name, server: s.name, lag, max_replication_lag: maxLag },
-        `Replication lag of '${s.name}' is ${lag} seconds, which is below the configured limit ${maxLag}s. '${s.name}' is returned to query routing.`,
+        fields,
+        `${said} below the configured limit ${maxLag}s. '${s.name}' is returned to query routing.`,
       );
   }
 
@@ -1410,24 +1412,25 @@ export class RWSplitSession implements RouterSession, BackendOwner {
         );
     }
     if (wasMaster && wasTrxTarget && this.replay.open && this.replay.settings.enabled) return this.startReplay(b, owed);
-    // A replica carrying a read-only transaction: its statements cannot go on elsewhere as if
-    // nothing happened (the server rolled the transaction back). MaxScale closes the session
-    // unless it can replay; Weir replays only transactions on the primary.
-    if (wasTrxTarget && !wasMaster && this.trx.active && this.optimistic && this.replay.settings.enabled) {
+    if (wasTrxTarget && !wasMaster && this.trx.active) {
       // An optimistic transaction was recorded on its replica: the primary takes it over.
-      this.optimistic = false;
-      return this.startReplay(
-        b,
-        owed,
-        `Lost connection to '${b.backend.server.name}' inside an optimistic transaction`,
-      );
-    }
-    if (wasTrxTarget && !wasMaster && this.trx.active)
+      if (this.optimistic && this.replay.settings.enabled) {
+        this.optimistic = false;
+        return this.startReplay(
+          b,
+          owed,
+          `Lost connection to '${b.backend.server.name}' inside an optimistic transaction`,
+        );
+      }
+      // A read-only transaction: its statements cannot go on elsewhere as if nothing happened
+      // (the server rolled it back). MaxScale closes the session unless it can replay; Weir
+      // records read-only transactions for no replay.
       return this.s.fail(
         2013,
         'HY000',
         `Lost connection to server '${b.backend.server.name}' in the middle of a read-only transaction`,
       );
+    }
     if (this.trx.active && this.trxTarget === null && owed === null && this.trx.inReadWriteTransaction && wasMaster) {
       return this.s.fail(
         2013,
